@@ -1,0 +1,242 @@
+"""The Google adapter of the calendar port.
+
+- Consent and code exchange: google-auth-oauthlib's `Flow`, with PKCE (the verifier is
+  kept with the single-use state), offline access and `prompt=consent`.
+- Calendar calls: google-api-python-client with static discovery, in worker threads,
+  an `httplib2.Http` per call (it is not thread-safe), explicit timeouts and the
+  library's own `num_retries` for 429 and 5xx.
+- Every library error is translated here into the port's errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
+from typing import Any, TypeVar
+
+import aiohttp
+import google.auth.exceptions
+import google_auth_httplib2
+import httplib2
+from google.oauth2.credentials import Credentials
+from google_auth_oauthlib.flow import Flow
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+from oauthlib.oauth2.rfc6749.errors import OAuth2Error
+from requests import RequestException
+
+from bot.calendar.port import (
+    Account,
+    CalendarError,
+    ConsentFailed,
+    MissingPermission,
+    NeedsReconnect,
+    TokenSet,
+    Transient,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# What google-auth, google-api-python-client and httplib2 raise (socket timeouts are OSErrors).
+LIBRARY_ERRORS = (
+    google.auth.exceptions.GoogleAuthError,
+    HttpError,
+    httplib2.HttpLib2Error,
+    OSError,
+)
+RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
+
+
+class GoogleCalendar:
+    """Google Calendar behind the `CalendarProvider` port."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        auth_uri: str,
+        token_uri: str,
+        revoke_uri: str,
+        api_url: str,
+        redirect_uri: str,
+        timeout: float = 10.0,
+        num_retries: int = 3,
+        max_workers: int = 16,
+        allow_plain_http: bool = False,
+    ) -> None:
+        self._client_config = {
+            "web": {
+                "client_id": client_id,
+                "client_secret": client_secret,
+                "auth_uri": auth_uri,
+                "token_uri": token_uri,
+            }
+        }
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._token_uri = token_uri
+        self._revoke_uri = revoke_uri
+        self._api_url = api_url
+        self._redirect_uri = redirect_uri
+        self._timeout = timeout
+        self._num_retries = num_retries
+        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="google")
+        # Google may grant fewer scopes than asked (granular consent); the bot checks
+        # what was granted itself instead of letting oauthlib raise.
+        os.environ["OAUTHLIB_RELAX_TOKEN_SCOPE"] = "1"  # noqa: S105 - a flag, not a secret
+        if allow_plain_http:
+            # Only ever set for loopback emulators: Settings refuses http:// elsewhere.
+            os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _in_thread(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    # --- consent -------------------------------------------------------------------
+
+    def _flow(self, scopes: tuple[str, ...], code_verifier: str) -> Flow:
+        return Flow.from_client_config(
+            self._client_config,
+            scopes=list(scopes),
+            redirect_uri=self._redirect_uri,
+            code_verifier=code_verifier,
+            autogenerate_code_verifier=False,
+        )
+
+    def consent_url(
+        self,
+        *,
+        scopes: tuple[str, ...],
+        state: str,
+        code_verifier: str,
+        login_hint: str | None = None,
+    ) -> str:
+        extra = {"login_hint": login_hint} if login_hint else {}
+        url, _ = self._flow(scopes, code_verifier).authorization_url(
+            access_type="offline", prompt="consent", state=state, **extra
+        )
+        return str(url)
+
+    async def exchange_code(
+        self, *, code: str, code_verifier: str, scopes: tuple[str, ...]
+    ) -> TokenSet:
+        flow = self._flow(scopes, code_verifier)
+
+        def exchange() -> TokenSet:
+            flow.fetch_token(code=code, timeout=self._timeout)
+            return _token_set(flow.credentials)
+
+        try:
+            return await self._in_thread(exchange)
+        except OAuth2Error as err:
+            raise ConsentFailed(f"Google refused the code: {err.error}") from err
+        except (RequestException, OSError) as err:
+            raise ConsentFailed("Google could not be reached to finish the sign-in") from err
+
+    # --- calendar calls ------------------------------------------------------------
+
+    def _credentials(self, tokens: TokenSet) -> Credentials:
+        return Credentials(  # type: ignore[no-untyped-call]
+            token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            # google-auth compares expiry with a naive UTC clock.
+            expiry=tokens.expiry.astimezone(UTC).replace(tzinfo=None) if tokens.expiry else None,
+            token_uri=self._token_uri,
+            client_id=self._client_id,
+            client_secret=self._client_secret,
+            scopes=list(tokens.scopes),
+        )
+
+    async def _call(self, tokens: TokenSet, request: Callable[[Any], Any]) -> tuple[Any, TokenSet]:
+        """Run `request(service)` in a worker thread; the result and the (maybe refreshed) tokens."""
+        credentials = self._credentials(tokens)
+
+        def run() -> Any:
+            http = google_auth_httplib2.AuthorizedHttp(
+                credentials, http=httplib2.Http(timeout=self._timeout)
+            )
+            service = build(
+                "calendar",
+                "v3",
+                http=http,
+                static_discovery=True,
+                cache_discovery=False,
+                client_options={"api_endpoint": self._api_url},
+            )
+            return request(service).execute(num_retries=self._num_retries)
+
+        try:
+            result = await self._in_thread(run)
+        except LIBRARY_ERRORS as err:
+            raise translate_error(err) from err
+        refreshed = credentials.token != tokens.access_token
+        return result, (_token_set(credentials, previous=tokens) if refreshed else tokens)
+
+    async def fetch_account(self, tokens: TokenSet) -> tuple[Account, TokenSet]:
+        body, tokens = await self._call(tokens, lambda s: s.calendars().get(calendarId="primary"))
+        return Account(email=str(body["id"]), time_zone=body.get("timeZone")), tokens
+
+    async def revoke(self, token: str) -> None:
+        # https://developers.google.com/identity/protocols/oauth2/web-server#tokenrevoke
+        timeout = aiohttp.ClientTimeout(total=self._timeout)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.post(self._revoke_uri, data={"token": token}) as response,
+            ):
+                if response.status == 200:
+                    return
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+            raise Transient("Google could not be reached to revoke access") from err
+        if response.status == 400 and body.get("error") in ("invalid_token", "invalid_request"):
+            return  # already revoked or expired: nothing left to revoke
+        raise Transient(f"Google answered {response.status} to the revocation")
+
+
+def _token_set(credentials: Credentials, previous: TokenSet | None = None) -> TokenSet:
+    expiry = credentials.expiry
+    granted = getattr(credentials, "granted_scopes", None) or credentials.scopes or ()
+    return TokenSet(
+        access_token=str(credentials.token),
+        # Google sends a refresh token only with consent: never overwrite one with nothing.
+        refresh_token=credentials.refresh_token or (previous.refresh_token if previous else None),
+        expiry=expiry.replace(tzinfo=UTC) if expiry is not None else None,
+        scopes=tuple(granted) if granted else (previous.scopes if previous else ()),
+    )
+
+
+def translate_error(err: Exception) -> CalendarError:
+    """The port's error for a library error (gcal_sync's `_raise_for_status`, in spirit)."""
+    if isinstance(err, google.auth.exceptions.RefreshError):
+        text = str(err)
+        if "invalid_grant" in text or "unauthorized_client" in text or "invalid_client" in text:
+            return NeedsReconnect(text)
+        return Transient(text)
+    if isinstance(err, HttpError):
+        status = err.resp.status
+        reasons = {d.get("reason") for d in (err.error_details or []) if isinstance(d, dict)}
+        if status == 401:
+            return NeedsReconnect("Google no longer accepts this connection's credentials")
+        if status == 403 and reasons & RATE_LIMIT_REASONS:
+            return Transient("Google is rate-limiting requests")
+        if status == 403 and reasons & {
+            "insufficientPermissions",
+            "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+        }:
+            return MissingPermission("the connection lacks a permission this needs")
+        if status == 429 or status >= 500:
+            return Transient(f"Google answered {status}")
+        return CalendarError(f"Google answered {status}: {err.reason}")
+    if isinstance(err, google.auth.exceptions.TransportError | OSError | httplib2.HttpLib2Error):
+        return Transient(f"Google could not be reached: {type(err).__name__}")
+    return CalendarError(f"Google call failed: {type(err).__name__}")

@@ -1,0 +1,91 @@
+"""The calendar port: what the bot needs from a calendar service, and its own errors.
+
+The bot talks to calendars only through `CalendarProvider`; `google.py` is the adapter
+for Google. Library errors never cross this line: the adapter translates them into
+the `CalendarError` tree below (`raise … from err`), so handlers never see `HttpError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+SCOPE_PREFIX = "https://www.googleapis.com/auth/"
+FREEBUSY = SCOPE_PREFIX + "calendar.freebusy"
+CALENDARS_READONLY = SCOPE_PREFIX + "calendar.calendars.readonly"
+EVENTS_OWNED = SCOPE_PREFIX + "calendar.events.owned"
+EVENTS = SCOPE_PREFIX + "calendar.events"
+
+STAFF_SCOPES = (FREEBUSY, CALENDARS_READONLY)
+PRIMARY_SCOPES = (FREEBUSY, CALENDARS_READONLY, EVENTS_OWNED)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenSet:
+    """The OAuth tokens of one connected account. Never logged, never sent to Slack."""
+
+    access_token: str
+    refresh_token: str | None
+    expiry: datetime | None
+    scopes: tuple[str, ...] = field(default=())
+
+    def __repr__(self) -> str:  # keep tokens out of logs and tracebacks
+        return f"TokenSet(scopes={self.scopes!r}, expiry={self.expiry!r}, tokens=<hidden>)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Account:
+    """A connected Google account, as learned from `calendars/primary`."""
+
+    email: str
+    time_zone: str | None = None
+
+
+class CalendarError(Exception):
+    """Anything that went wrong talking to the calendar service."""
+
+
+class NeedsReconnect(CalendarError):
+    """The grant is gone (revoked, expired, password changed): the person must reconnect."""
+
+
+class MissingPermission(CalendarError):
+    """The grant lacks a scope the call needs (a box was unticked at consent)."""
+
+
+class Transient(CalendarError):
+    """Rate limits, 5xx, timeouts: worth trying again later."""
+
+
+class ConsentFailed(CalendarError):
+    """The authorization code could not be exchanged for tokens."""
+
+
+class CalendarProvider(Protocol):
+    """What the bot needs from a calendar service."""
+
+    def consent_url(
+        self,
+        *,
+        scopes: tuple[str, ...],
+        state: str,
+        code_verifier: str,
+        login_hint: str | None = None,
+    ) -> str:
+        """The URL of the consent page (offline access, consent prompt, PKCE)."""
+        ...
+
+    async def exchange_code(
+        self, *, code: str, code_verifier: str, scopes: tuple[str, ...]
+    ) -> TokenSet:
+        """Tokens for an authorization code. Raises `ConsentFailed`."""
+        ...
+
+    async def fetch_account(self, tokens: TokenSet) -> tuple[Account, TokenSet]:
+        """The account behind the tokens, and the tokens (refreshed if they had to be)."""
+        ...
+
+    async def revoke(self, token: str) -> None:
+        """Revoke a grant at the provider. A token that is already invalid counts as revoked."""
+        ...

@@ -1,0 +1,65 @@
+"""Customers: a Slack channel is one customer, registered by the first command in it.
+
+Its timezone starts as the Slack timezone of the person who registered it
+(`users.info` → `user.tz`), and is UTC when Slack gives none the bot can use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from storage.models import Customer
+from storage.repositories import Store
+
+logger = logging.getLogger(__name__)
+
+FALLBACK_TIMEZONE = "UTC"
+
+TimezoneLookup = Callable[[str], Awaitable[str | None]]
+"""The Slack timezone of a user id, or None."""
+
+
+def valid_timezone(name: str | None) -> str | None:
+    """`name` when it is an IANA zone zoneinfo knows, else None."""
+    if not name:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
+
+
+class Customers:
+    def __init__(self, *, store: Store) -> None:
+        self._store = store
+
+    async def ensure(
+        self,
+        *,
+        team_id: str,
+        channel_id: str,
+        slack_user_id: str,
+        display_name: str,
+        lookup_timezone: TimezoneLookup,
+    ) -> Customer:
+        """The channel's customer, registering it on its first command."""
+        customer = await self._store.find_customer(team_id, channel_id)
+        if customer is None:
+            timezone = valid_timezone(await lookup_timezone(slack_user_id)) or FALLBACK_TIMEZONE
+            customer = await self._store.add_customer(
+                team_id=team_id,
+                channel_id=channel_id,
+                timezone=timezone,
+                registered_by=slack_user_id,
+            )
+            logger.info(
+                "registered channel %s (team %s) in %s", channel_id, team_id, customer.timezone
+            )
+        await self._store.remember_member(customer.id, slack_user_id, display_name)
+        return customer
+
+    async def find(self, team_id: str, channel_id: str) -> Customer | None:
+        return await self._store.find_customer(team_id, channel_id)

@@ -1,0 +1,60 @@
+"""The help message and the reply to a command the bot does not understand."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+
+from bot.messages import Message, escape
+
+COMMANDS = (
+    (
+        "/tonomo connect-calendar",
+        "connect your own Google calendar, so the team can see when you're free",
+    ),
+    (
+        "/tonomo connect-calendar primary",
+        "connect the business's booking calendar (a shared account like bookings@ is best)",
+    ),
+    ("/tonomo status", "see whose calendars are connected"),
+    ("/tonomo disconnect [primary]", "remove your calendar (or the primary one) and revoke access"),
+    ("/tonomo help", "this message"),
+)
+
+
+def build_help() -> Message:
+    lines = "\n".join(f"• `{cmd}`: {what}" for cmd, what in COMMANDS)
+    return Message.of(
+        "Tonomo connects your team's Google calendars to this channel.",
+        HeaderBlock(text="Tonomo calendar bot"),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text="I connect your team's Google calendars to this channel, so you can see "
+                "who is free and keep every connection healthy."
+            )
+        ),
+        SectionBlock(text=MarkdownTextObject(text=lines)),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text="Each person connects their own calendar from their own Slack account; "
+                    "the links I send are personal."
+                )
+            ]
+        ),
+    )
+
+
+def build_invalid(problem: str, usage: str | None) -> Message:
+    text = escape(problem)
+    if usage:
+        text += f"\nTry: `{usage}`"
+    text += "\n`/tonomo help` lists everything I can do."
+    return Message.of(text, SectionBlock(text=MarkdownTextObject(text=text)))
+
+
+def build_not_in_channel() -> Message:
+    text = (
+        "I work inside your company's channel with your onboarder: "
+        "type `/tonomo` there, and I'll take it from there."
+    )
+    return Message.of(text, SectionBlock(text=MarkdownTextObject(text=text)))

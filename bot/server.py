@@ -1,0 +1,89 @@
+"""The aiohttp application: `/slack/events` into Bolt, the OAuth callback, `/healthz`.
+
+Bolt verifies every Slack request's signature and timestamp (401 otherwise) and runs
+listeners with `ack()` first. A request whose body cannot even be parsed is answered
+here: 401 if its signature is bad, 400 if it is signed, never a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy.exc import SQLAlchemyError
+
+import handlers
+from bot.connections import Connected
+from bot.messages.connect import build_connected_notice
+from bot.messages.pages import build_callback_page, build_trouble_page
+from bot.services import Services
+from bot.slack import post_message
+
+logger = logging.getLogger(__name__)
+
+SERVICES = web.AppKey("services", Services)
+HEALTH_TIMEOUT = 2.0
+
+
+def create_bolt_app(services: Services) -> AsyncApp:
+    # Bolt checks the bot token with auth.test on the first request, not at start-up.
+    app = AsyncApp(client=services.slack, signing_secret=services.settings.slack_signing_secret)
+    handlers.register(app, services)
+    return app
+
+
+def create_web_app(services: Services) -> web.Application:
+    bolt = create_bolt_app(services)
+    verifier = SignatureVerifier(services.settings.slack_signing_secret)
+
+    async def slack_events(request: web.Request) -> web.Response:
+        try:
+            bolt_request = await to_bolt_request(request)
+        except ValueError:  # a broken `payload` or JSON body (json.JSONDecodeError is a ValueError)
+            body = await request.text()
+            if not verifier.is_valid_request(body, dict(request.headers)):
+                return web.Response(status=401, text="invalid request")
+            return web.Response(status=400, text="malformed request")
+        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+
+    async def oauth_callback(request: web.Request) -> web.Response:
+        query = request.query
+        try:
+            outcome = await services.connections.complete(
+                state=query.get("state"), code=query.get("code"), error=query.get("error")
+            )
+        except SQLAlchemyError:
+            logger.exception("the OAuth callback could not reach the database")
+            page = build_trouble_page()
+            return web.Response(status=page.status, text=page.html, content_type="text/html")
+        if isinstance(outcome, Connected):
+            await post_message(
+                services.slack, outcome.customer.channel_id, build_connected_notice(outcome)
+            )
+        page = build_callback_page(outcome)
+        return web.Response(status=page.status, text=page.html, content_type="text/html")
+
+    async def healthz(_request: web.Request) -> web.Response:
+        try:
+            await asyncio.wait_for(services.store.ping(), timeout=HEALTH_TIMEOUT)
+        except (SQLAlchemyError, OSError, TimeoutError):
+            logger.warning("health check: the database does not answer", exc_info=True)
+            return web.json_response(
+                {"status": "unavailable", "database": "unreachable"}, status=503
+            )
+        return web.json_response({"status": "ok", "database": "ok"})
+
+    async def close_services(_app: web.Application) -> None:
+        await services.close()
+
+    app = web.Application()
+    app[SERVICES] = services
+    app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/oauth/google/callback", oauth_callback)
+    app.router.add_get("/healthz", healthz)
+    app.on_cleanup.append(close_services)
+    return app

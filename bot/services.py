@@ -1,0 +1,60 @@
+"""The bot's services, built once from `Settings` and shared by every handler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.calendar.google import GoogleCalendar
+from bot.config import Settings
+from bot.connections import Connections
+from bot.customers import Customers
+from bot.slack import web_client
+from bot.tokens import TokenCipher
+from storage.db import create_engine, migrate, session_factory
+from storage.repositories import Store
+
+
+@dataclass(frozen=True, kw_only=True)
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    store: Store
+    slack: AsyncWebClient
+    calendar: GoogleCalendar
+    customers: Customers
+    connections: Connections
+
+    async def close(self) -> None:
+        self.calendar.close()
+        await self.engine.dispose()
+
+
+async def build_services(settings: Settings) -> Services:
+    """Connect to the database (migrating it) and wire the services together."""
+    engine = create_engine(settings.database_url)
+    await migrate(engine)
+    store = Store(session_factory(engine))
+    calendar = GoogleCalendar(
+        client_id=settings.google_client_id,
+        client_secret=settings.google_client_secret,
+        auth_uri=settings.google_auth_uri,
+        token_uri=settings.google_token_uri,
+        revoke_uri=settings.google_revoke_uri,
+        api_url=settings.google_api_url,
+        redirect_uri=settings.oauth_redirect_uri,
+        allow_plain_http=settings.google_uses_plain_http,
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        store=store,
+        slack=web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url),
+        calendar=calendar,
+        customers=Customers(store=store),
+        connections=Connections(
+            store=store, calendar=calendar, cipher=TokenCipher(settings.token_encryption_key)
+        ),
+    )

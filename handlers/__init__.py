@@ -1,0 +1,39 @@
+"""Slack listeners. `register(app, services)` is the one place every listener is wired.
+
+Handlers translate: a Slack payload becomes a call on `bot/`, and what comes back
+becomes a message built by `bot/messages/`. They decide nothing themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.respond.async_respond import AsyncRespond
+
+from bot.services import Services
+from handlers import actions, commands, events
+
+logger = logging.getLogger(__name__)
+
+APOLOGY = "Sorry, something went wrong on my side and I couldn't finish that. Please try again in a minute."
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    commands.register(app, services)
+    actions.register(app)
+    events.register_fallback(app)
+    app.error(handle_error)
+
+
+async def handle_error(
+    error: Exception, body: dict[str, Any], respond: AsyncRespond | None
+) -> None:
+    """Anything unexpected: logged with its traceback; the person gets a short apology."""
+    logger.error("unhandled error in a listener", exc_info=error)
+    if respond is not None:
+        try:
+            await respond(text=APOLOGY, response_type="ephemeral", replace_original=False)
+        except Exception:
+            logger.warning("could not send the apology", exc_info=True)

@@ -1,0 +1,71 @@
+"""`/tonomo`: parse the text, acknowledge at once, then do the work and reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import commands
+from bot.messages import Message
+from bot.messages.connect import (
+    build_connect_link,
+    build_disconnect_reply,
+    build_disconnected_notice,
+)
+from bot.messages.help import build_help, build_invalid, build_not_in_channel
+from bot.messages.status import build_status
+from bot.services import Services
+from bot.slack import post_message, user_timezone
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @app.command("/tonomo")
+    async def handle_tonomo_command(
+        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
+        parsed = commands.parse(command.get("text", ""))
+        channel_id = command["channel_id"]
+        # Replies that need no I/O ride on the ack itself; everything else comes after it.
+        if isinstance(parsed, commands.Help):
+            await ack(text=(m := build_help()).text, blocks=m.blocks)
+            return
+        if isinstance(parsed, commands.Invalid):
+            await ack(text=(m := build_invalid(parsed.problem, parsed.usage)).text, blocks=m.blocks)
+            return
+        if channel_id.startswith("D"):
+            await ack(text=(m := build_not_in_channel()).text, blocks=m.blocks)
+            return
+        await ack()
+
+        user_id = command["user_id"]
+
+        async def lookup_timezone(slack_user_id: str) -> str | None:
+            return await user_timezone(client, slack_user_id)
+
+        customer = await services.customers.ensure(
+            team_id=command["team_id"],
+            channel_id=channel_id,
+            slack_user_id=user_id,
+            display_name=command.get("user_name", ""),
+            lookup_timezone=lookup_timezone,
+        )
+
+        async def reply(message: Message) -> None:
+            await respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
+
+        if isinstance(parsed, commands.ConnectCalendar):
+            url = await services.connections.consent_link(customer, user_id, parsed.kind)
+            await reply(build_connect_link(parsed.kind, url))
+        elif isinstance(parsed, commands.Disconnect):
+            done = await services.connections.disconnect(customer, user_id, parsed.kind)
+            await reply(build_disconnect_reply(parsed.kind, done))
+            if done is not None:
+                await post_message(
+                    client, channel_id, build_disconnected_notice(user_id, parsed.kind, done)
+                )
+        elif isinstance(parsed, commands.Status):
+            connections = await services.connections.of_customer(customer)
+            await reply(build_status(connections, customer.timezone))

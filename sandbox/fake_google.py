@@ -1,0 +1,1671 @@
+"""A faithful emulator of Google's OAuth 2.0 endpoints and the Calendar v3 API.
+
+`FakeGoogle` is a real aiohttp server speaking Google's wire formats, so the real client
+libraries (google-auth-oauthlib's `Flow` with PKCE, google-auth's `Credentials.refresh`,
+google-api-python-client, gcsa, gcal_sync) run against it unchanged but for base URLs:
+
+- `GET /o/oauth2/auth` shows Google's error pages or an HTML consent form; the form posts
+  to `/o/oauth2/approve`, which redirects back with a single-use code (or `access_denied`).
+- `POST /token` exchanges codes (client auth, redirect URI and PKCE checked) and refresh
+  tokens; `POST /revoke` revokes a whole grant.
+- `/calendar/v3/` serves calendars, calendarList, freeBusy and events, enforcing Bearer
+  tokens and each method's scopes, with Google-shaped error bodies.
+
+Accounts and events are seeded and inspected in process (`add_account`, `add_event`,
+`events`), and faults are injected through `sandbox.faults` (every request is recorded
+in `requests`). `approve_consent` does over HTTP what a person does on the consent page.
+`python -m sandbox.fake_google --port N` runs it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import copy
+import hashlib
+import html
+import itertools
+import os
+import re
+import secrets
+import signal
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import unquote_plus, urlencode, urljoin, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import aiohttp
+from aiohttp import web
+
+from sandbox.faults import FAULTS_KEY, LOG_KEY, Fault, Faults, RequestLog, instrument
+
+JSON = dict[str, Any]
+
+AUTH_PATH = "/o/oauth2/auth"
+APPROVE_PATH = "/o/oauth2/approve"
+TOKEN_PATH = "/token"  # noqa: S105 - a path, not a secret
+REVOKE_PATH = "/revoke"
+API_PREFIX = "/calendar/v3"
+
+CODE_LIFETIME = timedelta(minutes=10)
+BASE32HEX = "0123456789abcdefghijklmnopqrstuv"
+EVENT_ID = re.compile(r"[0-9a-v]{5,1024}")
+PKCE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+
+# --- scopes ------------------------------------------------------------------------
+
+_AUTH = "https://www.googleapis.com/auth/"
+CALENDAR = _AUTH + "calendar"
+CALENDAR_READONLY = _AUTH + "calendar.readonly"
+CALENDARS = _AUTH + "calendar.calendars"
+CALENDARS_READONLY = _AUTH + "calendar.calendars.readonly"
+CALENDARLIST = _AUTH + "calendar.calendarlist"
+CALENDARLIST_READONLY = _AUTH + "calendar.calendarlist.readonly"
+EVENTS = _AUTH + "calendar.events"
+EVENTS_READONLY = _AUTH + "calendar.events.readonly"
+EVENTS_OWNED = _AUTH + "calendar.events.owned"
+EVENTS_OWNED_READONLY = _AUTH + "calendar.events.owned.readonly"
+EVENTS_FREEBUSY = _AUTH + "calendar.events.freebusy"
+FREEBUSY = _AUTH + "calendar.freebusy"
+
+# What each scope lets a person grant, as Google's consent screen words it
+# (https://developers.google.com/calendar/api/auth).
+SCOPE_DESCRIPTIONS = {
+    CALENDAR: "See, edit, share, and permanently delete all the calendars you can access using Google Calendar",
+    CALENDAR_READONLY: "See and download any calendar you can access using your Google Calendar",
+    CALENDARS: "See and change the properties of Google calendars you have access to, and create secondary calendars",
+    CALENDARS_READONLY: "See the title, description, default time zone, and other properties of Google calendars you have access to",
+    CALENDARLIST: "See, add, and remove Google calendars you're subscribed to",
+    CALENDARLIST_READONLY: "See the list of Google calendars you're subscribed to",
+    EVENTS: "View and edit events on all your calendars",
+    EVENTS_READONLY: "View events on all your calendars",
+    EVENTS_OWNED: "See, create, change, and delete events on Google calendars you own",
+    EVENTS_OWNED_READONLY: "See the events on Google calendars you own",
+    EVENTS_FREEBUSY: "See the availability on Google calendars you have access to",
+    FREEBUSY: "View your availability in your calendars",
+    _AUTH + "calendar.acls": "See and change the sharing permissions of Google calendars you own",
+    _AUTH + "calendar.acls.readonly": "See the sharing permissions of Google calendars you own",
+    _AUTH
+    + "calendar.app.created": "Make secondary Google calendars, and see, create, change, and delete events on them",
+    _AUTH + "calendar.events.public.readonly": "See the events on public calendars",
+    _AUTH + "calendar.settings": "See and change your Google Calendar settings",
+    _AUTH + "calendar.settings.readonly": "View your Calendar settings",
+    "openid": "Associate you with your personal info on Google",
+    "email": "See your primary Google Account email address",
+    "profile": "See your personal info, including any personal info you've made publicly available",
+    _AUTH + "userinfo.email": "See your primary Google Account email address",
+    _AUTH
+    + "userinfo.profile": "See your personal info, including any personal info you've made publicly available",
+}
+
+# The scopes each method accepts, from its reference page's "Authorization" section
+# (e.g. https://developers.google.com/calendar/api/v3/reference/freebusy/query#auth).
+# Left out: calendar.app.created (only calendars the app created: the emulator has none),
+# calendar.events.public.readonly (public calendars only) and, for reading events,
+# calendar.events.freebusy (it reveals availability, not events).
+_READ_EVENTS = frozenset(
+    {CALENDAR, CALENDAR_READONLY, EVENTS, EVENTS_READONLY, EVENTS_OWNED, EVENTS_OWNED_READONLY}
+)
+_WRITE_EVENTS = frozenset({CALENDAR, EVENTS, EVENTS_OWNED})
+METHOD_SCOPES: dict[str, frozenset[str]] = {
+    "calendar.v3.Calendars.Get": frozenset(
+        {CALENDAR, CALENDAR_READONLY, CALENDARS, CALENDARS_READONLY}
+    ),
+    "calendar.v3.CalendarList.List": frozenset(
+        {CALENDAR, CALENDAR_READONLY, CALENDARLIST, CALENDARLIST_READONLY}
+    ),
+    "calendar.v3.CalendarList.Get": frozenset(
+        {CALENDAR, CALENDAR_READONLY, CALENDARLIST, CALENDARLIST_READONLY}
+    ),
+    "calendar.v3.Freebusy.Query": frozenset(
+        {CALENDAR, CALENDAR_READONLY, EVENTS_FREEBUSY, FREEBUSY}
+    ),
+    "calendar.v3.Events.List": _READ_EVENTS,
+    "calendar.v3.Events.Get": _READ_EVENTS,
+    "calendar.v3.Events.Insert": _WRITE_EVENTS,
+    "calendar.v3.Events.Patch": _WRITE_EVENTS,
+    "calendar.v3.Events.Update": _WRITE_EVENTS,
+    "calendar.v3.Events.Delete": _WRITE_EVENTS,
+}
+
+
+def utcnow() -> datetime:
+    """The emulator's clock (tests may replace it)."""
+    return datetime.now(UTC)
+
+
+# --- seeded state --------------------------------------------------------------------
+
+
+@dataclass
+class Calendar:
+    id: str
+    owner: str
+    summary: str
+    time_zone: str
+    events: dict[str, StoredEvent] = field(default_factory=dict)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def etag(self) -> str:
+        return _etag(zlib.crc32(self.id.encode()))
+
+
+@dataclass
+class StoredEvent:
+    """An event as Google keeps it: one resource, shown on the organizer's and guests' calendars."""
+
+    resource: JSON
+    organizer: Calendar
+    seq: int = 0
+
+
+@dataclass
+class Account:
+    """A Google account: its primary calendar's id is its email."""
+
+    email: str
+    time_zone: str
+    calendars: dict[str, Calendar] = field(default_factory=dict)
+    consented_clients: set[str] = field(default_factory=set)
+
+    @property
+    def primary(self) -> Calendar:
+        return self.calendars[self.email]
+
+
+@dataclass
+class Grant:
+    """What one consent gave one client: scopes, and maybe a refresh token."""
+
+    email: str
+    client_id: str | None
+    scopes: tuple[str, ...]
+    refresh_token: str | None
+    revoked: bool = False
+
+
+@dataclass
+class AccessToken:
+    grant: Grant
+    scopes: tuple[str, ...]
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """The parameters of a valid request to the authorization endpoint."""
+
+    client_id: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    state: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    access_type: str
+    prompt: str
+    login_hint: str
+
+
+@dataclass
+class AuthorizationCode:
+    request: AuthorizationRequest
+    email: str
+    scopes: tuple[str, ...]
+    expires_at: datetime
+    used: bool = False
+
+
+# --- errors --------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """A Calendar API error, answered in Google's JSON error shape."""
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        *,
+        domain: str = "global",
+        location: str | None = None,
+        location_type: str = "parameter",
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.domain = domain
+        self.location = location
+        self.location_type = location_type
+
+    def body(self) -> JSON:
+        # https://developers.google.com/calendar/api/guides/errors
+        item: JSON = {"domain": self.domain, "reason": self.reason, "message": self.message}
+        if self.location is not None:
+            item |= {"locationType": self.location_type, "location": self.location}
+        return {"error": {"errors": [item], "code": self.status, "message": self.message}}
+
+
+def api_error_body(status: int, reason: str, message: str, *, domain: str = "global") -> JSON:
+    return ApiError(status, reason, message, domain=domain).body()
+
+
+def not_found() -> ApiError:
+    return ApiError(404, "notFound", "Not Found")
+
+
+def bad_request(message: str = "Bad Request", *, location: str | None = None) -> ApiError:
+    return ApiError(400, "badRequest", message, location=location)
+
+
+class OAuthError(Exception):
+    """An OAuth endpoint error: `{"error", "error_description"}` as Google sends it."""
+
+    def __init__(self, status: int, error: str, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.error = error
+        self.description = description
+
+    def response(self) -> web.Response:
+        body = {"error": self.error, "error_description": self.description}
+        return web.json_response(body, status=self.status)
+
+
+class ConsentPageError(Exception):
+    """Google showed an error page instead of a consent form."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(f"{status}: {text}")
+        self.status = status
+        self.text = text
+
+
+class AuthorizationPageError(Exception):
+    """A bad authorization request: Google shows an error page and redirects nowhere."""
+
+    def __init__(self, status: int, error: str, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.error = error
+        self.description = description
+
+
+def _invalid_request(description: str) -> AuthorizationPageError:
+    return AuthorizationPageError(400, "invalid_request", description)
+
+
+def _unauthenticated(*, missing: bool) -> web.Response:
+    # Google's 401 bodies, missing and bad credentials alike (seen in the wild, e.g.
+    # https://github.com/googleapis/google-api-nodejs-client/issues/3592 and
+    # https://github.com/spatie/laravel-google-calendar/issues/184).
+    expected = (
+        "Expected OAuth 2 access token, login cookie or other valid authentication credential. "
+        "See https://developers.google.com/identity/sign-in/web/devconsole-project."
+    )
+    if missing:
+        message = "Request is missing required authentication credential. " + expected
+        item = {"message": "Login Required.", "domain": "global", "reason": "required"}
+    else:
+        message = "Request had invalid authentication credentials. " + expected
+        item = {"message": "Invalid Credentials", "domain": "global", "reason": "authError"}
+    item |= {"location": "Authorization", "locationType": "header"}
+    body = {
+        "error": {"code": 401, "message": message, "errors": [item], "status": "UNAUTHENTICATED"}
+    }
+    headers = {"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'}
+    if not missing:
+        headers["WWW-Authenticate"] += ', error="invalid_token"'
+    return web.json_response(body, status=401, headers=headers)
+
+
+def _insufficient_scope(method: str) -> web.Response:
+    # https://github.com/analogdotnow/Analog/issues/296 shows Google's body verbatim.
+    body = {
+        "error": {
+            "code": 403,
+            "message": "Request had insufficient authentication scopes.",
+            "errors": [
+                {
+                    "message": "Insufficient Permission",
+                    "domain": "global",
+                    "reason": "insufficientPermissions",
+                }
+            ],
+            "status": "PERMISSION_DENIED",
+            "details": [_error_info("ACCESS_TOKEN_SCOPE_INSUFFICIENT", method)],
+        }
+    }
+    scope = " ".join(sorted(METHOD_SCOPES[method]))
+    challenge = (
+        f'Bearer realm="https://accounts.google.com/", error="insufficient_scope", scope="{scope}"'
+    )
+    return web.json_response(body, status=403, headers={"WWW-Authenticate": challenge})
+
+
+def _error_info(reason: str, method: str) -> JSON:
+    return {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": reason,
+        "domain": "googleapis.com",
+        "metadata": {"service": "calendar-json.googleapis.com", "method": method},
+    }
+
+
+# Usage-limit errors (https://developers.google.com/calendar/api/guides/errors).
+RATE_LIMIT_MESSAGES = {
+    "rateLimitExceeded": "Rate Limit Exceeded",
+    "userRateLimitExceeded": "User Rate Limit Exceeded",
+    "quotaExceeded": "Calendar usage limits exceeded.",
+}
+
+
+# --- time ----------------------------------------------------------------------------
+
+
+def rfc3339_utc(moment: datetime) -> str:
+    """Google's timestamp form: UTC, milliseconds, `Z`."""
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def rfc3339_in(moment: datetime, zone: ZoneInfo) -> str:
+    local = moment.astimezone(zone).replace(microsecond=0)
+    text = local.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def parse_rfc3339(text: Any, name: str) -> datetime:
+    """A query or body timestamp; Google insists on an offset."""
+    if not isinstance(text, str):
+        raise bad_request(location=name)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as err:
+        raise bad_request(location=name) from err
+    if moment.tzinfo is None:
+        raise bad_request(location=name)
+    return moment
+
+
+def parse_zone(name: Any) -> ZoneInfo:
+    if not isinstance(name, str):
+        raise ApiError(400, "invalid", "Invalid time zone definition.")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ApiError(400, "invalid", f"Invalid time zone definition: {name}") from err
+
+
+def event_time(value: Any, which: str, calendar_zone: ZoneInfo) -> datetime:
+    """The instant an event's `start` or `end` stands for (all-day: midnight in the calendar's zone)."""
+    if not isinstance(value, dict) or not (value.get("dateTime") or value.get("date")):
+        raise ApiError(400, "required", f"Missing {which} time.")
+    zone = parse_zone(value["timeZone"]) if value.get("timeZone") else None
+    if value.get("date"):
+        try:
+            day = date.fromisoformat(value["date"])
+        except (TypeError, ValueError) as err:
+            raise bad_request(f"Invalid {which} time.") from err
+        return datetime.combine(day, time(), calendar_zone)
+    try:
+        moment = datetime.fromisoformat(value["dateTime"])
+    except (TypeError, ValueError) as err:
+        raise bad_request(f"Invalid {which} time.") from err
+    if moment.tzinfo is None:
+        if zone is None:
+            raise ApiError(400, "required", f"Missing time zone definition for {which} time.")
+        moment = moment.replace(tzinfo=zone)
+    return moment
+
+
+def event_span(resource: JSON, calendar_zone: ZoneInfo) -> tuple[datetime, datetime]:
+    return (
+        event_time(resource.get("start"), "start", calendar_zone),
+        event_time(resource.get("end"), "end", calendar_zone),
+    )
+
+
+def merge_intervals(
+    spans: Iterable[tuple[datetime, datetime]],
+) -> list[tuple[datetime, datetime]]:
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+# --- HTML pages ----------------------------------------------------------------------
+
+
+def render_page(title: str, body: str) -> str:
+    return (
+        "<!doctype html>\n"
+        '<html lang="en">\n'
+        "<head>\n"
+        '<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n"
+        "</head>\n"
+        "<body>\n"
+        f"{body}"
+        "</body>\n"
+        "</html>\n"
+    )
+
+
+def render_error_page(status: int, error: str, description: str) -> str:
+    """Google's "Authorization Error" page, e.g. "Error 400: invalid_request"."""
+    return render_page(
+        "Error",
+        "<main>\n"
+        "<h1>Authorization Error</h1>\n"
+        f"<h2>Error {status}: {html.escape(error)}</h2>\n"
+        f"<p>{html.escape(description)}</p>\n"
+        "</main>\n",
+    )
+
+
+def render_hidden_fields(params: dict[str, str]) -> str:
+    return "".join(
+        f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">\n'
+        for name, value in params.items()
+    )
+
+
+def render_scope_choices(scopes: Iterable[str]) -> str:
+    """One ticked checkbox per scope: Google's granular consent lets people untick them."""
+    items = "".join(
+        "<li><label>"
+        f'<input type="checkbox" name="granted_scope" value="{html.escape(scope)}" checked> '
+        f"{html.escape(SCOPE_DESCRIPTIONS.get(scope, scope))}"
+        "</label></li>\n"
+        for scope in scopes
+    )
+    return f"<ul>\n{items}</ul>\n"
+
+
+def render_consent_page(request: AuthorizationRequest, params: dict[str, str]) -> str:
+    app = html.escape(request.client_id)
+    return render_page(
+        "Sign in - Google Accounts",
+        "<main>\n"
+        "<h1>Sign in with Google</h1>\n"
+        f'<form method="post" action="{APPROVE_PATH}">\n'
+        f"{render_hidden_fields(params)}"
+        "<p><label>Email or phone "
+        f'<input type="email" name="email" value="{html.escape(request.login_hint)}" required>'
+        "</label></p>\n"
+        f"<p>{app} wants to access your Google Account</p>\n"
+        f"<p>Select what {app} can access</p>\n"
+        f"{render_scope_choices(request.scopes)}"
+        '<button type="submit" name="action" value="deny">Deny</button>\n'
+        '<button type="submit" name="action" value="allow">Allow</button>\n'
+        "</form>\n"
+        "</main>\n",
+    )
+
+
+def html_response(text: str, status: int = 200) -> web.Response:
+    return web.Response(text=text, status=status, content_type="text/html")
+
+
+# --- the emulator --------------------------------------------------------------------
+
+
+class FakeGoogle:
+    """Google's OAuth endpoints and Calendar v3 API, served over HTTP on loopback."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        access_token_lifetime: int = 3600,
+    ) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.access_token_lifetime = access_token_lifetime
+        self.accounts: dict[str, Account] = {}
+        self._codes: dict[str, AuthorizationCode] = {}
+        self._grants: list[Grant] = []
+        self._access_tokens: dict[str, AccessToken] = {}
+        self._seq = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._base_url: str | None = None
+        self.app = web.Application()
+        instrument(self.app)
+        self._add_routes()
+
+    # --- serving ---
+
+    @property
+    def requests(self) -> RequestLog:
+        return self.app[LOG_KEY]
+
+    @property
+    def faults(self) -> Faults:
+        return self.app[FAULTS_KEY]
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port).start()
+        bound_host, bound_port = self._runner.addresses[0][:2]
+        self._base_url = f"http://{bound_host}:{bound_port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def base_url(self) -> str:
+        if self._base_url is None:
+            raise RuntimeError("FakeGoogle is not started")
+        return self._base_url
+
+    @property
+    def auth_uri(self) -> str:
+        return self.base_url + AUTH_PATH
+
+    @property
+    def token_uri(self) -> str:
+        return self.base_url + TOKEN_PATH
+
+    @property
+    def revoke_uri(self) -> str:
+        return self.base_url + REVOKE_PATH
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + API_PREFIX + "/"
+
+    def _add_routes(self) -> None:
+        api = API_PREFIX
+        event = api + "/calendars/{calendarId}/events/{eventId}"
+        self.app.router.add_routes(
+            [
+                web.get(AUTH_PATH, self._authorize),
+                web.post(APPROVE_PATH, self._approve),
+                web.post(TOKEN_PATH, self._token),
+                web.post(REVOKE_PATH, self._revoke),
+                web.get(REVOKE_PATH, self._revoke),
+                web.get(
+                    api + "/calendars/{calendarId}", self._api("Calendars.Get", self._calendar_get)
+                ),
+                web.get(
+                    api + "/users/me/calendarList",
+                    self._api("CalendarList.List", self._calendar_list),
+                ),
+                web.get(
+                    api + "/users/me/calendarList/{calendarId}",
+                    self._api("CalendarList.Get", self._calendar_list_get),
+                ),
+                web.post(api + "/freeBusy", self._api("Freebusy.Query", self._freebusy)),
+                web.get(
+                    api + "/calendars/{calendarId}/events",
+                    self._api("Events.List", self._events_list),
+                ),
+                web.post(
+                    api + "/calendars/{calendarId}/events",
+                    self._api("Events.Insert", self._events_insert),
+                ),
+                web.get(event, self._api("Events.Get", self._events_get)),
+                web.patch(event, self._api("Events.Patch", self._events_patch)),
+                web.put(event, self._api("Events.Update", self._events_update)),
+                web.delete(event, self._api("Events.Delete", self._events_delete)),
+            ]
+        )
+
+    # --- seeding and inspection ---
+
+    def add_account(self, email: str, *, time_zone: str = "UTC") -> Account:
+        """The account for `email`, created with its primary calendar if new."""
+        email = email.strip().lower()
+        if email not in self.accounts:
+            ZoneInfo(time_zone)  # fail fast on a bad zone
+            account = Account(email=email, time_zone=time_zone)
+            account.calendars[email] = Calendar(
+                id=email, owner=email, summary=email, time_zone=time_zone
+            )
+            self.accounts[email] = account
+        return self.accounts[email]
+
+    def add_event(
+        self,
+        email: str,
+        *,
+        start: datetime | date,
+        end: datetime | date,
+        summary: str = "",
+        transparency: str = "opaque",
+        status: str = "confirmed",
+        attendees: list[dict[str, Any]] | None = None,
+        calendar_id: str = "primary",
+        event_id: str | None = None,
+        visibility: str = "default",
+    ) -> JSON:
+        """Put an event on one of the account's calendars, as events.insert would; return it."""
+        account = self.add_account(email)
+        calendar = self._seed_calendar(account, calendar_id)
+        body: JSON = {
+            "summary": summary,
+            "start": _seed_time(start),
+            "end": _seed_time(end),
+            "transparency": transparency,
+            "status": status,
+            "visibility": visibility,
+        }
+        if attendees is not None:
+            body["attendees"] = attendees
+        if event_id is not None:
+            body["id"] = event_id
+        stored = self._insert_event(account, calendar, body)
+        return self._render_event(stored, calendar)
+
+    def events(self, email: str, calendar_id: str = "primary") -> list[JSON]:
+        """The events on one of the account's calendars, deleted ones left out."""
+        account = self.accounts[email.strip().lower()]
+        calendar = account.calendars[_calendar_key(account, calendar_id)]
+        return [
+            self._render_event(stored, calendar)
+            for stored in calendar.events.values()
+            if stored.resource.get("status") != "cancelled"
+        ]
+
+    def issue_tokens(self, email: str, scopes: list[str]) -> tuple[str, str]:
+        """An (access, refresh) token pair for the account, as if it had consented."""
+        account = self.add_account(email)
+        grant = self._new_grant(account, self.client_id, tuple(scopes), offline=True)
+        assert grant.refresh_token is not None
+        return self._new_access_token(grant, grant.scopes), grant.refresh_token
+
+    def _seed_calendar(self, account: Account, calendar_id: str) -> Calendar:
+        key = _calendar_key(account, calendar_id)
+        return account.calendars.setdefault(
+            key, Calendar(id=key, owner=account.email, summary=key, time_zone=account.time_zone)
+        )
+
+    # --- fault injection ---
+
+    def revoke_account_tokens(self, email: str) -> None:
+        """Every grant of the account revoked: refresh -> invalid_grant, access -> 401."""
+        for grant in self._grants:
+            if grant.email == email.strip().lower():
+                grant.revoked = True
+
+    def delete_account(self, email: str) -> None:
+        self.accounts.pop(email.strip().lower(), None)
+
+    def expire_access_tokens(self) -> None:
+        now = utcnow()
+        for token in self._access_tokens.values():
+            token.expires_at = min(token.expires_at, now)
+
+    def rate_limit(
+        self,
+        path_pattern: str = ".*",
+        *,
+        times: int | None = 1,
+        status: int = 429,
+        reason: str = "rateLimitExceeded",
+        retry_after: int | None = None,
+    ) -> Fault:
+        """429, or 403 with a usageLimits reason, on matching requests."""
+        if status not in (403, 429) or reason not in RATE_LIMIT_MESSAGES:
+            raise ValueError(f"not a Google rate-limit answer: {status} {reason}")
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        body = api_error_body(status, reason, RATE_LIMIT_MESSAGES[reason], domain="usageLimits")
+        return self.faults.add(
+            Fault(path_pattern, status=status, body=body, headers=headers, times=times)
+        )
+
+    def server_error(
+        self, path_pattern: str = ".*", *, times: int | None = 1, status: int = 503
+    ) -> Fault:
+        """Google's backendError on matching requests."""
+        if status < 500:
+            raise ValueError(f"not a server error: {status}")
+        body = api_error_body(status, "backendError", "Backend Error")
+        return self.faults.add(Fault(path_pattern, status=status, body=body, times=times))
+
+    # --- OAuth: authorization endpoint ---
+
+    async def _authorize(self, request: web.Request) -> web.Response:
+        params = dict(request.query)
+        try:
+            auth = self._authorization_request(params)
+        except AuthorizationPageError as err:
+            return html_response(
+                render_error_page(err.status, err.error, err.description), err.status
+            )
+        return html_response(render_consent_page(auth, params))
+
+    async def _approve(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        params = {key: str(value) for key, value in form.items() if key not in _CONSENT_FIELDS}
+        try:
+            auth = self._authorization_request(params)
+        except AuthorizationPageError as err:
+            return html_response(
+                render_error_page(err.status, err.error, err.description), err.status
+            )
+        granted = tuple(
+            s for s in auth.scopes if s in {str(v) for v in form.getall("granted_scope", [])}
+        )
+        if form.get("action") != "allow" or not granted:
+            # Nothing granted is a refusal too: there is nothing to hand a token for.
+            return _redirect(auth, {"error": "access_denied"})
+        email = str(form.get("email", "")).strip().lower()
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+            return html_response(
+                render_error_page(400, "invalid_request", "Enter a valid email address."), 400
+            )
+        self.add_account(email)
+        code = "4/0" + secrets.token_urlsafe(32)
+        self._codes[code] = AuthorizationCode(
+            request=auth, email=email, scopes=granted, expires_at=utcnow() + CODE_LIFETIME
+        )
+        # https://developers.google.com/identity/protocols/oauth2/web-server#handlingresponse
+        return _redirect(
+            auth,
+            {"code": code, "scope": " ".join(granted), "authuser": "0", "prompt": "consent"},
+        )
+
+    def _authorization_request(self, params: dict[str, str]) -> AuthorizationRequest:
+        """Validate the parameters as Google does before it shows any consent screen."""
+        # https://developers.google.com/identity/protocols/oauth2/web-server#creatingclient
+        client_id = params.get("client_id", "")
+        if not client_id:
+            raise _invalid_request("Missing required parameter: client_id")
+        if self.client_id is not None and client_id != self.client_id:
+            raise AuthorizationPageError(401, "invalid_client", "The OAuth client was not found.")
+        redirect_uri = _checked_redirect_uri(params.get("redirect_uri", ""))
+        response_type = params.get("response_type", "")
+        if not response_type:
+            raise _invalid_request("Required parameter is missing: response_type")
+        if response_type != "code":
+            raise AuthorizationPageError(
+                400, "unsupported_response_type", f"Invalid response_type: {response_type}"
+            )
+        method = params.get("code_challenge_method")
+        challenge = params.get("code_challenge")
+        if method is not None and method not in ("S256", "plain"):
+            raise _invalid_request("Invalid code_challenge_method value.")
+        if method is not None and not challenge:
+            raise _invalid_request("Missing required parameter: code_challenge")
+        return AuthorizationRequest(
+            client_id=client_id,
+            redirect_uri=redirect_uri,
+            scopes=_checked_scopes(params.get("scope", "")),
+            state=params.get("state"),
+            code_challenge=challenge or None,
+            code_challenge_method=(method or "plain") if challenge else None,
+            access_type=params.get("access_type", "online"),
+            prompt=params.get("prompt", ""),
+            login_hint=params.get("login_hint", ""),
+        )
+
+    # --- OAuth: token endpoint ---
+
+    async def _token(self, request: web.Request) -> web.Response:
+        form = {key: str(value) for key, value in (await request.post()).items()}
+        try:
+            client_id = self._authenticate_client(request, form)
+            grant_type = form.get("grant_type", "")
+            if grant_type == "authorization_code":
+                return web.json_response(self._exchange_code(client_id, form))
+            if grant_type == "refresh_token":
+                return web.json_response(self._refresh(client_id, form))
+            raise OAuthError(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type}")
+        except OAuthError as err:
+            return err.response()
+
+    def _authenticate_client(self, request: web.Request, form: dict[str, str]) -> str:
+        """The client, authenticated by HTTP Basic or by the form body (RFC 6749 §2.3.1)."""
+        client_id, secret = _basic_credentials(request) or (
+            form.get("client_id", ""),
+            form.get("client_secret", ""),
+        )
+        if not client_id:
+            raise OAuthError(400, "invalid_request", "Could not determine client ID from request.")
+        if self.client_id is not None and client_id != self.client_id:
+            raise OAuthError(401, "invalid_client", "The OAuth client was not found.")
+        if self.client_secret is not None and secret != self.client_secret:
+            raise OAuthError(401, "invalid_client", "Unauthorized")
+        return client_id
+
+    def _exchange_code(self, client_id: str, form: dict[str, str]) -> JSON:
+        code_text = form.get("code", "")
+        if not code_text:
+            raise OAuthError(400, "invalid_request", "Missing required parameter: code")
+        code = self._codes.get(code_text)
+        if code is None:
+            description = "Bad Request" if code_text.startswith("4/") else "Malformed auth code."
+            raise OAuthError(400, "invalid_grant", description)
+        if code.used or utcnow() >= code.expires_at or code.request.client_id != client_id:
+            raise OAuthError(400, "invalid_grant", "Bad Request")
+        code.used = True
+        if form.get("redirect_uri", "") != code.request.redirect_uri:
+            raise OAuthError(400, "redirect_uri_mismatch", "Bad Request")
+        _check_verifier(code.request, form.get("code_verifier"))
+        account = self.accounts.get(code.email)
+        if account is None:
+            raise OAuthError(400, "invalid_grant", "Account has been deleted")
+        # Google sends a refresh token with offline access on first consent, or when
+        # prompt=consent asked again (https://developers.google.com/identity/protocols/oauth2/web-server#offline).
+        offline = code.request.access_type == "offline" and (
+            "consent" in code.request.prompt.split()
+            or code.request.client_id not in account.consented_clients
+        )
+        account.consented_clients.add(code.request.client_id)
+        grant = self._new_grant(account, client_id, code.scopes, offline=offline)
+        answer = self._token_answer(grant, grant.scopes)
+        if grant.refresh_token is not None:
+            answer["refresh_token"] = grant.refresh_token
+        return answer
+
+    def _refresh(self, client_id: str, form: dict[str, str]) -> JSON:
+        grant = self._grant_for_refresh(form.get("refresh_token", ""))
+        if grant is None or grant.revoked:
+            raise OAuthError(400, "invalid_grant", "Token has been expired or revoked.")
+        if grant.client_id is not None and grant.client_id != client_id:
+            raise OAuthError(400, "unauthorized_client", "Unauthorized")
+        if grant.email not in self.accounts:
+            raise OAuthError(400, "invalid_grant", "Account has been deleted")
+        scopes = tuple(form["scope"].split()) if form.get("scope") else grant.scopes
+        if not set(scopes) <= set(grant.scopes):
+            raise OAuthError(400, "invalid_scope", "Bad Request")
+        return self._token_answer(grant, scopes)
+
+    def _grant_for_refresh(self, refresh_token: str) -> Grant | None:
+        return next((g for g in self._grants if g.refresh_token == refresh_token), None)
+
+    def _token_answer(self, grant: Grant, scopes: tuple[str, ...]) -> JSON:
+        return {
+            "access_token": self._new_access_token(grant, scopes),
+            "expires_in": self.access_token_lifetime,
+            "scope": " ".join(scopes),
+            "token_type": "Bearer",
+        }
+
+    def _new_grant(
+        self, account: Account, client_id: str | None, scopes: tuple[str, ...], *, offline: bool
+    ) -> Grant:
+        refresh = "1//0" + secrets.token_urlsafe(40) if offline else None
+        grant = Grant(
+            email=account.email, client_id=client_id, scopes=scopes, refresh_token=refresh
+        )
+        self._grants.append(grant)
+        return grant
+
+    def _new_access_token(self, grant: Grant, scopes: tuple[str, ...]) -> str:
+        token = "ya29." + secrets.token_urlsafe(48)
+        expires_at = utcnow() + timedelta(seconds=self.access_token_lifetime)
+        self._access_tokens[token] = AccessToken(grant=grant, scopes=scopes, expires_at=expires_at)
+        return token
+
+    # --- OAuth: revocation ---
+
+    async def _revoke(self, request: web.Request) -> web.Response:
+        # https://developers.google.com/identity/protocols/oauth2/web-server#tokenrevoke:
+        # revoking an access token revokes its refresh token too, and the other way round.
+        form = await request.post()
+        token = str(form.get("token") or request.query.get("token", ""))
+        grant = self._grant_for_refresh(token) if token else None
+        if grant is None and token in self._access_tokens:
+            grant = self._access_tokens[token].grant
+        if grant is None or grant.revoked:
+            return OAuthError(400, "invalid_token", "Token expired or revoked").response()
+        grant.revoked = True
+        return web.json_response({})
+
+    # --- Calendar API plumbing ---
+
+    def _api(
+        self, method: str, handler: Callable[[web.Request, Account], Awaitable[web.Response]]
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """Wrap a Calendar method: Bearer token, its scopes, Google-shaped errors."""
+        name = "calendar.v3." + method
+
+        async def serve(request: web.Request) -> web.Response:
+            token = _bearer_token(request)
+            if token is None:
+                return _unauthenticated(missing=True)
+            access = self._access_tokens.get(token)
+            account = self.accounts.get(access.grant.email) if access else None
+            if (
+                access is None
+                or account is None
+                or access.grant.revoked
+                or utcnow() >= access.expires_at
+            ):
+                return _unauthenticated(missing=False)
+            if not METHOD_SCOPES[name] & set(access.scopes):
+                return _insufficient_scope(name)
+            try:
+                return await handler(request, account)
+            except ApiError as err:
+                return web.json_response(err.body(), status=err.status)
+
+        return serve
+
+    def _calendar(self, account: Account, calendar_id: str) -> Calendar:
+        """One of the account's own calendars; other people's are not found."""
+        calendar = account.calendars.get(_calendar_key(account, calendar_id))
+        if calendar is None:
+            raise not_found()
+        return calendar
+
+    # --- calendars and calendarList ---
+
+    async def _calendar_get(self, request: web.Request, account: Account) -> web.Response:
+        calendar = self._calendar(account, request.match_info["calendarId"])
+        return web.json_response(self._calendar_resource(calendar))
+
+    async def _calendar_list(self, request: web.Request, account: Account) -> web.Response:
+        items = [self._calendar_list_entry(account, c) for c in account.calendars.values()]
+        return web.json_response(
+            {
+                "kind": "calendar#calendarList",
+                "etag": _etag(len(items)),
+                "nextSyncToken": _sync_token(next(self._seq)),
+                "items": items,
+            }
+        )
+
+    async def _calendar_list_get(self, request: web.Request, account: Account) -> web.Response:
+        calendar = self._calendar(account, request.match_info["calendarId"])
+        return web.json_response(self._calendar_list_entry(account, calendar))
+
+    def _calendar_resource(self, calendar: Calendar) -> JSON:
+        return {
+            "kind": "calendar#calendar",
+            "etag": calendar.etag,
+            "id": calendar.id,
+            "summary": calendar.summary,
+            "timeZone": calendar.time_zone,
+            "conferenceProperties": {"allowedConferenceSolutionTypes": ["hangoutsMeet"]},
+        }
+
+    def _calendar_list_entry(self, account: Account, calendar: Calendar) -> JSON:
+        entry = self._calendar_resource(calendar) | {
+            "kind": "calendar#calendarListEntry",
+            "colorId": "14",
+            "backgroundColor": "#9fe1e7",
+            "foregroundColor": "#000000",
+            "selected": True,
+            "accessRole": "owner",
+            "defaultReminders": [{"method": "popup", "minutes": 10}],
+        }
+        if calendar.id == account.email:
+            entry["primary"] = True
+        return entry
+
+    # --- freeBusy ---
+
+    async def _freebusy(self, request: web.Request, account: Account) -> web.Response:
+        # https://developers.google.com/calendar/api/v3/reference/freebusy/query
+        body = await _json_body(request)
+        time_min = parse_rfc3339(body.get("timeMin"), "timeMin")
+        time_max = parse_rfc3339(body.get("timeMax"), "timeMax")
+        if time_max <= time_min:
+            raise ApiError(
+                400, "timeRangeEmpty", "The specified time range is empty.",
+                domain="calendar", location="timeMax",
+            )  # fmt: skip
+        if time_max - time_min > FREEBUSY_MAX_RANGE:
+            raise ApiError(
+                400, "timeRangeTooLong", "The requested time range is too long.",
+                domain="calendar", location="timeMax",
+            )  # fmt: skip
+        zone = parse_zone(body.get("timeZone", "UTC"))
+        items = body.get("items", [])
+        if not isinstance(items, list):
+            raise bad_request(location="items")
+        ids = [str(item.get("id", "")) for item in items if isinstance(item, dict)]
+        # calendarExpansionMax: "Maximum value is 50."
+        expansion_max = min(
+            _int_param(body.get("calendarExpansionMax"), "calendarExpansionMax", 50), 50
+        )
+        too_many = len(ids) > expansion_max
+        calendars = {
+            calendar_id: self._freebusy_entry(
+                account, calendar_id, time_min, time_max, zone, too_many
+            )
+            for calendar_id in ids
+        }
+        return web.json_response(
+            {
+                "kind": "calendar#freeBusy",
+                "timeMin": rfc3339_utc(time_min),
+                "timeMax": rfc3339_utc(time_max),
+                "calendars": calendars,
+            }
+        )
+
+    def _freebusy_entry(
+        self,
+        account: Account,
+        calendar_id: str,
+        time_min: datetime,
+        time_max: datetime,
+        zone: ZoneInfo,
+        too_many: bool,
+    ) -> JSON:
+        if too_many:
+            return {
+                "errors": [{"domain": "global", "reason": "tooManyCalendarsRequested"}],
+                "busy": [],
+            }
+        try:
+            calendar = self._calendar(account, calendar_id)
+        except ApiError:
+            return {"errors": [{"domain": "global", "reason": "notFound"}], "busy": []}
+        busy = busy_intervals(calendar, time_min, time_max)
+        return {
+            "busy": [{"start": rfc3339_in(s, zone), "end": rfc3339_in(e, zone)} for s, e in busy]
+        }
+
+    # --- events ---
+
+    async def _events_list(self, request: web.Request, account: Account) -> web.Response:
+        # https://developers.google.com/calendar/api/v3/reference/events/list
+        calendar = self._calendar(account, request.match_info["calendarId"])
+        query = request.query
+        items = self._matching_events(calendar, query)
+        page_size = min(_int_param(query.get("maxResults"), "maxResults", 250), 2500)
+        offset = _page_offset(query.get("pageToken"))
+        page = items[offset : offset + page_size]
+        answer: JSON = {
+            "kind": "calendar#events",
+            "etag": _etag(next(self._seq)),
+            "summary": calendar.summary,
+            "description": "",
+            "updated": rfc3339_utc(utcnow()),
+            "timeZone": calendar.time_zone,
+            "accessRole": "owner",
+            "defaultReminders": [{"method": "popup", "minutes": 10}],
+            "items": [self._render_event(stored, calendar) for stored in page],
+        }
+        if offset + page_size < len(items):
+            answer["nextPageToken"] = _page_token(offset + page_size)
+        else:
+            answer["nextSyncToken"] = _sync_token(next(self._seq))
+        return web.json_response(answer)
+
+    def _matching_events(self, calendar: Calendar, query: Mapping[str, str]) -> list[StoredEvent]:
+        since = _sync_seq(query["syncToken"]) if query.get("syncToken") else None
+        if since is not None and (query.get("timeMin") or query.get("timeMax") or query.get("q")):
+            raise bad_request("Sync token cannot be used with other filters.")
+        show_deleted = query.get("showDeleted") == "true" or since is not None
+        window = _window(query)
+        items = [
+            stored
+            for stored in calendar.events.values()
+            if (show_deleted or stored.resource.get("status") != "cancelled")
+            and (since is None or stored.seq > since)
+            and _in_window(event_span(stored.resource, calendar.zone), window)
+            and _matches_text(stored.resource, query.get("q"))
+        ]
+        order_by = query.get("orderBy")
+        if order_by == "startTime":
+            if query.get("singleEvents") != "true":
+                raise bad_request(
+                    "The requested ordering is not available for the particular query."
+                )
+            items.sort(key=lambda stored: event_span(stored.resource, calendar.zone)[0])
+        elif order_by == "updated":
+            items.sort(key=lambda stored: stored.seq)
+        return items
+
+    async def _events_get(self, request: web.Request, account: Account) -> web.Response:
+        calendar = self._calendar(account, request.match_info["calendarId"])
+        # The get method always returns cancelled (deleted) events.
+        stored = self._stored_event(calendar, request.match_info["eventId"])
+        return web.json_response(self._render_event(stored, calendar))
+
+    async def _events_insert(self, request: web.Request, account: Account) -> web.Response:
+        # https://developers.google.com/calendar/api/v3/reference/events/insert
+        calendar = self._calendar(account, request.match_info["calendarId"])
+        stored = self._insert_event(account, calendar, await _json_body(request))
+        return web.json_response(self._render_event(stored, calendar))
+
+    async def _events_patch(self, request: web.Request, account: Account) -> web.Response:
+        return await self._change_event(request, account, replace=False)
+
+    async def _events_update(self, request: web.Request, account: Account) -> web.Response:
+        return await self._change_event(request, account, replace=True)
+
+    async def _events_delete(self, request: web.Request, account: Account) -> web.Response:
+        calendar = self._calendar(account, request.match_info["calendarId"])
+        stored = self._stored_event(calendar, request.match_info["eventId"])
+        if stored.resource.get("status") == "cancelled":
+            raise ApiError(410, "deleted", "Resource has been deleted")
+        if stored.organizer is calendar:
+            stored.resource["status"] = "cancelled"
+            self._touch(stored)
+        else:
+            self._leave_event(stored, calendar)
+        return web.Response(status=204)
+
+    def _stored_event(self, calendar: Calendar, event_id: str) -> StoredEvent:
+        stored = calendar.events.get(event_id)
+        if stored is None:
+            raise not_found()
+        return stored
+
+    def _insert_event(self, account: Account, calendar: Calendar, body: JSON) -> StoredEvent:
+        event_id = str(body.get("id") or _new_event_id())
+        if not EVENT_ID.fullmatch(event_id):
+            raise ApiError(400, "invalid", "Invalid resource id value.")
+        if event_id in calendar.events:
+            raise ApiError(409, "duplicate", "The requested identifier already exists.")
+        resource = _event_fields(body)
+        _check_span(resource, calendar.zone)
+        now = rfc3339_utc(utcnow())
+        person = {"email": calendar.id}
+        resource |= {
+            "kind": "calendar#event",
+            "id": event_id,
+            "status": resource.get("status", "confirmed"),
+            "htmlLink": f"https://www.google.com/calendar/event?eid={event_id}",
+            "created": now,
+            "updated": now,
+            "creator": {"email": account.email},
+            "organizer": person,
+            "iCalUID": f"{event_id}@google.com",
+            "sequence": 0,
+            "reminders": resource.get("reminders", {"useDefault": True}),
+            "eventType": resource.get("eventType", "default"),
+        }
+        stored = StoredEvent(resource=resource, organizer=calendar)
+        self._touch(stored)
+        calendar.events[event_id] = stored
+        self._send_invitations(stored)
+        return stored
+
+    async def _change_event(
+        self, request: web.Request, account: Account, *, replace: bool
+    ) -> web.Response:
+        calendar = self._calendar(account, request.match_info["calendarId"])
+        stored = self._stored_event(calendar, request.match_info["eventId"])
+        body = await _json_body(request)
+        if stored.organizer is not calendar:
+            # A guest changes only their own answer; the rest is the organizer's.
+            self._answer_invitation(stored, calendar, body)
+            return web.json_response(self._render_event(stored, calendar))
+        kept = {key: stored.resource[key] for key in _SERVER_FIELDS if key in stored.resource}
+        changes = _event_fields(body)
+        if replace:
+            resource = kept | {"status": "confirmed", "reminders": {"useDefault": True}} | changes
+        else:
+            resource = _patched(stored.resource, changes)
+        _check_span(resource, calendar.zone)
+        if any(resource.get(key) != stored.resource.get(key) for key in ("start", "end")):
+            resource["sequence"] = int(stored.resource.get("sequence", 0)) + 1
+        stored.resource = resource
+        self._touch(stored)
+        self._send_invitations(stored)
+        return web.json_response(self._render_event(stored, calendar))
+
+    def _touch(self, stored: StoredEvent) -> None:
+        stored.seq = next(self._seq)
+        stored.resource["updated"] = rfc3339_utc(utcnow())
+        stored.resource["etag"] = _etag(stored.seq)
+
+    def _send_invitations(self, stored: StoredEvent) -> None:
+        """Guests who are accounts here see the event on their primary calendar, as Google does."""
+        event_id = stored.resource["id"]
+        guests = {
+            str(a.get("email", "")).lower()
+            for a in stored.resource.get("attendees", [])
+            if isinstance(a, dict)
+        }
+        for email, account in self.accounts.items():
+            calendar = account.primary
+            current = calendar.events.get(event_id)
+            if email == stored.organizer.owner or (
+                current and current.organizer is not stored.organizer
+            ):
+                continue
+            if email in guests and current is not stored:
+                calendar.events[event_id] = stored
+            elif email not in guests and current is stored:
+                self._leave_event(stored, calendar)
+
+    def _leave_event(self, stored: StoredEvent, calendar: Calendar) -> None:
+        """The event leaves a guest's calendar: they see it cancelled, the organizer sees them decline."""
+        gone = StoredEvent(copy.deepcopy(stored.resource), stored.organizer)
+        gone.resource["status"] = "cancelled"
+        self._touch(gone)
+        calendar.events[gone.resource["id"]] = gone
+        for attendee in stored.resource.get("attendees", []):
+            if str(attendee.get("email", "")).lower() == calendar.owner:
+                attendee["responseStatus"] = "declined"
+        self._touch(stored)
+
+    def _answer_invitation(self, stored: StoredEvent, calendar: Calendar, body: JSON) -> None:
+        answers = [
+            a
+            for a in body.get("attendees", [])
+            if str(a.get("email", "")).lower() == calendar.owner
+        ]
+        for attendee in stored.resource.get("attendees", []):
+            if answers and str(attendee.get("email", "")).lower() == calendar.owner:
+                attendee["responseStatus"] = answers[0].get("responseStatus", "needsAction")
+        self._touch(stored)
+
+    def _render_event(self, stored: StoredEvent, calendar: Calendar) -> JSON:
+        """The event as this calendar's owner sees it: `self` marks, times in the event's zone."""
+        resource = copy.deepcopy(stored.resource)
+        viewers = {calendar.owner, calendar.id}
+        for person in [
+            resource.get("creator"),
+            resource.get("organizer"),
+            *resource.get("attendees", []),
+        ]:
+            if isinstance(person, dict) and str(person.get("email", "")).lower() in viewers:
+                person["self"] = True
+        for which in ("start", "end"):
+            resource[which] = _render_time(resource.get(which), which, calendar.zone)
+        # Google leaves out fields that hold their default values.
+        if resource.get("transparency") == "opaque":
+            del resource["transparency"]
+        if resource.get("visibility") == "default":
+            del resource["visibility"]
+        return resource
+
+
+# --- helpers of the Calendar API -----------------------------------------------------
+
+# freeBusy refuses long ranges; scheduling tools split their queries at about three
+# months (https://github.com/calcom/cal.com/pull/11962).
+FREEBUSY_MAX_RANGE = timedelta(days=90)
+
+_CONSENT_FIELDS = frozenset({"email", "granted_scope", "action"})
+# Read-only on an event: kept through a full update (PUT).
+_SERVER_FIELDS = (
+    "kind", "etag", "id", "htmlLink", "created", "updated", "creator",
+    "organizer", "iCalUID", "sequence", "eventType",
+)  # fmt: skip
+_CLIENT_FIELDS = frozenset(
+    {
+        "summary", "description", "location", "start", "end", "status", "transparency",
+        "visibility", "attendees", "reminders", "colorId", "recurrence", "extendedProperties",
+        "guestsCanInviteOthers", "guestsCanModify", "guestsCanSeeOtherGuests", "source",
+        "originalStartTime", "anyoneCanAddSelf", "locked", "eventType",
+    }
+)  # fmt: skip
+
+
+def busy_intervals(
+    calendar: Calendar, time_min: datetime, time_max: datetime
+) -> list[tuple[datetime, datetime]]:
+    """Busy time on the calendar, clipped to the range and merged.
+
+    Busy: confirmed or tentative, opaque events the owner has not declined, all-day ones
+    included. Free: transparent ("Available"), cancelled and declined events.
+    """
+    spans = []
+    for stored in calendar.events.values():
+        if not _blocks_time(stored.resource, calendar.owner):
+            continue
+        start, end = event_span(stored.resource, calendar.zone)
+        start, end = max(start, time_min), min(end, time_max)
+        if start < end:
+            spans.append((start, end))
+    return merge_intervals(spans)
+
+
+def _blocks_time(resource: JSON, owner: str) -> bool:
+    if resource.get("status") == "cancelled" or resource.get("transparency") == "transparent":
+        return False
+    own_answers = [
+        a.get("responseStatus")
+        for a in resource.get("attendees", [])
+        if isinstance(a, dict) and str(a.get("email", "")).lower() == owner
+    ]
+    return "declined" not in own_answers
+
+
+def _calendar_key(account: Account, calendar_id: str) -> str:
+    """Where a calendar id points: "primary" is the account's email; ids ignore case."""
+    return account.email if calendar_id == "primary" else calendar_id.strip().lower()
+
+
+def _event_fields(body: JSON) -> JSON:
+    """The fields of an event body a client may set, attendees checked."""
+    attendees = body.get("attendees", [])
+    if not isinstance(attendees, list) or not all(isinstance(a, dict) for a in attendees):
+        raise bad_request(location="attendees")
+    if not all(a.get("email") for a in attendees):
+        raise ApiError(400, "required", "Missing attendee email.")
+    return {key: copy.deepcopy(value) for key, value in body.items() if key in _CLIENT_FIELDS}
+
+
+def _patched(old: JSON, changes: JSON) -> JSON:
+    """Patch semantics: nested objects merge, arrays and values replace, null deletes."""
+    merged = dict(old)
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _patched(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check_span(resource: JSON, zone: ZoneInfo) -> None:
+    start, end = event_span(resource, zone)
+    if end < start:
+        raise ApiError(
+            400, "timeRangeEmpty", "The specified time range is empty.", domain="calendar"
+        )
+
+
+def _render_time(value: Any, which: str, calendar_zone: ZoneInfo) -> Any:
+    """A dateTime shown in the event's own time zone, or else the calendar's."""
+    if not isinstance(value, dict) or "dateTime" not in value:
+        return value
+    zone = parse_zone(value["timeZone"]) if value.get("timeZone") else calendar_zone
+    return value | {"dateTime": rfc3339_in(event_time(value, which, calendar_zone), zone)}
+
+
+def _window(query: Mapping[str, str]) -> tuple[datetime | None, datetime | None]:
+    def bound(name: str) -> datetime | None:
+        return parse_rfc3339(query[name], name) if query.get(name) else None
+
+    return bound("timeMin"), bound("timeMax")
+
+
+def _in_window(
+    span: tuple[datetime, datetime], window: tuple[datetime | None, datetime | None]
+) -> bool:
+    """timeMin bounds an event's end, timeMax its start, both exclusive."""
+    (start, end), (time_min, time_max) = span, window
+    return (time_min is None or end > time_min) and (time_max is None or start < time_max)
+
+
+def _int_param(value: Any, name: str, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as err:
+        raise ApiError(400, "invalid", f"Invalid value for: {name}", location=name) from err
+    if number < 1:
+        raise ApiError(400, "invalid", f"Invalid value for: {name}", location=name)
+    return number
+
+
+def _matches_text(resource: JSON, text: str | None) -> bool:
+    if not text:
+        return True
+    people = [resource.get("organizer", {}), *resource.get("attendees", [])]
+    haystack = [str(resource.get(key, "")) for key in ("summary", "description", "location")] + [
+        str(p.get(key, ""))
+        for p in people
+        if isinstance(p, dict)
+        for key in ("email", "displayName")
+    ]
+    return text.lower() in " ".join(haystack).lower()
+
+
+def _new_event_id() -> str:
+    return "".join(secrets.choice(BASE32HEX) for _ in range(26))
+
+
+def _etag(number: int) -> str:
+    return f'"{number}"'
+
+
+def _page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"page:{offset}".encode()).decode()
+
+
+def _page_offset(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(token).decode().removeprefix("page:"))
+    except (ValueError, binascii.Error) as err:
+        raise ApiError(400, "invalid", "Invalid page token value.", location="pageToken") from err
+
+
+def _sync_token(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"sync:{seq}".encode()).decode()
+
+
+def _sync_seq(token: str) -> int:
+    try:
+        return int(base64.urlsafe_b64decode(token).decode().removeprefix("sync:"))
+    except (ValueError, binascii.Error) as err:
+        raise ApiError(
+            410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required.",
+            domain="calendar",
+        ) from err  # fmt: skip
+
+
+async def _json_body(request: web.Request) -> JSON:
+    try:
+        body = await request.json()
+    except ValueError as err:
+        raise ApiError(400, "parseError", "Parse Error") from err
+    if not isinstance(body, dict):
+        raise ApiError(400, "parseError", "Parse Error")
+    return body
+
+
+def _bearer_token(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _seed_time(value: datetime | date) -> JSON:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("seeded event times must be timezone-aware")
+        return {"dateTime": value.isoformat()}
+    return {"date": value.isoformat()}
+
+
+# --- helpers of the OAuth endpoints --------------------------------------------------
+
+
+def _checked_redirect_uri(uri: str) -> str:
+    if not uri:
+        raise _invalid_request("Missing required parameter: redirect_uri")
+    parts = urlsplit(uri)
+    if not parts.scheme:
+        raise _invalid_request(f"Invalid parameter value for redirect_uri: Missing scheme: {uri}")
+    if not parts.netloc:
+        raise _invalid_request(
+            f"Invalid parameter value for redirect_uri: Missing authority: {uri}"
+        )
+    return uri
+
+
+def _checked_scopes(text: str) -> tuple[str, ...]:
+    scopes = tuple(dict.fromkeys(text.split()))
+    if not scopes:
+        raise _invalid_request("Missing required parameter: scope")
+    invalid = [s for s in scopes if s not in SCOPE_DESCRIPTIONS]
+    if invalid:
+        valid = [s for s in scopes if s in SCOPE_DESCRIPTIONS]
+        raise AuthorizationPageError(
+            400,
+            "invalid_scope",
+            f"Some requested scopes were invalid. {{valid=[{', '.join(valid)}], invalid=[{', '.join(invalid)}]}}",
+        )
+    return scopes
+
+
+def _check_verifier(auth: AuthorizationRequest, verifier: str | None) -> None:
+    """PKCE (RFC 7636), with Google's descriptions."""
+    if auth.code_challenge is None:
+        if verifier:
+            raise OAuthError(400, "invalid_grant", "code_verifier or verifier is not needed.")
+        return
+    if not verifier:
+        raise OAuthError(400, "invalid_grant", "Missing code verifier.")
+    if not PKCE_VERIFIER.fullmatch(verifier) or _challenge(verifier, auth) != auth.code_challenge:
+        raise OAuthError(400, "invalid_grant", "Invalid code verifier.")
+
+
+def _challenge(verifier: str, auth: AuthorizationRequest) -> str:
+    if auth.code_challenge_method == "plain":
+        return verifier
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        client_id, _, secret = base64.b64decode(encoded).decode().partition(":")
+    except (ValueError, binascii.Error):
+        return None
+    # RFC 6749 §2.3.1 form-encodes both parts; requests' HTTPBasicAuth does not.
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+def _redirect(auth: AuthorizationRequest, params: dict[str, str]) -> web.Response:
+    answer = ({"state": auth.state} if auth.state is not None else {}) | params
+    separator = "&" if urlsplit(auth.redirect_uri).query else "?"
+    location = auth.redirect_uri + separator + urlencode(answer)
+    return web.Response(status=302, headers={"Location": location})
+
+
+# --- a person at the consent screen --------------------------------------------------
+
+
+@dataclass
+class _Form:
+    action: str = ""
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    checkboxes: list[str] = field(default_factory=list)
+    buttons: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _FormParser(HTMLParser):
+    """The first form of a page: where it posts, and its fields, checkboxes and buttons."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.form: _Form | None = None
+        self._done = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attr = {key: value or "" for key, value in attrs}
+        if tag == "form" and self.form is None:
+            self.form = _Form(action=attr.get("action", ""))
+        if self.form is None or self._done:
+            return
+        if tag == "input" and attr.get("type") == "checkbox":
+            self.form.checkboxes.append(attr.get("value", ""))
+        elif tag == "input" and attr.get("name"):
+            self.form.fields.append((attr["name"], attr.get("value", "")))
+        elif tag == "button" and attr.get("name"):
+            self.form.buttons.append((attr["name"], attr.get("value", "")))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form" and self.form is not None:
+            self._done = True
+
+
+def _parse_form(page: str) -> _Form:
+    parser = _FormParser()
+    parser.feed(page)
+    if parser.form is None:
+        raise ConsentPageError(200, "the consent page has no form")
+    return parser.form
+
+
+def _consent_answer(
+    form: _Form, email: str, scopes: list[str] | None, allow: bool
+) -> list[tuple[str, str]]:
+    ticked = form.checkboxes if scopes is None else scopes
+    unknown = set(ticked) - set(form.checkboxes)
+    if unknown:
+        raise ValueError(f"the consent page does not offer {sorted(unknown)}")
+    action = "allow" if allow else "deny"
+    if ("action", action) not in form.buttons:
+        raise ConsentPageError(200, f"the consent page has no {action} button")
+    fields = [(name, email if name == "email" else value) for name, value in form.fields]
+    return fields + [("granted_scope", scope) for scope in ticked] + [("action", action)]
+
+
+async def approve_consent(
+    auth_url: str, *, email: str, scopes: list[str] | None = None, allow: bool = True
+) -> str:
+    """Open the consent page, sign in as `email`, tick `scopes` (None: all), press Allow or Deny.
+
+    Returns the redirect's Location without following it. Raises `ConsentPageError` when
+    Google shows an error page instead.
+    """
+    async with aiohttp.ClientSession() as session:
+        async with session.get(auth_url) as page:
+            text = await page.text()
+            if page.status != 200:
+                raise ConsentPageError(page.status, text)
+        form = _parse_form(text)
+        answer = _consent_answer(form, email, scopes, allow)
+        async with session.post(
+            urljoin(auth_url, form.action), data=answer, allow_redirects=False
+        ) as response:
+            if response.status != 302:
+                raise ConsentPageError(response.status, await response.text())
+            return response.headers["Location"]
+
+
+# --- running it alone ----------------------------------------------------------------
+
+
+async def _serve(host: str, port: int) -> None:
+    fake = FakeGoogle(
+        client_id=os.environ.get("GOOGLE_CLIENT_ID") or None,
+        client_secret=os.environ.get("GOOGLE_CLIENT_SECRET") or None,
+    )
+    await fake.start(host, port)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    print(f"Fake Google listening on {fake.base_url} (Calendar API at {fake.api_url})", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await fake.stop()
+
+
+def main() -> None:
+    """`python -m sandbox.fake_google --port N [--host H]`; Ctrl-C stops it."""
+    parser = argparse.ArgumentParser(description="Serve the Google OAuth and Calendar emulator.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    try:
+        asyncio.run(_serve(args.host, args.port))
+    except KeyboardInterrupt:
+        print("Fake Google stopped", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Request recording and fault injection shared by the Slack and Google emulators.
+
+Both emulators are aiohttp applications. `instrument(app)` adds a middleware that
+records every request in a `RequestLog` and, before the real handler runs, applies
+the first matching `Fault`: added latency, a canned error response, or both. Each
+emulator builds its own service-shaped error bodies and hands them to `Faults.add`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the emulator received it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class RequestLog:
+    """Every request an emulator received, oldest first."""
+
+    def __init__(self) -> None:
+        self._items: list[RecordedRequest] = []
+
+    def append(self, item: RecordedRequest) -> None:
+        self._items.append(item)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __iter__(self) -> Iterator[RecordedRequest]:
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def matching(self, path_pattern: str, method: str | None = None) -> list[RecordedRequest]:
+        """Requests whose path matches the regular expression (searched, not anchored)."""
+        rx = re.compile(path_pattern)
+        return [
+            r
+            for r in self._items
+            if rx.search(r.path) and (method is None or r.method == method.upper())
+        ]
+
+
+@dataclass
+class Fault:
+    """What to do to requests whose path matches `path_pattern`.
+
+    `times` is how many requests it still applies to (None: until cleared).
+    With `status` None, only `latency` is added and the real handler answers.
+    """
+
+    path_pattern: str
+    status: int | None = None
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    latency: float = 0.0
+    times: int | None = None
+    method: str | None = None
+
+    def matches(self, request: web.Request) -> bool:
+        if self.times is not None and self.times <= 0:
+            return False
+        if self.method is not None and request.method != self.method.upper():
+            return False
+        return re.search(self.path_pattern, request.path) is not None
+
+
+class Faults:
+    """The faults currently injected into one emulator, first match wins."""
+
+    def __init__(self) -> None:
+        self._items: list[Fault] = []
+        self.latency = 0.0
+        """Added to every request, on top of any fault's own latency."""
+
+    def add(self, fault: Fault) -> Fault:
+        self._items.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.latency = 0.0
+
+    def take(self, request: web.Request) -> Fault | None:
+        for fault in self._items:
+            if fault.matches(request):
+                if fault.times is not None:
+                    fault.times -= 1
+                return fault
+        return None
+
+
+LOG_KEY = web.AppKey("request_log", RequestLog)
+FAULTS_KEY = web.AppKey("faults", Faults)
+
+
+def instrument(app: web.Application, *, skip_path_prefixes: tuple[str, ...] = ()) -> None:
+    """Record requests and apply faults on `app` (paths under the prefixes are left alone)."""
+    log = RequestLog()
+    faults = Faults()
+    app[LOG_KEY] = log
+    app[FAULTS_KEY] = faults
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(skip_path_prefixes):
+            return await handler(request)
+        body = await request.read()
+        log.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                query=dict(request.query),
+                headers=dict(request.headers),
+                body=body,
+                at=time.time(),
+            )
+        )
+        fault = faults.take(request)
+        delay = faults.latency + (fault.latency if fault else 0.0)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if fault is not None and fault.status is not None:
+            if isinstance(fault.body, (dict, list)):
+                return web.json_response(fault.body, status=fault.status, headers=fault.headers)
+            return web.Response(
+                text="" if fault.body is None else str(fault.body),
+                status=fault.status,
+                headers=fault.headers,
+            )
+        return await handler(request)
+
+    app.middlewares.append(middleware)

@@ -1,0 +1,154 @@
+"""SQLAlchemy 2 typed models: customers, members, calendar connections, OAuth states.
+
+Every timestamp is stored in UTC and read back timezone-aware (`UTCDateTime`), on
+SQLite as on PostgreSQL. Uniqueness lives in the database: one customer per Slack
+channel, one member per person per customer, one connection per slot (`owner_key`:
+"primary", or the Slack user id of a staff member).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored as UTC (SQLite keeps no offset of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ConnectionKind(enum.StrEnum):
+    PRIMARY = "primary"
+    STAFF = "staff"
+
+
+class ConnectionState(enum.StrEnum):
+    CONNECTED = "connected"
+    NEEDS_RECONNECT = "needs_reconnect"
+    MISSING_PERMISSION = "missing_permission"
+    UNREACHABLE = "unreachable"
+
+
+def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
+    # Stored as plain strings (no native ENUM type), so a new value needs no ALTER TYPE.
+    return Enum(
+        cls, name=name, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class Customer(Base):
+    """One customer: a Slack channel shared with its onboarder."""
+
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("team_id", "channel_id", name="uq_customers_channel"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    timezone: Mapped[str] = mapped_column(String(64))
+    registered_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    members: Mapped[list[Member]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan"
+    )
+    connections: Mapped[list[CalendarConnection]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan"
+    )
+
+
+class Member(Base):
+    """A person of a customer's channel who has used the bot."""
+
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("customer_id", "slack_user_id", name="uq_members_person"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    slack_user_id: Mapped[str] = mapped_column(String(32))
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    customer: Mapped[Customer] = relationship(back_populates="members")
+
+
+class CalendarConnection(Base):
+    """A Google calendar connected for a customer, as its primary or a staff member's."""
+
+    __tablename__ = "calendar_connections"
+    __table_args__ = (UniqueConstraint("customer_id", "owner_key", name="uq_connections_slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    kind: Mapped[ConnectionKind] = mapped_column(_enum(ConnectionKind, "connection_kind"))
+    owner_key: Mapped[str] = mapped_column(String(32))
+    """"primary", or the Slack user id whose staff calendar this is."""
+    slack_user_id: Mapped[str] = mapped_column(String(32))
+    """Who connected it (for staff, always the staff member themself)."""
+    account_email: Mapped[str] = mapped_column(String(320))
+    token_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    scopes: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[ConnectionState] = mapped_column(
+        _enum(ConnectionState, "connection_state"), default=ConnectionState.CONNECTED
+    )
+    state_reason: Mapped[str] = mapped_column(Text, default="")
+    connected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    customer: Mapped[Customer] = relationship(back_populates="connections")
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+
+class OAuthState(Base):
+    """A single-use consent `state`, stored by its SHA-256 digest, with its PKCE verifier."""
+
+    __tablename__ = "oauth_states"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    slack_user_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[ConnectionKind] = mapped_column(_enum(ConnectionKind, "connection_kind"))
+    verifier_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,0 +1,76 @@
+"""Steps a person takes, driven through the real server and the emulators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.fake_google import approve_consent
+from tests.conftest import CHANNEL, OWNER, RunningBot
+from tests.helpers import wait_until
+
+
+def button_urls(blocks: list[dict[str, Any]]) -> list[str]:
+    """Every URL button in a message, in order."""
+    urls = []
+    for block in blocks:
+        elements = [block.get("accessory"), *block.get("elements", [])]
+        urls += [
+            e["url"]
+            for e in elements
+            if isinstance(e, dict) and e.get("type") == "button" and "url" in e
+        ]
+    return urls
+
+
+def text_of(message: dict[str, Any]) -> str:
+    """The text a person reads: the fallback text and every text object in the blocks."""
+    parts = [message.get("text") or ""]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
+                parts.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(message.get("blocks") or [])
+    return "\n".join(parts)
+
+
+async def command(
+    bot: RunningBot, text: str, *, user: str = OWNER, channel: str = CHANNEL
+) -> dict[str, Any]:
+    """Send `/tonomo text`; return the reply only the sender sees (the ack's, or the next response)."""
+    before = len(bot.slack.responses)
+    sent = await bot.slack.send_slash_command(
+        bot.events_url, user_id=user, channel_id=channel, text=text
+    )
+    assert sent.status == 200, sent.body
+    if sent.body.strip():
+        reply: dict[str, Any] = sent.json()
+        return reply
+    await wait_until(lambda: len(bot.slack.responses) > before)
+    response: dict[str, Any] = bot.slack.responses[before]
+    return response
+
+
+async def connect(
+    bot: RunningBot,
+    *,
+    user: str,
+    email: str,
+    primary: bool = False,
+    scopes: list[str] | None = None,
+    allow: bool = True,
+) -> tuple[int, str]:
+    """Ask for a link, consent on Google's page, land on the bot's callback: its status and page."""
+    reply = await command(
+        bot, "connect-calendar primary" if primary else "connect-calendar", user=user
+    )
+    (url,) = button_urls(reply["blocks"])
+    location = await approve_consent(url, email=email, scopes=scopes, allow=allow)
+    async with bot.http.get(location) as response:
+        return response.status, await response.text()

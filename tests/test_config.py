@@ -1,0 +1,80 @@
+"""Settings from the environment: defaults, and one clear line for each bad variable."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.config import ConfigError, Settings
+
+KEY = Fernet.generate_key().decode()
+GOOD = {
+    "SLACK_BOT_TOKEN": "xoxb-1-2-3",
+    "SLACK_SIGNING_SECRET": "secret",
+    "GOOGLE_CLIENT_ID": "id.apps.googleusercontent.com",
+    "GOOGLE_CLIENT_SECRET": "gsecret",
+    "TOKEN_ENCRYPTION_KEY": KEY,
+}
+
+
+def test_defaults_of_the_contract() -> None:
+    s = Settings.from_env(GOOD)
+    assert s.slack_api_url == "https://slack.com/api/"
+    assert s.google_auth_uri == "https://accounts.google.com/o/oauth2/auth"
+    assert s.google_token_uri == "https://oauth2.googleapis.com/token"
+    assert s.google_revoke_uri == "https://oauth2.googleapis.com/revoke"
+    assert s.google_api_url == "https://www.googleapis.com/calendar/v3/"
+    assert s.public_url == "http://localhost:3000"
+    assert s.oauth_redirect_uri == "http://localhost:3000/oauth/google/callback"
+    assert s.database_url == "sqlite:///tonomo.db"
+    assert (s.host, s.port, s.health_check_minutes, s.log_level) == ("0.0.0.0", 3000, 30, "INFO")
+    assert not s.google_uses_plain_http
+
+
+@pytest.mark.parametrize("name", sorted(GOOD))
+def test_each_required_variable_is_named_when_missing(name: str) -> None:
+    env = {k: v for k, v in GOOD.items() if k != name}
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env(env)
+    assert str(err.value).startswith(name) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SLACK_BOT_TOKEN", "xoxp-user-token"),
+        ("TOKEN_ENCRYPTION_KEY", "not-a-key"),
+        ("PORT", "eighty"),
+        ("PORT", "70000"),
+        ("HEALTH_CHECK_MINUTES", "0"),
+        ("LOG_LEVEL", "LOUD"),
+        ("DATABASE_URL", "mysql://x/y"),
+        ("DATABASE_URL", "tonomo.db"),
+        ("PUBLIC_URL", "localhost:3000"),
+        ("SLACK_API_URL", "ftp://slack.com/api/"),
+        ("GOOGLE_TOKEN_URI", "http://oauth2.example.com/token"),
+        ("GOOGLE_API_URL", "http://10.0.0.5/calendar/v3/"),
+    ],
+)
+def test_malformed_values_are_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({**GOOD, name: value})
+    assert str(err.value).startswith(name) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.9.9.9", "localhost", "[::1]"])
+def test_plain_http_google_is_accepted_only_on_loopback(host: str) -> None:
+    s = Settings.from_env({**GOOD, "GOOGLE_TOKEN_URI": f"http://{host}:8080/token"})
+    assert s.google_uses_plain_http
+
+
+def test_base_urls_get_their_trailing_slash() -> None:
+    s = Settings.from_env(
+        {
+            **GOOD,
+            "SLACK_API_URL": "http://127.0.0.1:5/api",
+            "PUBLIC_URL": "https://bot.example.com/",
+        }
+    )
+    assert s.slack_api_url == "http://127.0.0.1:5/api/"
+    assert s.public_url == "https://bot.example.com"

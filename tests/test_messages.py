@@ -1,0 +1,53 @@
+"""Block Kit builders: within Slack's limits, user text escaped, no tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot.messages import escape
+from bot.messages.help import build_help, build_invalid
+from bot.messages.status import build_status
+from storage.models import CalendarConnection, ConnectionKind, ConnectionState
+
+
+def connection(i: int, kind: ConnectionKind = ConnectionKind.STAFF) -> CalendarConnection:
+    return CalendarConnection(
+        id=i,
+        customer_id=1,
+        kind=kind,
+        owner_key="primary" if kind is ConnectionKind.PRIMARY else f"U{i}",
+        slack_user_id=f"U{i}",
+        account_email=f"person{i}@example.com",
+        token_ciphertext=b"sealed",
+        scopes="",
+        state=ConnectionState.CONNECTED,
+        state_reason="",
+        connected_at=datetime(2026, 3, 8, 3, 30, tzinfo=UTC),
+    )
+
+
+def test_escape_defuses_mentions_and_links() -> None:
+    assert escape("<!channel> & <http://x|y>") == "&lt;!channel&gt; &amp; &lt;http://x|y&gt;"
+
+
+def test_status_stays_within_slacks_block_limit_for_200_staff() -> None:
+    rows = [connection(0, ConnectionKind.PRIMARY)] + [connection(i) for i in range(1, 201)]
+    message = build_status(rows, "America/New_York")
+    assert len(message.blocks) <= 50
+    assert "…and 160 more." in str(message.blocks)
+
+
+def test_status_dates_are_in_the_customers_timezone() -> None:
+    # 03:30 UTC on March 8 is still March 7 in New York and already March 8 in Kolkata.
+    assert "Mar 7, 2026" in str(build_status([connection(1)], "America/New_York").blocks)
+    assert "Mar 8, 2026" in str(build_status([connection(1)], "Asia/Kolkata").blocks)
+
+
+def test_empty_status_says_what_to_do() -> None:
+    text = str(build_status([], "UTC").blocks)
+    assert "/tonomo connect-calendar primary" in text and "None yet" in text
+
+
+def test_every_message_has_fallback_text() -> None:
+    for message in (build_help(), build_invalid("x", None), build_status([], "UTC")):
+        assert message.text
