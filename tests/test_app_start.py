@@ -2,25 +2,45 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from aiohttp import ClientConnectionError, ClientSession
 from cryptography.fernet import Fernet
+
+from sandbox.fake_google import FakeGoogle
+from sandbox.fake_slack import FakeSlack
+from tests.conftest import (
+    BOT_TOKEN,
+    CHANNEL,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    OWNER,
+    SIGNING_SECRET,
+    free_socket,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    clean = {
+def clean_environment() -> dict[str, str]:
+    return {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("SLACK_", "GOOGLE_", "TOKEN_", "DATABASE_"))
+        if not k.startswith(
+            ("SLACK_", "GOOGLE_", "TOKEN_", "DATABASE_", "PORT", "HOST", "PUBLIC_URL")
+        )
     }
+
+
+def start(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own entry point
         [sys.executable, str(ROOT / "app.py")],
-        env={**clean, **env},
+        env={**clean_environment(), **env},
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -49,3 +69,90 @@ def test_dotenv_is_read_and_real_environment_wins(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("tonomo: PORT is malformed")
     assert "Traceback" not in result.stderr
+
+
+async def wait_for_health(url: str, process: asyncio.subprocess.Process) -> dict[str, object]:
+    """Poll /healthz until it answers (or the process dies, or 30 s pass)."""
+    async with ClientSession() as http:
+        for _ in range(300):
+            if process.returncode is not None:
+                raise AssertionError(f"the bot exited with {process.returncode}")
+            try:
+                async with http.get(url + "/healthz") as response:
+                    body: dict[str, object] = await response.json()
+                    return body
+            except ClientConnectionError:
+                await asyncio.sleep(0.1)
+    raise AssertionError("the bot never answered /healthz")
+
+
+async def stop(process: asyncio.subprocess.Process) -> int:
+    process.send_signal(signal.SIGINT)
+    return await asyncio.wait_for(process.wait(), timeout=20)
+
+
+async def test_the_bot_serves_with_real_configuration(
+    tmp_path: Path, google: FakeGoogle, slack: FakeSlack
+) -> None:
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **clean_environment(),
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "GOOGLE_CLIENT_ID": CLIENT_ID,
+        "GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
+        "GOOGLE_AUTH_URI": google.auth_uri,
+        "GOOGLE_TOKEN_URI": google.token_uri,
+        "GOOGLE_REVOKE_URI": google.revoke_uri,
+        "GOOGLE_API_URL": google.api_url,
+        "PUBLIC_URL": url,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+        "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "app.py"),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert (await wait_for_health(url, process))["status"] == "ok"
+        sent = await slack.send_slash_command(
+            url + "/slack/events", user_id=OWNER, channel_id=CHANNEL, text="help"
+        )
+        assert sent.status == 200 and "connect-calendar" in sent.body
+    finally:
+        assert await stop(process) == 0
+
+
+async def test_the_sandbox_runs_with_no_configuration(tmp_path: Path) -> None:
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "app.py"),
+        "--sandbox",
+        "--port",
+        str(port),
+        cwd=tmp_path,
+        env=clean_environment(),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        assert (await wait_for_health(f"http://127.0.0.1:{port}", process))["status"] == "ok"
+    finally:
+        assert await stop(process) == 0
+    assert process.stdout is not None
+    output = (await process.stdout.read()).decode()
+    assert f"http://127.0.0.1:{port}" in output and "Traceback" not in output
