@@ -41,6 +41,7 @@ from storage.repositories import NewConnection, Store
 logger = logging.getLogger(__name__)
 
 STATE_TTL = timedelta(minutes=10)
+EXPIRED_STATES_KEPT = timedelta(days=1)
 
 GENERIC_MAILBOXES = frozenset(
     {
@@ -141,6 +142,8 @@ class Connections:
         state = secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(64)  # 86 characters: within PKCE's 43-128
         now = self._clock()
+        # Expired states are kept a day, so a late click still hears "expired", then dropped.
+        await self._store.forget_expired_oauth_states(now - EXPIRED_STATES_KEPT)
         await self._store.add_oauth_state(
             OAuthState(
                 digest=state_digest(state),

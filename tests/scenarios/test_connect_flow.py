@@ -311,3 +311,14 @@ async def test_google_down_while_reading_the_account_changes_nothing(bot: Runnin
         assert "nothing was connected" in await response.text()
     assert await stored_connections(bot) == []
     assert bot.google.requests.matching("/revoke$"), "tokens that are not kept are revoked"
+
+
+async def test_states_long_expired_are_dropped_when_new_links_are_made(bot: RunningBot) -> None:
+    await pending_link(bot)
+    async with bot.services.store._sessions.begin() as session:
+        await session.execute(update(OAuthState).values(expires_at=utcnow() - timedelta(days=2)))
+
+    await pending_link(bot)
+
+    async with bot.services.store._sessions() as session:
+        assert len(list(await session.scalars(select(OAuthState)))) == 1
