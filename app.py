@@ -19,9 +19,26 @@ from bot.config import ConfigError, Settings
 from bot.server import create_web_app
 from bot.services import build_services
 
+# Libraries that log request and response bodies (tokens included) at DEBUG: never below INFO.
+TOKEN_LEAKING_LOGGERS = (
+    "requests_oauthlib",
+    "oauthlib",
+    "google_auth_oauthlib",
+    "google.auth",
+    "google.oauth2",
+    "googleapiclient",
+    "urllib3",
+    "httplib2",
+    "slack_sdk",
+    "slack_bolt",
+)
+
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    floor = max(logging.INFO, logging.getLevelNamesMapping()[level])
+    for name in TOKEN_LEAKING_LOGGERS:
+        logging.getLogger(name).setLevel(floor)
 
 
 async def make_app(settings: Settings) -> web.Application:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 from aiohttp import ClientConnectionError, ClientSession
 from cryptography.fernet import Fernet
 
+from app import TOKEN_LEAKING_LOGGERS, configure_logging
 from sandbox.fake_google import FakeGoogle
 from sandbox.fake_slack import FakeSlack
 from tests.conftest import (
@@ -156,3 +158,13 @@ async def test_the_sandbox_runs_with_no_configuration(tmp_path: Path) -> None:
     assert process.stdout is not None
     output = (await process.stdout.read()).decode()
     assert f"http://127.0.0.1:{port}" in output and "Traceback" not in output
+
+
+def test_debug_logging_keeps_token_carrying_libraries_quiet() -> None:
+    configure_logging("DEBUG")
+    try:
+        assert logging.getLogger("bot").isEnabledFor(logging.DEBUG)
+        for name in TOKEN_LEAKING_LOGGERS:
+            assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
+    finally:
+        logging.getLogger().setLevel(logging.WARNING)
