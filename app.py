@@ -35,7 +35,8 @@ TOKEN_LEAKING_LOGGERS = (
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
     floor = max(logging.INFO, logging.getLevelNamesMapping()[level])
     for name in TOKEN_LEAKING_LOGGERS:
         logging.getLogger(name).setLevel(floor)
