@@ -14,6 +14,7 @@ import contextlib
 import signal
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,57 +150,76 @@ class Console:
                 await self.send(line)
 
 
-async def run_sandbox(port: int | None = None) -> int:
+@dataclass(frozen=True)
+class Sandbox:
+    google: FakeGoogle
+    slack: FakeSlack
+    bot_url: str
+
+
+@contextlib.asynccontextmanager
+async def running_sandbox(port: int) -> AsyncIterator[Sandbox]:
+    """Both emulators, seeded, and the bot's real server on 127.0.0.1:`port`, with a fresh database."""
     google = FakeGoogle(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
     slack = FakeSlack()
     seed(slack)
     await google.start()
     await slack.start()
+    bot_url = f"http://127.0.0.1:{port}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="tonomo-sandbox-") as data:
+            services = await build_services(
+                sandbox_settings(
+                    slack=slack, google=google, bot_url=bot_url, database=Path(data) / "tonomo.db"
+                )
+            )
+            runner = web.AppRunner(create_web_app(services))
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, "127.0.0.1", port).start()
+                yield Sandbox(google=google, slack=slack, bot_url=bot_url)
+            finally:
+                await runner.cleanup()
+    finally:
+        await slack.stop()
+        await google.stop()
+
+
+async def run_sandbox(port: int | None = None) -> int:
     bot_port = port or 3000
-    bot_url = f"http://127.0.0.1:{bot_port}"
-    with tempfile.TemporaryDirectory(prefix="tonomo-sandbox-") as data:
-        services = await build_services(
-            sandbox_settings(
-                slack=slack, google=google, bot_url=bot_url, database=Path(data) / "tonomo.db"
-            )
-        )
-        runner = web.AppRunner(create_web_app(services))
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, "127.0.0.1", bot_port).start()
-        except OSError as err:
+    try:
+        async with running_sandbox(bot_port) as sandbox:
             print(
-                f"tonomo sandbox: port {bot_port} is taken ({err.strerror}); try --port 3100",
-                file=sys.stderr,
+                "Tonomo sandbox is running (Ctrl-C stops it):\n"
+                f"  bot              {sandbox.bot_url}   (health: {sandbox.bot_url}/healthz)\n"
+                f"  Slack emulator   {sandbox.slack.api_url}\n"
+                f"  Google emulator  {sandbox.google.base_url}   (its consent pages open from the bot's links)\n"
+                f"  channel          #{CHANNEL_NAME} with {', '.join(v[0] for v in PEOPLE.values())}\n"
+                "Type /tonomo commands as olivia (the owner); 'as alice: /tonomo connect-calendar' acts as alice.",
+                flush=True,
             )
-            await runner.cleanup()
-            await slack.stop()
-            await google.stop()
-            return 1
+            await serve_console(Console(slack=sandbox.slack, bot_url=sandbox.bot_url))
+    except OSError as err:
         print(
-            "Tonomo sandbox is running (Ctrl-C stops it):\n"
-            f"  bot              {bot_url}   (health: {bot_url}/healthz)\n"
-            f"  Slack emulator   {slack.api_url}\n"
-            f"  Google emulator  {google.base_url}   (its consent pages open from the bot's links)\n"
-            f"  channel          #{CHANNEL_NAME} with {', '.join(v[0] for v in PEOPLE.values())}\n"
-            "Type /tonomo commands as olivia (the owner); 'as alice: /tonomo connect-calendar' acts as alice.",
-            flush=True,
+            f"tonomo sandbox: could not start on port {bot_port} ({err.strerror or err}); try --port 3100",
+            file=sys.stderr,
         )
-        console = Console(slack=slack, bot_url=bot_url)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        tasks = [asyncio.create_task(console.watch())]
-        if sys.stdin.isatty():
-            tasks.append(asyncio.create_task(console.read_commands()))
-        await stop.wait()
-        print("\nStopping the sandbox…", flush=True)
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await runner.cleanup()
-    await slack.stop()
-    await google.stop()
+        return 1
     return 0
+
+
+async def serve_console(console: Console) -> None:
+    """Show what the bot posts (and read commands on a terminal) until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(console.watch())]
+    if sys.stdin.isatty():
+        tasks.append(asyncio.create_task(console.read_commands()))
+    await stop.wait()
+    print("\nStopping the sandbox…", flush=True)
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
