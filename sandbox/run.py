@@ -48,25 +48,24 @@ def seed(slack: FakeSlack) -> None:
     slack.add_channel(CHANNEL, name=CHANNEL_NAME, members=list(PEOPLE))
 
 
-def sandbox_settings(
-    *, slack: FakeSlack, google: FakeGoogle, bot_url: str, database: Path
-) -> Settings:
-    return Settings.from_env(
-        {
-            "SLACK_BOT_TOKEN": "xoxb-sandbox-token",
-            "SLACK_SIGNING_SECRET": "sandbox-signing-secret",
-            "SLACK_API_URL": slack.api_url,
-            "GOOGLE_CLIENT_ID": CLIENT_ID,
-            "GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
-            "GOOGLE_AUTH_URI": google.auth_uri,
-            "GOOGLE_TOKEN_URI": google.token_uri,
-            "GOOGLE_REVOKE_URI": google.revoke_uri,
-            "GOOGLE_API_URL": google.api_url,
-            "PUBLIC_URL": bot_url,
-            "DATABASE_URL": f"sqlite:///{database}",
-            "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        }
-    )
+def bot_environment(
+    *, slack: FakeSlack, google: FakeGoogle, public_url: str, database_url: str
+) -> dict[str, str]:
+    """The bot's configuration for these emulators, as environment variables (a fresh key)."""
+    return {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": slack.signing_secret,
+        "SLACK_API_URL": slack.api_url,
+        "GOOGLE_CLIENT_ID": google.client_id or "any-client.apps.googleusercontent.com",
+        "GOOGLE_CLIENT_SECRET": google.client_secret or "any-secret",
+        "GOOGLE_AUTH_URI": google.auth_uri,
+        "GOOGLE_TOKEN_URI": google.token_uri,
+        "GOOGLE_REVOKE_URI": google.revoke_uri,
+        "GOOGLE_API_URL": google.api_url,
+        "PUBLIC_URL": public_url,
+        "DATABASE_URL": database_url,
+        "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    }
 
 
 def render(message: dict[str, Any]) -> str:
@@ -168,11 +167,11 @@ async def running_sandbox(port: int) -> AsyncIterator[Sandbox]:
     bot_url = f"http://127.0.0.1:{port}"
     try:
         with tempfile.TemporaryDirectory(prefix="tonomo-sandbox-") as data:
-            services = await build_services(
-                sandbox_settings(
-                    slack=slack, google=google, bot_url=bot_url, database=Path(data) / "tonomo.db"
-                )
+            database_url = f"sqlite:///{Path(data) / 'tonomo.db'}"
+            environment = bot_environment(
+                slack=slack, google=google, public_url=bot_url, database_url=database_url
             )
+            services = await build_services(Settings.from_env(environment))
             runner = web.AppRunner(create_web_app(services))
             await runner.setup()
             try:

@@ -20,7 +20,6 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp import ClientSession, web
-from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
@@ -28,6 +27,7 @@ from bot.server import create_web_app
 from bot.services import Services, build_services
 from sandbox.fake_google import FakeGoogle
 from sandbox.fake_slack import FakeSlack
+from sandbox.run import bot_environment
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_POSTGRES = os.environ.get("TONOMO_REQUIRE_POSTGRES") == "1"
@@ -130,27 +130,6 @@ def free_socket() -> socket.socket:
     return sock
 
 
-def settings_for(
-    *, google: FakeGoogle, slack: FakeSlack, database_url: str, public_url: str
-) -> Settings:
-    return Settings.from_env(
-        {
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": slack.api_url,
-            "GOOGLE_CLIENT_ID": CLIENT_ID,
-            "GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
-            "GOOGLE_AUTH_URI": google.auth_uri,
-            "GOOGLE_TOKEN_URI": google.token_uri,
-            "GOOGLE_REVOKE_URI": google.revoke_uri,
-            "GOOGLE_API_URL": google.api_url,
-            "PUBLIC_URL": public_url,
-            "DATABASE_URL": database_url,
-            "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        }
-    )
-
-
 @dataclass
 class RunningBot:
     """The real bot, served over HTTP on loopback, between the two emulators."""
@@ -170,9 +149,10 @@ class RunningBot:
 async def bot(google: FakeGoogle, slack: FakeSlack, database_url: str) -> AsyncIterator[RunningBot]:
     sock = free_socket()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    services = await build_services(
-        settings_for(google=google, slack=slack, database_url=database_url, public_url=url)
+    environment = bot_environment(
+        slack=slack, google=google, public_url=url, database_url=database_url
     )
+    services = await build_services(Settings.from_env(environment))
     runner = web.AppRunner(create_web_app(services))
     await runner.setup()
     await web.SockSite(runner, sock).start()

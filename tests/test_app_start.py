@@ -16,13 +16,10 @@ from cryptography.fernet import Fernet
 from app import TOKEN_LEAKING_LOGGERS, configure_logging
 from sandbox.fake_google import FakeGoogle
 from sandbox.fake_slack import FakeSlack
+from sandbox.run import bot_environment
 from tests.conftest import (
-    BOT_TOKEN,
     CHANNEL,
-    CLIENT_ID,
-    CLIENT_SECRET,
     OWNER,
-    SIGNING_SECRET,
     free_socket,
 )
 
@@ -102,18 +99,12 @@ async def test_the_bot_serves_with_real_configuration(
     url = f"http://127.0.0.1:{port}"
     env = {
         **clean_environment(),
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.api_url,
-        "GOOGLE_CLIENT_ID": CLIENT_ID,
-        "GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
-        "GOOGLE_AUTH_URI": google.auth_uri,
-        "GOOGLE_TOKEN_URI": google.token_uri,
-        "GOOGLE_REVOKE_URI": google.revoke_uri,
-        "GOOGLE_API_URL": google.api_url,
-        "PUBLIC_URL": url,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
-        "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        **bot_environment(
+            slack=slack,
+            google=google,
+            public_url=url,
+            database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+        ),
         "HOST": "127.0.0.1",
         "PORT": str(port),
     }
