@@ -25,7 +25,9 @@ from bot.calendar.port import (
     CalendarError,
     CalendarProvider,
     ConsentFailed,
+    MissingPermission,
     TokenSet,
+    missing_scopes_reason,
 )
 from bot.tokens import TokenCipher
 from storage.models import (
@@ -89,6 +91,7 @@ class Failure(enum.StrEnum):
     MISSING_CODE = "missing_code"
     EXCHANGE_FAILED = "exchange_failed"
     ACCOUNT_UNREADABLE = "account_unreadable"
+    PERMISSION_UNTICKED = "permission_unticked"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +103,7 @@ class Connected:
     slack_user_id: str
     account_email: str
     replaced_email: str | None
+    was_broken: bool = False
     missing_scopes: tuple[str, ...] = field(default=())
 
     @property
@@ -117,6 +121,17 @@ class NotConnected:
 class Disconnected:
     account_email: str
     revoked_at_google: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reconnect:
+    """The answer to a Reconnect click: a link, or why there is none."""
+
+    kind: ConnectionKind | None
+    """None when the connection no longer exists."""
+    url: str | None = None
+    owner: str | None = None
+    """Set when someone else's staff calendar was clicked: whose it is."""
 
 
 class Connections:
@@ -194,6 +209,9 @@ class Connections:
             return NotConnected(failure=Failure.EXCHANGE_FAILED)
         try:
             account, tokens = await self._calendar.fetch_account(tokens)
+        except MissingPermission:
+            await self._revoke_quietly(tokens)
+            return NotConnected(failure=Failure.PERMISSION_UNTICKED)
         except CalendarError as err:
             logger.info("could not read the account for customer %s: %s", customer.id, err)
             await self._revoke_quietly(tokens)
@@ -230,7 +248,7 @@ class Connections:
                 token_ciphertext=self._cipher.seal_tokens(tokens),
                 scopes=" ".join(tokens.scopes),
                 state=ConnectionState.MISSING_PERMISSION if missing else ConnectionState.CONNECTED,
-                state_reason="a permission was left unticked at consent" if missing else "",
+                state_reason=missing_scopes_reason(missing) if missing else "",
                 at=self._clock(),
             )
         )
@@ -242,8 +260,26 @@ class Connections:
             replaced_email=previous.account_email
             if previous is not None and previous.account_email != email
             else None,
+            was_broken=previous is not None and previous.state.is_broken,
             missing_scopes=missing,
         )
+
+    async def reconnect_link(self, connection_id: int, slack_user_id: str) -> Reconnect:
+        """A fresh consent link to reconnect a connection, if this person may reconnect it.
+
+        Anyone in the channel may reconnect the primary calendar; a staff calendar only
+        its owner, because a staff member connects from their own Slack account.
+        """
+        connection = await self._store.get_connection(connection_id)
+        if connection is None:
+            return Reconnect(kind=None)
+        customer = await self._store.get_customer(connection.customer_id)
+        if customer is None:
+            return Reconnect(kind=None)
+        if connection.kind is ConnectionKind.STAFF and connection.owner_key != slack_user_id:
+            return Reconnect(kind=connection.kind, owner=connection.owner_key)
+        url = await self.consent_link(customer, slack_user_id, connection.kind)
+        return Reconnect(kind=connection.kind, url=url)
 
     async def of_customer(self, customer: Customer) -> list[CalendarConnection]:
         return await self._store.list_connections(customer.id)

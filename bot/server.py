@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -20,8 +21,8 @@ import handlers
 from bot.connections import Connected
 from bot.messages.connect import build_connected_notice
 from bot.messages.pages import build_callback_page, build_trouble_page
+from bot.scheduler import Scheduler
 from bot.services import Services
-from bot.slack import post_message
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +62,9 @@ def create_web_app(services: Services) -> web.Application:
             page = build_trouble_page()
             return web.Response(status=page.status, text=page.html, content_type="text/html")
         if isinstance(outcome, Connected):
-            await post_message(
-                services.slack, outcome.customer.channel_id, build_connected_notice(outcome)
-            )
+            await services.poster.post(outcome.customer, build_connected_notice(outcome))
+            if outcome.was_broken:
+                await services.health.deliver_notices()  # clear the alert in place now
         page = build_callback_page(outcome)
         return web.Response(status=page.status, text=page.html, content_type="text/html")
 
@@ -77,7 +78,15 @@ def create_web_app(services: Services) -> web.Application:
             )
         return web.json_response({"status": "ok", "database": "ok"})
 
+    scheduler = Scheduler(
+        health=services.health, interval=timedelta(minutes=services.settings.health_check_minutes)
+    )
+
+    async def start_scheduler(_app: web.Application) -> None:
+        scheduler.start()
+
     async def close_services(_app: web.Application) -> None:
+        await scheduler.stop()
         await services.close()
 
     app = web.Application()
@@ -85,5 +94,6 @@ def create_web_app(services: Services) -> web.Application:
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/oauth/google/callback", oauth_callback)
     app.router.add_get("/healthz", healthz)
+    app.on_startup.append(start_scheduler)
     app.on_cleanup.append(close_services)
     return app

@@ -11,10 +11,14 @@ from bot.calendar.google import GoogleCalendar
 from bot.config import Settings
 from bot.connections import Connections
 from bot.customers import Customers
-from bot.slack import web_client
+from bot.health import Health
+from bot.slack import Directory, Poster, web_client
 from bot.tokens import TokenCipher
 from storage.db import create_engine, migrate, session_factory
 from storage.repositories import Store
+
+HEALTH_CONCURRENCY = 32
+"""Connections checked at once; each check holds a worker thread while Google answers."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,6 +30,9 @@ class Services:
     calendar: GoogleCalendar
     customers: Customers
     connections: Connections
+    poster: Poster
+    directory: Directory
+    health: Health
 
     async def close(self) -> None:
         self.calendar.close()
@@ -46,15 +53,26 @@ async def build_services(settings: Settings) -> Services:
         api_url=settings.google_api_url,
         redirect_uri=settings.oauth_redirect_uri,
         allow_plain_http=settings.google_uses_plain_http,
+        max_workers=HEALTH_CONCURRENCY + 8,  # health checks, plus room for commands meanwhile
     )
+    cipher = TokenCipher(settings.token_encryption_key)
+    slack = web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    poster = Poster(client=slack, store=store)
     return Services(
         settings=settings,
         engine=engine,
         store=store,
-        slack=web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url),
+        slack=slack,
         calendar=calendar,
         customers=Customers(store=store),
-        connections=Connections(
-            store=store, calendar=calendar, cipher=TokenCipher(settings.token_encryption_key)
+        connections=Connections(store=store, calendar=calendar, cipher=cipher),
+        poster=poster,
+        directory=Directory(slack),
+        health=Health(
+            store=store,
+            calendar=calendar,
+            cipher=cipher,
+            poster=poster,
+            concurrency=HEALTH_CONCURRENCY,
         ),
     )

@@ -1,22 +1,31 @@
 """The Slack edge: the Web API client and the few calls the bot makes through it.
 
 The client retries rate-limited calls itself (slack_sdk's retry handler honours
-Retry-After), and a failed post is logged with Slack's error name instead of
-breaking the flow that wanted to post.
+Retry-After). A post that fails is logged with Slack's error name instead of breaking
+the flow that wanted to post, and a failure that will not pass by itself pauses
+posting there (`Poster`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.messages import Message
+from storage.models import Customer, utcnow
+from storage.repositories import Store
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +54,123 @@ async def user_timezone(client: AsyncWebClient, slack_user_id: str) -> str | Non
     return tz if isinstance(tz, str) else None
 
 
-async def post_message(client: AsyncWebClient, channel_id: str, message: Message) -> bool:
-    """Post in a channel; False (logged with Slack's error name) when Slack refused."""
-    try:
-        await client.chat_postMessage(channel=channel_id, text=message.text, blocks=message.blocks)
-    except SlackApiError as err:
-        logger.warning("chat.postMessage to %s failed: %s", channel_id, err.response.get("error"))
-        return False
-    return True
+CHANNEL_PROBLEMS = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+"""Slack errors that stop posting in one channel until a command there shows it is back."""
+TEAM_PROBLEMS = frozenset({"token_revoked", "account_inactive", "invalid_auth", "not_authed"})
+"""Slack errors that stop posting in the whole workspace until a command shows it is back."""
+
+
+class Poster:
+    """Posts in customers' channels, and stops where Slack said posting cannot work.
+
+    Before each post it asks the database whether the channel or its workspace is
+    paused; a post that fails for good records the pause (per channel for
+    not_in_channel, channel_not_found, is_archived; per workspace for revoked tokens).
+    """
+
+    def __init__(
+        self, *, client: AsyncWebClient, store: Store, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._clock = clock
+
+    async def post(self, customer: Customer, message: Message) -> str | None:
+        """Post in the customer's channel; the message ts, or None when it was not posted."""
+        response = await self._call(
+            customer,
+            "chat.postMessage",
+            self._client.chat_postMessage(
+                channel=customer.channel_id, text=message.text, blocks=message.blocks
+            ),
+        )
+        return str(response["ts"]) if response is not None else None
+
+    async def update(self, customer: Customer, ts: str, message: Message) -> bool:
+        response = await self._call(
+            customer,
+            "chat.update",
+            self._client.chat_update(
+                channel=customer.channel_id, ts=ts, text=message.text, blocks=message.blocks
+            ),
+        )
+        return response is not None
+
+    async def stop_team(self, team_id: str, reason: str) -> None:
+        """The app was uninstalled or its tokens revoked: no posting in that workspace."""
+        await self._store.stop_team_posting(team_id, reason, self._clock())
+
+    async def resume_after_command(self, customer: Customer, directory: Directory) -> Customer:
+        """A command came from this channel: its workspace is back, and maybe the channel too."""
+        await self._store.resume_team_posting(customer.team_id)
+        if customer.channel_problem and await directory.channel_is_postable(customer.channel_id):
+            await self._store.set_channel_problem(customer.id, "", self._clock())
+            customer.channel_problem = ""
+        return customer
+
+    async def _call(
+        self, customer: Customer, method: str, call: Coroutine[Any, Any, AsyncSlackResponse]
+    ) -> AsyncSlackResponse | None:
+        problem = await self._store.posting_problem(customer.id)
+        if problem:
+            call.close()
+            logger.info("not posting in %s: %s", customer.channel_id, problem)
+            return None
+        try:
+            return await call
+        except SlackApiError as err:
+            error = str(err.response.get("error", ""))
+            logger.warning("%s in %s failed: %s", method, customer.channel_id, error)
+            if error in CHANNEL_PROBLEMS:
+                await self._store.set_channel_problem(customer.id, error, self._clock())
+            elif error in TEAM_PROBLEMS:
+                await self._store.stop_team_posting(customer.team_id, error, self._clock())
+            return None
+        except (aiohttp.ClientError, TimeoutError) as err:
+            logger.warning("%s in %s failed: %s", method, customer.channel_id, type(err).__name__)
+            return None
+
+
+class Directory:
+    """What Slack says about channels and people, for status; who is a bot is remembered."""
+
+    def __init__(self, client: AsyncWebClient, *, concurrency: int = 8) -> None:
+        self._client = client
+        self._is_person: dict[str, bool] = {}
+        self._limit = asyncio.Semaphore(concurrency)
+
+    async def people_in(self, channel_id: str) -> list[str] | None:
+        """The channel's members who are people (no bots, no deactivated accounts), or None."""
+        try:
+            members: list[str] = []
+            async for page in await self._client.conversations_members(
+                channel=channel_id, limit=200
+            ):
+                members += page.get("members", [])
+        except SlackApiError as err:
+            logger.info(
+                "conversations.members of %s failed: %s", channel_id, err.response.get("error")
+            )
+            return None
+        verdicts = await asyncio.gather(*(self._person(m) for m in members))
+        return [m for m, person in zip(members, verdicts, strict=True) if person]
+
+    async def _person(self, user_id: str) -> bool:
+        if user_id not in self._is_person:
+            async with self._limit:
+                try:
+                    user = (await self._client.users_info(user=user_id)).get("user") or {}
+                except SlackApiError:
+                    return False
+            self._is_person[user_id] = not (user.get("is_bot") or user.get("deleted"))
+        return self._is_person[user_id]
+
+    async def channel_is_postable(self, channel_id: str) -> bool:
+        """True when the bot is in the channel and it is not archived."""
+        try:
+            channel = (await self._client.conversations_info(channel=channel_id)).get(
+                "channel"
+            ) or {}
+        except SlackApiError:
+            return False
+        return bool(channel.get("is_member")) and not channel.get("is_archived")

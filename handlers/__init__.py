@@ -22,7 +22,8 @@ APOLOGY = "Sorry, something went wrong on my side and I couldn't finish that. Pl
 
 def register(app: AsyncApp, services: Services) -> None:
     commands.register(app, services)
-    actions.register(app)
+    actions.register(app, services)
+    events.register(app, services)
     events.register_fallback(app)
     app.error(handle_error)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -15,10 +17,11 @@ from bot.messages.connect import (
     build_disconnect_reply,
     build_disconnected_notice,
 )
-from bot.messages.help import build_help, build_invalid, build_not_in_channel
-from bot.messages.status import build_status
+from bot.messages.help import build_checking, build_help, build_invalid, build_not_in_channel
+from bot.messages.status import StatusView, build_status
 from bot.services import Services
-from bot.slack import post_message, user_timezone
+from bot.slack import user_timezone
+from storage.models import ConnectionKind
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -38,7 +41,10 @@ def register(app: AsyncApp, services: Services) -> None:
         if channel_id.startswith("D"):
             await ack(text=(m := build_not_in_channel()).text, blocks=m.blocks)
             return
-        await ack()
+        if isinstance(parsed, commands.Status):
+            await ack(text=(m := build_checking()).text, blocks=m.blocks)
+        else:
+            await ack()
 
         user_id = command["user_id"]
 
@@ -52,6 +58,7 @@ def register(app: AsyncApp, services: Services) -> None:
             display_name=command.get("user_name", ""),
             lookup_timezone=lookup_timezone,
         )
+        customer = await services.poster.resume_after_command(customer, services.directory)
 
         async def reply(message: Message) -> None:
             await respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
@@ -63,9 +70,20 @@ def register(app: AsyncApp, services: Services) -> None:
             done = await services.connections.disconnect(customer, user_id, parsed.kind)
             await reply(build_disconnect_reply(parsed.kind, done))
             if done is not None:
-                await post_message(
-                    client, channel_id, build_disconnected_notice(user_id, parsed.kind, done)
+                await services.poster.post(
+                    customer, build_disconnected_notice(user_id, parsed.kind, done)
                 )
         elif isinstance(parsed, commands.Status):
-            connections = await services.connections.of_customer(customer)
-            await reply(build_status(connections, customer.timezone))
+            connections, people = await asyncio.gather(
+                services.health.check_customer(customer), services.directory.people_in(channel_id)
+            )
+            await services.health.deliver_notices()  # any breakage just found is announced now
+            staff = {c.owner_key for c in connections if c.kind is ConnectionKind.STAFF}
+            view = StatusView(
+                connections=connections,
+                timezone=customer.timezone,
+                check_interval=timedelta(minutes=services.settings.health_check_minutes),
+                not_connected=None if people is None else [p for p in people if p not in staff],
+                channel_problem=customer.channel_problem,
+            )
+            await reply(build_status(view))

@@ -64,6 +64,19 @@ class ConnectionState(enum.StrEnum):
     MISSING_PERMISSION = "missing_permission"
     UNREACHABLE = "unreachable"
 
+    @property
+    def is_broken(self) -> bool:
+        """Broken until a person acts (reconnects); unreachable is Google's trouble, not theirs."""
+        return self in (ConnectionState.NEEDS_RECONNECT, ConnectionState.MISSING_PERMISSION)
+
+
+class Notice(enum.StrEnum):
+    """What the channel is told about a state change."""
+
+    NONE = "none"
+    BROKEN = "broken"
+    RECOVERED = "recovered"
+
 
 def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
     # Stored as plain strings (no native ENUM type), so a new value needs no ALTER TYPE.
@@ -84,6 +97,9 @@ class Customer(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     registered_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    channel_problem: Mapped[str] = mapped_column(String(64), default="")
+    """Slack's error when posting here last failed for good (not_in_channel, …); "" when fine."""
+    channel_problem_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     members: Mapped[list[Member]] = relationship(
         back_populates="customer", cascade="all, delete-orphan"
@@ -131,6 +147,10 @@ class CalendarConnection(Base):
     connected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    check_failures: Mapped[int] = mapped_column(Integer, default=0)
+    """Consecutive checks that Google could not answer (rate limits, 5xx, timeouts)."""
+    check_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """A periodic check holds this lease, so one instance checks it per round."""
 
     customer: Mapped[Customer] = relationship(back_populates="connections")
 
@@ -152,3 +172,33 @@ class OAuthState(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ConnectionEvent(Base):
+    """A change of a connection's state, and the channel notice it calls for (an outbox row)."""
+
+    __tablename__ = "connection_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("calendar_connections.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    from_state: Mapped[ConnectionState] = mapped_column(_enum(ConnectionState, "connection_state"))
+    to_state: Mapped[ConnectionState] = mapped_column(_enum(ConnectionState, "connection_state"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    notice: Mapped[Notice] = mapped_column(_enum(Notice, "notice"), default=Notice.NONE)
+    notice_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    notice_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """The alert message's ts, so the all-clear can update it in place."""
+
+
+class SlackTeam(Base):
+    """A Slack workspace whose tokens were revoked or that uninstalled the app: no posting."""
+
+    __tablename__ = "slack_teams"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    posting_stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    posting_stopped_reason: Mapped[str] = mapped_column(String(64), default="")

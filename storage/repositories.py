@@ -10,18 +10,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import (
     CalendarConnection,
+    ConnectionEvent,
     ConnectionKind,
     ConnectionState,
     Customer,
     Member,
+    Notice,
     OAuthState,
+    SlackTeam,
 )
+
+RECONNECTED = "reconnected"
+"""The reason of the event a person's reconnect records."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +42,28 @@ class NewConnection:
     state: ConnectionState
     state_reason: str
     at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckOutcome:
+    """What one live check found, ready to be stored."""
+
+    connection_id: int
+    generation: datetime
+    """The connection's `connected_at` when the check began: a reconnect makes the check moot."""
+    from_state: ConnectionState
+    to_state: ConnectionState
+    reason: str
+    failures: int
+    at: datetime
+    token_ciphertext: bytes | None = None
+
+    def notice_for(self, previous: ConnectionState) -> Notice:
+        if self.to_state.is_broken and not previous.is_broken:
+            return Notice.BROKEN
+        if self.to_state is ConnectionState.CONNECTED and previous.is_broken:
+            return Notice.RECOVERED
+        return Notice.NONE
 
 
 class Store:
@@ -174,10 +202,25 @@ class Store:
                 row.account_email = new.account_email
                 row.token_ciphertext = new.token_ciphertext
                 row.scopes = new.scopes
+                if row.id is not None and row.state.is_broken:
+                    # A reconnect: the history says so, and the alert it raised gets cleared.
+                    session.add(
+                        ConnectionEvent(
+                            connection_id=row.id,
+                            at=new.at,
+                            from_state=row.state,
+                            to_state=new.state,
+                            reason=RECONNECTED,
+                            notice=Notice.RECOVERED if not new.state.is_broken else Notice.NONE,
+                        )
+                    )
                 row.state = new.state
                 row.state_reason = new.state_reason
                 row.connected_at = new.at
                 row.updated_at = new.at
+                row.last_checked_at = new.at  # the connect flow itself just proved it works
+                row.check_failures = 0
+                row.check_claimed_until = None
                 try:
                     await session.commit()
                     return row
@@ -191,3 +234,222 @@ class Store:
                 delete(CalendarConnection).where(CalendarConnection.id == connection_id)
             )
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def get_connection(self, connection_id: int) -> CalendarConnection | None:
+        async with self._sessions() as session:
+            return await session.get(CalendarConnection, connection_id)
+
+    # --- health ---------------------------------------------------------------------
+
+    async def claim_due_connections(
+        self, *, now: datetime, checked_before: datetime, lease_until: datetime, limit: int
+    ) -> list[int]:
+        """Lease up to `limit` connections not checked since `checked_before` and not leased.
+
+        On PostgreSQL the candidates are locked with SKIP LOCKED, so instances claiming at
+        the same moment split the work instead of waiting or doubling it; SQLite runs one
+        writer at a time anyway.
+        """
+        due = (
+            select(CalendarConnection.id)
+            .where(
+                or_(
+                    CalendarConnection.last_checked_at.is_(None),
+                    CalendarConnection.last_checked_at <= checked_before,
+                ),
+                or_(
+                    CalendarConnection.check_claimed_until.is_(None),
+                    CalendarConnection.check_claimed_until < now,
+                ),
+            )
+            .order_by(CalendarConnection.last_checked_at.asc().nulls_first(), CalendarConnection.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(CalendarConnection)
+                .where(CalendarConnection.id.in_(due.scalar_subquery()))
+                .values(check_claimed_until=lease_until)
+                .returning(CalendarConnection.id)
+                .execution_options(synchronize_session=False)
+            )
+            return sorted(result.scalars())
+
+    async def record_check(self, outcome: CheckOutcome) -> ConnectionEvent | None:
+        """Store a check's outcome; a state change also records its event (and notice).
+
+        The change is a compare-and-set on (generation, state): of two checks racing on
+        the same connection, one records the change and the other only its timestamp.
+        Returns the event when this call recorded a change.
+        """
+        expected = outcome.from_state
+        for _ in range(3):
+            async with self._sessions.begin() as session:
+                values: dict[str, object] = {
+                    "last_checked_at": outcome.at,
+                    "check_failures": outcome.failures,
+                    "check_claimed_until": None,
+                    "state": outcome.to_state,
+                    "state_reason": outcome.reason,
+                }
+                if outcome.token_ciphertext is not None:
+                    values["token_ciphertext"] = outcome.token_ciphertext
+                changed = await session.execute(
+                    update(CalendarConnection)
+                    .where(
+                        CalendarConnection.id == outcome.connection_id,
+                        CalendarConnection.connected_at == outcome.generation,
+                        CalendarConnection.state == expected,
+                    )
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+                if changed.rowcount == 1:  # type: ignore[attr-defined]
+                    if expected == outcome.to_state:
+                        return None
+                    event = ConnectionEvent(
+                        connection_id=outcome.connection_id,
+                        at=outcome.at,
+                        from_state=expected,
+                        to_state=outcome.to_state,
+                        reason=outcome.reason,
+                        notice=outcome.notice_for(expected),
+                    )
+                    session.add(event)
+                    return event
+                current = await session.scalar(
+                    select(CalendarConnection.state).where(
+                        CalendarConnection.id == outcome.connection_id,
+                        CalendarConnection.connected_at == outcome.generation,
+                    )
+                )
+                if current is None:
+                    return None  # disconnected or reconnected meanwhile: this check is moot
+                expected = current
+        return None
+
+    async def connection_events(self, connection_id: int) -> list[ConnectionEvent]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(ConnectionEvent)
+                .where(ConnectionEvent.connection_id == connection_id)
+                .order_by(ConnectionEvent.id)
+            )
+            return list(rows)
+
+    async def claim_notices(
+        self, *, now: datetime, stale_before: datetime, limit: int
+    ) -> list[int]:
+        """Claim unsent notices (and ones claimed long ago by an instance that died)."""
+        pending = (
+            select(ConnectionEvent.id)
+            .where(
+                ConnectionEvent.notice != Notice.NONE,
+                ConnectionEvent.notice_sent_at.is_(None),
+                or_(
+                    ConnectionEvent.notice_claimed_at.is_(None),
+                    ConnectionEvent.notice_claimed_at < stale_before,
+                ),
+            )
+            .order_by(ConnectionEvent.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(ConnectionEvent)
+                .where(ConnectionEvent.id.in_(pending.scalar_subquery()))
+                .values(notice_claimed_at=now)
+                .returning(ConnectionEvent.id)
+                .execution_options(synchronize_session=False)
+            )
+            return sorted(result.scalars())
+
+    async def notice_context(
+        self, event_id: int
+    ) -> tuple[ConnectionEvent, CalendarConnection, Customer] | None:
+        async with self._sessions() as session:
+            event = await session.get(ConnectionEvent, event_id)
+            if event is None:
+                return None
+            connection = await session.get(CalendarConnection, event.connection_id)
+            if connection is None:
+                return None
+            customer = await session.get(Customer, connection.customer_id)
+            return (event, connection, customer) if customer else None
+
+    async def release_notice(self, event_id: int) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(ConnectionEvent)
+                .where(ConnectionEvent.id == event_id)
+                .values(notice_claimed_at=None)
+            )
+
+    async def mark_notice_sent(self, event_id: int, *, at: datetime, ts: str) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(ConnectionEvent)
+                .where(ConnectionEvent.id == event_id)
+                .values(notice_sent_at=at, notice_ts=ts)
+            )
+
+    async def last_breakage(
+        self, connection_id: int, *, before_event_id: int
+    ) -> ConnectionEvent | None:
+        """The newest breakage event of the connection before the given event."""
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(ConnectionEvent)
+                .where(
+                    ConnectionEvent.connection_id == connection_id,
+                    ConnectionEvent.notice == Notice.BROKEN,
+                    ConnectionEvent.id < before_event_id,
+                )
+                .order_by(ConnectionEvent.id.desc())
+                .limit(1)
+            )
+
+    # --- where the bot may post ---------------------------------------------------------
+
+    async def posting_problem(self, customer_id: int) -> str:
+        """Why the bot must not post in this customer's channel now ("" when it may)."""
+        async with self._sessions() as session:
+            customer = await session.get(Customer, customer_id)
+            if customer is None:
+                return "channel_not_found"
+            team = await session.get(SlackTeam, customer.team_id)
+            if team is not None and team.posting_stopped_at is not None:
+                return team.posting_stopped_reason or "app_uninstalled"
+            return customer.channel_problem
+
+    async def set_channel_problem(self, customer_id: int, problem: str, at: datetime) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Customer)
+                .where(Customer.id == customer_id)
+                .values(channel_problem=problem, channel_problem_at=at if problem else None)
+            )
+
+    async def stop_team_posting(self, team_id: str, reason: str, at: datetime) -> None:
+        async with self._sessions() as session:
+            team = await session.get(SlackTeam, team_id)
+            if team is None:
+                session.add(
+                    SlackTeam(team_id=team_id, posting_stopped_at=at, posting_stopped_reason=reason)
+                )
+            else:
+                team.posting_stopped_at, team.posting_stopped_reason = at, reason
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()  # another instance recorded it first
+
+    async def resume_team_posting(self, team_id: str) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(SlackTeam)
+                .where(SlackTeam.team_id == team_id, SlackTeam.posting_stopped_at.is_not(None))
+                .values(posting_stopped_at=None, posting_stopped_reason="")
+            )

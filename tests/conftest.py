@@ -9,6 +9,7 @@ unless TONOMO_REQUIRE_POSTGRES=1 (as in CI), where that is an error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import uuid
@@ -20,6 +21,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp import ClientSession, web
+from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
@@ -41,6 +43,8 @@ CHANNEL = "C0PHOTOS"
 OWNER = "U0OWNER"
 ALICE = "U0ALICE"
 BOB = "U0BOB"
+
+SHARED_KEY = Fernet.generate_key().decode()
 
 _postgres_problem: list[str] = []
 
@@ -145,13 +149,17 @@ class RunningBot:
         return self.url + "/slack/events"
 
 
-@pytest.fixture
-async def bot(google: FakeGoogle, slack: FakeSlack, database_url: str) -> AsyncIterator[RunningBot]:
+@contextlib.asynccontextmanager
+async def serve_bot(
+    google: FakeGoogle, slack: FakeSlack, database_url: str
+) -> AsyncIterator[RunningBot]:
+    """One instance of the bot on a free loopback port (several may share a database)."""
     sock = free_socket()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     environment = bot_environment(
         slack=slack, google=google, public_url=url, database_url=database_url
     )
+    environment["TOKEN_ENCRYPTION_KEY"] = SHARED_KEY  # instances sharing a database share the key
     services = await build_services(Settings.from_env(environment))
     runner = web.AppRunner(create_web_app(services))
     await runner.setup()
@@ -159,3 +167,9 @@ async def bot(google: FakeGoogle, slack: FakeSlack, database_url: str) -> AsyncI
     async with ClientSession() as http:
         yield RunningBot(url=url, services=services, slack=slack, google=google, http=http)
     await runner.cleanup()
+
+
+@pytest.fixture
+async def bot(google: FakeGoogle, slack: FakeSlack, database_url: str) -> AsyncIterator[RunningBot]:
+    async with serve_bot(google, slack, database_url) as running:
+        yield running

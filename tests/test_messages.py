@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.messages import escape
 from bot.messages.help import build_help, build_invalid
-from bot.messages.status import build_status
+from bot.messages.status import StatusView, build_status
 from storage.models import CalendarConnection, ConnectionKind, ConnectionState
 
 
@@ -23,7 +23,13 @@ def connection(i: int, kind: ConnectionKind = ConnectionKind.STAFF) -> CalendarC
         state=ConnectionState.CONNECTED,
         state_reason="",
         connected_at=datetime(2026, 3, 8, 3, 30, tzinfo=UTC),
+        last_checked_at=datetime(2026, 3, 8, 3, 30, tzinfo=UTC),
     )
+
+
+def status(rows: list[CalendarConnection], timezone: str = "UTC") -> str:
+    view = StatusView(connections=rows, timezone=timezone, check_interval=timedelta(minutes=30))
+    return str(build_status(view).blocks)
 
 
 def test_escape_defuses_mentions_and_links() -> None:
@@ -32,22 +38,31 @@ def test_escape_defuses_mentions_and_links() -> None:
 
 def test_status_stays_within_slacks_block_limit_for_200_staff() -> None:
     rows = [connection(0, ConnectionKind.PRIMARY)] + [connection(i) for i in range(1, 201)]
-    message = build_status(rows, "America/New_York")
+    view = StatusView(
+        connections=rows,
+        timezone="America/New_York",
+        check_interval=timedelta(minutes=30),
+        not_connected=[f"W{i}" for i in range(200)],
+        channel_problem="not_in_channel",
+    )
+    message = build_status(view)
     assert len(message.blocks) <= 50
-    assert "…and 160 more." in str(message.blocks)
+    assert "…and 164 more." in str(message.blocks)
+    assert "and 140 more" in str(message.blocks)
 
 
 def test_status_dates_are_in_the_customers_timezone() -> None:
     # 03:30 UTC on March 8 is still March 7 in New York and already March 8 in Kolkata.
-    assert "Mar 7, 2026" in str(build_status([connection(1)], "America/New_York").blocks)
-    assert "Mar 8, 2026" in str(build_status([connection(1)], "Asia/Kolkata").blocks)
+    assert "Mar 7, 2026" in status([connection(1)], "America/New_York")
+    assert "Mar 8, 2026" in status([connection(1)], "Asia/Kolkata")
 
 
 def test_empty_status_says_what_to_do() -> None:
-    text = str(build_status([], "UTC").blocks)
+    text = status([])
     assert "/tonomo connect-calendar primary" in text and "None yet" in text
 
 
 def test_every_message_has_fallback_text() -> None:
-    for message in (build_help(), build_invalid("x", None), build_status([], "UTC")):
+    empty = StatusView(connections=[], timezone="UTC", check_interval=timedelta(minutes=30))
+    for message in (build_help(), build_invalid("x", None), build_status(empty)):
         assert message.text

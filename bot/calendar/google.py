@@ -30,6 +30,9 @@ from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from requests import RequestException
 
 from bot.calendar.port import (
+    ACCOUNT_DELETED,
+    CREDENTIALS_REJECTED,
+    GRANT_REVOKED,
     Account,
     CalendarError,
     ConsentFailed,
@@ -219,14 +222,20 @@ def translate_error(err: Exception) -> CalendarError:
     """The port's error for a library error (gcal_sync's `_raise_for_status`, in spirit)."""
     if isinstance(err, google.auth.exceptions.RefreshError):
         text = str(err)
-        if "invalid_grant" in text or "unauthorized_client" in text or "invalid_client" in text:
-            return NeedsReconnect(text)
+        if "invalid_grant" in text:
+            deleted = "deleted" in text.lower()
+            return NeedsReconnect(text, reason=ACCOUNT_DELETED if deleted else GRANT_REVOKED)
+        if "unauthorized_client" in text or "invalid_client" in text:
+            return NeedsReconnect(text, reason=CREDENTIALS_REJECTED)
         return Transient(text)
     if isinstance(err, HttpError):
         status = err.resp.status
         reasons = {d.get("reason") for d in (err.error_details or []) if isinstance(d, dict)}
         if status == 401:
-            return NeedsReconnect("Google no longer accepts this connection's credentials")
+            return NeedsReconnect(
+                "Google no longer accepts this connection's credentials",
+                reason=CREDENTIALS_REJECTED,
+            )
         if status == 403 and reasons & RATE_LIMIT_REASONS:
             return Transient("Google is rate-limiting requests")
         if status == 403 and reasons & {

@@ -7,6 +7,7 @@ the `CalendarError` tree below (`raise … from err`), so handlers never see `Ht
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -47,7 +48,28 @@ class CalendarError(Exception):
 
 
 class NeedsReconnect(CalendarError):
-    """The grant is gone (revoked, expired, password changed): the person must reconnect."""
+    """The grant is gone (revoked, expired, password changed): the person must reconnect.
+
+    `reason` is one of GRANT_REVOKED, ACCOUNT_DELETED, CREDENTIALS_REJECTED.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+GRANT_REVOKED = "grant_revoked"
+"""`invalid_grant`: access removed, password changed, six months unused, or a Testing app's 7 days."""
+ACCOUNT_DELETED = "account_deleted"
+CREDENTIALS_REJECTED = "credentials_rejected"
+"""The Calendar API answered 401 even with a fresh access token."""
+MISSING_SCOPES = "missing_scopes"
+"""Followed by the scopes that were not granted, space-separated."""
+GOOGLE_UNREACHABLE = "google_unreachable"
+
+
+def missing_scopes_reason(scopes: Iterable[str]) -> str:
+    return " ".join([MISSING_SCOPES, *scopes])
 
 
 class MissingPermission(CalendarError):

@@ -64,12 +64,13 @@ def build_connect_link(kind: ConnectionKind, url: str) -> Message:
 def build_connected_notice(done: Connected) -> Message:
     who = mention(done.slack_user_id)
     email = escape(done.account_email)
+    verb = "reconnected" if done.was_broken else "connected"
     if done.kind is ConnectionKind.PRIMARY:
-        line = f":white_check_mark: {who} connected the primary calendar ({email})."
+        line = f":white_check_mark: {who} {verb} the primary calendar ({email})."
         if done.replaced_email:
             line += f" It replaces {escape(done.replaced_email)}."
     else:
-        line = f":white_check_mark: {who} connected their calendar ({email})."
+        line = f":white_check_mark: {who} {verb} their calendar ({email})."
     blocks = [SectionBlock(text=MarkdownTextObject(text=line))]
     if done.missing_scopes:
         blocks.append(
@@ -116,5 +117,16 @@ def build_disconnect_reply(kind: ConnectionKind, done: Disconnected | None) -> M
             f"{whose} ({escape(done.account_email)}) is disconnected here, but Google couldn't be "
             "reached to revoke access. You can remove it yourself at "
             "<https://myaccount.google.com/permissions|your Google account's permissions page>."
+        )
+    return Message.of(text, SectionBlock(text=MarkdownTextObject(text=text)))
+
+
+def build_reconnect_refusal(owner: str | None) -> Message:
+    if owner is None:
+        text = "That connection no longer exists. `/tonomo connect-calendar` connects a calendar afresh."
+    else:
+        text = (
+            f"Only {mention(owner)} can reconnect their calendar: each person connects from their "
+            "own Slack account, with their own Google sign-in."
         )
     return Message.of(text, SectionBlock(text=MarkdownTextObject(text=text)))

@@ -58,3 +58,8 @@ def build_not_in_channel() -> Message:
         "type `/tonomo` there, and I'll take it from there."
     )
     return Message.of(text, SectionBlock(text=MarkdownTextObject(text=text)))
+
+
+def build_checking() -> Message:
+    text = ":hourglass_flowing_sand: Checking every calendar connection with Google…"
+    return Message.of(text, SectionBlock(text=MarkdownTextObject(text=text)))

@@ -63,6 +63,12 @@ FAILURES: dict[Failure, tuple[int, str, str]] = {
         "Google didn't accept the sign-in",
         "Google didn't confirm the sign-in, so nothing was connected. " + AGAIN,
     ),
+    Failure.PERMISSION_UNTICKED: (
+        400,
+        "A permission was left unticked",
+        "Google's page has a box for each thing the bot needs, and one was left unticked, so "
+        "nothing was connected. Connect again and tick every box. " + AGAIN,
+    ),
     Failure.ACCOUNT_UNREADABLE: (
         502,
         "We couldn't read your calendar",

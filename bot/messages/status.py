@@ -1,8 +1,9 @@
-"""The `/tonomo status` message: every calendar connection of a customer."""
+"""The `/tonomo status` message: every calendar connection of a customer, checked live."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import (
@@ -15,6 +16,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.messages import Message, escape, mention
+from bot.messages.health import explain, reconnect_button
 from storage.models import CalendarConnection, ConnectionKind, ConnectionState
 
 STATE_LABEL = {
@@ -24,67 +26,105 @@ STATE_LABEL = {
     ConnectionState.UNREACHABLE: ":grey_question: unreachable",
 }
 
-# Slack allows 50 blocks in a message; the rest are summarised in one line.
-MAX_STAFF_ROWS = 40
+CHANNEL_PROBLEM_WORDS = {
+    "not_in_channel": "I'm not a member of this channel, so I can't post alerts here: `/invite @Tonomo`.",
+    "channel_not_found": "Slack says I can't see this channel, so I can't post alerts here: `/invite @Tonomo`.",
+    "is_archived": "This channel is archived, so I can't post alerts here.",
+}
+
+# Slack allows 50 blocks in a message; staff rows past this are summarised in one line.
+MAX_STAFF_ROWS = 36
 
 
-def _when(moment: datetime, timezone: str) -> str:
-    local = moment.astimezone(ZoneInfo(timezone))
+@dataclass(frozen=True, kw_only=True)
+class StatusView:
+    connections: list[CalendarConnection]
+    timezone: str
+    check_interval: timedelta
+    not_connected: list[str] | None = None
+    """Channel members with no calendar connected; None when Slack would not list them."""
+    channel_problem: str = ""
+
+
+def _date(moment: datetime, zone: ZoneInfo) -> str:
+    local = moment.astimezone(zone)
     return f"{local:%b} {local.day}, {local:%Y}"
 
 
-def _row(connection: CalendarConnection, timezone: str) -> str:
+def _time(moment: datetime, zone: ZoneInfo) -> str:
+    local = moment.astimezone(zone)
+    hour = local.hour % 12 or 12
+    return f"{hour}:{local:%M}{'am' if local.hour < 12 else 'pm'}"
+
+
+def _row(connection: CalendarConnection, view: StatusView) -> SectionBlock:
+    zone = ZoneInfo(view.timezone)
     who = (
         f"connected by {mention(connection.slack_user_id)}"
         if connection.kind is ConnectionKind.PRIMARY
         else mention(connection.slack_user_id)
     )
-    line = (
-        f"{STATE_LABEL[connection.state]}: {escape(connection.account_email)}, {who}, "
-        f"since {_when(connection.connected_at, timezone)}"
-    )
-    if connection.state_reason:
-        line += f"\n_{escape(connection.state_reason)}_"
-    return line
+    line = f"{STATE_LABEL[connection.state]}: {escape(connection.account_email)}, {who}"
+    checked = connection.last_checked_at
+    if connection.state is ConnectionState.CONNECTED and checked is not None:
+        line += f"\nChecked at {_time(checked, zone)}; connected since {_date(connection.connected_at, zone)}."
+    elif connection.state is ConnectionState.UNREACHABLE and checked is not None:
+        retry = checked + view.check_interval
+        line += f"\n{explain(connection.state, connection.state_reason)} Next try at {_time(retry, zone)}."
+    elif connection.state.is_broken:
+        line += f"\n{explain(connection.state, connection.state_reason)}"
+    accessory = reconnect_button(connection) if connection.state.is_broken else None
+    return SectionBlock(text=MarkdownTextObject(text=line), accessory=accessory)
 
 
-def build_status(connections: list[CalendarConnection], timezone: str) -> Message:
-    primary = next((c for c in connections if c.kind is ConnectionKind.PRIMARY), None)
-    staff = [c for c in connections if c.kind is ConnectionKind.STAFF]
+def build_status(view: StatusView) -> Message:
+    primary = next((c for c in view.connections if c.kind is ConnectionKind.PRIMARY), None)
+    staff = [c for c in view.connections if c.kind is ConnectionKind.STAFF]
     blocks: list[Block] = [HeaderBlock(text="Calendar connections")]
-    primary_text = (
-        f"*Primary calendar*\n{_row(primary, timezone)}"
-        if primary
-        else "*Primary calendar*\n:hourglass_flowing_sand: not connected yet: `/tonomo connect-calendar primary`"
-    )
-    blocks.append(SectionBlock(text=MarkdownTextObject(text=primary_text)))
-    blocks.append(DividerBlock())
-    if staff:
-        blocks.append(
-            SectionBlock(text=MarkdownTextObject(text=f"*Staff calendars* ({len(staff)})"))
-        )
-        blocks.extend(
-            SectionBlock(text=MarkdownTextObject(text=_row(c, timezone)))
-            for c in staff[:MAX_STAFF_ROWS]
-        )
-        if len(staff) > MAX_STAFF_ROWS:
-            blocks.append(
-                ContextBlock(
-                    elements=[MarkdownTextObject(text=f"…and {len(staff) - MAX_STAFF_ROWS} more.")]
-                )
-            )
+    blocks.append(SectionBlock(text=MarkdownTextObject(text="*Primary calendar*")))
+    if primary is not None:
+        blocks.append(_row(primary, view))
     else:
         blocks.append(
             SectionBlock(
                 text=MarkdownTextObject(
-                    text="*Staff calendars*\nNone yet: each photographer runs `/tonomo connect-calendar`."
+                    text=":hourglass_flowing_sand: not connected yet: `/tonomo connect-calendar primary`"
                 )
             )
         )
-    blocks.append(
-        ContextBlock(
-            elements=[MarkdownTextObject(text=f"Times in {escape(timezone)}. Stored state.")]
+    blocks.append(DividerBlock())
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Staff calendars* ({len(staff)})")))
+    blocks.extend(_row(c, view) for c in staff[:MAX_STAFF_ROWS])
+    if len(staff) > MAX_STAFF_ROWS:
+        more = f"…and {len(staff) - MAX_STAFF_ROWS} more."
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=more)]))
+    if not staff:
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text="None yet: each photographer runs `/tonomo connect-calendar`."
+                )
+            )
         )
-    )
-    summary = f"{len(staff)} staff calendar(s) connected; primary {'connected' if primary else 'not connected'}."
+    if view.not_connected:
+        names = ", ".join(mention(u) for u in view.not_connected[:60])
+        extra = f" and {len(view.not_connected) - 60} more" if len(view.not_connected) > 60 else ""
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=f":hourglass_flowing_sand: Not connected yet: {names}{extra}. "
+                    "Each of them runs `/tonomo connect-calendar`."
+                )
+            )
+        )
+    notes = [f"Checked live. Times in {escape(view.timezone)}."]
+    if view.channel_problem:
+        notes.append(
+            CHANNEL_PROBLEM_WORDS.get(
+                view.channel_problem, "I can't post in this channel right now."
+            )
+        )
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=n) for n in notes]))
+    working = sum(c.state is ConnectionState.CONNECTED for c in view.connections)
+    summary = f"{working} of {len(view.connections)} calendar connection(s) working."
     return Message.of(summary, *blocks)

@@ -41,20 +41,34 @@ def text_of(message: dict[str, Any]) -> str:
 
 
 async def command(
-    bot: RunningBot, text: str, *, user: str = OWNER, channel: str = CHANNEL
+    bot: RunningBot,
+    text: str,
+    *,
+    user: str = OWNER,
+    channel: str = CHANNEL,
+    follow_up: bool = False,
 ) -> dict[str, Any]:
-    """Send `/tonomo text`; return the reply only the sender sees (the ack's, or the next response)."""
+    """Send `/tonomo text`; the reply only the sender sees: the ack's, else the next response.
+
+    With `follow_up`, the ack must say something and the reply that follows it is returned.
+    """
     before = len(bot.slack.responses)
     sent = await bot.slack.send_slash_command(
         bot.events_url, user_id=user, channel_id=channel, text=text
     )
     assert sent.status == 200, sent.body
-    if sent.body.strip():
+    if sent.body.strip() and not follow_up:
         reply: dict[str, Any] = sent.json()
         return reply
+    assert sent.body.strip() or not follow_up, "the ack should say what is happening"
     await wait_until(lambda: len(bot.slack.responses) > before)
     response: dict[str, Any] = bot.slack.responses[before]
     return response
+
+
+async def live_status(bot: RunningBot, *, user: str = OWNER) -> dict[str, Any]:
+    """`/tonomo status`: the ack says it is checking; the live answer follows."""
+    return await command(bot, "status", user=user, follow_up=True)
 
 
 async def connect(

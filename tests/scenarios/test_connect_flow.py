@@ -15,7 +15,7 @@ from sandbox.fake_google import approve_consent
 from storage.models import CalendarConnection, ConnectionState, Customer, OAuthState, utcnow
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot
 from tests.helpers import wait_until
-from tests.scenarios.flows import button_urls, command, connect, text_of
+from tests.scenarios.flows import button_urls, command, connect, live_status, text_of
 
 
 async def stored_connections(bot: RunningBot) -> list[CalendarConnection]:
@@ -61,8 +61,8 @@ async def test_staff_member_connects_their_calendar(bot: RunningBot) -> None:
     )
     assert tokens.refresh_token and tokens.refresh_token not in notice
 
-    status = await command(bot, "status", user=OWNER)
-    assert f"<@{ALICE}>" in text_of(status) and "alice.lens@gmail.com" in text_of(status)
+    shown = text_of(await live_status(bot, user=OWNER))
+    assert f"<@{ALICE}>" in shown and "alice.lens@gmail.com" in shown
 
 
 async def test_primary_with_a_personal_address_gets_the_generic_account_advice(
@@ -90,8 +90,8 @@ async def test_primary_with_a_shared_address_gets_no_advice(bot: RunningBot) -> 
 async def test_the_first_command_registers_the_channel_in_the_users_timezone(
     bot: RunningBot,
 ) -> None:
-    await command(bot, "status", user=BOB)
-    await command(bot, "status", user=OWNER)
+    await live_status(bot, user=BOB)
+    await live_status(bot, user=OWNER)
 
     async with bot.services.store._sessions() as session:
         (customer,) = list(await session.scalars(select(Customer)))
@@ -121,7 +121,7 @@ async def test_staff_and_primary_are_separate_slots(bot: RunningBot) -> None:
         ("staff", ALICE),
         ("staff", OWNER),
     ]
-    text = text_of(await command(bot, "status"))
+    text = text_of(await live_status(bot))
     assert "bookings@acme-photo.com" in text and "alice@acme-photo.com" in text
 
 

@@ -150,6 +150,6 @@ async def test_a_command_in_a_direct_message_points_to_the_channel(bot: RunningB
 
 async def test_commands_keep_working_when_the_ack_path_is_hammered(bot: RunningBot) -> None:
     for _ in range(5):
-        reply = await command(bot, "Status")
+        reply = await command(bot, "Status", follow_up=True)
         assert "Calendar connections" in text_of(reply)
     assert await customers(bot) == 1

@@ -1,0 +1,207 @@
+"""Connection health: live checks, every state change recorded, one notice per change.
+
+A check refreshes the access token if it has expired and makes one cheap Calendar call
+(`calendars/primary`). Google's own client libraries retry 429s and 5xx with backoff and
+jitter inside that call; what still fails is *transient*. Verdicts:
+
+- ok -> connected;
+- `invalid_grant`, or 401 with fresh credentials -> needs reconnecting;
+- a required scope not granted, or 403 insufficient permissions -> missing permission;
+- transient -> the state stays as it is, until `UNREACHABLE_AFTER` checks in a row have
+  failed: then a connected connection becomes unreachable. That is Google's trouble, not a
+  breakage, so it raises no alert.
+
+A change to a broken state records an event with a notice: one alert in the channel
+with a Reconnect button, however many checks follow. A change from broken back to
+connected records an all-clear. Notices are an outbox in the database: whoever records
+the change commits the notice with it, and sending claims it first, so each is sent
+once even with several instances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.calendar.port import (
+    GOOGLE_UNREACHABLE,
+    CalendarError,
+    CalendarProvider,
+    MissingPermission,
+    NeedsReconnect,
+    Transient,
+    missing_scopes_reason,
+)
+from bot.connections import scopes_for
+from bot.messages.health import build_alert, build_alert_resolved, build_all_clear
+from bot.slack import Poster
+from bot.tokens import TokenCipher
+from storage.models import (
+    CalendarConnection,
+    ConnectionEvent,
+    ConnectionState,
+    Customer,
+    Notice,
+    utcnow,
+)
+from storage.repositories import RECONNECTED, CheckOutcome, Store
+
+logger = logging.getLogger(__name__)
+
+UNREACHABLE_AFTER = 3
+"""Checks in a row that Google must fail before a connection is reported unreachable."""
+LEASE = timedelta(minutes=5)
+"""How long a periodic check holds a connection; a crashed instance's leases lapse after it."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a live check found: a state (None when Google could not say) and why."""
+
+    state: ConnectionState | None
+    reason: str = ""
+    token_ciphertext: bytes | None = None
+
+
+class Health:
+    """Checks connections, records what changed, and hands notices to `deliver`."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        calendar: CalendarProvider,
+        cipher: TokenCipher,
+        poster: Poster,
+        concurrency: int = 32,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._store = store
+        self._calendar = calendar
+        self._cipher = cipher
+        self._poster = poster
+        self._limit = asyncio.Semaphore(concurrency)
+        self._clock = clock
+        self.concurrency = concurrency
+
+    async def probe(self, connection: CalendarConnection) -> Finding:
+        """The live check itself: one refresh if needed, one Calendar call."""
+        tokens = self._cipher.open_tokens(connection.token_ciphertext)
+        try:
+            _, fresh = await self._calendar.fetch_account(tokens)
+        except NeedsReconnect as err:
+            return Finding(ConnectionState.NEEDS_RECONNECT, err.reason)
+        except MissingPermission:
+            missing = [s for s in scopes_for(connection.kind) if s not in tokens.scopes]
+            return Finding(ConnectionState.MISSING_PERMISSION, missing_scopes_reason(missing))
+        except (Transient, CalendarError) as err:
+            logger.info("check of connection %s: Google did not answer (%s)", connection.id, err)
+            return Finding(None, GOOGLE_UNREACHABLE)
+        sealed = self._cipher.seal_tokens(fresh) if fresh != tokens else None
+        missing = [s for s in scopes_for(connection.kind) if s not in fresh.scopes]
+        if missing:
+            return Finding(
+                ConnectionState.MISSING_PERMISSION, missing_scopes_reason(missing), sealed
+            )
+        return Finding(ConnectionState.CONNECTED, "", sealed)
+
+    async def check(self, connection: CalendarConnection) -> CalendarConnection:
+        """Check one connection live and record the outcome; the connection as it now stands."""
+        async with self._limit:
+            finding = await self.probe(connection)
+        failures = 0 if finding.state is not None else connection.check_failures + 1
+        state = finding.state or connection.state
+        reason = finding.reason if finding.state is not None else connection.state_reason
+        if (
+            finding.state is None
+            and failures >= UNREACHABLE_AFTER
+            and not connection.state.is_broken
+        ):
+            state, reason = ConnectionState.UNREACHABLE, GOOGLE_UNREACHABLE
+        outcome = CheckOutcome(
+            connection_id=connection.id,
+            generation=connection.connected_at,
+            from_state=connection.state,
+            to_state=state,
+            reason=reason,
+            failures=failures,
+            at=self._clock(),
+            token_ciphertext=finding.token_ciphertext,
+        )
+        event = await self._store.record_check(outcome)
+        if event is not None:
+            logger.info(
+                "connection %s: %s -> %s (%s)",
+                connection.id,
+                event.from_state,
+                event.to_state,
+                reason,
+            )
+        return await self._store.get_connection(connection.id) or connection
+
+    async def check_customer(self, customer: Customer) -> list[CalendarConnection]:
+        """Check every connection of a customer now, side by side."""
+        connections = await self._store.list_connections(customer.id)
+        return list(await asyncio.gather(*(self.check(c) for c in connections)))
+
+    async def check_due(self, *, interval: timedelta, batch: int = 500) -> int:
+        """One periodic round: check what is due (leased so one instance takes each)."""
+        checked = 0
+        # Due means "not checked since this round began, less the interval": a connection
+        # checked during this round is not due again within it.
+        checked_before = self._clock() - interval
+        while True:
+            now = self._clock()
+            ids = await self._store.claim_due_connections(
+                now=now, checked_before=checked_before, lease_until=now + LEASE, limit=batch
+            )
+            if not ids:
+                return checked
+            connections = [c for c in [await self._store.get_connection(i) for i in ids] if c]
+            await asyncio.gather(*(self.check(c) for c in connections))
+            checked += len(connections)
+
+    async def deliver_notices(self, *, batch: int = 50) -> int:
+        """Send the notices nobody has sent yet; each is claimed before it is sent.
+
+        A notice that cannot be posted now (the channel or the workspace refuses posts)
+        is released, and tried again on a later round or after the next command there.
+        """
+        sent = 0
+        while True:
+            now = self._clock()
+            ids = await self._store.claim_notices(now=now, stale_before=now - LEASE, limit=batch)
+            held = 0
+            for event_id in ids:
+                context = await self._store.notice_context(event_id)
+                ts = await self.deliver(*context) if context is not None else ""
+                if ts is None:
+                    await self._store.release_notice(event_id)
+                    held += 1
+                else:
+                    await self._store.mark_notice_sent(event_id, at=self._clock(), ts=ts)
+                    sent += 1
+            if len(ids) < batch or held:
+                return sent
+
+    async def deliver(
+        self, event: ConnectionEvent, connection: CalendarConnection, customer: Customer
+    ) -> str | None:
+        """Post one notice: the ts it is known by ("" when nothing needed posting), or None."""
+        if event.notice is Notice.BROKEN:
+            if not connection.state.is_broken:
+                return ""  # fixed before the alert could go out
+            return await self._poster.post(customer, build_alert(connection))
+        breakage = await self._store.last_breakage(connection.id, before_event_id=event.id)
+        if breakage is None or breakage.notice_ts is None:
+            return ""  # no alert was posted, so there is nothing to clear
+        if not await self._poster.update(
+            customer, breakage.notice_ts, build_alert_resolved(connection)
+        ):
+            return None
+        if event.reason == RECONNECTED:
+            return breakage.notice_ts  # the channel was already told who reconnected
+        return await self._poster.post(customer, build_all_clear(connection))

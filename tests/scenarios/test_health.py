@@ -1,0 +1,319 @@
+"""Connection health end to end: live checks, one alert per breakage, reconnect, all-clear."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.calendar.port import STAFF_SCOPES
+from bot.health import UNREACHABLE_AFTER
+from bot.messages.ids import RECONNECT
+from bot.scheduler import Scheduler
+from bot.tokens import TokenCipher
+from sandbox.fake_google import approve_consent
+from sandbox.faults import Fault
+from storage.models import CalendarConnection, ConnectionState
+from storage.repositories import RECONNECTED
+from tests.conftest import ALICE, BOB, CHANNEL, OWNER, RunningBot, serve_bot
+from tests.helpers import wait_until
+from tests.scenarios.flows import button_urls, command, connect, live_status, text_of
+
+ALICE_EMAIL = "alice@acme-photo.com"
+BOB_EMAIL = "bob@acme-photo.com"
+PRIMARY_PATH = "/calendar/v3/calendars/primary"
+
+
+async def periodic_round(bot: RunningBot) -> None:
+    """One round of the periodic job, everything due."""
+    await Scheduler(health=bot.services.health, interval=timedelta(0)).run_once()
+
+
+async def connection_of(bot: RunningBot, owner_key: str) -> CalendarConnection:
+    async with bot.services.store._sessions() as session:
+        row = await session.scalar(
+            select(CalendarConnection).where(CalendarConnection.owner_key == owner_key)
+        )
+    assert row is not None
+    return row
+
+
+def channel_messages(bot: RunningBot) -> list[dict[str, Any]]:
+    return list(bot.slack.messages(CHANNEL))
+
+
+def alerts(bot: RunningBot) -> list[dict[str, Any]]:
+    return [m for m in channel_messages(bot) if ":warning:" in text_of(m) or "Fixed:" in text_of(m)]
+
+
+def reconnect_buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for block in message.get("blocks") or []:
+        for element in [block.get("accessory"), *block.get("elements", [])]:
+            if isinstance(element, dict) and element.get("action_id") == RECONNECT:
+                found.append(element)
+    return found
+
+
+def google_401() -> Fault:
+    """The Calendar API refusing the credentials, even freshly refreshed ones."""
+    return Fault(
+        PRIMARY_PATH,
+        status=401,
+        body={
+            "error": {
+                "code": 401,
+                "message": "Request had invalid authentication credentials.",
+                "errors": [
+                    {"message": "Invalid Credentials", "domain": "global", "reason": "authError"}
+                ],
+                "status": "UNAUTHENTICATED",
+            }
+        },
+    )
+
+
+async def test_status_checks_every_connection_live(bot: RunningBot) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    await connect(bot, user=BOB, email=BOB_EMAIL)
+    bot.google.revoke_account_tokens(BOB_EMAIL)
+
+    reply = await live_status(bot, user=OWNER)
+
+    shown = text_of(reply)
+    assert ":white_check_mark: connected: alice@acme-photo.com" in shown
+    assert ":warning: needs reconnecting: bob@acme-photo.com" in shown
+    assert "security page" in shown and '"Testing"' in shown
+    assert [b["value"] for m in [reply] for b in reconnect_buttons(m)] == [
+        str((await connection_of(bot, BOB)).id)
+    ]
+    assert f"Not connected yet: <@{OWNER}>" in shown
+    await wait_until(lambda: alerts(bot))
+    (alert,) = alerts(bot)
+    assert f"<@{BOB}>'s calendar" in text_of(alert) and reconnect_buttons(alert)
+
+
+async def test_one_alert_per_breakage_however_many_checks(bot: RunningBot) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    bot.google.revoke_account_tokens(ALICE_EMAIL)
+
+    for _ in range(3):
+        await periodic_round(bot)
+    await live_status(bot)
+    await periodic_round(bot)
+
+    assert len(alerts(bot)) == 1
+    connection = await connection_of(bot, ALICE)
+    assert connection.state is ConnectionState.NEEDS_RECONNECT
+    history = await bot.services.store.connection_events(connection.id)
+    assert [(e.from_state, e.to_state) for e in history] == [("connected", "needs_reconnect")]
+
+
+async def test_reconnecting_keeps_history_and_clears_the_alert(bot: RunningBot) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    before = await connection_of(bot, ALICE)
+    bot.google.revoke_account_tokens(ALICE_EMAIL)
+    await periodic_round(bot)
+    (alert,) = alerts(bot)
+    assert len(reconnect_buttons(alert)) == 1
+
+    responses = len(bot.slack.responses)
+    sent = await bot.slack.send_block_action(
+        bot.events_url,
+        user_id=ALICE,
+        channel_id=CHANNEL,
+        action_id=RECONNECT,
+        message_ts=alert["ts"],
+    )
+    assert sent.status == 200
+    await wait_until(lambda: len(bot.slack.responses) > responses)
+    link = bot.slack.responses[responses]
+    assert link["response_type"] in (None, "ephemeral") and link.get("user") == ALICE
+    (url,) = button_urls(link["blocks"])
+    location = await approve_consent(url, email=ALICE_EMAIL)
+    async with bot.http.get(location) as response:
+        assert response.status == 200
+
+    after = await connection_of(bot, ALICE)
+    assert after.id == before.id and after.state is ConnectionState.CONNECTED
+    history = await bot.services.store.connection_events(after.id)
+    assert [(e.to_state, e.reason) for e in history][-1] == ("connected", RECONNECTED)
+
+    def the_alert() -> dict[str, Any]:
+        (message,) = [m for m in channel_messages(bot) if m["ts"] == alert["ts"]]
+        return message
+
+    await wait_until(lambda: "Fixed:" in text_of(the_alert()))
+    fixed = the_alert()
+    assert not reconnect_buttons(fixed)
+    assert any("reconnected their calendar" in text_of(m) for m in channel_messages(bot))
+    assert not any(
+        "working again" in text_of(m) for m in channel_messages(bot) if m["ts"] != alert["ts"]
+    )
+
+
+async def test_a_breakage_that_heals_gets_one_all_clear(bot: RunningBot) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    bot.google.faults.add(google_401())
+
+    await periodic_round(bot)
+    assert (await connection_of(bot, ALICE)).state is ConnectionState.NEEDS_RECONNECT
+    bot.google.faults.clear()  # Google takes the credentials again
+    await periodic_round(bot)
+    await periodic_round(bot)
+
+    assert (await connection_of(bot, ALICE)).state is ConnectionState.CONNECTED
+    texts = [text_of(m) for m in channel_messages(bot)]
+    assert sum("working again" in t and "Fixed:" not in t for t in texts) == 1
+    assert sum("Fixed:" in t for t in texts) == 1, "the alert itself is marked fixed"
+
+
+async def test_only_the_owner_can_reconnect_a_staff_calendar(bot: RunningBot) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    bot.google.revoke_account_tokens(ALICE_EMAIL)
+    await periodic_round(bot)
+    (alert,) = alerts(bot)
+
+    responses = len(bot.slack.responses)
+    await bot.slack.send_block_action(
+        bot.events_url, user_id=BOB, channel_id=CHANNEL, action_id=RECONNECT, message_ts=alert["ts"]
+    )
+    await wait_until(lambda: len(bot.slack.responses) > responses)
+    refusal = bot.slack.responses[responses]
+    assert f"Only <@{ALICE}> can reconnect" in text_of(refusal) and not button_urls(
+        refusal["blocks"]
+    )
+
+
+async def test_anyone_in_the_channel_can_reconnect_the_primary(bot: RunningBot) -> None:
+    await connect(bot, user=OWNER, email="bookings@acme-photo.com", primary=True)
+    bot.google.revoke_account_tokens("bookings@acme-photo.com")
+    await periodic_round(bot)
+    (alert,) = alerts(bot)
+
+    responses = len(bot.slack.responses)
+    await bot.slack.send_block_action(
+        bot.events_url, user_id=BOB, channel_id=CHANNEL, action_id=RECONNECT, message_ts=alert["ts"]
+    )
+    await wait_until(lambda: len(bot.slack.responses) > responses)
+    (url,) = button_urls(bot.slack.responses[responses]["blocks"])
+    assert url.startswith(bot.google.auth_uri)
+
+
+async def test_a_deleted_account_is_explained(bot: RunningBot) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    bot.google.delete_account(ALICE_EMAIL)
+    bot.google.expire_access_tokens()
+
+    shown = text_of(await live_status(bot))
+
+    assert "account was deleted" in shown
+
+
+async def test_a_permission_removed_later_is_a_breakage(bot: RunningBot) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    bot.google.faults.add(
+        Fault(
+            PRIMARY_PATH,
+            status=403,
+            body={
+                "error": {
+                    "code": 403,
+                    "message": "Request had insufficient authentication scopes.",
+                    "errors": [{"domain": "global", "reason": "insufficientPermissions"}],
+                    "status": "PERMISSION_DENIED",
+                }
+            },
+        )
+    )
+    await periodic_round(bot)
+    assert (await connection_of(bot, ALICE)).state is ConnectionState.MISSING_PERMISSION
+    (alert,) = alerts(bot)
+    assert "missing a permission" in text_of(alert)
+
+
+async def test_an_unticked_box_at_consent_is_explained_in_status(bot: RunningBot) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL, scopes=[STAFF_SCOPES[1]])
+    shown = text_of(await live_status(bot))
+    assert ":no_entry: missing permission" in shown
+    assert "See the availability on Google Calendars" in shown
+
+
+async def test_a_blocked_calendar_read_at_consent_is_explained(bot: RunningBot) -> None:
+    reply = await command(bot, "connect-calendar", user=ALICE)
+    (url,) = button_urls(reply["blocks"])
+    location = await approve_consent(url, email=ALICE_EMAIL, scopes=[STAFF_SCOPES[0]])
+    async with bot.http.get(location) as response:
+        assert response.status == 400
+        assert "left unticked" in await response.text()
+    async with bot.services.store._sessions() as session:
+        assert list(await session.scalars(select(CalendarConnection))) == []
+
+
+async def test_transient_failures_are_retried_and_not_a_breakage(bot: RunningBot) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    bot.services.calendar._num_retries = 0  # each round then sees the failure directly
+    bot.google.server_error("/calendar/v3/", times=None)
+
+    for failures in range(1, UNREACHABLE_AFTER):
+        await periodic_round(bot)
+        connection = await connection_of(bot, ALICE)
+        assert connection.state is ConnectionState.CONNECTED
+        assert connection.check_failures == failures
+    await periodic_round(bot)
+    assert (await connection_of(bot, ALICE)).state is ConnectionState.UNREACHABLE
+    shown = text_of(await live_status(bot))
+    assert ":grey_question: unreachable" in shown and "Next try at" in shown
+
+    bot.google.faults.clear()
+    await periodic_round(bot)
+    connection = await connection_of(bot, ALICE)
+    assert connection.state is ConnectionState.CONNECTED and connection.check_failures == 0
+    assert alerts(bot) == [] and not any(
+        "working again" in text_of(m) for m in channel_messages(bot)
+    )
+
+
+async def test_a_rate_limit_is_retried_by_the_library(bot: RunningBot) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    bot.google.rate_limit(PRIMARY_PATH, times=1)
+
+    await periodic_round(bot)
+
+    connection = await connection_of(bot, ALICE)
+    assert connection.state is ConnectionState.CONNECTED and connection.check_failures == 0
+    assert len(bot.google.requests.matching(PRIMARY_PATH)) >= 3  # connect, limited, retried
+
+
+async def test_a_refreshed_access_token_is_saved_back(bot: RunningBot) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    cipher = TokenCipher(bot.services.settings.token_encryption_key)
+    before = cipher.open_tokens((await connection_of(bot, ALICE)).token_ciphertext)
+    bot.google.expire_access_tokens()
+
+    await periodic_round(bot)
+
+    after = cipher.open_tokens((await connection_of(bot, ALICE)).token_ciphertext)
+    assert after.access_token != before.access_token
+    assert after.refresh_token == before.refresh_token
+
+
+async def test_two_instances_check_each_connection_once_and_alert_once(
+    bot: RunningBot, database_url: str
+) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    await connect(bot, user=BOB, email=BOB_EMAIL)
+    bot.google.revoke_account_tokens(ALICE_EMAIL)
+    checks_before = len(bot.google.requests.matching(PRIMARY_PATH))
+
+    async with serve_bot(bot.google, bot.slack, database_url) as other:
+        await asyncio.gather(periodic_round(bot), periodic_round(other))
+        checks = len(bot.google.requests.matching(PRIMARY_PATH)) - checks_before
+        assert checks == 2, "each connection was checked by one instance"
+        await asyncio.gather(periodic_round(bot), periodic_round(other))
+        checks = len(bot.google.requests.matching(PRIMARY_PATH)) - checks_before
+        assert checks == 4, "and again once each in the next round"
+
+    assert len(alerts(bot)) == 1
