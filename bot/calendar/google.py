@@ -91,6 +91,15 @@ class GoogleCalendar:
         self._timeout = timeout
         self._num_retries = num_retries
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="google")
+        # Parsing the discovery document is the costly part of build(): do it once.
+        self._service = build(
+            "calendar",
+            "v3",
+            http=httplib2.Http(timeout=timeout),
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": api_url},
+        )
         # Google may grant fewer scopes than asked (granular consent); the bot checks
         # what was granted itself instead of letting oauthlib raise.
         os.environ["OAUTHLIB_RELAX_TOKEN_SCOPE"] = "1"  # noqa: S105 - a flag, not a secret
@@ -164,18 +173,13 @@ class GoogleCalendar:
         credentials = self._credentials(tokens)
 
         def run() -> Any:
+            # The service is shared; each call brings its own Http, as the library's
+            # thread-safety guide says (httplib2.Http is not thread-safe):
+            # https://googleapis.github.io/google-api-python-client/docs/thread_safety.html
             http = google_auth_httplib2.AuthorizedHttp(
                 credentials, http=httplib2.Http(timeout=self._timeout)
             )
-            service = build(
-                "calendar",
-                "v3",
-                http=http,
-                static_discovery=True,
-                cache_discovery=False,
-                client_options={"api_endpoint": self._api_url},
-            )
-            return request(service).execute(num_retries=self._num_retries)
+            return request(self._service).execute(http=http, num_retries=self._num_retries)
 
         try:
             result = await self._in_thread(run)
