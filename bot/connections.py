@@ -17,7 +17,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.calendar.port import (
     PRIMARY_SCOPES,
@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 STATE_TTL = timedelta(minutes=10)
 EXPIRED_STATES_KEPT = timedelta(days=1)
+CLEANUP_EVERY = timedelta(minutes=15)
 
 GENERIC_MAILBOXES = frozenset(
     {
@@ -149,6 +150,7 @@ class Connections:
         self._calendar = calendar
         self._cipher = cipher
         self._clock = clock
+        self._last_cleanup = datetime.min.replace(tzinfo=UTC)
 
     async def consent_link(
         self, customer: Customer, slack_user_id: str, kind: ConnectionKind
@@ -157,8 +159,10 @@ class Connections:
         state = secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(64)  # 86 characters: within PKCE's 43-128
         now = self._clock()
-        # Expired states are kept a day, so a late click still hears "expired", then dropped.
-        await self._store.forget_expired_oauth_states(now - EXPIRED_STATES_KEPT)
+        if now - self._last_cleanup > CLEANUP_EVERY:
+            # Expired states are kept a day, so a late click still hears "expired", then dropped.
+            self._last_cleanup = now
+            await self._store.forget_expired_oauth_states(now - EXPIRED_STATES_KEPT)
         await self._store.add_oauth_state(
             OAuthState(
                 digest=state_digest(state),

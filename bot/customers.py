@@ -6,6 +6,7 @@ Its timezone starts as the Slack timezone of the person who registered it
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,6 +36,7 @@ def valid_timezone(name: str | None) -> str | None:
 class Customers:
     def __init__(self, *, store: Store) -> None:
         self._store = store
+        self._registering: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def ensure(
         self,
@@ -48,17 +50,28 @@ class Customers:
         """The channel's customer, registering it on its first command."""
         customer = await self._store.find_customer(team_id, channel_id)
         if customer is None:
-            timezone = valid_timezone(await lookup_timezone(slack_user_id)) or FALLBACK_TIMEZONE
-            customer = await self._store.add_customer(
-                team_id=team_id,
-                channel_id=channel_id,
-                timezone=timezone,
-                registered_by=slack_user_id,
-            )
-            logger.info(
-                "registered channel %s (team %s) in %s", channel_id, team_id, customer.timezone
-            )
+            customer = await self._register(team_id, channel_id, slack_user_id, lookup_timezone)
         await self._store.remember_member(customer.id, slack_user_id, display_name)
+        return customer
+
+    async def _register(
+        self, team_id: str, channel_id: str, slack_user_id: str, lookup_timezone: TimezoneLookup
+    ) -> Customer:
+        # A burst of first commands in a new channel asks Slack for a timezone once (per
+        # instance); across instances the database's unique constraint keeps one customer.
+        key = (team_id, channel_id)
+        async with self._registering.setdefault(key, asyncio.Lock()):
+            customer = await self._store.find_customer(team_id, channel_id)
+            if customer is None:
+                timezone = valid_timezone(await lookup_timezone(slack_user_id)) or FALLBACK_TIMEZONE
+                customer = await self._store.add_customer(
+                    team_id=team_id,
+                    channel_id=channel_id,
+                    timezone=timezone,
+                    registered_by=slack_user_id,
+                )
+                logger.info("registered channel %s (team %s) in %s", channel_id, team_id, timezone)
+        self._registering.pop(key, None)
         return customer
 
     async def find(self, team_id: str, channel_id: str) -> Customer | None:

@@ -32,7 +32,6 @@ from bot.calendar.port import (
     CalendarProvider,
     MissingPermission,
     NeedsReconnect,
-    Transient,
     missing_scopes_reason,
 )
 from bot.connections import scopes_for
@@ -67,7 +66,7 @@ class Finding:
 
 
 class Health:
-    """Checks connections, records what changed, and hands notices to `deliver`."""
+    """Checks connections, records what changed, and delivers the notices that calls for."""
 
     def __init__(
         self,
@@ -97,7 +96,7 @@ class Health:
         except MissingPermission:
             missing = [s for s in scopes_for(connection.kind) if s not in tokens.scopes]
             return Finding(ConnectionState.MISSING_PERMISSION, missing_scopes_reason(missing))
-        except (Transient, CalendarError) as err:
+        except CalendarError as err:  # Transient, or an answer Google did not explain
             logger.info("check of connection %s: Google did not answer (%s)", connection.id, err)
             return Finding(None, GOOGLE_UNREACHABLE)
         sealed = self._cipher.seal_tokens(fresh) if fresh != tokens else None
@@ -160,7 +159,7 @@ class Health:
             )
             if not ids:
                 return checked
-            connections = [c for c in [await self._store.get_connection(i) for i in ids] if c]
+            connections = await self._store.connections_by_ids(ids)
             await asyncio.gather(*(self.check(c) for c in connections))
             checked += len(connections)
 

@@ -23,8 +23,17 @@ from bot.services import Services
 from bot.slack import user_timezone
 from storage.models import ConnectionKind
 
+AFTER_ACK_CONCURRENCY = 16
+"""Commands whose work (after the ack) runs at once; the rest wait their turn, holding little.
+
+Under a burst this keeps the heap small, so garbage collection never pauses the acks of
+the requests still arriving for long.
+"""
+
 
 def register(app: AsyncApp, services: Services) -> None:
+    work_after_ack = asyncio.Semaphore(AFTER_ACK_CONCURRENCY)
+
     @app.command("/tonomo")
     async def handle_tonomo_command(
         ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
@@ -45,7 +54,16 @@ def register(app: AsyncApp, services: Services) -> None:
             await ack(text=(m := build_checking()).text, blocks=m.blocks)
         else:
             await ack()
+        async with work_after_ack:
+            await handle_after_ack(parsed, command, respond, client)
 
+    async def handle_after_ack(
+        parsed: commands.Command,
+        command: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+    ) -> None:
+        channel_id = command["channel_id"]
         user_id = command["user_id"]
 
         async def lookup_timezone(slack_user_id: str) -> str | None:

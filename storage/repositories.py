@@ -235,6 +235,15 @@ class Store:
             )
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
+    async def connections_by_ids(self, ids: list[int]) -> list[CalendarConnection]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(CalendarConnection)
+                .where(CalendarConnection.id.in_(ids))
+                .order_by(CalendarConnection.id)
+            )
+            return list(rows)
+
     async def get_connection(self, connection_id: int) -> CalendarConnection | None:
         async with self._sessions() as session:
             return await session.get(CalendarConnection, connection_id)
@@ -447,9 +456,9 @@ class Store:
                 await session.rollback()  # another instance recorded it first
 
     async def resume_team_posting(self, team_id: str) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(SlackTeam)
-                .where(SlackTeam.team_id == team_id, SlackTeam.posting_stopped_at.is_not(None))
-                .values(posting_stopped_at=None, posting_stopped_reason="")
-            )
+        """Clear a workspace's pause; a read alone when it has none (the common case)."""
+        async with self._sessions() as session:
+            team = await session.get(SlackTeam, team_id)
+            if team is not None and team.posting_stopped_at is not None:
+                team.posting_stopped_at, team.posting_stopped_reason = None, ""
+                await session.commit()

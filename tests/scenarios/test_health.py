@@ -317,3 +317,29 @@ async def test_two_instances_check_each_connection_once_and_alert_once(
         assert checks == 4, "and again once each in the next round"
 
     assert len(alerts(bot)) == 1
+
+
+async def test_a_timeout_is_transient(bot: RunningBot) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    bot.services.calendar._timeout = 0.3
+    bot.services.calendar._num_retries = 0
+    bot.google.faults.add(Fault(PRIMARY_PATH, latency=1.0))
+
+    await periodic_round(bot)
+
+    connection = await connection_of(bot, ALICE)
+    assert connection.state is ConnectionState.CONNECTED and connection.check_failures == 1
+    assert alerts(bot) == []
+
+
+async def test_the_scheduler_loop_finds_a_breakage_by_itself(bot: RunningBot) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    bot.google.revoke_account_tokens(ALICE_EMAIL)
+    scheduler = Scheduler(health=bot.services.health, interval=timedelta(0), tick=0.05)
+
+    scheduler.start()
+    try:
+        await wait_until(lambda: alerts(bot))
+    finally:
+        await scheduler.stop()
+    assert len(alerts(bot)) == 1
