@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 
@@ -43,7 +44,12 @@ def configure_logging(level: str) -> None:
 
 
 async def make_app(settings: Settings) -> web.Application:
-    return create_web_app(await build_services(settings))
+    app = create_web_app(await build_services(settings))
+    # What start-up built lives as long as the process: freezing it keeps the garbage
+    # collector from rescanning it in every full collection (shorter pauses under load).
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from bot.services import Services
 from bot.slack import user_timezone
 from storage.models import ConnectionKind
 
-AFTER_ACK_CONCURRENCY = 16
+AFTER_ACK_CONCURRENCY = 8
 """Commands whose work (after the ack) runs at once; the rest wait their turn, holding little.
 
 Under a burst this keeps the heap small, so garbage collection never pauses the acks of
