@@ -1640,11 +1640,12 @@ async def approve_consent(
 # --- running it alone ----------------------------------------------------------------
 
 
-async def _serve(host: str, port: int) -> None:
+async def _serve(host: str, port: int, latency: float = 0.0) -> None:
     fake = FakeGoogle(
         client_id=os.environ.get("GOOGLE_CLIENT_ID") or None,
         client_secret=os.environ.get("GOOGLE_CLIENT_SECRET") or None,
     )
+    fake.faults.latency = latency
     await fake.start(host, port)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -1656,13 +1657,16 @@ async def _serve(host: str, port: int) -> None:
 
 
 def main() -> None:
-    """`python -m sandbox.fake_google --port N [--host H]`; Ctrl-C stops it."""
+    """`python -m sandbox.fake_google --port N [--host H] [--latency S]`; Ctrl-C stops it."""
     parser = argparse.ArgumentParser(description="Serve the Google OAuth and Calendar emulator.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds added to every request (default 0)"
+    )
     args = parser.parse_args()
     try:
-        asyncio.run(_serve(args.host, args.port))
+        asyncio.run(_serve(args.host, args.port, args.latency))
     except KeyboardInterrupt:
         print("Fake Google stopped", flush=True)
 

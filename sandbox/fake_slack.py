@@ -1365,11 +1365,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--port", type=int, required=True, help="port to listen on (0: any)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds added to every request (default 0)"
+    )
     args = parser.parse_args(argv)
     fake = FakeSlack(
         bot_token=os.environ.get("SLACK_BOT_TOKEN") or DEFAULT_BOT_TOKEN,
         signing_secret=os.environ.get("SLACK_SIGNING_SECRET") or DEFAULT_SIGNING_SECRET,
     )
+    fake.faults.latency = args.latency
     asyncio.run(_serve(fake, args.host, args.port))
 
 

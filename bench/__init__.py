@@ -1,0 +1,1 @@
+"""Benchmarks of the bot, run as `python -m bench.<name>`; see bench/README.md."""

@@ -1,0 +1,198 @@
+"""The Slack and Google emulators in one process, seeded and controllable, for the benchmarks.
+
+    python -m bench.emulators --slack-port N --google-port N --control-port N
+
+Slack's emulator gets a workspace of `--channels` channels, each with every one of
+`--users` people. A small control API on its own port (loopback, outside both emulators,
+so it is neither recorded nor slowed by their fault injection) lets the benchmark:
+
+- `GET /healthz`: 200 once everything listens;
+- `POST /slash-commands` `{"commands": [{"channel_id", "user_id", "text"}, …]}`: the form
+  fields of each slash command exactly as the emulator would send them, with a
+  `response_url` and `trigger_id` it has issued and will accept, so that the benchmark
+  can sign and send them itself without the emulator on the measured path;
+- `POST /latency` `{"google": S, "slack": S}`: seconds added to every emulator request;
+- `POST /google/tokens` `{"count": N, "scopes": […]}`: N new Google accounts, each with
+  a grant of those scopes, as if its owner had consented; their `email`,
+  `access_token` and `refresh_token`;
+- `GET /stats`: how many requests each emulator received (Google's also by path), how
+  many of Slack's were `response_url` posts, and Slack's Web API calls by method.
+
+`GOOGLE_CLIENT_ID`, `GOOGLE_CLIENT_SECRET`, `SLACK_BOT_TOKEN` and `SLACK_SIGNING_SECRET`
+in the environment name the credentials the emulators accept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.fake_google import FakeGoogle
+from sandbox.fake_slack import (
+    APP_ID,
+    DEFAULT_BOT_TOKEN,
+    DEFAULT_SIGNING_SECRET,
+    VERIFICATION_TOKEN,
+    FakeSlack,
+)
+
+TIMEZONES = ("America/New_York", "America/Chicago", "America/Los_Angeles", "Europe/London")
+
+
+def channel_id(index: int) -> str:
+    return f"C0BENCH{index:04d}"
+
+
+def user_id(index: int) -> str:
+    return f"U0BENCH{index:04d}"
+
+
+def user_name(slack_user_id: str) -> str:
+    return "user" + slack_user_id.removeprefix("U0BENCH")
+
+
+def channel_name(slack_channel_id: str) -> str:
+    return "customer-" + slack_channel_id.removeprefix("C0BENCH")
+
+
+def seed(slack: FakeSlack, *, channels: int, users: int) -> None:
+    people = [user_id(i) for i in range(users)]
+    for i, person in enumerate(people):
+        slack.add_user(person, name=user_name(person), tz=TIMEZONES[i % len(TIMEZONES)])
+    for i in range(channels):
+        slack.add_channel(channel_id(i), name=channel_name(channel_id(i)), members=people)
+
+
+@dataclass
+class Emulators:
+    slack: FakeSlack
+    google: FakeGoogle
+
+    def slash_command_fields(self, channel: str, user: str, text: str) -> dict[str, str]:
+        """What Slack posts for a slash command (the fields of `FakeSlack.send_slash_command`)."""
+        slack = self.slack
+        return {
+            "token": VERIFICATION_TOKEN,
+            "team_id": slack.team_id,
+            "team_domain": slack.team_domain,
+            "channel_id": channel,
+            "channel_name": channel_name(channel),
+            "user_id": user,
+            "user_name": user_name(user),
+            "command": "/tonomo",
+            "text": text,
+            "api_app_id": APP_ID,
+            "is_enterprise_install": "false",
+            # The emulator accepts posts only to response_urls it issued itself.
+            "response_url": slack._issue_response_url(channel, user, None),
+            "trigger_id": slack._issue_trigger(user),
+        }
+
+    def control_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_post("/slash-commands", self._slash_commands)
+        app.router.add_post("/latency", self._latency)
+        app.router.add_post("/google/tokens", self._google_tokens)
+        app.router.add_get("/stats", self._stats)
+        return app
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _slash_commands(self, request: web.Request) -> web.Response:
+        wanted: list[dict[str, Any]] = (await request.json())["commands"]
+        fields = [
+            self.slash_command_fields(str(c["channel_id"]), str(c["user_id"]), str(c["text"]))
+            for c in wanted
+        ]
+        return web.json_response({"commands": fields})
+
+    async def _latency(self, request: web.Request) -> web.Response:
+        wanted: dict[str, Any] = await request.json()
+        self.google.faults.latency = float(wanted.get("google", self.google.faults.latency))
+        self.slack.faults.latency = float(wanted.get("slack", self.slack.faults.latency))
+        return web.json_response(
+            {"google": self.google.faults.latency, "slack": self.slack.faults.latency}
+        )
+
+    async def _google_tokens(self, request: web.Request) -> web.Response:
+        wanted: dict[str, Any] = await request.json()
+        scopes = [str(s) for s in wanted["scopes"]]
+        first = len(self.google.accounts)
+        accounts = []
+        for number in range(first, first + int(wanted["count"])):
+            email = f"staff{number:05d}@bench.example"
+            access, refresh = self.google.issue_tokens(email, scopes)
+            accounts.append({"email": email, "access_token": access, "refresh_token": refresh})
+        return web.json_response({"accounts": accounts})
+
+    async def _stats(self, _request: web.Request) -> web.Response:
+        methods = Counter(
+            r.path.removeprefix("/api/") for r in self.slack.requests if r.path.startswith("/api/")
+        )
+        return web.json_response(
+            {
+                "responses": len(self.slack.responses),
+                "slack_requests": len(self.slack.requests),
+                "google_requests": len(self.google.requests),
+                "google_paths": dict(Counter(r.path for r in self.google.requests)),
+                "slack_api_calls": dict(sorted(methods.items())),
+            }
+        )
+
+
+async def serve(args: argparse.Namespace) -> None:
+    slack = FakeSlack(
+        bot_token=os.environ.get("SLACK_BOT_TOKEN") or DEFAULT_BOT_TOKEN,
+        signing_secret=os.environ.get("SLACK_SIGNING_SECRET") or DEFAULT_SIGNING_SECRET,
+    )
+    google = FakeGoogle(
+        client_id=os.environ.get("GOOGLE_CLIENT_ID") or None,
+        client_secret=os.environ.get("GOOGLE_CLIENT_SECRET") or None,
+    )
+    seed(slack, channels=args.channels, users=args.users)
+    emulators = Emulators(slack=slack, google=google)
+    google.faults.latency = args.google_latency
+    control = web.AppRunner(emulators.control_app(), access_log=None)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await slack.start(args.host, args.slack_port)
+    await google.start(args.host, args.google_port)
+    await control.setup()
+    await web.TCPSite(control, args.host, args.control_port).start()
+    try:
+        await stop.wait()
+    finally:
+        await control.cleanup()
+        await google.stop()
+        await slack.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.emulators",
+        description="Serve the Slack and Google emulators, seeded, with a control API.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--slack-port", type=int, required=True)
+    parser.add_argument("--google-port", type=int, required=True)
+    parser.add_argument("--control-port", type=int, required=True)
+    parser.add_argument("--channels", type=int, default=10)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--google-latency", type=float, default=0.0)
+    asyncio.run(serve(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
