@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import aiohttp
 from aiohttp import web
 
-from sandbox.faults import FAULTS_KEY, LOG_KEY, Fault, Faults, RequestLog, instrument
+from sandbox.faults import Emulator, Fault
 
 JSON = dict[str, Any]
 
@@ -527,7 +527,7 @@ def html_response(text: str, status: int = 200) -> web.Response:
 # --- the emulator --------------------------------------------------------------------
 
 
-class FakeGoogle:
+class FakeGoogle(Emulator):
     """Google's OAuth endpoints and Calendar v3 API, served over HTTP on loopback."""
 
     def __init__(
@@ -537,6 +537,7 @@ class FakeGoogle:
         client_secret: str | None = None,
         access_token_lifetime: int = 3600,
     ) -> None:
+        super().__init__()
         self.client_id = client_id
         self.client_secret = client_secret
         self.access_token_lifetime = access_token_lifetime
@@ -545,39 +546,7 @@ class FakeGoogle:
         self._grants: list[Grant] = []
         self._access_tokens: dict[str, AccessToken] = {}
         self._seq = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
-        self.app = web.Application()
-        instrument(self.app)
         self._add_routes()
-
-    # --- serving ---
-
-    @property
-    def requests(self) -> RequestLog:
-        return self.app[LOG_KEY]
-
-    @property
-    def faults(self) -> Faults:
-        return self.app[FAULTS_KEY]
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        bound_host, bound_port = self._runner.addresses[0][:2]
-        self._base_url = f"http://{bound_host}:{bound_port}"
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def base_url(self) -> str:
-        if self._base_url is None:
-            raise RuntimeError("FakeGoogle is not started")
-        return self._base_url
 
     @property
     def auth_uri(self) -> str:

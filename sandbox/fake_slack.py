@@ -43,7 +43,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block, BlockElement
 
-from sandbox.faults import FAULTS_KEY, LOG_KEY, Fault, Faults, RequestLog, instrument
+from sandbox.faults import Emulator, Fault
 
 # The sandbox's well-known credentials: they guard nothing real.
 DEFAULT_BOT_TOKEN = "xoxb-sandbox-token"  # noqa: S105
@@ -456,7 +456,7 @@ async def _read_params(request: web.Request) -> JsonDict:
 # ---------------------------------------------------------------------------------------------
 
 
-class FakeSlack:
+class FakeSlack(Emulator):
     """Slack's Web API, response_urls and request sender for one workspace with one bot."""
 
     def __init__(
@@ -468,6 +468,7 @@ class FakeSlack:
         team_domain: str = "sandbox",
         bot_user_id: str = "U0BOT",
     ) -> None:
+        super().__init__()
         self.bot_token = bot_token
         self.signing_secret = signing_secret
         self.team_id = team_id
@@ -494,16 +495,10 @@ class FakeSlack:
         self._triggers: dict[str, _Trigger] = {}
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._deliveries: dict[str, JsonDict] = {}
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
         self._users[bot_user_id] = _User(
             bot_user_id, BOT_NAME, "Tonomo", "America/Los_Angeles", True, None
         )
 
-        self.app = web.Application()
-        instrument(self.app)
-        self.requests: RequestLog = self.app[LOG_KEY]
-        self.faults: Faults = self.app[FAULTS_KEY]
         self._methods: dict[str, ApiMethod] = {
             "auth.test": self._auth_test,
             "users.info": self._users_info,
@@ -519,26 +514,6 @@ class FakeSlack:
         }
         self.app.router.add_route("*", "/api/{method}", self._handle_api)
         self.app.router.add_post("/response/{id}", self._handle_response_url)
-
-    # -- serving ------------------------------------------------------------------------------
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._runner = web.AppRunner(self.app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        bound_port = self._runner.addresses[0][1]
-        self._base_url = f"http://{host}:{bound_port}"
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def base_url(self) -> str:
-        if self._base_url is None:
-            raise RuntimeError("FakeSlack is not started")
-        return self._base_url
 
     @property
     def api_url(self) -> str:

@@ -1,9 +1,10 @@
-"""Request recording and fault injection shared by the Slack and Google emulators.
+"""What the Slack and Google emulators share: serving, request recording, fault injection.
 
-Both emulators are aiohttp applications. `instrument(app)` adds a middleware that
-records every request in a `RequestLog` and, before the real handler runs, applies
-the first matching `Fault`: added latency, a canned error response, or both. Each
-emulator builds its own service-shaped error bodies and hands them to `Faults.add`.
+Both emulators are `Emulator`s: an aiohttp application served on loopback. `instrument(app)`
+adds a middleware that records every request in a `RequestLog` and, before the real
+handler runs, applies the first matching `Fault`: added latency, a canned error response,
+or both. Each emulator builds its own service-shaped error bodies and hands them to
+`Faults.add`.
 """
 
 from __future__ import annotations
@@ -158,3 +159,34 @@ def instrument(app: web.Application, *, skip_path_prefixes: tuple[str, ...] = ()
         return await handler(request)
 
     app.middlewares.append(middleware)
+
+
+class Emulator:
+    """An instrumented aiohttp application, served on loopback by `start`."""
+
+    def __init__(self) -> None:
+        self.app = web.Application()
+        instrument(self.app)
+        self.requests: RequestLog = self.app[LOG_KEY]
+        self.faults: Faults = self.app[FAULTS_KEY]
+        self._runner: web.AppRunner | None = None
+        self._base_url: str | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Listen on `host:port` (port 0: a free one); `base_url` says where."""
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port).start()
+        bound_host, bound_port = self._runner.addresses[0][:2]
+        self._base_url = f"http://{bound_host}:{bound_port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def base_url(self) -> str:
+        if self._base_url is None:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        return self._base_url
