@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, text, update
+from sqlalchemy import Select, delete, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -253,12 +253,7 @@ class Store:
     async def claim_due_connections(
         self, *, now: datetime, checked_before: datetime, lease_until: datetime, limit: int
     ) -> list[int]:
-        """Lease up to `limit` connections not checked since `checked_before` and not leased.
-
-        On PostgreSQL the candidates are locked with SKIP LOCKED, so instances claiming at
-        the same moment split the work instead of waiting or doubling it; SQLite runs one
-        writer at a time anyway.
-        """
+        """Lease up to `limit` connections not checked since `checked_before` and not leased."""
         due = (
             select(CalendarConnection.id)
             .where(
@@ -273,17 +268,8 @@ class Store:
             )
             .order_by(CalendarConnection.last_checked_at.asc().nulls_first(), CalendarConnection.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
         )
-        async with self._sessions.begin() as session:
-            result = await session.execute(
-                update(CalendarConnection)
-                .where(CalendarConnection.id.in_(due.scalar_subquery()))
-                .values(check_claimed_until=lease_until)
-                .returning(CalendarConnection.id)
-                .execution_options(synchronize_session=False)
-            )
-            return sorted(result.scalars())
+        return await self._claim(CalendarConnection, due, {"check_claimed_until": lease_until})
 
     async def record_check(self, outcome: CheckOutcome) -> ConnectionEvent | None:
         """Store a check's outcome; a state change also records its event (and notice).
@@ -363,14 +349,27 @@ class Store:
             )
             .order_by(ConnectionEvent.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
         )
+        return await self._claim(ConnectionEvent, pending, {"notice_claimed_at": now})
+
+    async def _claim(
+        self,
+        model: type[CalendarConnection] | type[ConnectionEvent],
+        candidates: Select[int],
+        values: dict[str, object],
+    ) -> list[int]:
+        """Set `values` on the candidate rows nobody else is claiming; the ids claimed.
+
+        On PostgreSQL the candidates are locked with SKIP LOCKED, so instances claiming at
+        the same moment split the rows instead of waiting or doubling up; SQLite runs one
+        writer at a time anyway.
+        """
         async with self._sessions.begin() as session:
             result = await session.execute(
-                update(ConnectionEvent)
-                .where(ConnectionEvent.id.in_(pending.scalar_subquery()))
-                .values(notice_claimed_at=now)
-                .returning(ConnectionEvent.id)
+                update(model)
+                .where(model.id.in_(candidates.with_for_update(skip_locked=True).scalar_subquery()))
+                .values(**values)
+                .returning(model.id)
                 .execution_options(synchronize_session=False)
             )
             return sorted(result.scalars())

@@ -127,6 +127,12 @@ async def slack() -> AsyncIterator[FakeSlack]:
     await fake.stop()
 
 
+def free_port() -> int:
+    """A port nothing listens on now (for a server started by someone else)."""
+    with free_socket() as sock:
+        return int(sock.getsockname()[1])
+
+
 def free_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

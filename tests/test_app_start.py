@@ -17,11 +17,7 @@ from app import TOKEN_LEAKING_LOGGERS, configure_logging
 from sandbox.fake_google import FakeGoogle
 from sandbox.fake_slack import FakeSlack
 from sandbox.run import bot_environment
-from tests.conftest import (
-    CHANNEL,
-    OWNER,
-    free_socket,
-)
+from tests.conftest import CHANNEL, OWNER, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,9 +89,7 @@ async def stop(process: asyncio.subprocess.Process) -> int:
 async def test_the_bot_serves_with_real_configuration(
     tmp_path: Path, google: FakeGoogle, slack: FakeSlack
 ) -> None:
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    sock.close()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         **clean_environment(),
@@ -127,9 +121,7 @@ async def test_the_bot_serves_with_real_configuration(
 
 
 async def test_the_sandbox_runs_with_no_configuration(tmp_path: Path) -> None:
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    sock.close()
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "app.py"),

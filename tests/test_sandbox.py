@@ -9,15 +9,12 @@ from aiohttp import ClientSession
 
 from sandbox.fake_google import approve_consent
 from sandbox.run import CHANNEL, Console, running_sandbox
-from tests.conftest import free_socket
+from tests.conftest import free_port
 from tests.helpers import wait_until
 
 
 async def test_connecting_a_calendar_from_the_console(capsys: pytest.CaptureFixture[str]) -> None:
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    sock.close()
-    async with running_sandbox(port) as sandbox:
+    async with running_sandbox(free_port()) as sandbox:
         console = Console(slack=sandbox.slack, bot_url=sandbox.bot_url)
 
         await console.send("/tonomo help")
@@ -41,10 +38,7 @@ async def test_connecting_a_calendar_from_the_console(capsys: pytest.CaptureFixt
 
 
 async def test_the_console_explains_what_it_takes(capsys: pytest.CaptureFixture[str]) -> None:
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    sock.close()
-    async with running_sandbox(port) as sandbox:
+    async with running_sandbox(free_port()) as sandbox:
         console = Console(slack=sandbox.slack, bot_url=sandbox.bot_url)
         await console.send("as nobody: /tonomo help")
         assert "Nobody called 'nobody'" in capsys.readouterr().out
