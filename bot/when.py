@@ -1,0 +1,357 @@
+"""The words of a `/tonomo` command that say when: days, weeks, times, durations, mentions.
+
+Pure: no Slack payloads, no I/O, no clock (the caller passes `today`, the customer's local
+date). Words are case-insensitive. Every parser returns a value or raises `WhenError`, whose
+`problem` is a short plain-text sentence for a non-technical person that shows the right form,
+and whose `usage` is the accepted forms, ready for `Invalid(problem, usage)`. A problem may
+quote the user's word (shortened, otherwise untouched): escape it before it goes into mrkdwn,
+as `build_invalid` does, so a typed `<!channel>` pings no one.
+
+Decisions:
+- DAY: `today`, `tomorrow`, a weekday (`monday`, `mon`; also `tues`, `thur`, `thurs`) meaning
+  its next occurrence with today included, or `YYYY-MM-DD` (`2026-12-1` accepted too). Every
+  DAY is refused when it is before `today` or more than `MAX_DAYS_AHEAD` days after it: no
+  command of the bot looks at the past, and a year ahead is as far as a booking goes.
+- WEEK: `this week` is today through Sunday (the days already gone are in the past);
+  `next week` is next Monday through Sunday. All calendar days are returned: the caller keeps
+  the customer's working days, which this module does not know.
+- TIME: `H:MM`/`HH:MM` on a 24-hour clock (`0:00`-`23:59`, no `24:00`), or `9am`, `9:30am`,
+  with `12am` midnight and `12pm` noon. A bare number (`9`) is refused as ambiguous.
+- DURATION: hours and minutes, `30m`, `1h`, `1h30m`, `90m`, `30min`, and decimal hours that
+  make whole minutes (`1.5h`). From 1 minute to `MAX_DURATION` (12 hours) inclusive.
+- Local moments: a wall time that doesn't exist (clocks jump forward) is refused, suggesting
+  the time the clocks show right after the jump; one that happens twice (clocks go back) is
+  the first occurrence (`fold=0`, before the change), and `repeated_time_note` says so.
+- Mentions: every `<@U…>` / `<@U…|name>` word is taken, in order, once each; other words,
+  `<!channel>` included, come back untouched.
+"""
+
+from __future__ import annotations
+
+import calendar
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+MAX_DAYS_AHEAD = 366
+"""The furthest DAY, in days after today: the same date next year always fits."""
+
+MAX_DURATION = timedelta(hours=12)
+"""The longest booking or free slot asked for."""
+_MAX_MINUTES = MAX_DURATION // timedelta(minutes=1)
+
+TIME_FORMS = "9:00 | 13:30 | 9am | 2:30pm"
+DURATION_FORMS = "30m | 1h | 1h30m | 90m"
+
+_WEEKDAYS = {
+    name: number
+    for number, names in enumerate(
+        [
+            ("monday", "mon"),
+            ("tuesday", "tue", "tues"),
+            ("wednesday", "wed"),
+            ("thursday", "thu", "thur", "thurs"),
+            ("friday", "fri"),
+            ("saturday", "sat"),
+            ("sunday", "sun"),
+        ]
+    )
+    for name in names
+}
+_RELATIVE_DAYS = {"today": 0, "tomorrow": 1}
+_DAY_WORDS = [*_RELATIVE_DAYS, *_WEEKDAYS]
+
+_ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})")
+_CLOCK_24H = re.compile(r"([0-9]{1,2}):([0-9]{2})")
+_CLOCK_12H = re.compile(r"([0-9]{1,2})(?::([0-9]{2}))?(am|pm)")
+_DURATION = re.compile(r"(?:([0-9]+(?:\.[0-9]+)?)h)?(?:([0-9]+)(?:m|min))?")
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>")
+_WORD = re.compile(r"<[^<>]*>|\S+")
+
+
+class WhenError(ValueError):
+    """A word that isn't a day, time or duration the bot takes: why, and the forms it takes."""
+
+    def __init__(self, problem: str, usage: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.usage = usage
+
+
+def tokenize(text: str) -> list[str]:
+    """The words of a command; extra spaces ignored, a Slack `<…>` entity kept as one word."""
+    return _WORD.findall(text)
+
+
+def parse_mentions(words: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The user ids mentioned (in order, once each) and the other words, untouched.
+
+    Every mention counts: to keep mentions inside free text (a booking title), pass only
+    the words before it.
+    """
+    user_ids: list[str] = []
+    rest: list[str] = []
+    for word in words:
+        match = _MENTION.fullmatch(word)
+        if match is None:
+            rest.append(word)
+        elif match[1] not in user_ids:
+            user_ids.append(match[1])
+    return user_ids, rest
+
+
+def parse_day(word: str, *, today: date) -> date:
+    """The date a DAY word names, from `today` (the customer's local date) on."""
+    key = word.strip().lower()
+    if key in _RELATIVE_DAYS:
+        return today + timedelta(days=_RELATIVE_DAYS[key])
+    if key in _WEEKDAYS:
+        return today + timedelta(days=(_WEEKDAYS[key] - today.weekday()) % 7)
+    match = _ISO_DATE.fullmatch(key)
+    if match is None:
+        raise _unknown_day(word, today)
+    year, month, day = (int(part) for part in match.groups())
+    return _bookable(word, _valid_date(word, year, month, day, today), today)
+
+
+def parse_week(words: Sequence[str], *, today: date) -> tuple[date, ...]:
+    """The days of `this week` (today to Sunday) or `next week` (Monday to Sunday)."""
+    key = [word.lower() for word in words]
+    if key == ["this", "week"]:
+        return _days(today, 7 - today.weekday())
+    if key == ["next", "week"]:
+        return _days(today + timedelta(days=7 - today.weekday()), 7)
+    raise _unknown_range(words, today)
+
+
+def parse_range(words: Sequence[str], *, today: date) -> tuple[date, ...]:
+    """The days of `[DAY | this week | next week]`: no words is today.
+
+    A DAY's `WhenError` keeps its problem, and its usage gains the week forms.
+    """
+    if not words:
+        return (today,)
+    if len(words) > 1:
+        return parse_week(words, today=today)
+    try:
+        return (parse_day(words[0], today=today),)
+    except WhenError as error:
+        raise WhenError(error.problem, f"{error.usage} | this week | next week") from None
+
+
+def parse_time(word: str) -> time:
+    """The time of day a TIME word names: `13:30`, `9:00`, `9am`, `2:30pm`."""
+    key = word.strip().lower()
+    if match := _CLOCK_24H.fullmatch(key):
+        return _clock_time(word, int(match[1]), int(match[2]))
+    if match := _CLOCK_12H.fullmatch(key):
+        hour, minute = int(match[1]), int(match[2] or 0)
+        if not 1 <= hour <= 12:
+            raise _bad_12h_hour(word, hour, minute)
+        return _clock_time(word, hour % 12 + (12 if match[3] == "pm" else 0), minute)
+    raise WhenError(
+        f"I don't understand `{_shown(word)}` as a time. "
+        "Use a 24-hour time like 13:30, or am/pm like 9am or 2:30pm.",
+        TIME_FORMS,
+    )
+
+
+def parse_duration(word: str) -> timedelta:
+    """The length a DURATION word names: `30m`, `1h`, `1h30m`, `90m`, `1.5h`."""
+    key = word.strip().lower()
+    unsigned = key.removeprefix("-")
+    match = _DURATION.fullmatch(unsigned)
+    if not unsigned or match is None:
+        raise _duration_error(f"I don't understand `{_shown(word)}` as a length of time.")
+    if unsigned != key:
+        raise _duration_error(f"`{_shown(word)}` is a negative length.")
+    minutes = Decimal(match[1] or 0) * 60 + Decimal(match[2] or 0)
+    if minutes > _MAX_MINUTES:
+        raise _duration_error(
+            f"`{_shown(word)}` is longer than {format_duration(MAX_DURATION)}, the longest I take."
+        )
+    if minutes != minutes.to_integral_value():
+        raise _duration_error(f"`{_shown(word)}` isn't a whole number of minutes.")
+    if minutes == 0:
+        raise _duration_error(f"`{_shown(word)}` is no time at all.")
+    return timedelta(minutes=int(minutes))
+
+
+def local_moment(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """The aware moment the clocks in `zone` show `at` on `day`.
+
+    A time that happens twice is the first one (see `repeated_time_note`); one that doesn't
+    happen, because the clocks jump forward over it, raises `WhenError`. `day` is one that
+    `parse_day` gives (within a year of today), far from the ends of `datetime`'s range.
+    """
+    wall = datetime.combine(day, at.replace(tzinfo=None, fold=0))
+    moment = wall.replace(tzinfo=zone)
+    if moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
+        raise _skipped_time(wall, zone)
+    return moment
+
+
+def repeated_time_note(moment: datetime) -> str | None:
+    """For a moment from `local_moment` whose time happens twice: which one it is."""
+    zone = moment.tzinfo
+    if not isinstance(zone, ZoneInfo) or moment.utcoffset() == moment.replace(fold=1).utcoffset():
+        return None
+    wall = moment.replace(tzinfo=None)
+    before, after = _clock_change(wall, zone)
+    return (
+        f"{format_time_24h(wall.time())} happens twice on {wall.date().isoformat()} in "
+        f"{zone}: the clocks go back from {format_time_24h(before.time())} to "
+        f"{format_time_24h(after.time())}. I used the first one, before they go back."
+    )
+
+
+def format_time_24h(at: time) -> str:
+    """`9:00`, `13:30`: the 24-hour form `parse_time` takes."""
+    return f"{at.hour}:{at.minute:02d}"
+
+
+def format_time_12h(at: time) -> str:
+    """`9am`, `2:30pm`, `12am` (midnight), `12pm` (noon): the am/pm form `parse_time` takes."""
+    minutes = f":{at.minute:02d}" if at.minute else ""
+    return f"{at.hour % 12 or 12}{minutes}{'am' if at.hour < 12 else 'pm'}"
+
+
+def format_duration(length: timedelta) -> str:
+    """`30m`, `1h`, `1h30m`: the canonical DURATION form, in whole minutes."""
+    hours, minutes = divmod(int(length / timedelta(minutes=1)), 60)
+    return (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes or not hours else "")
+
+
+def _shown(word: str) -> str:
+    word = word.strip()
+    return word if len(word) <= 40 else word[:40] + "…"
+
+
+def _day_forms(today: date) -> str:
+    return f"today | tomorrow | friday | {(today + timedelta(days=1)).isoformat()}"
+
+
+def _date_form(today: date) -> str:
+    return f"Use YYYY-MM-DD, like {(today + timedelta(days=1)).isoformat()}."
+
+
+def _unknown_day(word: str, today: date) -> WhenError:
+    key = word.strip().lower()
+    close = difflib.get_close_matches(key, _DAY_WORDS, n=1) if len(key) < 20 else []
+    hint = (
+        f" Did you mean `{close[0]}`?"
+        if close
+        else " Use today, tomorrow, a weekday like friday, or a date as YYYY-MM-DD."
+    )
+    return WhenError(f"I don't understand `{_shown(word)}` as a day.{hint}", _day_forms(today))
+
+
+def _valid_date(word: str, year: int, month: int, day: int, today: date) -> date:
+    if not 1 <= month <= 12:
+        raise WhenError(
+            f"`{_shown(word)}` isn't a date: months go from 01 to 12. {_date_form(today)}",
+            _day_forms(today),
+        )
+    length = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= length:
+        raise WhenError(
+            f"`{_shown(word)}` isn't a date: {calendar.month_name[month]} {year} has {length} days. "
+            f"{_date_form(today)}",
+            _day_forms(today),
+        )
+    if (year, month, day) < (today.year, today.month, today.day):
+        raise _past(word, today)
+    return date(year, month, day)
+
+
+def _bookable(word: str, day: date, today: date) -> date:
+    last = today + timedelta(days=MAX_DAYS_AHEAD)
+    if day > last:
+        raise WhenError(
+            f"`{_shown(word)}` is more than a year away: I look as far as {last.isoformat()}.",
+            _day_forms(today),
+        )
+    return day
+
+
+def _past(word: str, today: date) -> WhenError:
+    return WhenError(
+        f"`{_shown(word)}` is in the past. Pick today ({today.isoformat()}) or a later day.",
+        _day_forms(today),
+    )
+
+
+def _days(first: date, count: int) -> tuple[date, ...]:
+    return tuple(first + timedelta(days=n) for n in range(count))
+
+
+def _unknown_range(words: Sequence[str], today: date) -> WhenError:
+    return WhenError(
+        f"I don't understand `{_shown(' '.join(words))}` as days. "
+        "Use a day (today, tomorrow, friday or a YYYY-MM-DD date), this week or next week.",
+        f"{_day_forms(today)} | this week | next week",
+    )
+
+
+def _clock_time(word: str, hour: int, minute: int) -> time:
+    if hour > 23:
+        raise WhenError(
+            f"`{_shown(word)}` isn't a time: hours go from 0 to 23 (midnight is 0:00).",
+            TIME_FORMS,
+        )
+    if minute > 59:
+        raise WhenError(f"`{_shown(word)}` isn't a time: minutes go from 00 to 59.", TIME_FORMS)
+    return time(hour, minute)
+
+
+def _bad_12h_hour(word: str, hour: int, minute: int) -> WhenError:
+    hint = ""
+    if hour < 24 and minute < 60:
+        meant = time(hour, minute)
+        hint = f" Did you mean {format_time_24h(meant)} ({format_time_12h(meant)})?"
+    return WhenError(
+        f"`{_shown(word)}` isn't a time: with am or pm, hours go from 1 to 12.{hint}",
+        TIME_FORMS,
+    )
+
+
+def _duration_error(problem: str) -> WhenError:
+    return WhenError(
+        f"{problem} Use a length from 1m to {format_duration(MAX_DURATION)}, "
+        "like 30m, 1h, 1h30m or 90m.",
+        DURATION_FORMS,
+    )
+
+
+def _skipped_time(wall: datetime, zone: ZoneInfo) -> WhenError:
+    before, after = _clock_change(wall, zone)
+    return WhenError(
+        f"{format_time_24h(wall.time())} doesn't exist on {wall.date().isoformat()} in {zone}: "
+        f"the clocks jump forward from {format_time_24h(before.time())} to "
+        f"{format_time_24h(after.time())}. The nearest time that does is "
+        f"{format_time_24h(after.time())}.",
+        format_time_24h(after.time()),
+    )
+
+
+def _clock_change(wall: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The wall clock just before and just after the change of UTC offset around `wall`."""
+    early, late = sorted(int(wall.replace(tzinfo=zone, fold=fold).timestamp()) for fold in (0, 1))
+    new_offset = _offset(late, zone)
+    while late - early > 1:
+        middle = (early + late) // 2
+        if _offset(middle, zone) == new_offset:
+            late = middle
+        else:
+            early = middle
+    change = datetime.fromtimestamp(late, UTC).replace(tzinfo=None)
+    return change + _offset(early, zone), change + new_offset
+
+
+def _offset(timestamp: int, zone: ZoneInfo) -> timedelta:
+    offset = datetime.fromtimestamp(timestamp, zone).utcoffset()
+    assert offset is not None
+    return offset
