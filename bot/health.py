@@ -21,6 +21,7 @@ once even with several instances.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,7 +83,6 @@ class Health:
         self._calendar = calendar
         self._cipher = cipher
         self._poster = poster
-        self._limit = asyncio.Semaphore(concurrency)
         self._clock = clock
         self.concurrency = concurrency
 
@@ -107,10 +107,9 @@ class Health:
             )
         return Finding(ConnectionState.CONNECTED, "", sealed)
 
-    async def check(self, connection: CalendarConnection) -> CalendarConnection:
-        """Check one connection live and record the outcome; the connection as it now stands."""
-        async with self._limit:
-            finding = await self.probe(connection)
+    async def check(self, connection: CalendarConnection) -> None:
+        """Check one connection live and record the outcome (and any change of state)."""
+        finding = await self.probe(connection)
         failures = 0 if finding.state is not None else connection.check_failures + 1
         state = finding.state or connection.state
         reason = finding.reason if finding.state is not None else connection.state_reason
@@ -139,29 +138,63 @@ class Health:
                 event.to_state,
                 reason,
             )
-        return await self._store.get_connection(connection.id) or connection
 
     async def check_customer(self, customer: Customer) -> list[CalendarConnection]:
-        """Check every connection of a customer now, side by side."""
-        connections = await self._store.list_connections(customer.id)
-        return list(await asyncio.gather(*(self.check(c) for c in connections)))
+        """Check every connection of a customer now, side by side; them as they now stand.
 
-    async def check_due(self, *, interval: timedelta, batch: int = 500) -> int:
-        """One periodic round: check what is due (leased so one instance takes each)."""
-        checked = 0
+        These checks do not queue behind a periodic round: a person is waiting for them.
+        """
+        await asyncio.gather(
+            *(self.check(c) for c in await self._store.list_connections(customer.id))
+        )
+        return await self._store.list_connections(customer.id)
+
+    async def check_due(self, *, interval: timedelta) -> int:
+        """One periodic round: check every due connection, `concurrency` at a time.
+
+        One claimer leases due connections as workers free up and hands them over through
+        a short queue, so a slow account holds up only the worker checking it, and a lease
+        (five minutes) outlasts the little time a connection waits in the queue. Leasing
+        is what lets several instances share a round without doubling checks.
+        """
         # Due means "not checked since this round began, less the interval": a connection
         # checked during this round is not due again within it.
         checked_before = self._clock() - interval
-        while True:
-            now = self._clock()
-            ids = await self._store.claim_due_connections(
-                now=now, checked_before=checked_before, lease_until=now + LEASE, limit=batch
-            )
-            if not ids:
-                return checked
-            connections = await self._store.connections_by_ids(ids)
-            await asyncio.gather(*(self.check(c) for c in connections))
-            checked += len(connections)
+        queue: asyncio.Queue[CalendarConnection | None] = asyncio.Queue(maxsize=self.concurrency)
+
+        async def claim() -> None:
+            while True:
+                now = self._clock()
+                ids = await self._store.claim_due_connections(
+                    now=now,
+                    checked_before=checked_before,
+                    lease_until=now + LEASE,
+                    limit=self.concurrency,
+                )
+                if not ids:
+                    break
+                for connection in await self._store.connections_by_ids(ids):
+                    await queue.put(connection)
+            for _ in range(self.concurrency):
+                await queue.put(None)
+
+        async def work() -> int:
+            checked = 0
+            while (connection := await queue.get()) is not None:
+                await self.check(connection)
+                checked += 1
+            return checked
+
+        claimer = asyncio.create_task(claim())
+        try:
+            counts = await asyncio.gather(*(work() for _ in range(self.concurrency)))
+        finally:
+            # Let a cancelled claim finish unwinding its transaction before anyone closes
+            # the database under it.
+            claimer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await claimer
+        return sum(counts)
 
     async def deliver_notices(self, *, batch: int = 50) -> int:
         """Send the notices nobody has sent yet; each is claimed before it is sent.

@@ -18,7 +18,7 @@ from storage.db import create_engine, migrate, session_factory
 from storage.repositories import Store
 
 HEALTH_CONCURRENCY = 32
-"""Connections checked at once; each check holds a worker thread while Google answers."""
+"""Connections a periodic round checks at once; each holds a worker thread while Google answers."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,7 +53,7 @@ async def build_services(settings: Settings) -> Services:
         api_url=settings.google_api_url,
         redirect_uri=settings.oauth_redirect_uri,
         allow_plain_http=settings.google_uses_plain_http,
-        max_workers=HEALTH_CONCURRENCY + 8,  # health checks, plus room for commands meanwhile
+        max_workers=HEALTH_CONCURRENCY + 16,  # a round's checks, plus room for commands meanwhile
     )
     cipher = TokenCipher(settings.token_encryption_key)
     slack = web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
