@@ -33,16 +33,12 @@ import asyncio
 import contextlib
 import gc
 import json
-import math
-import os
-import platform
 import signal
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -63,6 +59,7 @@ from bench.fleet import (
     start_fleet,
     wait_ready,
 )
+from bench.report import machine, percentile
 from sandbox.fake_slack import sign
 
 FORM = "application/x-www-form-urlencoded"
@@ -297,12 +294,6 @@ class Result:
     meets_100ms: bool | None = None
 
 
-def percentile(values: Sequence[float], p: float) -> float:
-    """The nearest-rank percentile: the smallest value with at least p% of them at or below."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
 def summarize(scenario: Scenario, samples: Samples, options: Options) -> Result:
     ms = [t * 1000 for t in samples.times]
     return Result(
@@ -365,26 +356,6 @@ async def measure(fleet: Fleet, options: Options) -> Measured:
 
 
 # --- the report -------------------------------------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    def first(path: str, key: str, separator: str) -> str:
-        with contextlib.suppress(OSError):
-            for line in Path(path).read_text().splitlines():
-                name, _, value = line.partition(separator)
-                if name.strip() == key:
-                    return value.strip().strip('"')
-        return "unknown"
-
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "nproc": os.cpu_count(),
-        "cpu": first("/proc/cpuinfo", "model name", ":"),
-        "memory": first("/proc/meminfo", "MemTotal", ":"),
-        "python": platform.python_version(),
-        "os": f"{first('/etc/os-release', 'PRETTY_NAME', '=')}, Linux {platform.release()}",
-        "load average at start": round(os.getloadavg()[0], 2),
-    }
 
 
 def shown(value: float | bool | None) -> str:

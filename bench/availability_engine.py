@@ -22,10 +22,6 @@ work and is not in a run; it is timed apart. The target is a median under 20 ms.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import math
-import os
-import platform
 import random
 import statistics
 import sys
@@ -33,9 +29,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bench.report import machine, percentile
 from bot.availability import Interval, WorkingHours, fitting_slots, free_windows
 
 ZONE = ZoneInfo("America/New_York")
@@ -118,26 +114,11 @@ def measure(scenario: Scenario, *, runs: int, warmup: int, seed: int) -> Result:
     return Result(scenario, windows, slots, build_ms, run_ms)
 
 
-def percentile(values: Sequence[float], p: float) -> float:
-    """The nearest-rank percentile: the smallest value with at least p% of them at or below."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
-def first_value(path: str, key: str, separator: str) -> str:
-    with contextlib.suppress(OSError):
-        for line in Path(path).read_text().splitlines():
-            name, _, value = line.partition(separator)
-            if name.strip() == key:
-                return value.strip().strip('"')
-    return "unknown"
-
-
-def machine() -> str:
+def machine_line() -> str:
+    m = machine()
     return (
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}; nproc {os.cpu_count()}; "
-        f"{first_value('/proc/cpuinfo', 'model name', ':')}; Python {platform.python_version()}; "
-        f"load average {os.getloadavg()[0]:.2f}"
+        f"{m['date']}; nproc {m['nproc']}; {m['cpu']}; Python {m['python']}; "
+        f"load average {m['load average at start']:.2f}"
     )
 
 
@@ -188,7 +169,7 @@ def parse_options(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
-    print(machine())
+    print(machine_line())
     results = [
         measure(s, runs=options.runs, warmup=options.warmup, seed=options.seed)
         for s in scenarios(options.busy)

@@ -62,7 +62,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bench.ack_latency import machine
 from bench.fleet import (
     HOST,
     REPO,
@@ -78,6 +77,7 @@ from bench.fleet import (
     stop_child,
     wait_ready,
 )
+from bench.report import machine
 from bot.calendar.port import STAFF_SCOPES, TokenSet
 from bot.config import Settings
 from bot.health import Health
