@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -80,7 +79,7 @@ class Poster:
         response = await self._call(
             customer,
             "chat.postMessage",
-            self._client.chat_postMessage(
+            lambda: self._client.chat_postMessage(
                 channel=customer.channel_id, text=message.text, blocks=message.blocks
             ),
         )
@@ -90,7 +89,7 @@ class Poster:
         response = await self._call(
             customer,
             "chat.update",
-            self._client.chat_update(
+            lambda: self._client.chat_update(
                 channel=customer.channel_id, ts=ts, text=message.text, blocks=message.blocks
             ),
         )
@@ -109,15 +108,14 @@ class Poster:
         return customer
 
     async def _call(
-        self, customer: Customer, method: str, call: Coroutine[Any, Any, AsyncSlackResponse]
+        self, customer: Customer, method: str, call: Callable[[], Awaitable[AsyncSlackResponse]]
     ) -> AsyncSlackResponse | None:
         problem = await self._store.posting_problem(customer.id)
         if problem:
-            call.close()
             logger.info("not posting in %s: %s", customer.channel_id, problem)
             return None
         try:
-            return await call
+            return await call()
         except SlackApiError as err:
             error = str(err.response.get("error", ""))
             logger.warning("%s in %s failed: %s", method, customer.channel_id, error)
