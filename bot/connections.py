@@ -31,7 +31,6 @@ from bot.calendar.port import (
 )
 from bot.tokens import TokenCipher
 from storage.models import (
-    CalendarConnection,
     ConnectionKind,
     ConnectionState,
     Customer,
@@ -284,9 +283,6 @@ class Connections:
             return Reconnect(kind=connection.kind, owner=connection.owner_key)
         url = await self.consent_link(customer, slack_user_id, connection.kind)
         return Reconnect(kind=connection.kind, url=url)
-
-    async def of_customer(self, customer: Customer) -> list[CalendarConnection]:
-        return await self._store.list_connections(customer.id)
 
     async def disconnect(
         self, customer: Customer, slack_user_id: str, kind: ConnectionKind

@@ -73,6 +73,3 @@ class Customers:
                 logger.info("registered channel %s (team %s) in %s", channel_id, team_id, timezone)
         self._registering.pop(key, None)
         return customer
-
-    async def find(self, team_id: str, channel_id: str) -> Customer | None:
-        return await self._store.find_customer(team_id, channel_id)
