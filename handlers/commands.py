@@ -21,7 +21,6 @@ from bot.messages.help import build_checking, build_help, build_invalid, build_n
 from bot.messages.status import StatusView, build_status
 from bot.services import Services
 from bot.slack import user_timezone
-from storage.models import ConnectionKind
 
 AFTER_ACK_CONCURRENCY = 8
 """Commands whose work (after the ack) runs at once; the rest wait their turn, holding little.
@@ -92,16 +91,14 @@ def register(app: AsyncApp, services: Services) -> None:
                     customer, build_disconnected_notice(user_id, parsed.kind, done)
                 )
         elif isinstance(parsed, commands.Status):
-            connections, people = await asyncio.gather(
-                services.health.check_customer(customer), services.directory.people_in(channel_id)
+            connections, not_connected = await services.health.live_status(
+                customer, services.directory
             )
-            await services.health.deliver_notices()  # any breakage just found is announced now
-            staff = {c.owner_key for c in connections if c.kind is ConnectionKind.STAFF}
             view = StatusView(
                 connections=connections,
                 timezone=customer.timezone,
                 check_interval=timedelta(minutes=services.settings.health_check_minutes),
-                not_connected=None if people is None else [p for p in people if p not in staff],
+                not_connected=not_connected,
                 channel_problem=customer.channel_problem,
             )
             await reply(build_status(view))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from slack_sdk.models.blocks import Block
+from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,11 @@ class Message:
     @classmethod
     def of(cls, text: str, *blocks: Block) -> Message:
         return cls(text=text, blocks=[b.to_dict() for b in blocks])
+
+    @classmethod
+    def text_only(cls, mrkdwn: str) -> Message:
+        """A message of one mrkdwn section, its own fallback text."""
+        return cls.of(mrkdwn, SectionBlock(text=MarkdownTextObject(text=mrkdwn)))
 
 
 def escape(text: str) -> str:

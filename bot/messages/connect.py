@@ -97,7 +97,7 @@ def build_disconnected_notice(
 ) -> Message:
     whose = "the primary calendar" if kind is ConnectionKind.PRIMARY else "their calendar"
     line = f"{mention(slack_user_id)} disconnected {whose} ({escape(done.account_email)})."
-    return Message.of(line, SectionBlock(text=MarkdownTextObject(text=line)))
+    return Message.text_only(line)
 
 
 def build_disconnect_reply(kind: ConnectionKind, done: Disconnected | None) -> Message:
@@ -118,7 +118,7 @@ def build_disconnect_reply(kind: ConnectionKind, done: Disconnected | None) -> M
             "reached to revoke access. You can remove it yourself at "
             "<https://myaccount.google.com/permissions|your Google account's permissions page>."
         )
-    return Message.of(text, SectionBlock(text=MarkdownTextObject(text=text)))
+    return Message.text_only(text)
 
 
 def build_reconnect_refusal(owner: str | None) -> Message:
@@ -129,4 +129,4 @@ def build_reconnect_refusal(owner: str | None) -> Message:
             f"Only {mention(owner)} can reconnect their calendar: each person connects from their "
             "own Slack account, with their own Google sign-in."
         )
-    return Message.of(text, SectionBlock(text=MarkdownTextObject(text=text)))
+    return Message.text_only(text)

@@ -94,9 +94,9 @@ def build_alert(connection: CalendarConnection) -> Message:
 def build_alert_resolved(connection: CalendarConnection) -> Message:
     """The alert, edited in place once the connection works again: no button left."""
     line = f":white_check_mark: Fixed: {_whose(connection)} is working again."
-    return Message.of(line, SectionBlock(text=MarkdownTextObject(text=line)))
+    return Message.text_only(line)
 
 
 def build_all_clear(connection: CalendarConnection) -> Message:
     line = f":white_check_mark: {_whose(connection)} is working again."
-    return Message.of(line, SectionBlock(text=MarkdownTextObject(text=line)))
+    return Message.text_only(line)

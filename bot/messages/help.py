@@ -49,7 +49,7 @@ def build_invalid(problem: str, usage: str | None) -> Message:
     if usage:
         text += f"\nTry: `{usage}`"
     text += "\n`/tonomo help` lists everything I can do."
-    return Message.of(text, SectionBlock(text=MarkdownTextObject(text=text)))
+    return Message.text_only(text)
 
 
 def build_not_in_channel() -> Message:
@@ -57,9 +57,9 @@ def build_not_in_channel() -> Message:
         "I work inside your company's channel with your onboarder: "
         "type `/tonomo` there, and I'll take it from there."
     )
-    return Message.of(text, SectionBlock(text=MarkdownTextObject(text=text)))
+    return Message.text_only(text)
 
 
 def build_checking() -> Message:
     text = ":hourglass_flowing_sand: Checking every calendar connection with Google…"
-    return Message.of(text, SectionBlock(text=MarkdownTextObject(text=text)))
+    return Message.text_only(text)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from html import escape
 
 from bot.connections import Connected, Failure, NotConnected
-from bot.messages.connect import GENERIC_ACCOUNT_ADVICE
+from bot.messages.connect import GENERIC_ACCOUNT_ADVICE, WORKSPACE_TIP
 from storage.models import ConnectionKind
 
 AGAIN = "To try again, type <code>/tonomo connect-calendar</code> in your Slack channel for a fresh link."
@@ -73,8 +73,9 @@ FAILURES: dict[Failure, tuple[int, str, str]] = {
         502,
         "We couldn't read your calendar",
         "You signed in, but Google didn't let us read your calendar, so nothing was connected. "
-        "If you use Google Workspace, an admin may need to allow the app (Admin console → "
-        "Security → API controls). " + AGAIN,
+        + WORKSPACE_TIP
+        + " "
+        + AGAIN,
     ),
 }
 

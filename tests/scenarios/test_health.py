@@ -57,6 +57,22 @@ def reconnect_buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+async def click_reconnect(bot: RunningBot, alert: dict[str, Any], *, user: str) -> dict[str, Any]:
+    """Click the alert's Reconnect button as `user`; the reply only they see."""
+    responses = len(bot.slack.responses)
+    sent = await bot.slack.send_block_action(
+        bot.events_url,
+        user_id=user,
+        channel_id=CHANNEL,
+        action_id=RECONNECT,
+        message_ts=alert["ts"],
+    )
+    assert sent.status == 200
+    await wait_until(lambda: len(bot.slack.responses) > responses)
+    reply: dict[str, Any] = bot.slack.responses[responses]
+    return reply
+
+
 def google_401() -> Fault:
     """The Calendar API refusing the credentials, even freshly refreshed ones."""
     return Fault(
@@ -119,17 +135,7 @@ async def test_reconnecting_keeps_history_and_clears_the_alert(bot: RunningBot) 
     (alert,) = alerts(bot)
     assert len(reconnect_buttons(alert)) == 1
 
-    responses = len(bot.slack.responses)
-    sent = await bot.slack.send_block_action(
-        bot.events_url,
-        user_id=ALICE,
-        channel_id=CHANNEL,
-        action_id=RECONNECT,
-        message_ts=alert["ts"],
-    )
-    assert sent.status == 200
-    await wait_until(lambda: len(bot.slack.responses) > responses)
-    link = bot.slack.responses[responses]
+    link = await click_reconnect(bot, alert, user=ALICE)
     assert link["response_type"] in (None, "ephemeral") and link.get("user") == ALICE
     (url,) = button_urls(link["blocks"])
     location = await approve_consent(url, email=ALICE_EMAIL)
@@ -176,12 +182,7 @@ async def test_only_the_owner_can_reconnect_a_staff_calendar(bot: RunningBot) ->
     await periodic_round(bot)
     (alert,) = alerts(bot)
 
-    responses = len(bot.slack.responses)
-    await bot.slack.send_block_action(
-        bot.events_url, user_id=BOB, channel_id=CHANNEL, action_id=RECONNECT, message_ts=alert["ts"]
-    )
-    await wait_until(lambda: len(bot.slack.responses) > responses)
-    refusal = bot.slack.responses[responses]
+    refusal = await click_reconnect(bot, alert, user=BOB)
     assert f"Only <@{ALICE}> can reconnect" in text_of(refusal) and not button_urls(
         refusal["blocks"]
     )
@@ -193,12 +194,7 @@ async def test_anyone_in_the_channel_can_reconnect_the_primary(bot: RunningBot) 
     await periodic_round(bot)
     (alert,) = alerts(bot)
 
-    responses = len(bot.slack.responses)
-    await bot.slack.send_block_action(
-        bot.events_url, user_id=BOB, channel_id=CHANNEL, action_id=RECONNECT, message_ts=alert["ts"]
-    )
-    await wait_until(lambda: len(bot.slack.responses) > responses)
-    (url,) = button_urls(bot.slack.responses[responses]["blocks"])
+    (url,) = button_urls((await click_reconnect(bot, alert, user=BOB))["blocks"])
     assert url.startswith(bot.google.auth_uri)
 
 
