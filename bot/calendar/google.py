@@ -4,7 +4,9 @@
   kept with the single-use state), offline access and `prompt=consent`.
 - Calendar calls: google-api-python-client with static discovery, in worker threads,
   an `httplib2.Http` per call (it is not thread-safe), explicit timeouts and the
-  library's own `num_retries` for 429 and 5xx.
+  library's own `num_retries` for 429, 5xx and 403 rate limits.
+- Free/busy queries are split to fit Google's limits (50 calendars, about 90 days) and
+  the pieces merged; events are inserted with the bot's own id, so a retry is harmless.
 - Every library error is translated here into the port's errors.
 """
 
@@ -13,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import aiohttp
@@ -29,15 +31,18 @@ from googleapiclient.errors import HttpError
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from requests import RequestException
 
+from bot.availability import Interval, merge
 from bot.calendar.port import (
     ACCOUNT_DELETED,
     CREDENTIALS_REJECTED,
     GRANT_REVOKED,
     Account,
+    BusyTimes,
     CalendarError,
     ConsentFailed,
     MissingPermission,
     NeedsReconnect,
+    NewEvent,
     TokenSet,
     Transient,
 )
@@ -54,6 +59,19 @@ LIBRARY_ERRORS = (
     OSError,
 )
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
+
+# freeBusy.query: "calendarExpansionMax ... Maximum value is 50"
+# (https://developers.google.com/calendar/api/v3/reference/freebusy/query), and longer
+# ranges are refused with timeRangeTooLong; cal.com splits at 90 days
+# (https://github.com/calcom/cal.com/pull/11962).
+FREEBUSY_MAX_CALENDARS = 50
+FREEBUSY_MAX_RANGE = timedelta(days=90)
+# Event ids are unique per calendar (https://developers.google.com/calendar/api/v3/reference/events#id);
+# events.insert answers "409: The requested identifier already exists", and events.delete
+# 410 "Resource has been deleted" or 404 for an unknown event
+# (https://developers.google.com/calendar/api/guides/errors).
+ALREADY_INSERTED = frozenset({409})
+ALREADY_DELETED = frozenset({404, 410})
 
 
 class GoogleCalendar:
@@ -168,8 +186,17 @@ class GoogleCalendar:
             scopes=list(tokens.scopes),
         )
 
-    async def _call(self, tokens: TokenSet, request: Callable[[Any], Any]) -> tuple[Any, TokenSet]:
-        """Run `request(service)` in a worker thread; the result and the (maybe refreshed) tokens."""
+    async def _call(
+        self,
+        tokens: TokenSet,
+        request: Callable[[Any], Any],
+        *,
+        accept: frozenset[int] = frozenset(),
+    ) -> tuple[Any, TokenSet]:
+        """Run `request(service)` in a worker thread; the result and the (maybe refreshed) tokens.
+
+        An HTTP error whose status is in `accept` counts as success, with the result None.
+        """
         credentials = self._credentials(tokens)
 
         def run() -> Any:
@@ -179,7 +206,12 @@ class GoogleCalendar:
             http = google_auth_httplib2.AuthorizedHttp(
                 credentials, http=httplib2.Http(timeout=self._timeout)
             )
-            return request(self._service).execute(http=http, num_retries=self._num_retries)
+            try:
+                return request(self._service).execute(http=http, num_retries=self._num_retries)
+            except HttpError as err:
+                if err.resp.status in accept:
+                    return None
+                raise
 
         try:
             result = await self._in_thread(run)
@@ -191,6 +223,72 @@ class GoogleCalendar:
     async def fetch_account(self, tokens: TokenSet) -> tuple[Account, TokenSet]:
         body, tokens = await self._call(tokens, lambda s: s.calendars().get(calendarId="primary"))
         return Account(email=str(body["id"]), time_zone=body.get("timeZone")), tokens
+
+    async def free_busy(
+        self, tokens: TokenSet, calendar_ids: Sequence[str], start: datetime, end: datetime
+    ) -> tuple[BusyTimes, TokenSet]:
+        start, end = _utc(start), _utc(end)
+        if end <= start:
+            raise ValueError(f"the range must end after it starts: {start} to {end}")
+        ids = list(dict.fromkeys(calendar_ids))
+        busy: dict[str, list[Interval]] = {calendar_id: [] for calendar_id in ids}
+        unknown: set[str] = set()
+        # Sequential, so each piece uses the tokens the one before may have refreshed.
+        for chunk in _chunks(ids, FREEBUSY_MAX_CALENDARS):
+            for piece_start, piece_end in _pieces(start, end, FREEBUSY_MAX_RANGE):
+                answer, tokens = await self._free_busy_piece(tokens, chunk, piece_start, piece_end)
+                for calendar_id in chunk:
+                    found = _busy_of(answer, calendar_id, start, end)
+                    if found is None:
+                        unknown.add(calendar_id)
+                    else:
+                        busy[calendar_id] += found
+        return {i: None if i in unknown else merge(busy[i]) for i in ids}, tokens
+
+    async def _free_busy_piece(
+        self, tokens: TokenSet, calendar_ids: list[str], start: datetime, end: datetime
+    ) -> tuple[dict[str, Any], TokenSet]:
+        # https://developers.google.com/calendar/api/v3/reference/freebusy/query
+        body = {
+            "timeMin": _rfc3339(start),
+            "timeMax": _rfc3339(end),
+            "timeZone": "UTC",
+            "items": [{"id": calendar_id} for calendar_id in calendar_ids],
+        }
+        answer, tokens = await self._call(tokens, lambda s: s.freebusy().query(body=body))
+        calendars = answer.get("calendars") or {}
+        return calendars, tokens
+
+    async def insert_event(self, tokens: TokenSet, event: NewEvent) -> TokenSet:
+        """Insert with the bot's id; an id already taken counts as inserted.
+
+        Google keeps deleted events (as cancelled), so an id once deleted stays taken:
+        a new booking needs a new id.
+        """
+        # https://developers.google.com/calendar/api/v3/reference/events/insert
+        body = {
+            "id": event.id,
+            "summary": event.summary,
+            "description": event.description,
+            "start": {"dateTime": event.start.isoformat(), "timeZone": event.time_zone},
+            "end": {"dateTime": event.end.isoformat(), "timeZone": event.time_zone},
+            "attendees": [{"email": email} for email in event.attendees],
+        }
+        _, tokens = await self._call(
+            tokens,
+            lambda s: s.events().insert(calendarId="primary", body=body, sendUpdates="all"),
+            accept=ALREADY_INSERTED,
+        )
+        return tokens
+
+    async def delete_event(self, tokens: TokenSet, event_id: str) -> TokenSet:
+        # https://developers.google.com/calendar/api/v3/reference/events/delete
+        _, tokens = await self._call(
+            tokens,
+            lambda s: s.events().delete(calendarId="primary", eventId=event_id, sendUpdates="all"),
+            accept=ALREADY_DELETED,
+        )
+        return tokens
 
     async def revoke(self, token: str) -> None:
         # https://developers.google.com/identity/protocols/oauth2/web-server#tokenrevoke
@@ -220,6 +318,56 @@ def _token_set(credentials: Credentials, previous: TokenSet | None = None) -> To
         expiry=expiry.replace(tzinfo=UTC) if expiry is not None else None,
         scopes=tuple(granted) if granted else (previous.scopes if previous else ()),
     )
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _pieces(
+    start: datetime, end: datetime, longest: timedelta
+) -> Iterator[tuple[datetime, datetime]]:
+    """[start, end) cut into consecutive pieces no longer than `longest`."""
+    while start < end:
+        yield start, min(start + longest, end)
+        start += longest
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"expected a timezone-aware datetime, got {moment!r}")
+    return moment.astimezone(UTC)
+
+
+def _rfc3339(moment: datetime) -> str:
+    return _utc(moment).isoformat().replace("+00:00", "Z")
+
+
+def _busy_of(
+    calendars: dict[str, Any], calendar_id: str, start: datetime, end: datetime
+) -> list[Interval] | None:
+    """One calendar's busy intervals in a freeBusy answer, clipped to [start, end).
+
+    None when Google reported errors for it (notFound, internalError,
+    tooManyCalendarsRequested, ...) or left it out: its busy time is unknown.
+    """
+    entry = calendars.get(calendar_id)
+    if entry is None:  # calendar ids are email-like; do not let case lose one
+        entry = next((v for k, v in calendars.items() if k.lower() == calendar_id.lower()), None)
+    if not isinstance(entry, dict) or entry.get("errors"):
+        return None
+    busy = []
+    for span in entry.get("busy") or []:
+        begins = max(_parse_rfc3339(span["start"]), start)
+        ends = min(_parse_rfc3339(span["end"]), end)
+        if begins < ends:
+            busy.append(Interval(begins, ends))
+    return busy
+
+
+def _parse_rfc3339(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def translate_error(err: Exception) -> CalendarError:

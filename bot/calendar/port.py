@@ -7,10 +7,13 @@ the `CalendarError` tree below (`raise … from err`), so handlers never see `Ht
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+
+from bot.availability import Interval
 
 SCOPE_PREFIX = "https://www.googleapis.com/auth/"
 FREEBUSY = SCOPE_PREFIX + "calendar.freebusy"
@@ -41,6 +44,36 @@ class Account:
 
     email: str
     time_zone: str | None = None
+
+
+# https://developers.google.com/calendar/api/v3/reference/events#id
+EVENT_ID = re.compile(r"[0-9a-v]{5,1024}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewEvent:
+    """An event the bot puts on the primary calendar; `id` is chosen by the bot (base32hex: 0-9 a-v, 5-1024 chars) so a retry never makes a second event."""
+
+    id: str
+    summary: str
+    description: str
+    start: datetime  # aware
+    end: datetime  # aware
+    time_zone: str  # IANA name of the customer's zone, sent as start.timeZone/end.timeZone
+    attendees: tuple[str, ...]  # emails
+
+    def __post_init__(self) -> None:
+        if not EVENT_ID.fullmatch(self.id):
+            raise ValueError(f"an event id is 5 to 1024 characters of 0-9 and a-v, got {self.id!r}")
+        for name, value in (("start", self.start), ("end", self.end)):
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+        if self.end <= self.start:
+            raise ValueError(f"an event must end after it starts: {self.start} to {self.end}")
+
+
+BusyTimes = dict[str, list[Interval] | None]
+"""Busy intervals per calendar id asked for; None when Google reported an error for that calendar: unknown, never free."""
 
 
 class CalendarError(Exception):
@@ -110,4 +143,18 @@ class CalendarProvider(Protocol):
 
     async def revoke(self, token: str) -> None:
         """Revoke a grant at the provider. A token that is already invalid counts as revoked."""
+        ...
+
+    async def free_busy(
+        self, tokens: TokenSet, calendar_ids: Sequence[str], start: datetime, end: datetime
+    ) -> tuple[BusyTimes, TokenSet]:
+        """Busy time in [start, end) on each calendar, merged and in UTC; a key for every id."""
+        ...
+
+    async def insert_event(self, tokens: TokenSet, event: NewEvent) -> TokenSet:
+        """Put the event on the primary calendar and invite its attendees; idempotent by `id`."""
+        ...
+
+    async def delete_event(self, tokens: TokenSet, event_id: str) -> TokenSet:
+        """Delete a primary-calendar event and tell its attendees; an event already gone is fine."""
         ...
