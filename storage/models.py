@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Enum,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -100,6 +101,10 @@ class Customer(Base):
     channel_problem: Mapped[str] = mapped_column(String(64), default="")
     """Slack's error when posting here last failed for good (not_in_channel, …); "" when fine."""
     channel_problem_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    work_start: Mapped[str] = mapped_column(String(5), default="09:00")
+    """Working hours, wall-clock `HH:MM` in `timezone`, on `work_days` (digits, Monday is 0)."""
+    work_end: Mapped[str] = mapped_column(String(5), default="17:00")
+    work_days: Mapped[str] = mapped_column(String(7), default="01234")
 
     members: Mapped[list[Member]] = relationship(
         back_populates="customer", cascade="all, delete-orphan"
@@ -120,6 +125,10 @@ class Member(Base):
     slack_user_id: Mapped[str] = mapped_column(String(32))
     display_name: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    work_start: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    """Their own working hours, when they differ from the customer's (all three set, or none)."""
+    work_end: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    work_days: Mapped[str | None] = mapped_column(String(7), nullable=True)
 
     customer: Mapped[Customer] = relationship(back_populates="members")
 
@@ -202,3 +211,41 @@ class SlackTeam(Base):
     team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     posting_stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     posting_stopped_reason: Mapped[str] = mapped_column(String(64), default="")
+
+
+class BookingStatus(enum.StrEnum):
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+
+
+class Booking(Base):
+    """A staff member booked by the bot: exactly one event on the customer's primary calendar.
+
+    `request_key` names the Slack request that asked for it (a command's trigger, a clicked
+    button's message and value), so a retried request or a double click finds this row
+    instead of booking again; `event_id` is derived from it for the same reason at Google.
+    """
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "short_id", name="uq_bookings_short_id"),
+        Index("ix_bookings_staff_time", "customer_id", "staff_user_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    short_id: Mapped[str] = mapped_column(String(8))
+    request_key: Mapped[str] = mapped_column(String(64), unique=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_user_id: Mapped[str] = mapped_column(String(32))
+    staff_email: Mapped[str] = mapped_column(String(320))
+    title: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    booked_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[BookingStatus] = mapped_column(
+        _enum(BookingStatus, "booking_status"), default=BookingStatus.BOOKED
+    )
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cancelled_by: Mapped[str | None] = mapped_column(String(32), nullable=True)

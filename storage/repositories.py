@@ -7,6 +7,8 @@ is claimed with one conditional UPDATE, so exactly one caller wins it.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import (
+    Booking,
+    BookingStatus,
     CalendarConnection,
     ConnectionEvent,
     ConnectionKind,
@@ -134,6 +138,42 @@ class Store:
             except IntegrityError:
                 await session.rollback()  # a concurrent request remembered them first
 
+    async def list_members(self, customer_id: int) -> list[Member]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(Member).where(Member.customer_id == customer_id).order_by(Member.id)
+            )
+            return list(rows)
+
+    async def set_timezone(self, customer_id: int, timezone: str) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Customer).where(Customer.id == customer_id).values(timezone=timezone)
+            )
+
+    async def set_working_hours(
+        self, customer_id: int, hours: tuple[str, str, str], slack_user_id: str | None = None
+    ) -> None:
+        """The customer's hours (`start`, `end`, `days`), or one member's own when a user is given."""
+        start, end, days = hours
+        async with self._sessions.begin() as session:
+            if slack_user_id is None:
+                await session.execute(
+                    update(Customer)
+                    .where(Customer.id == customer_id)
+                    .values(work_start=start, work_end=end, work_days=days)
+                )
+                return
+            member = await session.scalar(
+                select(Member).where(
+                    Member.customer_id == customer_id, Member.slack_user_id == slack_user_id
+                )
+            )
+            if member is None:
+                member = Member(customer_id=customer_id, slack_user_id=slack_user_id)
+                session.add(member)
+            member.work_start, member.work_end, member.work_days = start, end, days
+
     # --- OAuth states -------------------------------------------------------------
 
     async def add_oauth_state(self, state: OAuthState) -> None:
@@ -247,6 +287,20 @@ class Store:
     async def get_connection(self, connection_id: int) -> CalendarConnection | None:
         async with self._sessions() as session:
             return await session.get(CalendarConnection, connection_id)
+
+    async def save_refreshed_tokens(
+        self, connection_id: int, *, generation: datetime, token_ciphertext: bytes
+    ) -> None:
+        """Keep tokens a calendar call refreshed, unless the connection was replaced meanwhile."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(CalendarConnection)
+                .where(
+                    CalendarConnection.id == connection_id,
+                    CalendarConnection.connected_at == generation,
+                )
+                .values(token_ciphertext=token_ciphertext)
+            )
 
     # --- health ---------------------------------------------------------------------
 
@@ -461,3 +515,82 @@ class Store:
             if team is not None and team.posting_stopped_at is not None:
                 team.posting_stopped_at, team.posting_stopped_reason = None, ""
                 await session.commit()
+
+    # --- bookings -------------------------------------------------------------------
+
+    async def find_booking(self, customer_id: int, short_id: str) -> Booking | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Booking).where(
+                    Booking.customer_id == customer_id, Booking.short_id == short_id
+                )
+            )
+
+    async def find_booking_for_request(self, request_key: str) -> Booking | None:
+        async with self._sessions() as session:
+            return await session.scalar(select(Booking).where(Booking.request_key == request_key))
+
+    async def bookings_between(
+        self, customer_id: int, start: datetime, end: datetime
+    ) -> list[Booking]:
+        """The customer's live bookings that overlap `[start, end)`, earliest first."""
+        async with self._sessions() as session:
+            return list(await session.scalars(_overlapping(customer_id, start, end)))
+
+    async def mark_cancelled(self, booking_id: int, *, at: datetime, by: str) -> bool:
+        """Cancel a live booking; False when it was cancelled already."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Booking)
+                .where(Booking.id == booking_id, Booking.status == BookingStatus.BOOKED)
+                .values(status=BookingStatus.CANCELLED, cancelled_at=at, cancelled_by=by)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    @asynccontextmanager
+    async def booking_lock(self, staff_connection_id: int) -> AsyncIterator[BookingTransaction]:
+        """A transaction holding the lock on one staff member's bookings; commits on exit.
+
+        The lock is a write to the staff member's connection row: on PostgreSQL it takes
+        that row's lock, which a concurrent booking of the same person waits for; SQLite
+        lets one writer at a time, so there it serialises every booking. Whatever the
+        holder reads after taking it includes every booking committed before.
+        """
+        async with self._sessions.begin() as session:
+            await session.execute(
+                text("UPDATE calendar_connections SET owner_key = owner_key WHERE id = :id"),
+                {"id": staff_connection_id},
+            )
+            yield BookingTransaction(session)
+
+
+def _overlapping(customer_id: int, start: datetime, end: datetime) -> Select[Booking]:
+    return (
+        select(Booking)
+        .where(
+            Booking.customer_id == customer_id,
+            Booking.status == BookingStatus.BOOKED,
+            Booking.starts_at < end,
+            Booking.ends_at > start,
+        )
+        .order_by(Booking.starts_at)
+    )
+
+
+class BookingTransaction:
+    """What a booking does while it holds the lock (`Store.booking_lock`)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def find_for_request(self, request_key: str) -> Booking | None:
+        return await self._session.scalar(select(Booking).where(Booking.request_key == request_key))
+
+    async def overlapping(
+        self, customer_id: int, staff_user_id: str, start: datetime, end: datetime
+    ) -> list[Booking]:
+        query = _overlapping(customer_id, start, end).where(Booking.staff_user_id == staff_user_id)
+        return list(await self._session.scalars(query))
+
+    def add(self, booking: Booking) -> None:
+        self._session.add(booking)
