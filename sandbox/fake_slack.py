@@ -134,6 +134,8 @@ class SentRequest:
     trigger_id: str | None = None
     payload: JsonDict = field(default_factory=dict)
     """What Slack sent: the form fields, the interaction payload or the event envelope."""
+    request_body: str = ""
+    content_type: str = ""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -1292,7 +1294,24 @@ class FakeSlack(Emulator):
                 response_url=payload.get("response_url"),
                 trigger_id=payload.get("trigger_id"),
                 payload=payload,
+                request_body=body,
+                content_type=content_type,
             )
+
+    async def redeliver(
+        self,
+        bot_url: str,
+        sent: SentRequest,
+        *,
+        retry_num: int = 1,
+        retry_reason: str = "http_timeout",
+    ) -> SentRequest:
+        """The same request once more, as Slack retries one whose answer it didn't get:
+        the same body, signed anew, with `X-Slack-Retry-Num` and `X-Slack-Retry-Reason`."""
+        headers = _retry_headers(retry_num, retry_reason)
+        return await self._deliver(
+            bot_url, sent.request_body, sent.content_type, headers, sent.payload
+        )
 
 
 def _action(blocks: list[JsonDict], action_id: str, *, has_source: bool) -> JsonDict:
