@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.booking import Bookings
 from bot.calendar.google import GoogleCalendar
 from bot.config import Settings
 from bot.connections import Connections
 from bot.customers import Customers
 from bot.health import Health
 from bot.slack import Directory, Poster, web_client
+from bot.staff import CALENDAR_CONCURRENCY, Staff
 from bot.tokens import TokenCipher
 from storage.db import create_engine, migrate, session_factory
 from storage.repositories import Store
@@ -33,6 +35,8 @@ class Services:
     poster: Poster
     directory: Directory
     health: Health
+    staff: Staff
+    bookings: Bookings
 
     async def close(self) -> None:
         self.calendar.close()
@@ -53,11 +57,13 @@ async def build_services(settings: Settings) -> Services:
         api_url=settings.google_api_url,
         redirect_uri=settings.oauth_redirect_uri,
         allow_plain_http=settings.google_uses_plain_http,
-        max_workers=HEALTH_CONCURRENCY + 16,  # a round's checks, plus room for commands meanwhile
+        # A round's checks, and a whole availability question at once beside them.
+        max_workers=HEALTH_CONCURRENCY + CALENDAR_CONCURRENCY,
     )
     cipher = TokenCipher(settings.token_encryption_key)
     slack = web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     poster = Poster(client=slack, store=store)
+    staff = Staff(store=store, calendar=calendar, cipher=cipher)
     return Services(
         settings=settings,
         engine=engine,
@@ -75,4 +81,6 @@ async def build_services(settings: Settings) -> Services:
             poster=poster,
             concurrency=HEALTH_CONCURRENCY,
         ),
+        staff=staff,
+        bookings=Bookings(store=store, calendar=calendar, cipher=cipher, staff=staff),
     )

@@ -17,10 +17,17 @@ from bot.messages.connect import (
     build_disconnect_reply,
     build_disconnected_notice,
 )
-from bot.messages.help import build_checking, build_help, build_invalid, build_not_in_channel
+from bot.messages.help import (
+    build_checking,
+    build_checking_calendars,
+    build_help,
+    build_invalid,
+    build_not_in_channel,
+)
 from bot.messages.status import StatusView, build_status
 from bot.services import Services
 from bot.slack import user_timezone
+from handlers import scheduling
 
 AFTER_ACK_CONCURRENCY = 8
 """Commands whose work (after the ack) runs at once; the rest wait their turn, holding little.
@@ -51,6 +58,8 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         if isinstance(parsed, commands.Status):
             await ack(text=(m := build_checking()).text, blocks=m.blocks)
+        elif isinstance(parsed, commands.Availability | commands.Book):
+            await ack(text=(m := build_checking_calendars()).text, blocks=m.blocks)
         else:
             await ack()
         async with work_after_ack:
@@ -102,3 +111,23 @@ def register(app: AsyncApp, services: Services) -> None:
                 channel_problem=customer.channel_problem,
             )
             await reply(build_status(view))
+        elif isinstance(parsed, commands.Availability):
+            await scheduling.availability(services, customer, parsed, user_id, reply)
+        elif isinstance(parsed, commands.Book):
+            await scheduling.book(
+                services,
+                customer,
+                parsed,
+                user_id=user_id,
+                # The same request again (a Slack retry) carries the same trigger: one booking.
+                request_key=f"command:{command['trigger_id']}",
+                reply=reply,
+            )
+        elif isinstance(parsed, commands.BookForm):
+            await scheduling.open_book_form(services, customer, command["trigger_id"], client)
+        elif isinstance(parsed, commands.Cancel):
+            await scheduling.cancel(
+                services, customer, parsed.short_id, user_id=user_id, reply=reply
+            )
+        elif isinstance(parsed, commands.ShowSettings | commands.SetTimezone | commands.SetHours):
+            await scheduling.settings(services, customer, parsed, reply)

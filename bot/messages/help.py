@@ -16,6 +16,20 @@ COMMANDS = (
         "connect the business's booking calendar (a shared account like bookings@ is best)",
     ),
     ("/tonomo status", "see whose calendars are connected"),
+    (
+        "/tonomo availability [@person …] [today | friday | 2026-12-01 | this week | next week] [2h]",
+        "who is free, from their live calendars (everyone, today, by default)",
+    ),
+    (
+        "/tonomo book @person DAY TIME LENGTH TITLE",
+        "book someone, e.g. `book @alex tomorrow 13:00 1h30m Shoot at 12 Main St`; "
+        "`/tonomo book` alone opens a form",
+    ),
+    ("/tonomo cancel BOOKING", "cancel a booking by its id, e.g. `cancel K7Q2MX`"),
+    (
+        "/tonomo settings [timezone Area/City | hours 9:00-17:00 mon-fri [@person]]",
+        "the business's timezone and working hours (alone: show them)",
+    ),
     ("/tonomo disconnect [primary]", "remove your calendar (or the primary one) and revoke access"),
     ("/tonomo help", "this message"),
 )
@@ -29,7 +43,7 @@ def build_help() -> Message:
         SectionBlock(
             text=MarkdownTextObject(
                 text="I connect your team's Google calendars to this channel, so you can see "
-                "who is free and keep every connection healthy."
+                "who is free, book them, and keep every connection healthy."
             )
         ),
         SectionBlock(text=MarkdownTextObject(text=lines)),
@@ -63,3 +77,7 @@ def build_not_in_channel() -> Message:
 def build_checking() -> Message:
     text = ":hourglass_flowing_sand: Checking every calendar connection with Google…"
     return Message.text_only(text)
+
+
+def build_checking_calendars() -> Message:
+    return Message.text_only(":hourglass_flowing_sand: Checking the calendars…")

@@ -7,3 +7,15 @@ CONNECT_LINK = "connect_link"
 
 RECONNECT = "reconnect"
 """Reconnect a broken connection; the button's value is the connection id."""
+
+CONNECT_MINE = "connect_mine"
+"""Give whoever clicks their own link to connect their staff calendar."""
+
+CANCEL_BOOKING = "cancel_booking"
+"""Cancel a booking; the button's value is its short id."""
+
+BOOK_SLOT = "book_slot"
+"""Book a suggested slot; the button's value is the booking asked for, as JSON."""
+
+BOOK_MODAL = "book_modal"
+"""The callback id of the booking modal."""

@@ -1,0 +1,329 @@
+"""Book and cancel: the conflict check under a lock, and exactly one event per booking.
+
+Booking a staff member:
+1. A request already booked (a Slack retry, a double click) gets its booking back.
+2. Under the staff member's lock (`Store.booking_lock`), the request is checked again,
+   then against their working hours, their bookings, and their calendar read live.
+3. The event goes on the primary calendar with an id the bot chose, so the client
+   library's retries of the insert can't make a second event (Google answers 409, which
+   counts as done). Each attempt at a booking has a fresh id: Google keeps a deleted
+   event's id taken, and a later attempt must not land on a deleted event.
+4. The booking row is saved in the same transaction. If Google refuses the insert, no row
+   is saved (and an insert whose answer was lost is deleted again); if the row can't be
+   saved, the event is deleted again. A booking row always matches exactly one event.
+
+A conflict says what kind it is (outside working hours, another booking, busy on their
+own calendar: never the title of their event) and offers the nearest free slots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.availability import Interval, free_windows, nearest_slots
+from bot.calendar.port import (
+    CalendarError,
+    CalendarProvider,
+    MissingPermission,
+    NeedsReconnect,
+    NewEvent,
+    TokenSet,
+)
+from bot.staff import NEEDS_RECONNECT, Person, Staff, day_span
+from bot.tokens import TokenCipher
+from storage.models import Booking, BookingStatus, CalendarConnection, Customer
+from storage.repositories import Store
+
+logger = logging.getLogger(__name__)
+
+SUGGESTIONS = 3
+"""Free slots offered after a conflict."""
+SUGGESTION_DAYS = 7
+"""Days, from the one asked for, in which the nearest free slots are looked for."""
+SLOT_STEP = timedelta(minutes=30)
+"""Suggested slots start on the hour or the half hour, local time."""
+
+# Why a booking was refused (besides the staff member's own problems in `bot.staff`).
+PAST = "past"
+NO_PRIMARY = "no_primary"
+PRIMARY_BROKEN = "primary_broken"
+GOOGLE_DOWN = "google_down"
+NOT_SAVED = "not_saved"
+
+# Kinds of conflict.
+OUTSIDE_HOURS = "outside_hours"
+BOOKED = "booked"
+BUSY = "busy"
+
+_SHORT_ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base 32: no I, L, O, U
+SHORT_ID_LENGTH = 6
+
+
+def request_digest(request_key: str) -> str:
+    """The stored form of a request key."""
+    return hashlib.sha256(request_key.encode()).hexdigest()
+
+
+def new_event_id() -> str:
+    """A fresh Google event id: hex digits are base32hex, as Google asks."""
+    return secrets.token_hex(16)
+
+
+def short_id(digest: str) -> str:
+    """The booking's id for people: six characters that are easy to read and type."""
+    number = int(digest[:16], 16)
+    chars = []
+    for _ in range(SHORT_ID_LENGTH):
+        number, index = divmod(number, len(_SHORT_ID_ALPHABET))
+        chars.append(_SHORT_ID_ALPHABET[index])
+    return "".join(chars)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BookingRequest:
+    staff_user_id: str
+    start: datetime
+    duration: timedelta
+    title: str
+    booked_by: str
+    request_key: str
+    """What Slack request asks for it: a command's trigger, a button on a message, a modal."""
+
+    @property
+    def interval(self) -> Interval:
+        return Interval(self.start, self.start + self.duration)
+
+
+@dataclass(frozen=True)
+class Booked:
+    booking: Booking
+    again: bool = False
+    """This same request had already booked it (a retry or a double click)."""
+
+
+@dataclass(frozen=True)
+class Conflict:
+    kind: str
+    asked: Interval
+    slots: list[Interval]
+    booking: Booking | None = None
+    """The booking in the way, for a conflict of kind BOOKED."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: str
+
+
+BookingOutcome = Booked | Conflict | Refused
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    booking: Booking
+    event_deleted: bool
+    """False when the primary calendar can't be reached for good: its event is left behind."""
+
+
+@dataclass(frozen=True)
+class NotCancelled:
+    reason: str
+    booking: Booking | None = None
+
+
+NOT_FOUND = "not_found"
+ALREADY_CANCELLED = "already_cancelled"
+
+CancelOutcome = Cancelled | NotCancelled
+
+
+class Bookings:
+    def __init__(
+        self, *, store: Store, calendar: CalendarProvider, cipher: TokenCipher, staff: Staff
+    ) -> None:
+        self._store = store
+        self._calendar = calendar
+        self._cipher = cipher
+        self._staff = staff
+
+    async def book(
+        self, customer: Customer, request: BookingRequest, *, now: datetime
+    ) -> BookingOutcome:
+        digest = request_digest(request.request_key)
+        if (earlier := await self._store.find_booking_for_request(digest)) is not None:
+            return Booked(earlier, again=True)
+        if request.start <= now:
+            return Refused(PAST)
+        [person] = await self._staff.people(customer, [request.staff_user_id])
+        if person.problem or person.connection is None:
+            return Refused(person.problem)
+        primary = await self._store.find_connection(customer.id, "primary")
+        if primary is None:
+            return Refused(NO_PRIMARY)
+        if primary.state.is_broken:
+            return Refused(PRIMARY_BROKEN)
+        return await self._book_locked(customer, request, person, person.connection, primary, now)
+
+    async def _book_locked(
+        self,
+        customer: Customer,
+        request: BookingRequest,
+        person: Person,
+        staff_connection: CalendarConnection,
+        primary: CalendarConnection,
+        now: datetime,
+    ) -> BookingOutcome:
+        digest = request_digest(request.request_key)
+        zone = ZoneInfo(customer.timezone)
+        asked = request.interval
+        first_day = asked.start.astimezone(zone).date()
+        days = [first_day + timedelta(days=n) for n in range(SUGGESTION_DAYS)]
+        inserted = False
+        refreshed: list[tuple[CalendarConnection, TokenSet | None]] = []
+        try:
+            async with self._store.booking_lock(staff_connection.id) as locked:
+                if (earlier := await locked.find_for_request(digest)) is not None:
+                    return Booked(earlier, again=True)
+                clashes = await locked.overlapping(
+                    customer.id, person.user_id, asked.start, asked.end
+                )
+                span = day_span(days, zone)
+                answers = await self._staff.busy(customer, [person], span, keep_tokens=False)
+                busy = answers[person.user_id]
+                refreshed.append((staff_connection, busy.refreshed))
+                if busy.intervals is None:
+                    return Refused(busy.problem)
+                kind = _conflict(asked, person, zone, clashes, busy.intervals)
+                if kind is not None:
+                    free = free_windows(
+                        days=days, zone=zone, hours=person.hours, busy=busy.intervals, now=now
+                    )
+                    slots = nearest_slots(
+                        [w for windows in free.values() for w in windows],
+                        request.duration,
+                        asked.start,
+                        SUGGESTIONS,
+                        zone=zone,
+                        step=SLOT_STEP,
+                    )
+                    return Conflict(kind, asked, slots, clashes[0] if clashes else None)
+                booking = Booking(
+                    customer_id=customer.id,
+                    short_id=short_id(digest),
+                    request_key=digest,
+                    event_id=new_event_id(),
+                    staff_user_id=person.user_id,
+                    staff_email=staff_connection.account_email,
+                    title=request.title,
+                    starts_at=asked.start,
+                    ends_at=asked.end,
+                    booked_by=request.booked_by,
+                    created_at=now,
+                    status=BookingStatus.BOOKED,
+                )
+                answer = await self._insert_event(customer, primary, booking)
+                if isinstance(answer, Refused):
+                    return answer
+                refreshed.append((primary, answer))
+                inserted = True
+                locked.add(booking)
+        except SQLAlchemyError:
+            if not inserted:
+                raise
+            logger.exception("booking %s could not be saved: removing its event", digest[:12])
+            await self._delete_event(primary, booking.event_id)
+            return Refused(NOT_SAVED)
+        finally:
+            # Only now, with the lock released: storing them inside would wait for the lock.
+            for connection, tokens in refreshed:
+                await self._staff.keep_tokens(connection, tokens)
+        logger.info("booked %s for customer %s", booking.short_id, customer.id)
+        return Booked(booking)
+
+    async def _insert_event(
+        self, customer: Customer, primary: CalendarConnection, booking: Booking
+    ) -> Refused | TokenSet | None:
+        """Put the booking's event on the primary calendar: refreshed tokens, or a refusal."""
+        event = NewEvent(
+            id=booking.event_id,
+            summary=booking.title,
+            description=f"Booked from Slack with Tonomo. Booking {booking.short_id}.",
+            start=booking.starts_at,
+            end=booking.ends_at,
+            time_zone=customer.timezone,
+            attendees=(booking.staff_email,),
+        )
+        tokens = self._cipher.open_tokens(primary.token_ciphertext)
+        try:
+            fresh = await self._calendar.insert_event(tokens, event)
+        except (NeedsReconnect, MissingPermission):
+            return Refused(PRIMARY_BROKEN)
+        except CalendarError as err:
+            logger.info("events.insert for customer %s failed: %s", customer.id, err)
+            # Google may have made the event and lost only its answer: take it back.
+            await self._delete_event(primary, booking.event_id)
+            return Refused(GOOGLE_DOWN)
+        return fresh if fresh != tokens else None
+
+    async def _delete_event(self, primary: CalendarConnection, event_id: str) -> str:
+        """Delete a booking's event: "" when done, else why not (NEEDS_RECONNECT, GOOGLE_DOWN)."""
+        tokens = self._cipher.open_tokens(primary.token_ciphertext)
+        try:
+            fresh = await self._calendar.delete_event(tokens, event_id)
+        except (NeedsReconnect, MissingPermission):
+            return NEEDS_RECONNECT
+        except CalendarError as err:
+            logger.info("events.delete of %s failed: %s", event_id[:12], err)
+            return GOOGLE_DOWN
+        await self._staff.keep_tokens(primary, fresh if fresh != tokens else None)
+        return ""
+
+    async def cancel(
+        self, customer: Customer, booking_id: str, *, by: str, now: datetime
+    ) -> CancelOutcome:
+        """Delete the booking's event, then mark it cancelled.
+
+        If Google doesn't answer, nothing changes and the person is asked to try again.
+        If the primary calendar is gone or broken for good, the booking is cancelled and
+        the reply says its event must be deleted by hand.
+        """
+        booking = await self._store.find_booking(customer.id, booking_id)
+        if booking is None:
+            return NotCancelled(NOT_FOUND)
+        if booking.status is BookingStatus.CANCELLED:
+            return NotCancelled(ALREADY_CANCELLED, booking)
+        primary = await self._store.find_connection(customer.id, "primary")
+        problem = await self._delete_event(primary, booking.event_id) if primary else NO_PRIMARY
+        if problem == GOOGLE_DOWN:
+            return NotCancelled(GOOGLE_DOWN, booking)
+        if not await self._store.mark_cancelled(booking.id, at=now, by=by):
+            return NotCancelled(ALREADY_CANCELLED, booking)
+        logger.info("cancelled %s for customer %s", booking.short_id, customer.id)
+        return Cancelled(booking, event_deleted=not problem)
+
+
+def _conflict(
+    asked: Interval,
+    person: Person,
+    zone: ZoneInfo,
+    clashes: list[Booking],
+    busy: list[Interval],
+) -> str | None:
+    """What is in the way of `asked`, or None when it is free."""
+    day = asked.start.astimezone(zone).date()
+    if not any(
+        w.start <= asked.start and asked.end <= w.end for w in person.hours.windows(day, zone)
+    ):
+        return OUTSIDE_HOURS
+    if clashes:
+        return BOOKED
+    if any(interval.overlaps(asked) for interval in busy):
+        return BUSY
+    return None

@@ -1,0 +1,164 @@
+"""The answer to `availability`: one day as a list of free ranges, a week as a grid.
+
+One day: a line per staff member with their free ranges (`9:00–10:30, 13:00–17:00`).
+Several days: a monospace grid of staff × days whose cells are the free hours, so a week
+reads at a glance; a cell is `—` when nothing is free, `off` on a day off.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.availability import Interval, format_range
+from bot.messages import Message, escape, format_day, mention, pack_lines
+from bot.messages.ids import CONNECT_MINE
+from bot.staff import (
+    MISSING_PERMISSION,
+    NEEDS_RECONNECT,
+    NOT_CONNECTED,
+    AvailabilityReport,
+    PersonAvailability,
+)
+from bot.when import format_duration
+
+MAX_BLOCKS = 50
+NAME_WIDTH = 14
+CELL_WIDTH = 7
+
+WHY_UNKNOWN = {
+    NOT_CONNECTED: "hasn't connected a calendar yet",
+    NEEDS_RECONNECT: "calendar needs reconnecting (see `/tonomo status`)",
+    MISSING_PERMISSION: "calendar is missing a permission (see `/tonomo status`)",
+}
+UNREADABLE_TEXT = "calendar couldn't be read just now (Google didn't answer); try again soon"
+
+
+def why_unknown(problem: str) -> str:
+    return WHY_UNKNOWN.get(problem, UNREADABLE_TEXT)
+
+
+def build_availability(report: AvailabilityReport, today: date) -> Message:
+    if not report.people:
+        return build_nobody_connected(report.asked_for_everyone)
+    title = _title(report, today)
+    lines = (
+        [_day_line(p, report) for p in report.people]
+        if len(report.days) == 1
+        else _grid(report, today)
+    )
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*{title}*"))]
+    blocks += [SectionBlock(text=MarkdownTextObject(text=text)) for text in pack_lines(lines)]
+    footer = f"Times in {report.zone.key}. Read live from Google at {_clock(report)}."
+    if len(report.days) > 1:
+        footer += " Cells are free hours; ask for one day to see the times."
+    blocks = [*blocks[: MAX_BLOCKS - 1], ContextBlock(elements=[MarkdownTextObject(text=footer)])]
+    return Message.of(title, *blocks)
+
+
+def _title(report: AvailabilityReport, today: date) -> str:
+    days = report.days
+    when = (
+        format_day(days[0], today)
+        if len(days) == 1
+        else f"{format_day(days[0], today)} to {format_day(days[-1], today)}"
+    )
+    fits = f", where {format_duration(report.duration)} fits" if report.duration else ""
+    return f"Availability {when}{fits}"
+
+
+def _clock(report: AvailabilityReport) -> str:
+    local = report.read_at.astimezone(report.zone)
+    return f"{local.hour}:{local.minute:02d}"
+
+
+def _day_line(person: PersonAvailability, report: AvailabilityReport) -> str:
+    who = mention(person.person.user_id)
+    if person.free is None:
+        return f"• {who}: {why_unknown(person.problem)}"
+    day = report.days[0]
+    windows = person.free[day]
+    if windows:
+        ranges = ", ".join(format_range(w, report.zone) for w in windows)
+        return f"• {who}: {ranges}"
+    if day.weekday() not in person.person.hours.weekdays:
+        return f"• {who}: day off"
+    return f"• {who}: fully booked" + (
+        f" (nothing of {format_duration(report.duration)} free)" if report.duration else ""
+    )
+
+
+def _grid(report: AvailabilityReport, today: date) -> list[str]:
+    header = " " * NAME_WIDTH + "".join(
+        f"{day:%a} {day.day}".rjust(CELL_WIDTH) for day in report.days
+    )
+    rows = [header]
+    notes = []
+    for person in report.people:
+        name = _short_name(person)
+        if person.free is None:
+            rows.append(name + "?".rjust(CELL_WIDTH))
+            notes.append(f"• {mention(person.person.user_id)}: {why_unknown(person.problem)}")
+            continue
+        cells = [
+            _cell(person.free[day], day.weekday() in person.person.hours.weekdays)
+            for day in report.days
+        ]
+        rows.append(name + "".join(c.rjust(CELL_WIDTH) for c in cells))
+    # Each code block is packed on its own, so a long grid splits between rows.
+    chunks = pack_lines(rows, limit=2990)
+    return [f"```{escape(chunk)}```" for chunk in chunks] + notes
+
+
+def _short_name(person: PersonAvailability) -> str:
+    name = person.person.name or person.person.user_id
+    name = name if len(name) < NAME_WIDTH else name[: NAME_WIDTH - 2] + "…"
+    return name.ljust(NAME_WIDTH)
+
+
+def _cell(windows: list[Interval], working: bool) -> str:
+    if not working:
+        return "off"
+    free = sum((w.duration for w in windows), timedelta())
+    if not free:
+        return "—"
+    hours, rest = divmod(free, timedelta(hours=1))
+    minutes = int(rest / timedelta(minutes=1))
+    if hours and minutes:
+        return f"{hours}h{minutes:02d}"
+    return f"{hours}h" if hours else f"{minutes}m"
+
+
+def build_nobody_connected(asked_for_everyone: bool) -> Message:
+    text = (
+        "No staff member has connected a calendar yet, so I can't tell who is free. "
+        "Each photographer runs `/tonomo connect-calendar` in this channel to connect their own."
+    )
+    return Message.text_only(text if asked_for_everyone else "I couldn't find those people.")
+
+
+def build_connect_nudge(user_ids: list[str], asked_by: str) -> Message:
+    """Posted in the channel: the people asked about whose calendars aren't connected."""
+    people = ", ".join(mention(u) for u in user_ids)
+    text = (
+        f"{people}: {mention(asked_by)} asked when you're free, but I can't see your calendar yet. "
+        "Connect it from your own Slack account and I'll answer from it: I only ever see when "
+        "you're busy, never what your events are."
+    )
+    return Message.of(
+        text,
+        SectionBlock(text=MarkdownTextObject(text=text)),
+        ActionsBlock(
+            elements=[
+                ButtonElement(text="Connect my calendar", action_id=CONNECT_MINE, style="primary")
+            ]
+        ),
+    )

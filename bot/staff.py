@@ -1,0 +1,262 @@
+"""A customer's staff and their time: working hours, and busy time read live from Google.
+
+Busy time is what each staff member's own calendar says (free/busy, read with their own
+connection's token), plus the bookings the bot made for them. A calendar that could not
+be read is *unknown*, never free: whoever asked is told why (not connected, needs
+reconnecting, Google not answering), and nothing is offered in its place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.availability import Interval, WorkingHours, free_windows, merge
+from bot.calendar.port import (
+    CalendarError,
+    CalendarProvider,
+    MissingPermission,
+    NeedsReconnect,
+    TokenSet,
+)
+from bot.tokens import TokenCipher
+from storage.models import CalendarConnection, ConnectionKind, ConnectionState, Customer, Member
+from storage.repositories import Store
+
+logger = logging.getLogger(__name__)
+
+CALENDAR_CONCURRENCY = 50
+"""Staff calendars one availability question reads at once (each holds a worker thread)."""
+
+# Why a staff member's time is unknown.
+NOT_CONNECTED = "not_connected"
+NEEDS_RECONNECT = "needs_reconnect"
+MISSING_PERMISSION = "missing_permission"
+UNREADABLE = "unreadable"
+"""Google did not answer (or answered with an error for this calendar): try again later."""
+
+
+def working_hours(customer: Customer, member: Member | None = None) -> WorkingHours:
+    """The member's own hours when they have set them, else the customer's."""
+    if member is not None and member.work_start and member.work_end and member.work_days:
+        return _hours(member.work_start, member.work_end, member.work_days)
+    return _hours(customer.work_start, customer.work_end, customer.work_days)
+
+
+def _hours(start: str, end: str, days: str) -> WorkingHours:
+    return WorkingHours(
+        time.fromisoformat(start), time.fromisoformat(end), frozenset(int(d) for d in days)
+    )
+
+
+def stored_hours(start: time, end: time, weekdays: Iterable[int]) -> tuple[str, str, str]:
+    """Working hours as the database keeps them: `HH:MM`, `HH:MM`, weekday digits."""
+    return f"{start:%H:%M}", f"{end:%H:%M}", "".join(str(d) for d in sorted(weekdays))
+
+
+def local_today(customer: Customer, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(customer.timezone)).date()
+
+
+def day_span(days: Sequence[date], zone: ZoneInfo) -> Interval:
+    """From the first day's local midnight to the midnight after the last day."""
+    start = datetime.combine(days[0], time(0), zone)
+    end = datetime.combine(days[-1] + timedelta(days=1), time(0), zone)
+    return Interval(start, end)
+
+
+@dataclass(frozen=True)
+class Person:
+    """A staff member: who, by what name, their hours, and their calendar connection."""
+
+    user_id: str
+    name: str
+    hours: WorkingHours
+    connection: CalendarConnection | None
+
+    @property
+    def problem(self) -> str:
+        """Why their time can't be read without even asking Google; "" when it can be."""
+        if self.connection is None:
+            return NOT_CONNECTED
+        if self.connection.state is ConnectionState.NEEDS_RECONNECT:
+            return NEEDS_RECONNECT
+        if self.connection.state is ConnectionState.MISSING_PERMISSION:
+            return MISSING_PERMISSION
+        return ""
+
+
+@dataclass(frozen=True)
+class Busy:
+    """One person's busy time over a span, or why it is unknown (`intervals` None)."""
+
+    intervals: list[Interval] | None
+    problem: str = ""
+    refreshed: TokenSet | None = None
+    """Tokens the read refreshed, to be stored (`Staff.keep_tokens`)."""
+
+
+@dataclass(frozen=True)
+class PersonAvailability:
+    person: Person
+    free: dict[date, list[Interval]] | None
+    """Each day's free windows; None when their calendar could not be read."""
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class AvailabilityReport:
+    zone: ZoneInfo
+    days: tuple[date, ...]
+    duration: timedelta | None
+    people: list[PersonAvailability]
+    read_at: datetime
+    asked_for_everyone: bool
+
+
+class Staff:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        calendar: CalendarProvider,
+        cipher: TokenCipher,
+        concurrency: int = CALENDAR_CONCURRENCY,
+    ) -> None:
+        self._store = store
+        self._calendar = calendar
+        self._cipher = cipher
+        self._limit = asyncio.Semaphore(concurrency)
+
+    async def people(self, customer: Customer, user_ids: Sequence[str] = ()) -> list[Person]:
+        """The people asked for, in order; with none asked for, every connected staff member."""
+        connections, members = await asyncio.gather(
+            self._store.list_connections(customer.id), self._store.list_members(customer.id)
+        )
+        staff = {c.owner_key: c for c in connections if c.kind is ConnectionKind.STAFF}
+        by_user = {m.slack_user_id: m for m in members}
+        wanted = list(user_ids) or list(staff)
+        return [
+            Person(
+                user_id=user_id,
+                name=by_user[user_id].display_name if user_id in by_user else "",
+                hours=working_hours(customer, by_user.get(user_id)),
+                connection=staff.get(user_id),
+            )
+            for user_id in wanted
+        ]
+
+    async def busy(
+        self,
+        customer: Customer,
+        people: Sequence[Person],
+        span: Interval,
+        *,
+        keep_tokens: bool = True,
+    ) -> dict[str, Busy]:
+        """Each person's busy time over `span`: their calendar, live, and their bookings.
+
+        Refreshed tokens are stored, unless `keep_tokens` is False: a caller holding a
+        booking lock stores them after releasing it (`Busy.refreshed`), as a write from
+        another session would wait for that very lock.
+        """
+        bookings = await self._store.bookings_between(customer.id, span.start, span.end)
+        booked: dict[str, list[Interval]] = {}
+        for booking in bookings:
+            booked.setdefault(booking.staff_user_id, []).append(
+                Interval(booking.starts_at, booking.ends_at)
+            )
+        answers = await asyncio.gather(*(self._read(person, span) for person in people))
+        if keep_tokens:
+            for person, answer in zip(people, answers, strict=True):
+                await self.keep_tokens(person.connection, answer.refreshed)
+        return {
+            person.user_id: (
+                Busy(
+                    merge([*answer.intervals, *booked.get(person.user_id, [])]),
+                    refreshed=answer.refreshed,
+                )
+                if answer.intervals is not None
+                else answer
+            )
+            for person, answer in zip(people, answers, strict=True)
+        }
+
+    async def _read(self, person: Person, span: Interval) -> Busy:
+        if person.problem or person.connection is None:
+            return Busy(None, person.problem)
+        connection = person.connection
+        tokens = self._cipher.open_tokens(connection.token_ciphertext)
+        async with self._limit:
+            try:
+                found, fresh = await self._calendar.free_busy(
+                    tokens, ["primary"], span.start, span.end
+                )
+            except NeedsReconnect:
+                return Busy(None, NEEDS_RECONNECT)
+            except MissingPermission:
+                return Busy(None, MISSING_PERMISSION)
+            except CalendarError as err:
+                logger.info("free/busy of connection %s failed: %s", connection.id, err)
+                return Busy(None, UNREADABLE)
+        intervals = found.get("primary")
+        return Busy(
+            intervals,
+            "" if intervals is not None else UNREADABLE,
+            refreshed=fresh if fresh != tokens else None,
+        )
+
+    async def keep_tokens(
+        self, connection: CalendarConnection | None, refreshed: TokenSet | None
+    ) -> None:
+        """Store tokens a call refreshed, so the next call needn't refresh them again."""
+        if connection is not None and refreshed is not None:
+            await self._store.save_refreshed_tokens(
+                connection.id,
+                generation=connection.connected_at,
+                token_ciphertext=self._cipher.seal_tokens(refreshed),
+            )
+
+    async def availability(
+        self,
+        customer: Customer,
+        *,
+        user_ids: Sequence[str],
+        days: Sequence[date],
+        duration: timedelta | None,
+        now: datetime,
+    ) -> AvailabilityReport:
+        """Free time of the people asked for (or every connected staff member) on `days`.
+
+        With a duration, only the windows a booking of that length fits in are kept.
+        """
+        zone = ZoneInfo(customer.timezone)
+        people = await self.people(customer, user_ids)
+        busy = await self.busy(customer, people, day_span(days, zone)) if people else {}
+        report = []
+        for person in people:
+            answer = busy[person.user_id]
+            if answer.intervals is None:
+                report.append(PersonAvailability(person, None, answer.problem))
+                continue
+            free = free_windows(
+                days=days, zone=zone, hours=person.hours, busy=answer.intervals, now=now
+            )
+            if duration is not None:
+                free = {
+                    day: [w for w in windows if w.duration >= duration]
+                    for day, windows in free.items()
+                }
+            report.append(PersonAvailability(person, free))
+        return AvailabilityReport(
+            zone=zone,
+            days=tuple(days),
+            duration=duration,
+            people=report,
+            read_at=now,
+            asked_for_everyone=not user_ids,
+        )

@@ -1,0 +1,284 @@
+"""Availability, booking, cancelling and settings: from Slack to `bot/` and back.
+
+Used by the `/tonomo` command listener, and registers the buttons and the modal of booking.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import commands, when
+from bot.booking import Booked, BookingRequest, Cancelled, Conflict
+from bot.messages import Message
+from bot.messages.availability import build_availability, build_connect_nudge
+from bot.messages.booking import (
+    FORM_DAY,
+    FORM_DURATION,
+    FORM_STAFF,
+    FORM_TIME,
+    FORM_TITLE,
+    build_book_modal,
+    build_booked_again,
+    build_booking,
+    build_cancel_notice,
+    build_cancelled_booking,
+    build_conflict,
+    build_not_cancelled,
+    build_refused,
+    read_slot_value,
+)
+from bot.messages.connect import build_connect_link
+from bot.messages.help import build_invalid
+from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING, CONNECT_MINE
+from bot.messages.settings import build_hours_set, build_settings, build_timezone_set
+from bot.services import Services
+from bot.staff import NOT_CONNECTED, local_today, stored_hours, working_hours
+from storage.models import ConnectionKind, Customer, utcnow
+
+Reply = Callable[[Message], Awaitable[None]]
+"""Sends a message only the person who asked sees."""
+
+FORM_FIELDS = (FORM_STAFF, FORM_DAY, FORM_TIME, FORM_DURATION, FORM_TITLE)
+SLOT_ACTION = re.compile(f"^{BOOK_SLOT}_[0-9]+$")
+"""The buttons of suggested slots (each of a message's buttons needs its own action id)."""
+
+
+def _invalid(error: when.WhenError, verb: str) -> Message:
+    return build_invalid(error.problem, commands.USAGE[verb])
+
+
+async def availability(
+    services: Services,
+    customer: Customer,
+    asked: commands.Availability,
+    user_id: str,
+    reply: Reply,
+) -> None:
+    now = utcnow()
+    today = local_today(customer, now)
+    try:
+        days = when.parse_range(asked.when, today=today)
+    except when.WhenError as error:
+        await reply(_invalid(error, "availability"))
+        return
+    report = await services.staff.availability(
+        customer, user_ids=asked.user_ids, days=days, duration=asked.duration, now=now
+    )
+    await reply(build_availability(report, today))
+    unconnected = [p.person.user_id for p in report.people if p.problem == NOT_CONNECTED]
+    if unconnected:
+        await services.poster.post(customer, build_connect_nudge(unconnected, user_id))
+
+
+async def book(
+    services: Services,
+    customer: Customer,
+    asked: commands.Book,
+    *,
+    user_id: str,
+    request_key: str,
+    reply: Reply,
+) -> None:
+    zone = ZoneInfo(customer.timezone)
+    try:
+        day = when.parse_day(asked.day, today=local_today(customer, utcnow()))
+        start = when.local_moment(day, asked.at, zone)
+    except when.WhenError as error:
+        await reply(_invalid(error, "book"))
+        return
+    request = BookingRequest(
+        staff_user_id=asked.user_id,
+        start=start,
+        duration=asked.duration,
+        title=asked.title,
+        booked_by=user_id,
+        request_key=request_key,
+    )
+    await run_booking(services, customer, request, reply, note=when.repeated_time_note(start))
+
+
+async def run_booking(
+    services: Services,
+    customer: Customer,
+    request: BookingRequest,
+    reply: Reply,
+    note: str | None = None,
+) -> None:
+    """Book, then tell: a new booking in the channel, anything else to the person."""
+    now = utcnow()
+    zone, today = ZoneInfo(customer.timezone), local_today(customer, now)
+    outcome = await services.bookings.book(customer, request, now=now)
+    if isinstance(outcome, Booked) and not outcome.again:
+        message = build_booking(outcome.booking, zone, today, note)
+        if await services.poster.post(customer, message) is None:
+            await reply(message)  # the channel can't be posted in: at least they know
+    elif isinstance(outcome, Booked):
+        await reply(build_booked_again(outcome, zone, today))
+    elif isinstance(outcome, Conflict):
+        await reply(build_conflict(outcome, request.staff_user_id, request.title, zone, today))
+    else:
+        await reply(build_refused(outcome, request.staff_user_id))
+
+
+async def cancel(
+    services: Services, customer: Customer, short_id: str, *, user_id: str, reply: Reply
+) -> None:
+    now = utcnow()
+    zone, today = ZoneInfo(customer.timezone), local_today(customer, now)
+    outcome = await services.bookings.cancel(customer, short_id, by=user_id, now=now)
+    if isinstance(outcome, Cancelled):
+        notice = build_cancel_notice(outcome, user_id, zone, today)
+        if await services.poster.post(customer, notice) is None:
+            await reply(notice)
+    else:
+        await reply(build_not_cancelled(outcome, short_id))
+
+
+async def open_book_form(
+    services: Services, customer: Customer, trigger_id: str, client: AsyncWebClient
+) -> None:
+    today = local_today(customer, utcnow())
+    view = build_book_modal(customer.channel_id, ZoneInfo(customer.timezone), today)
+    await client.views_open(trigger_id=trigger_id, view=view)
+
+
+async def settings(
+    services: Services, customer: Customer, asked: commands.Command, reply: Reply
+) -> None:
+    store = services.store
+    if isinstance(asked, commands.SetTimezone):
+        await store.set_timezone(customer.id, asked.name)
+        await reply(build_timezone_set(asked.name, working_hours(customer)))
+    elif isinstance(asked, commands.SetHours):
+        hours = stored_hours(asked.start, asked.end, asked.weekdays)
+        await store.set_working_hours(customer.id, hours, asked.user_id)
+        updated = await store.get_customer(customer.id) or customer
+        members = {m.slack_user_id: m for m in await store.list_members(customer.id)}
+        shown = working_hours(updated, members.get(asked.user_id or ""))
+        await reply(build_hours_set(shown, customer.timezone, asked.user_id))
+    else:
+        own = [
+            (member, working_hours(customer, member))
+            for member in await store.list_members(customer.id)
+            if member.work_start
+        ]
+        await reply(build_settings(customer, working_hours(customer), own))
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    async def customer_of(body: dict[str, Any], channel_id: str) -> Customer | None:
+        team_id = (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
+        return await services.store.find_customer(team_id, channel_id)
+
+    def responder(respond: AsyncRespond) -> Reply:
+        async def reply(message: Message) -> None:
+            await respond(
+                text=message.text,
+                blocks=message.blocks,
+                response_type="ephemeral",
+                replace_original=False,
+            )
+
+        return reply
+
+    @app.action(CONNECT_MINE)
+    async def handle_connect_mine(
+        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        customer = await customer_of(body, body["channel"]["id"])
+        if customer is None:
+            return
+        url = await services.connections.consent_link(
+            customer, body["user"]["id"], ConnectionKind.STAFF
+        )
+        await responder(respond)(build_connect_link(ConnectionKind.STAFF, url))
+
+    @app.action(CANCEL_BOOKING)
+    async def handle_cancel_click(
+        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        customer = await customer_of(body, body["channel"]["id"])
+        if customer is None:
+            return
+        short_id = str(body["actions"][0].get("value", ""))
+        user_id = body["user"]["id"]
+        now = utcnow()
+        outcome = await services.bookings.cancel(customer, short_id, by=user_id, now=now)
+        if isinstance(outcome, Cancelled):
+            cancelled = await services.store.find_booking(customer.id, short_id)
+            zone, today = ZoneInfo(customer.timezone), local_today(customer, now)
+            message = build_cancelled_booking(cancelled or outcome.booking, zone, today)
+            await respond(text=message.text, blocks=message.blocks, replace_original=True)
+            if not outcome.event_deleted:
+                await responder(respond)(build_cancel_notice(outcome, user_id, zone, today))
+        else:
+            await responder(respond)(build_not_cancelled(outcome, short_id))
+
+    @app.action(SLOT_ACTION)
+    async def handle_slot_click(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        customer = await customer_of(body, body["channel"]["id"])
+        action = body["actions"][0]
+        slot = read_slot_value(str(action.get("value", "")))
+        if customer is None or slot is None:
+            return
+        staff_user_id, start, duration, title = slot
+        # The same button clicked twice is one request: one booking.
+        message_ts = (body.get("container") or {}).get("message_ts", "")
+        request = BookingRequest(
+            staff_user_id=staff_user_id,
+            start=start,
+            duration=duration,
+            title=title,
+            booked_by=body["user"]["id"],
+            request_key=f"slot:{body['channel']['id']}:{message_ts}:{action.get('value')}",
+        )
+        await run_booking(services, customer, request, responder(respond))
+
+    @app.view(BOOK_MODAL)
+    async def handle_book_form(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        view = body["view"]
+        channel_id, user_id = str(view.get("private_metadata", "")), body["user"]["id"]
+        customer = await customer_of(body, channel_id)
+        if customer is None:
+            await ack()
+            return
+        parsed = commands.parse_book_form(view.get("state", {}).get("values", {}), FORM_FIELDS)
+        if isinstance(parsed, dict):
+            await ack(response_action="errors", errors=parsed)
+            return
+        try:
+            day = when.parse_day(parsed.day, today=local_today(customer, utcnow()))
+        except when.WhenError as error:
+            await ack(response_action="errors", errors={FORM_DAY: error.problem})
+            return
+        try:
+            start = when.local_moment(day, parsed.at, ZoneInfo(customer.timezone))
+        except when.WhenError as error:
+            await ack(response_action="errors", errors={FORM_TIME: error.problem})
+            return
+        await ack()
+
+        async def reply(message: Message) -> None:
+            await client.chat_postEphemeral(
+                channel=channel_id, user=user_id, text=message.text, blocks=message.blocks
+            )
+
+        request = BookingRequest(
+            staff_user_id=parsed.user_id,
+            start=start,
+            duration=parsed.duration,
+            title=parsed.title,
+            booked_by=user_id,
+            request_key=f"view:{view.get('id', '')}",
+        )
+        await run_booking(services, customer, request, reply, note=when.repeated_time_note(start))
