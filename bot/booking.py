@@ -22,7 +22,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -98,7 +98,10 @@ class BookingRequest:
 
     @property
     def interval(self) -> Interval:
-        return Interval(self.start, self.start + self.duration)
+        # Elapsed time: adding to an aware local datetime would add wall-clock time,
+        # an hour off across a change of the clocks.
+        start = self.start.astimezone(UTC)
+        return Interval(start, start + self.duration)
 
 
 @dataclass(frozen=True)

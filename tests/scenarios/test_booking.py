@@ -424,3 +424,32 @@ async def test_settings_change_the_hours_and_timezone_availability_uses(team: Ru
 async def test_a_bad_timezone_suggests_the_right_one(team: RunningBot) -> None:
     reply = await command(team, "settings timezone Amerca/New_York")
     assert "Did you mean `America/New_York`?" in text_of(reply)
+
+
+def next_clock_change(*, forward: bool) -> date:
+    """The next day New York's clocks jump forward (or go back), within a year."""
+    day = datetime.now(NEW_YORK).date() + timedelta(days=1)
+    while True:
+        before, after = at(day, 0).utcoffset(), at(day, 23).utcoffset()
+        assert before is not None and after is not None
+        if (after > before) if forward else (after < before):
+            return day
+        day += timedelta(days=1)
+
+
+async def test_clock_changes_are_explained(team: RunningBot) -> None:
+    await send(team, "settings hours 0:00-23:30 daily")
+    await wait_until(lambda: "every day" in text_of(team.slack.responses[-1]))
+
+    spring = next_clock_change(forward=True)
+    skipped = text_of(await book(team, f"<@{ALICE}|alice> {spring.isoformat()} 2:30 1h Shoot"))
+    assert f"2:30 doesn't exist on {spring.isoformat()} in America/New_York" in skipped
+    assert "The nearest time that does is 3:00" in skipped
+
+    autumn = next_clock_change(forward=False)
+    posted = await book(team, f"<@{ALICE}|alice> {autumn.isoformat()} 1:30 1h Shoot")
+    text = text_of(posted)
+    assert "1:30 EDT–1:30 EST" in text, "an hour of elapsed time across the change"
+    assert "1:30 happens twice" in text and "I used the first one" in text
+    (row,) = await bookings(team)
+    assert row.ends_at - row.starts_at == timedelta(hours=1)
