@@ -46,6 +46,8 @@ Reply = Callable[[Message], Awaitable[None]]
 """Sends a message only the person who asked sees."""
 
 FORM_FIELDS = (FORM_STAFF, FORM_DAY, FORM_TIME, FORM_DURATION, FORM_TITLE)
+NOT_SET_UP = "This channel isn't set up with me yet: type `/tonomo help` in it first."
+STALE_BUTTON = "That button doesn't work any more. Please run the command again."
 SLOT_ACTION = re.compile(f"^{BOOK_SLOT}_[0-9]+$")
 """The buttons of suggested slots (each of a message's buttons needs its own action id)."""
 
@@ -195,6 +197,7 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         customer = await customer_of(body, body["channel"]["id"])
         if customer is None:
+            await responder(respond)(Message.text_only(NOT_SET_UP))
             return
         url = await services.connections.consent_link(
             customer, body["user"]["id"], ConnectionKind.STAFF
@@ -208,6 +211,7 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         customer = await customer_of(body, body["channel"]["id"])
         if customer is None:
+            await responder(respond)(Message.text_only(NOT_SET_UP))
             return
         short_id = str(body["actions"][0].get("value", ""))
         user_id = body["user"]["id"]
@@ -230,6 +234,9 @@ def register(app: AsyncApp, services: Services) -> None:
         action = body["actions"][0]
         slot = read_slot_value(str(action.get("value", "")))
         if customer is None or slot is None:
+            await responder(respond)(
+                Message.text_only(NOT_SET_UP if customer is None else STALE_BUTTON)
+            )
             return
         staff_user_id, start, duration, title = slot
         # The same button clicked twice is one request: one booking.
@@ -250,7 +257,7 @@ def register(app: AsyncApp, services: Services) -> None:
         channel_id, user_id = str(view.get("private_metadata", "")), body["user"]["id"]
         customer = await customer_of(body, channel_id)
         if customer is None:
-            await ack()
+            await ack(response_action="errors", errors={FORM_STAFF: NOT_SET_UP})
             return
         parsed = commands.parse_book_form(view.get("state", {}).get("values", {}), FORM_FIELDS)
         if isinstance(parsed, dict):

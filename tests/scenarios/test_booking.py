@@ -453,3 +453,22 @@ async def test_clock_changes_are_explained(team: RunningBot) -> None:
     assert "1:30 happens twice" in text and "I used the first one" in text
     (row,) = await bookings(team)
     assert row.ends_at - row.starts_at == timedelta(hours=1)
+
+
+async def test_a_slot_button_with_a_value_not_ours_gets_a_kind_reply(team: RunningBot) -> None:
+    day = next_weekday()
+    team.google.add_event(ALICE_EMAIL, start=at(day, 9), end=at(day, 17))
+    reply = await book(team, f"<@{ALICE}|alice> {day.isoformat()} 10:00 1h Shoot")
+    responses = len(team.slack.responses)
+    sent = await team.slack.send_block_action(
+        team.events_url,
+        user_id=OWNER,
+        channel_id=CHANNEL,
+        action_id=buttons(reply)[0]["action_id"],
+        message_ts=reply["ts"],
+        value='{"u": "U0ALICE", "s": "not a time"}',
+    )
+    assert sent.status == 200
+    await wait_until(lambda: len(team.slack.responses) > responses)
+    assert "doesn't work any more" in text_of(team.slack.responses[-1])
+    assert await bookings(team) == []
