@@ -195,7 +195,7 @@ def _kind(args: list[str]) -> ConnectionKind | None:
 
 def _extra(verb: str, args: list[str]) -> Invalid:
     return Invalid(
-        problem=f"`{verb}` doesn't take `{' '.join(args)}`.",
+        problem=f"`{verb}` doesn't take `{_shown(' '.join(args))}`.",
         usage=USAGE[verb],
     )
 

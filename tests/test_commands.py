@@ -2,12 +2,51 @@
 
 from __future__ import annotations
 
+from datetime import date, time, timedelta
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from slack_sdk.models.blocks import Block
 
-from bot.commands import ConnectCalendar, Disconnect, Help, Invalid, Status, parse
+from bot.commands import (
+    MAX_TITLE,
+    USAGE,
+    Availability,
+    Book,
+    BookForm,
+    Cancel,
+    ConnectCalendar,
+    Disconnect,
+    Help,
+    Invalid,
+    SetHours,
+    SetTimezone,
+    ShowSettings,
+    Status,
+    parse,
+    parse_book_form,
+    parse_weekdays,
+    plain_text,
+)
+from bot.messages.help import build_invalid
+from bot.when import format_duration, format_time_12h, format_time_24h
 from storage.models import ConnectionKind
+
+MON_TO_FRI = frozenset(range(5))
+EVERY_DAY = frozenset(range(7))
+MIN = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+PROBLEM_LIMIT = 400
+"""The longest `Invalid.problem`: a short reply, whatever was typed."""
+HUGE = "x" * 40_000
+
+
+def invalid(text: str) -> Invalid:
+    result = parse(text)
+    assert isinstance(result, Invalid), result
+    return result
 
 
 @pytest.mark.parametrize(
@@ -39,6 +78,8 @@ def test_commands(text: str, expected: object) -> None:
         ("status all", "/tonomo status"),
         ("conect-calendar", "/tonomo connect-calendar [primary]"),
         ("stauts", "/tonomo status"),
+        ("availabilty", USAGE["availability"]),
+        ("settigns", USAGE["settings"]),
     ],
 )
 def test_mistakes_show_the_right_form(text: str, usage: str) -> None:
@@ -56,9 +97,496 @@ def test_a_long_unknown_word_is_shortened() -> None:
     assert isinstance(result, Invalid) and len(result.problem) < 100
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"status {HUGE}",
+        f"connect-calendar {HUGE}",
+        "disconnect " + " ".join(["primary"] * 5_000),
+    ],
+)
+def test_a_long_extra_argument_is_shortened(text: str) -> None:
+    result = invalid(text)
+    assert len(result.problem) < PROBLEM_LIMIT and "…" in result.problem
+    assert_fits_in_a_reply(result)
+
+
+# --- availability -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("availability", Availability()),
+        ("availability today", Availability(when=("today",))),
+        ("AVAILABILITY Tomorrow", Availability(when=("Tomorrow",))),
+        ("availability friday", Availability(when=("friday",))),
+        ("availability 2026-12-01", Availability(when=("2026-12-01",))),
+        ("availability this week", Availability(when=("this", "week"))),
+        ("availability  next   week  90m", Availability(when=("next", "week"), duration=90 * MIN)),
+        ("availability 1h30m", Availability(duration=90 * MIN)),
+        ("availability <@U123|ana>", Availability(user_ids=("U123",))),
+        (
+            "availability <@U123|ana> <@W0456> tomorrow 1h",
+            Availability(user_ids=("U123", "W0456"), when=("tomorrow",), duration=HOUR),
+        ),
+        (
+            "availability <@U123|ana maria> <@U123> next week",
+            Availability(user_ids=("U123",), when=("next", "week")),
+        ),
+    ],
+)
+def test_availability(text: str, expected: Availability) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize("day", ["2026-02-30", "2026-13-01", "yesterday", "1999-01-01", "someday"])
+def test_availability_keeps_day_words_as_typed_for_bot_when_to_judge(day: str) -> None:
+    # Which date a word is depends on the customer's timezone: `bot.when.parse_range` says
+    # what is wrong with a bad one (tests/test_when.py), not the grammar.
+    assert parse(f"availability {day}") == Availability(when=(day,))
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ("availability 0m", "`0m` is no time at all"),
+        ("availability tomorrow -1h", "`-1h` is a negative length"),
+        ("availability 99999h", "longer than 12h"),
+        ("availability 13h", "longer than 12h"),
+        ("availability 1.01h", "whole number of minutes"),
+    ],
+)
+def test_availability_refuses_a_bad_length(text: str, quoted: str) -> None:
+    result = invalid(text)
+    assert quoted in result.problem and result.usage == USAGE["availability"]
+
+
+def test_availability_refuses_a_typed_name_that_is_not_a_mention() -> None:
+    result = invalid("availability <@U123|ana> @alex tomorrow")
+    assert "`@alex`" in result.problem and "as you type @" in result.problem
+    assert result.usage == USAGE["availability"]
+
+
+def test_availability_refuses_more_than_one_day_and_a_length() -> None:
+    result = invalid("availability monday tuesday wednesday")
+    assert "at most one day" in result.problem
+
+
+# --- book -------------------------------------------------------------------------------------
+
+
+def test_book_alone_opens_the_form() -> None:
+    assert parse("book") == BookForm()
+    assert parse("  BOOK ") == BookForm()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "book <@U123|ana> tomorrow 13:00 1h30m Shoot at 12 Main St",
+            Book("U123", "tomorrow", time(13), 90 * MIN, "Shoot at 12 Main St"),
+        ),
+        (
+            "Book <@W9|ana maria>  Friday  2:30pm  45m   Drone   shoot ",
+            Book("W9", "Friday", time(14, 30), 45 * MIN, "Drone shoot"),
+        ),
+        (
+            "book <@U1> 2026-12-01 9am 12h All day",
+            Book("U1", "2026-12-01", time(9), 12 * HOUR, "All day"),
+        ),
+    ],
+)
+def test_book(text: str, expected: Book) -> None:
+    assert parse(text) == expected
+
+
+def test_book_keeps_an_impossible_date_as_typed_for_bot_when_to_judge() -> None:
+    result = parse("book <@U1> 2026-02-30 9:00 1h Shoot")
+    assert isinstance(result, Book) and result.day == "2026-02-30"
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ("book <@U1> tomorrow 25:00 1h Shoot", "`25:00` isn't a time"),
+        ("book <@U1> tomorrow 9:60 1h Shoot", "minutes go from 00 to 59"),
+        ("book <@U1> tomorrow 13pm 1h Shoot", "with am or pm"),
+        ("book <@U1> tomorrow 9 1h Shoot", "as a time"),
+        ("book <@U1> tomorrow 9:00 0m Shoot", "no time at all"),
+        ("book <@U1> tomorrow 9:00 -30m Shoot", "negative length"),
+        ("book <@U1> tomorrow 9:00 100000h Shoot", "longer than 12h"),
+        ("book <@U1> tomorrow 9:00 soon Shoot", "as a length of time"),
+    ],
+)
+def test_book_refuses_a_bad_time_or_length(text: str, quoted: str) -> None:
+    result = invalid(text)
+    assert quoted in result.problem and result.usage == USAGE["book"]
+
+
+def test_book_refuses_a_typed_name_that_is_not_a_mention() -> None:
+    result = invalid("book @alex tomorrow 9:00 1h Shoot")
+    assert "`@alex`" in result.problem and result.usage == USAGE["book"]
+
+
+@pytest.mark.parametrize("first", ["tomorrow", "<!channel>", "<#C123|general>"])
+def test_book_starts_with_the_person(first: str) -> None:
+    result = invalid(f"book {first} 9:00 1h Shoot")
+    assert "Start with the person" in result.problem
+
+
+@pytest.mark.parametrize("text", ["book <@U1>", "book <@U1> tomorrow 9:00"])
+def test_book_with_missing_parts_shows_an_example(text: str) -> None:
+    assert "like `/tonomo book @alex" in invalid(text).problem
+
+
+def test_book_needs_a_title() -> None:
+    assert "What is the booking for?" in invalid("book <@U1> tomorrow 9:00 1h").problem
+
+
+def test_a_40000_character_title_is_refused_with_a_short_reply() -> None:
+    result = invalid(f"book <@U1> tomorrow 9:00 1h {HUGE}")
+    assert "40,000 characters" in result.problem and str(MAX_TITLE) in result.problem
+    assert len(result.problem) < PROBLEM_LIMIT
+    assert_fits_in_a_reply(result)
+
+
+def test_a_title_of_exactly_the_limit_is_taken() -> None:
+    result = parse(f"book <@U1> tomorrow 9:00 1h {'x' * MAX_TITLE}")
+    assert isinstance(result, Book) and len(result.title) == MAX_TITLE
+
+
+def test_slack_entities_in_a_title_come_back_as_plain_text() -> None:
+    result = parse(
+        "book <@U1|ana> tomorrow 9:00 1h <!channel> <!here> shoot for <@U2|bob> &amp; co"
+    )
+    assert isinstance(result, Book)
+    assert result.title == "@channel @here shoot for @bob & co"
+    assert "<" not in result.title
+
+
+def test_only_the_first_mention_is_the_person_booked() -> None:
+    result = parse("book <@U1|ana> tomorrow 9:00 1h Meet <@U2|bob>")
+    assert isinstance(result, Book) and result.user_id == "U1" and result.title == "Meet @bob"
+
+
+# --- cancel -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "short_id"),
+    [("cancel K7Q2MX", "K7Q2MX"), ("cancel k7q2mx", "K7Q2MX"), ("CANCEL  #K7Q2MX ", "K7Q2MX")],
+)
+def test_cancel(text: str, short_id: str) -> None:
+    assert parse(text) == Cancel(short_id)
+
+
+@pytest.mark.parametrize(
+    "text", ["cancel", "cancel K7Q", "cancel K7Q2MX K7Q2MY", "cancel <!channel>", "cancel K7-Q2"]
+)
+def test_cancel_needs_one_booking_id(text: str) -> None:
+    result = invalid(text)
+    assert "K7Q2MX" in result.problem and result.usage == USAGE["cancel"]
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("settings", ShowSettings()),
+        ("settings timezone America/New_York", SetTimezone("America/New_York")),
+        ("settings timezone asia/kolkata", SetTimezone("Asia/Kolkata")),
+        ("Settings TZ ASIA/KOLKATA", SetTimezone("Asia/Kolkata")),
+        ("settings hours 9:00-17:00", SetHours(time(9), time(17), MON_TO_FRI)),
+        (
+            "settings hours 8am-4:30pm tue-sat",
+            SetHours(time(8), time(16, 30), frozenset(range(1, 6))),
+        ),
+        ("settings hours 10:00-14:00 sat-mon", SetHours(time(10), time(14), frozenset({5, 6, 0}))),
+        (
+            "settings hours 9:00-17:00 mon,wed,fri",
+            SetHours(time(9), time(17), frozenset({0, 2, 4})),
+        ),
+        ("settings hours 9:00-17:00 daily", SetHours(time(9), time(17), EVERY_DAY)),
+        (
+            "settings hours 7:00-15:00 mon-fri <@U5|ana>",
+            SetHours(time(7), time(15), MON_TO_FRI, "U5"),
+        ),
+        ("settings hours <@U5> 7:00-15:00", SetHours(time(7), time(15), MON_TO_FRI, "U5")),
+    ],
+)
+def test_settings(text: str, expected: object) -> None:
+    assert parse(text) == expected
+
+
+def test_a_misspelt_timezone_gets_a_suggestion() -> None:
+    result = invalid("settings timezone America/New_Yrok")
+    assert "Did you mean `America/New_York`?" in result.problem
+
+
+def test_an_unknown_timezone_shows_examples() -> None:
+    result = invalid("settings timezone Mars/Olympus")
+    assert "`Mars/Olympus`" in result.problem and "Asia/Kolkata" in result.problem
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ("settings timezone", "Give one timezone"),
+        ("settings timezone Asia/Kolkata Europe/London", "Give one timezone"),
+        ("settings hours", "start-end"),
+        ("settings hours 9:00 17:00", "start-end"),
+        ("settings hours 9:00-17:00-18:00", "start-end"),
+        ("settings hours 9:00-25:00", "`25:00` isn't a time"),
+        ("settings hours 17:00-9:00", "Hours across midnight"),
+        ("settings hours 9:00-9:00", "end after they start"),
+        ("settings hours 9:00-17:00 funday", "`funday` as days"),
+        ("settings hours 9:00-17:00 mon-fri sat", "start-end"),
+        ("settings hours 9:00-17:00 <@U1> <@U2>", "one person's hours"),
+        ("settings hours 9:00-17:00 @alex", "`@alex`"),
+        ("settings colour blue", "`timezone` or `hours`"),
+    ],
+)
+def test_settings_mistakes(text: str, quoted: str) -> None:
+    result = invalid(text)
+    assert quoted in result.problem and result.usage == USAGE["settings"]
+
+
+# --- parse_weekdays -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("word", "days"),
+    [
+        ("mon-fri", MON_TO_FRI),
+        ("Tue-Sat", frozenset(range(1, 6))),
+        ("sat-sun", frozenset({5, 6})),
+        ("fri-mon", frozenset({4, 5, 6, 0})),
+        ("wed", frozenset({2})),
+        ("mon,wed,fri", frozenset({0, 2, 4})),
+        ("monday-thursday", frozenset(range(4))),
+        ("tues,thurs", frozenset({1, 3})),
+        ("mon-tue,thu-fri", frozenset({0, 1, 3, 4})),
+        ("weekdays", MON_TO_FRI),
+        ("weekends", frozenset({5, 6})),
+        ("daily", EVERY_DAY),
+        ("everyday", EVERY_DAY),
+    ],
+)
+def test_parse_weekdays(word: str, days: frozenset[int]) -> None:
+    assert parse_weekdays(word) == days
+
+
+@pytest.mark.parametrize("word", ["", "funday", "mon-", "-fri", "mon-wed-fri", "mon,,fri", "1-5"])
+def test_parse_weekdays_refuses_what_are_not_days(word: str) -> None:
+    assert parse_weekdays(word) is None
+
+
+DAY_SPELLINGS = [
+    ("mon", "monday"),
+    ("tue", "tues", "tuesday"),
+    ("wed", "wednesday"),
+    ("thu", "thur", "thurs", "thursday"),
+    ("fri", "friday"),
+    ("sat", "saturday"),
+    ("sun", "sunday"),
+]
+
+
+def walk(first: int, last: int) -> frozenset[int]:
+    """The days from `first` to `last`, going forward through the week."""
+    days, day = {first}, first
+    while day != last:
+        day = (day + 1) % 7
+        days.add(day)
+    return frozenset(days)
+
+
+@given(st.integers(0, 6), st.integers(0, 6), st.data())
+def test_any_range_of_weekday_names_gives_the_days_from_one_to_the_other(
+    first: int, last: int, data: st.DataObject
+) -> None:
+    start = data.draw(st.sampled_from(DAY_SPELLINGS[first]))
+    end = data.draw(st.sampled_from(DAY_SPELLINGS[last]))
+    word = data.draw(st.sampled_from([f"{start}-{end}", f"{start}-{end}".upper()]))
+    days = parse_weekdays(word)
+    assert days == walk(first, last)
+    assert len(days) == (last - first) % 7 + 1
+
+
+# --- plain_text -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("slack", "plain"),
+    [
+        ("<!channel>", "@channel"),
+        ("<!here> now", "@here now"),
+        ("<!everyone>", "@everyone"),
+        ("<@U123|ana>", "@ana"),
+        ("<@U123>", "@U123"),
+        ("<#C123|general>", "#general"),
+        ("<!subteam^S123|@photographers>", "@photographers"),
+        ("<https://example.com|the listing>", "the listing"),
+        ("<https://example.com>", "https://example.com"),
+        ("&lt;b&gt; &amp;lt;", "<b> &lt;"),
+        ("  a \t b\n c  ", "a b c"),
+    ],
+)
+def test_plain_text(slack: str, plain: str) -> None:
+    assert plain_text(slack) == plain
+
+
 @given(st.text())
+def test_plain_text_gives_typed_text_back_and_entities_as_words(text: str) -> None:
+    # What Slack sends is escaped text and entities: the text comes back as typed (spaces
+    # collapsed), the entities as plain words.
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    assert plain_text(f"<!channel> {escaped} <@U1|ana>") == " ".join(
+        f"@channel {text} @ana".split()
+    )
+
+
+# --- the booking form -------------------------------------------------------------------------
+
+FIELDS = ("staff", "day", "time", "duration", "title")
+
+
+def form(
+    user: str | None = "U1",
+    day: str | None = "2026-12-01",
+    at: str | None = "13:30",
+    duration: str = "1h30m",
+    title: str = "Shoot at 12 Main St",
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """`view.state.values` as Slack sends it; a None is a field left empty."""
+    return {
+        "staff": {"staff": {"type": "users_select", "selected_user": user}},
+        "day": {"day": {"type": "datepicker", "selected_date": day}},
+        "time": {"time": {"type": "timepicker", "selected_time": at}},
+        "duration": {"duration": {"type": "plain_text_input", "value": duration}},
+        "title": {"title": {"type": "plain_text_input", "value": title}},
+    }
+
+
+def test_a_filled_form_is_a_booking() -> None:
+    assert parse_book_form(form(), FIELDS) == Book(
+        "U1", "2026-12-01", time(13, 30), 90 * MIN, "Shoot at 12 Main St"
+    )
+
+
+def test_an_empty_form_says_what_each_field_needs() -> None:
+    errors = parse_book_form(form(None, None, None, "", "  "), FIELDS)
+    assert isinstance(errors, dict) and set(errors) == set(FIELDS)
+    assert all(errors.values())
+
+
+def test_a_form_with_no_values_at_all_is_refused_field_by_field() -> None:
+    errors = parse_book_form({}, FIELDS)
+    assert isinstance(errors, dict) and set(errors) == set(FIELDS)
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "quoted"),
+    [
+        (form(duration="0m"), "duration", "no time at all"),
+        (form(duration="-1h"), "duration", "negative length"),
+        (form(duration="24h"), "duration", "longer than 12h"),
+        (form(at="25:00"), "time", "`25:00` isn't a time"),
+        (form(title="x" * 40_000), "title", f"{MAX_TITLE} characters"),
+    ],
+)
+def test_a_bad_field_of_the_form_is_named(
+    values: dict[str, dict[str, dict[str, Any]]], field: str, quoted: str
+) -> None:
+    errors = parse_book_form(values, FIELDS)
+    assert isinstance(errors, dict) and list(errors) == [field]
+    assert quoted in errors[field] and len(errors[field]) < PROBLEM_LIMIT
+
+
+def test_the_forms_title_is_plain_text() -> None:
+    booked = parse_book_form(form(title="<!channel> shoot"), FIELDS)
+    assert isinstance(booked, Book) and booked.title == "@channel shoot"
+
+
+# --- properties ---------------------------------------------------------------------------------
+
+COMMAND_TYPES = (
+    Help
+    | ConnectCalendar
+    | Disconnect
+    | Status
+    | Availability
+    | Book
+    | BookForm
+    | Cancel
+    | ShowSettings
+    | SetTimezone
+    | SetHours
+    | Invalid
+)
+
+VERBS = ["availability", "book", "cancel", "settings", "status", "help", "connect-calendar"]
+WORDS = [
+    *VERBS,
+    "timezone",
+    "hours",
+    "primary",
+    "today",
+    "tomorrow",
+    "friday",
+    "this",
+    "next",
+    "week",
+    "2026-02-30",
+    "9:00",
+    "25:00",
+    "9am",
+    "13pm",
+    "9:00-17:00",
+    "17:00-9:00",
+    "mon-fri",
+    "sat-mon",
+    "1h",
+    "0m",
+    "-1h",
+    "1.5h",
+    "99999999999999999999h",
+    "<@U123|ana>",
+    "<@W1>",
+    "@alex",
+    "<!channel>",
+    "<#C1|general>",
+    "&amp;",
+    "K7Q2MX",
+    "Asia/Kolkata",
+    "America/New_York",
+]
+command_text = st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=30)), max_size=8).map(
+    " ".join
+)
+
+
+@given(st.one_of(st.text(), command_text))
 def test_any_text_parses_to_a_command(text: str) -> None:
-    assert isinstance(parse(text), Help | ConnectCalendar | Disconnect | Status | Invalid)
+    assert isinstance(parse(text), COMMAND_TYPES)
+
+
+@given(st.sampled_from(VERBS), st.one_of(st.text(), command_text))
+def test_every_refusal_says_briefly_what_is_wrong(verb: str, rest: str) -> None:
+    result = parse(f"{verb} {rest}")
+    if isinstance(result, Invalid):
+        assert result.problem.strip() and len(result.problem) < PROBLEM_LIMIT
+
+
+@given(st.sampled_from(VERBS), st.sampled_from(["", "a ", "<@U1> tomorrow 9:00 1h "]))
+def test_a_huge_word_after_any_verb_gets_a_short_refusal(verb: str, before: str) -> None:
+    result = parse(f"{verb} {before}{HUGE}")
+    if isinstance(result, Invalid):
+        assert result.problem.strip() and len(result.problem) < PROBLEM_LIMIT
 
 
 @given(st.sampled_from(["status", "help", "connect-calendar", "disconnect primary"]), st.data())
@@ -68,3 +596,47 @@ def test_case_and_spacing_do_not_matter(command: str, data: st.DataObject) -> No
     )
     padding = data.draw(st.sampled_from(["", " ", "   ", "\t"]))
     assert parse(padding + spaced.replace(" ", "  ") + padding) == parse(command)
+
+
+user_ids = st.from_regex(r"[UW][A-Z0-9]{2,11}", fullmatch=True)
+display_names = st.text(st.characters(blacklist_characters="<>|"), max_size=20)
+days = st.one_of(
+    st.sampled_from(["today", "tomorrow", "Tomorrow", "monday", "fri", "SAT"]),
+    st.dates(date(2026, 1, 1), date(2027, 12, 31)).map(date.isoformat),
+)
+times = st.times().map(lambda t: t.replace(second=0, microsecond=0))
+durations = st.integers(1, 12 * 60).map(lambda minutes: timedelta(minutes=minutes))
+title_words = st.text(
+    st.characters(blacklist_categories=("Z", "C"), blacklist_characters="<>&"),
+    min_size=1,
+    max_size=30,
+)
+titles = (
+    st.lists(title_words, min_size=1, max_size=10)
+    .map(" ".join)
+    .filter(lambda t: len(t) <= MAX_TITLE)
+)
+
+
+@given(user_ids, display_names, days, times, st.booleans(), durations, titles)
+def test_any_valid_booking_round_trips_through_parse(
+    user_id: str,
+    name: str,
+    day: str,
+    at: time,
+    twelve_hour: bool,
+    duration: timedelta,
+    title: str,
+) -> None:
+    typed_at = format_time_12h(at) if twelve_hour else format_time_24h(at)
+    mention = f"<@{user_id}|{name}>" if name else f"<@{user_id}>"
+    text = f"book {mention} {day} {typed_at} {format_duration(duration)} {title}"
+    assert parse(text) == Book(user_id, day, at, duration, title)
+
+
+def assert_fits_in_a_reply(result: Invalid) -> None:
+    """The reply to a refusal is valid Block Kit (a section holds 3000 characters)."""
+    for block in build_invalid(result.problem, result.usage).blocks:
+        parsed = Block.parse(block)
+        assert parsed is not None
+        parsed.to_dict()  # validates Slack's limits

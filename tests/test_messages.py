@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from bot.messages import escape
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.messages import escape, format_day, pack_lines
 from bot.messages.help import build_help, build_invalid
 from bot.messages.status import StatusView, build_status
 from storage.models import CalendarConnection, ConnectionKind, ConnectionState
@@ -66,3 +70,38 @@ def test_every_message_has_fallback_text() -> None:
     empty = StatusView(connections=[], timezone="UTC", check_interval=timedelta(minutes=30))
     for message in (build_help(), build_invalid("x", None), build_status(empty)):
         assert message.text
+
+
+def test_pack_lines_joins_lines_in_order_into_as_few_texts_as_fit() -> None:
+    assert pack_lines(["a" * 4, "b" * 4, "c" * 4], limit=9) == ["aaaa\nbbbb", "cccc"]
+    assert pack_lines(["one", "two"]) == ["one\ntwo"]
+    assert pack_lines([]) == []
+
+
+def test_pack_lines_cuts_a_line_too_long_on_its_own() -> None:
+    assert pack_lines(["short", "x" * 20, "end"], limit=10) == ["short", "x" * 9 + "…", "end"]
+
+
+@given(st.lists(st.text(min_size=1, max_size=120), max_size=60), st.integers(20, 200))
+def test_packed_lines_fit_and_lose_nothing(lines: list[str], limit: int) -> None:
+    texts = pack_lines(lines, limit)
+    assert all(0 < len(text) <= limit for text in texts)
+    if all(len(line) <= limit for line in lines):
+        assert "\n".join(texts) == "\n".join(lines)
+
+
+MONDAY = date(2026, 3, 2)
+
+
+@pytest.mark.parametrize(
+    ("day", "today", "shown"),
+    [
+        (MONDAY, MONDAY, "today (Mon 2 Mar)"),
+        (date(2026, 3, 3), MONDAY, "tomorrow (Tue 3 Mar)"),
+        (date(2026, 3, 11), MONDAY, "Wed 11 Mar"),
+        (date(2027, 1, 1), date(2026, 12, 31), "tomorrow (Fri 1 Jan)"),
+        (date(2027, 1, 4), date(2026, 12, 31), "Mon 4 Jan 2027"),
+    ],
+)
+def test_format_day(day: date, today: date, shown: str) -> None:
+    assert format_day(day, today) == shown

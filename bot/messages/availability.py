@@ -113,9 +113,10 @@ def _grid(report: AvailabilityReport, today: date) -> list[str]:
             for day in report.days
         ]
         rows.append(name + "".join(c.rjust(CELL_WIDTH) for c in cells))
-    # Each code block is packed on its own, so a long grid splits between rows.
-    chunks = pack_lines(rows, limit=2990)
-    return [f"```{escape(chunk)}```" for chunk in chunks] + notes
+    # Each code block is packed on its own, so a long grid splits between rows; rows are
+    # escaped first, as escaping lengthens them.
+    chunks = pack_lines([escape(row) for row in rows], limit=2990)
+    return [f"```{chunk}```" for chunk in chunks] + notes
 
 
 def _short_name(person: PersonAvailability) -> str:

@@ -96,7 +96,7 @@ def build_booking(
     ]
     if note:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=escape(note))]))
-    return Message.of(f"Booked {booking.short_id}: {booking.title}", *blocks)
+    return Message.of(f"Booked {booking.short_id}: {escape(booking.title)}", *blocks)
 
 
 def build_booked_again(outcome: Booked, zone: ZoneInfo, today: date) -> Message:
@@ -172,6 +172,7 @@ def slot_value(staff_user_id: str, slot: Interval, title: str) -> str:
     return json.dumps(
         {"u": staff_user_id, "s": slot.start.isoformat(), "m": minutes, "t": title},
         separators=(",", ":"),
+        ensure_ascii=False,  # escaped, a title of 200 emoji would overflow a button's value
     )
 
 
@@ -182,8 +183,11 @@ def read_slot_value(value: str) -> tuple[str, datetime, timedelta, str] | None:
         start = datetime.fromisoformat(data["s"])
         if start.tzinfo is None:
             return None
-        return str(data["u"]), start, timedelta(minutes=int(data["m"])), str(data["t"])
-    except (ValueError, KeyError, TypeError):
+        minutes = int(data["m"])
+        if minutes <= 0:
+            return None
+        return str(data["u"]), start, timedelta(minutes=minutes), str(data["t"])
+    except (ValueError, KeyError, TypeError, OverflowError):
         return None
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
+
 from bot.availability import WorkingHours
-from bot.messages import Message, mention
+from bot.messages import Message, mention, pack_lines
 from bot.when import format_time_24h
 from storage.models import Customer, Member
 
@@ -42,7 +44,9 @@ def build_settings(
     ]
     lines += [f"• {mention(member.slack_user_id)}: {describe_hours(h)}" for member, h in own]
     lines.append(HOW_TO_CHANGE)
-    return Message.text_only("\n".join(lines))
+    # Many people's own hours don't fit in one section: one per 3000 characters.
+    sections = [SectionBlock(text=MarkdownTextObject(text=text)) for text in pack_lines(lines)]
+    return Message.of("\n".join(lines[:2]), *sections)
 
 
 def build_timezone_set(timezone: str, hours: WorkingHours) -> Message:

@@ -1,0 +1,744 @@
+"""Availability, booking and settings messages: within Slack's limits, user text escaped.
+
+The domain values are built by hand (no database, no Google): what the builders show is
+all that is checked here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+from bot.availability import Interval, WorkingHours
+from bot.booking import (
+    ALREADY_CANCELLED,
+    BOOKED,
+    BUSY,
+    GOOGLE_DOWN,
+    NO_PRIMARY,
+    NOT_FOUND,
+    NOT_SAVED,
+    OUTSIDE_HOURS,
+    PAST,
+    PRIMARY_BROKEN,
+    Booked,
+    Cancelled,
+    Conflict,
+    NotCancelled,
+    Refused,
+)
+from bot.commands import MAX_TITLE, Book, parse_book_form
+from bot.messages import SECTION_LIMIT, Message
+from bot.messages.availability import (
+    UNREADABLE_TEXT,
+    WHY_UNKNOWN,
+    build_availability,
+    build_connect_nudge,
+)
+from bot.messages.booking import (
+    FORM_DAY,
+    FORM_DURATION,
+    FORM_STAFF,
+    FORM_TIME,
+    FORM_TITLE,
+    build_book_modal,
+    build_booked_again,
+    build_booking,
+    build_cancel_notice,
+    build_cancelled_booking,
+    build_conflict,
+    build_not_cancelled,
+    build_refused,
+    read_slot_value,
+    slot_value,
+    when_text,
+)
+from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING, CONNECT_MINE
+from bot.messages.settings import (
+    build_hours_set,
+    build_settings,
+    build_timezone_set,
+    describe_days,
+    describe_hours,
+)
+from bot.staff import (
+    MISSING_PERMISSION,
+    NEEDS_RECONNECT,
+    NOT_CONNECTED,
+    UNREADABLE,
+    AvailabilityReport,
+    Person,
+    PersonAvailability,
+)
+from storage.models import Booking, BookingStatus, Customer, Member
+
+NEW_YORK = ZoneInfo("America/New_York")
+KOLKATA = ZoneInfo("Asia/Kolkata")
+MONDAY = date(2026, 3, 2)
+WEEK = tuple(MONDAY + timedelta(days=n) for n in range(7))
+READ_AT = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+PING = "<!channel>"
+PROBLEMS = (NOT_CONNECTED, NEEDS_RECONNECT, MISSING_PERMISSION, UNREADABLE)
+
+
+def assert_valid(message: Message) -> None:
+    """Block Kit that Slack takes: every block rebuilt by slack_sdk (which checks its
+    limits), at most 50 blocks, sections of at most 3000 characters, a fallback text."""
+    assert message.text.strip()
+    assert 0 < len(message.blocks) <= 50
+    for block in message.blocks:
+        parsed = Block.parse(block)
+        assert parsed is not None
+        assert parsed.to_dict() == block
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= SECTION_LIMIT
+
+
+def texts(message: Message) -> str:
+    """Everything Slack would show or read: the fallback and all the blocks."""
+    return message.text + "\n" + json.dumps(message.blocks, ensure_ascii=False)
+
+
+def body(message: Message) -> str:
+    """The mrkdwn of every section and context, in order."""
+    parts = []
+    for block in message.blocks:
+        if "text" in block:
+            parts.append(block["text"]["text"])
+        parts += [e["text"] for e in block.get("elements", []) if e.get("type") == "mrkdwn"]
+    return "\n".join(parts)
+
+
+def at(day: date, hour: int, minute: int = 0, zone: ZoneInfo = NEW_YORK) -> datetime:
+    return datetime.combine(day, time(hour, minute), zone)
+
+
+def span(day: date, start: tuple[int, int], end: tuple[int, int], zone: ZoneInfo) -> Interval:
+    return Interval(at(day, *start, zone=zone), at(day, *end, zone=zone))
+
+
+# --- availability -----------------------------------------------------------------------------
+
+
+def person(
+    n: int,
+    free: dict[date, list[Interval]] | None,
+    *,
+    problem: str = "",
+    name: str | None = None,
+    hours: WorkingHours | None = None,
+) -> PersonAvailability:
+    who = Person(
+        user_id=f"U{n:08d}",
+        name=f"Photographer {n}" if name is None else name,
+        hours=hours or WorkingHours(),
+        connection=None,
+    )
+    return PersonAvailability(who, free, problem)
+
+
+def report(
+    people: list[PersonAvailability],
+    days: tuple[date, ...] = (MONDAY,),
+    zone: ZoneInfo = NEW_YORK,
+    duration: timedelta | None = None,
+) -> AvailabilityReport:
+    return AvailabilityReport(
+        zone=zone,
+        days=days,
+        duration=duration,
+        people=people,
+        read_at=READ_AT,
+        asked_for_everyone=True,
+    )
+
+
+def busy_day(days: tuple[date, ...], zone: ZoneInfo) -> dict[date, list[Interval]]:
+    """Free in three pieces each day, off at the weekend."""
+    return {
+        day: []
+        if day.weekday() >= 5
+        else [
+            span(day, (9, 0), (10, 0), zone),
+            span(day, (11, 30), (12, 45), zone),
+            span(day, (14, 0), (17, 0), zone),
+        ]
+        for day in days
+    }
+
+
+def crowd(count: int, days: tuple[date, ...], zone: ZoneInfo) -> list[PersonAvailability]:
+    """`count` people; every seventh one's calendar can't be read, for each reason in turn."""
+    return [
+        person(n, None, problem=PROBLEMS[n % len(PROBLEMS)])
+        if n % 7 == 3
+        else person(n, busy_day(days, zone), name=f"Photographer {n} of the team")
+        for n in range(count)
+    ]
+
+
+@pytest.mark.parametrize("count", [0, 1, 50, 200])
+@pytest.mark.parametrize("days", [(MONDAY,), WEEK], ids=["one day", "a week"])
+@pytest.mark.parametrize("zone", [NEW_YORK, KOLKATA], ids=str)
+def test_availability_stays_within_slacks_limits(
+    count: int, days: tuple[date, ...], zone: ZoneInfo
+) -> None:
+    message = build_availability(report(crowd(count, days, zone), days, zone), MONDAY)
+    assert_valid(message)
+
+
+def grid_rows(message: Message) -> list[str]:
+    """The rows of the week grid's code blocks, header rows left out."""
+    code = re.findall(r"```(.*?)```", body(message), flags=re.DOTALL)
+    return [row for text in code for row in text.splitlines() if not row.startswith(" ")]
+
+
+def test_a_day_of_200_staff_leaves_no_one_out() -> None:
+    people = crowd(200, (MONDAY,), NEW_YORK)
+    shown = body(build_availability(report(people), MONDAY))
+    assert all(f"<@{p.person.user_id}>: " in shown for p in people)
+
+
+def test_a_week_of_200_staff_leaves_no_one_out() -> None:
+    people = crowd(200, WEEK, NEW_YORK)
+    message = build_availability(report(people, WEEK), MONDAY)
+    assert len(grid_rows(message)) == 200
+    unknown = [p for p in people if p.free is None]
+    assert all(f"<@{p.person.user_id}>: " in body(message) for p in unknown)
+
+
+def test_one_day_shows_free_time_as_ranges_with_an_en_dash() -> None:
+    free = {
+        MONDAY: [span(MONDAY, (9, 0), (10, 0), NEW_YORK), span(MONDAY, (13, 30), (17, 0), NEW_YORK)]
+    }
+    shown = body(build_availability(report([person(1, free)]), MONDAY))
+    assert "<@U00000001>: 9:00–10:00, 13:30–17:00" in shown
+
+
+def test_ranges_are_in_the_customers_timezone() -> None:
+    # The same instants: 9:00–10:00 in New York is 19:30–20:30 in Kolkata (+5:30).
+    free = {MONDAY: [span(MONDAY, (9, 0), (10, 0), NEW_YORK)]}
+    in_kolkata = build_availability(report([person(1, free)], zone=KOLKATA), MONDAY)
+    assert "19:30–20:30" in body(in_kolkata)
+    assert "Times in Asia/Kolkata" in body(in_kolkata)
+    assert "at 19:30" in body(in_kolkata)  # read at 14:00 UTC
+
+
+def test_the_title_names_the_day_and_the_length_asked_for() -> None:
+    free = {MONDAY: [span(MONDAY, (9, 0), (17, 0), NEW_YORK)]}
+    message = build_availability(report([person(1, free)], duration=timedelta(hours=2)), MONDAY)
+    assert message.text == "Availability today (Mon 2 Mar), where 2h fits"
+
+
+def test_a_day_off_says_day_off() -> None:
+    saturday = MONDAY + timedelta(days=5)
+    shown = body(build_availability(report([person(1, {saturday: []})], (saturday,)), MONDAY))
+    assert "<@U00000001>: day off" in shown
+
+
+def test_a_working_day_with_no_free_time_says_fully_booked() -> None:
+    shown = body(build_availability(report([person(1, {MONDAY: []})]), MONDAY))
+    assert "<@U00000001>: fully booked" in shown
+
+
+def test_fully_booked_for_a_length_says_which_length() -> None:
+    message = build_availability(
+        report([person(1, {MONDAY: []})], duration=timedelta(hours=1, minutes=30)), MONDAY
+    )
+    assert "fully booked (nothing of 1h30m free)" in body(message)
+
+
+def test_a_persons_own_days_off_count() -> None:
+    tuesday_to_saturday = WorkingHours(weekdays=frozenset(range(1, 6)))
+    shown = body(
+        build_availability(report([person(1, {MONDAY: []}, hours=tuesday_to_saturday)]), MONDAY)
+    )
+    assert "day off" in shown and "fully booked" not in shown
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+def test_an_unknown_calendar_says_why_and_is_never_shown_as_free(problem: str) -> None:
+    message = build_availability(report([person(1, None, problem=problem)]), MONDAY)
+    shown = body(message)
+    why = WHY_UNKNOWN.get(problem, UNREADABLE_TEXT)
+    assert f"<@U00000001>: {why}" in shown
+    assert "–" not in shown.split("\n", 1)[1]  # no range after the title
+    assert "fully booked" not in shown and "day off" not in shown
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+def test_an_unknown_calendar_in_the_week_grid_is_a_question_mark_with_a_note(problem: str) -> None:
+    message = build_availability(
+        report([person(1, None, problem=problem, name="Ana")], WEEK), MONDAY
+    )
+    shown = body(message)
+    assert [row.split() for row in grid_rows(message)] == [["Ana", "?"]]
+    assert f"<@U00000001>: {WHY_UNKNOWN.get(problem, UNREADABLE_TEXT)}" in shown
+
+
+def grid_cells(message: Message, name: str) -> list[str]:
+    row = next(row for row in grid_rows(message) if row.startswith(name))
+    return row[len(name) :].split()
+
+
+def test_the_week_grid_shows_free_hours_a_dash_and_off() -> None:
+    free = {
+        WEEK[0]: [span(WEEK[0], (9, 0), (15, 0), NEW_YORK)],
+        WEEK[1]: [
+            span(WEEK[1], (9, 0), (11, 0), NEW_YORK),
+            span(WEEK[1], (14, 0), (15, 30), NEW_YORK),
+        ],
+        WEEK[2]: [],
+        WEEK[3]: [span(WEEK[3], (16, 30), (17, 0), NEW_YORK)],
+        WEEK[4]: [span(WEEK[4], (9, 0), (17, 0), NEW_YORK)],
+        WEEK[5]: [],
+        WEEK[6]: [],
+    }
+    message = build_availability(report([person(1, free, name="Ana")], WEEK), MONDAY)
+    assert_valid(message)
+    assert grid_cells(message, "Ana") == ["6h", "3h30", "—", "30m", "8h", "off", "off"]
+    assert "Mon 2" in body(message) and "Sun 8" in body(message)
+    assert message.text == "Availability today (Mon 2 Mar) to Sun 8 Mar"
+
+
+def test_the_week_grid_in_kolkata_counts_half_hours() -> None:
+    free = {day: [span(day, (9, 30), (13, 0), KOLKATA)] for day in WEEK}
+    message = build_availability(report([person(1, free, name="Ravi")], WEEK, KOLKATA), MONDAY)
+    assert grid_cells(message, "Ravi") == ["3h30"] * 5 + ["off", "off"]
+
+
+def test_a_long_display_name_is_cut_to_keep_the_grid_aligned() -> None:
+    free: dict[date, list[Interval]] = {day: [] for day in WEEK}
+    message = build_availability(
+        report(
+            [person(1, free, name="Bartholomew Montgomery-Smythe"), person(2, free, name="Al")],
+            WEEK,
+        ),
+        MONDAY,
+    )
+    rows = grid_rows(message)
+    assert rows[0].startswith("Bartholomew …")
+    assert len(rows[0]) == len(rows[1])
+
+
+def test_a_display_name_in_the_grid_pings_no_one() -> None:
+    free: dict[date, list[Interval]] = {day: [] for day in WEEK}
+    message = build_availability(report([person(1, free, name=PING)], WEEK), MONDAY)
+    assert_valid(message)
+    assert PING not in texts(message)
+    assert "&lt;!channel&gt;" in body(message)
+
+
+def test_a_grid_of_names_that_need_escaping_keeps_every_row() -> None:
+    # Escaped, `&` is five characters: the grid's code blocks must still fit whole.
+    people = [person(n, busy_day(WEEK, NEW_YORK), name=f"A&B<{n}>") for n in range(200)]
+    message = build_availability(report(people, WEEK), MONDAY)
+    assert_valid(message)
+    rows = grid_rows(message)
+    assert [row.split()[0] for row in rows] == [f"A&amp;B&lt;{n}&gt;" for n in range(200)]
+    assert all(row.split()[1:] == ["5h15"] * 5 + ["off", "off"] for row in rows)
+
+
+def test_nobody_connected_says_how_to_connect() -> None:
+    message = build_availability(report([]), MONDAY)
+    assert_valid(message)
+    assert "/tonomo connect-calendar" in body(message)
+
+
+def test_the_connect_nudge_names_the_people_and_offers_a_button() -> None:
+    message = build_connect_nudge(["U1", "U2"], asked_by="U9")
+    assert_valid(message)
+    assert "<@U1>, <@U2>: <@U9> asked" in body(message)
+    actions = [b for b in message.blocks if b["type"] == "actions"]
+    assert [e["action_id"] for e in actions[0]["elements"]] == [CONNECT_MINE]
+
+
+# --- booking ----------------------------------------------------------------------------------
+
+
+def booking(
+    title: str = "Shoot at 12 Main St",
+    *,
+    start: datetime | None = None,
+    minutes: int = 90,
+    status: BookingStatus = BookingStatus.BOOKED,
+    cancelled_by: str | None = None,
+) -> Booking:
+    start = start or at(MONDAY + timedelta(days=1), 13)
+    return Booking(
+        id=1,
+        customer_id=1,
+        short_id="K7Q2MX",
+        request_key="0" * 64,
+        event_id="e" * 32,
+        staff_user_id="U1",
+        staff_email="ana@example.com",
+        title=title,
+        starts_at=start,
+        ends_at=start + timedelta(minutes=minutes),
+        booked_by="U9",
+        created_at=READ_AT,
+        status=status,
+        cancelled_by=cancelled_by,
+    )
+
+
+def test_when_text_names_the_day_and_the_range() -> None:
+    slot = span(MONDAY + timedelta(days=1), (13, 0), (14, 30), NEW_YORK)
+    assert when_text(slot, NEW_YORK, MONDAY) == "tomorrow (Tue 3 Mar), 13:00–14:30"
+    assert when_text(slot, KOLKATA, MONDAY) == "tomorrow (Tue 3 Mar), 23:30–1:00 (next day)"
+    later = span(MONDAY + timedelta(days=9), (9, 0), (10, 0), KOLKATA)
+    assert when_text(later, KOLKATA, MONDAY) == "Wed 11 Mar, 9:00–10:00"
+
+
+def test_the_booking_shows_who_when_what_and_its_id() -> None:
+    message = build_booking(booking(), NEW_YORK, MONDAY)
+    assert_valid(message)
+    shown = body(message)
+    assert "<@U1>, *tomorrow (Tue 3 Mar), 13:00–14:30*: Shoot at 12 Main St" in shown
+    assert "`K7Q2MX`" in shown and "<@U9>" in shown and "Times in America/New_York" in shown
+
+
+def test_the_booking_in_kolkata_is_shown_in_kolkata_time() -> None:
+    message = build_booking(
+        booking(start=at(MONDAY + timedelta(days=1), 13, zone=KOLKATA)), KOLKATA, MONDAY
+    )
+    assert "13:00–14:30" in body(message) and "Asia/Kolkata" in body(message)
+
+
+def test_the_cancel_button_asks_for_confirmation() -> None:
+    message = build_booking(booking(), NEW_YORK, MONDAY)
+    button = message.blocks[0]["accessory"]
+    assert button["action_id"] == CANCEL_BOOKING and button["value"] == "K7Q2MX"
+    confirm = button["confirm"]
+    assert confirm["title"]["text"] and confirm["confirm"]["text"] and confirm["deny"]["text"]
+    assert "K7Q2MX" in confirm["text"]["text"]
+
+
+def test_a_title_in_the_booking_pings_no_one() -> None:
+    message = build_booking(booking(f"{PING} shoot & <b>edit</b>"), NEW_YORK, MONDAY, note=PING)
+    assert_valid(message)
+    assert PING not in texts(message) and "<b>" not in texts(message)
+    assert "&lt;!channel&gt; shoot &amp; &lt;b&gt;edit&lt;/b&gt;" in body(message)
+
+
+def test_a_cancelled_booking_is_shown_struck_through() -> None:
+    cancelled = booking(PING, status=BookingStatus.CANCELLED, cancelled_by="U7")
+    for message in (
+        build_booking(cancelled, NEW_YORK, MONDAY),
+        build_cancelled_booking(cancelled, NEW_YORK, MONDAY),
+    ):
+        assert_valid(message)
+        assert "~Booked" in body(message) and "Cancelled by <@U7>" in body(message)
+        assert PING not in texts(message)
+        assert all("accessory" not in block for block in message.blocks)
+
+
+def test_booked_again_says_so_without_booking_twice() -> None:
+    message = build_booked_again(Booked(booking(PING), again=True), NEW_YORK, MONDAY)
+    assert_valid(message)
+    assert "booked already" in body(message) and "K7Q2MX" in body(message)
+    assert PING not in texts(message)
+    cancelled = booking(status=BookingStatus.CANCELLED)
+    assert "since been cancelled" in body(
+        build_booked_again(Booked(cancelled, again=True), NEW_YORK, MONDAY)
+    )
+
+
+def conflict(
+    kind: str, zone: ZoneInfo = NEW_YORK, slots: int = 3, event_title: str = "Dentist"
+) -> Conflict:
+    tuesday = MONDAY + timedelta(days=1)
+    asked = span(tuesday, (13, 0), (14, 0), zone)
+    offered = [span(tuesday, (h, 0), (h + 1, 0), zone) for h in (10, 15, 16)][:slots]
+    in_the_way = booking(event_title, start=asked.start) if kind == BOOKED else None
+    return Conflict(kind=kind, asked=asked, slots=offered, booking=in_the_way)
+
+
+@pytest.mark.parametrize("kind", [OUTSIDE_HOURS, BOOKED, BUSY])
+@pytest.mark.parametrize("zone", [NEW_YORK, KOLKATA], ids=str)
+def test_a_conflict_says_what_kind_never_what_the_event_is(kind: str, zone: ZoneInfo) -> None:
+    message = build_conflict(
+        conflict(kind, zone, event_title="Secret client X"), "U1", "New shoot", zone, MONDAY
+    )
+    assert_valid(message)
+    assert "Secret client X" not in texts(message)
+    assert "I can't book <@U1> tomorrow (Tue 3 Mar), 13:00–14:00" in body(message)
+
+
+def test_a_conflict_with_a_booking_names_that_booking_by_id_and_time() -> None:
+    message = build_conflict(conflict(BOOKED), "U1", "New shoot", NEW_YORK, MONDAY)
+    assert "they already have a booking then (`K7Q2MX`, 13:00–14:30)" in body(message)
+
+
+def slot_buttons(message: Message) -> list[dict[str, Any]]:
+    return [e for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+@pytest.mark.parametrize("zone", [NEW_YORK, KOLKATA], ids=str)
+def test_a_conflict_offers_the_slots_as_buttons_that_book_them(zone: ZoneInfo) -> None:
+    found = conflict(BUSY, zone)
+    message = build_conflict(found, "U1", "New shoot", zone, MONDAY)
+    buttons = slot_buttons(message)
+    assert 0 < len(buttons) <= 3
+    assert len({b["action_id"] for b in buttons}) == len(buttons)
+    assert all(b["action_id"].startswith(BOOK_SLOT) for b in buttons)
+    assert [read_slot_value(b["value"]) for b in buttons] == [
+        ("U1", slot.start, slot.duration, "New shoot") for slot in found.slots
+    ]
+    assert [b["text"]["text"] for b in buttons] == [when_text(s, zone, MONDAY) for s in found.slots]
+
+
+def test_a_conflict_with_no_free_slot_says_where_to_look() -> None:
+    message = build_conflict(conflict(BUSY, slots=0), "U1", "New shoot", NEW_YORK, MONDAY)
+    assert_valid(message)
+    assert slot_buttons(message) == []
+    assert "no free 1h in the coming week" in body(message)
+
+
+def test_the_title_a_click_books_pings_no_one() -> None:
+    message = build_conflict(conflict(BUSY), "U1", f"{PING} & co", NEW_YORK, MONDAY)
+    assert "A click books it: &lt;!channel&gt; &amp; co" in body(message)
+    assert PING not in body(message)
+    assert read_slot_value(slot_buttons(message)[0]["value"]) is not None
+
+
+@pytest.mark.parametrize(
+    "title", ["x" * MAX_TITLE, "📸" * MAX_TITLE, '"\\' * (MAX_TITLE // 2), "नमस्ते " * 28]
+)
+def test_a_conflict_over_the_longest_title_still_fits_the_buttons(title: str) -> None:
+    found = conflict(BUSY, KOLKATA)
+    message = build_conflict(found, "U1", title, KOLKATA, MONDAY)
+    assert_valid(message)
+    assert [read_slot_value(b["value"]) for b in slot_buttons(message)] == [
+        ("U1", slot.start, slot.duration, title) for slot in found.slots
+    ]
+
+
+zones = st.sampled_from([UTC, NEW_YORK, KOLKATA])
+
+
+@given(
+    st.from_regex(r"[UW][A-Z0-9]{2,11}", fullmatch=True),
+    st.datetimes(datetime(2026, 1, 1), datetime(2027, 12, 31), timezones=zones),
+    st.integers(1, 12 * 60),
+    st.text(max_size=MAX_TITLE),
+)
+def test_any_slot_round_trips_through_its_button(
+    user_id: str, start: datetime, minutes: int, title: str
+) -> None:
+    slot = Interval(start, start + timedelta(minutes=minutes))
+    value = slot_value(user_id, slot, title)
+    assert len(value) <= 2000  # a button's value
+    assert read_slot_value(value) == (user_id, slot.start, slot.duration, title)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "garbage",
+        "null",
+        "[]",
+        "{}",
+        "42",
+        '"K7Q2MX"',
+        '{"u":"U1","m":60,"t":"x"}',
+        '{"u":"U1","s":"tomorrow","m":60,"t":"x"}',
+        '{"u":"U1","s":"2026-03-03T13:00:00","m":60,"t":"x"}',
+        '{"u":"U1","s":"2026-03-03T13:00:00+00:00","m":"an hour","t":"x"}',
+        '{"u":"U1","s":"2026-03-03T13:00:00+00:00","m":0,"t":"x"}',
+        '{"u":"U1","s":"2026-03-03T13:00:00+00:00","m":-60,"t":"x"}',
+        '{"u":"U1","s":"2026-03-03T13:00:00+00:00","m":NaN,"t":"x"}',
+        '{"u":"U1","s":"2026-03-03T13:00:00+00:00","m":Infinity,"t":"x"}',
+        '{"u":"U1","s":"2026-03-03T13:00:00+00:00","m":1e300,"t":"x"}',
+        '{"u":"U1","s":12,"m":60,"t":"x"}',
+    ],
+)
+def test_a_button_value_that_is_not_ours_reads_as_none(value: str) -> None:
+    assert read_slot_value(value) is None
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+slot_like = st.fixed_dictionaries(
+    {
+        "u": json_values,
+        "s": st.one_of(st.datetimes(timezones=zones).map(datetime.isoformat), json_values),
+        "m": st.one_of(st.integers(), st.floats(), json_values),
+        "t": json_values,
+    }
+).map(json.dumps)
+"""Values shaped like a slot's, with anything in each field."""
+
+
+@given(st.one_of(st.text(), slot_like))
+def test_reading_any_button_value_never_raises(value: str) -> None:
+    read = read_slot_value(value)
+    assert read is None or read[2] > timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("reason", "quoted"),
+    [
+        (PAST, "already passed"),
+        (NO_PRIMARY, "/tonomo connect-calendar primary"),
+        (PRIMARY_BROKEN, "Nothing was booked"),
+        (GOOGLE_DOWN, "nothing was booked"),
+        (NOT_SAVED, "Nothing was booked"),
+        (NOT_CONNECTED, "<@U1>: they haven't connected a calendar yet"),
+        (NEEDS_RECONNECT, "<@U1>: their calendar needs reconnecting"),
+        (MISSING_PERMISSION, "<@U1>: their calendar is missing a permission"),
+        (UNREADABLE, "<@U1>: their calendar couldn't be read"),
+    ],
+)
+def test_a_refusal_says_why(reason: str, quoted: str) -> None:
+    message = build_refused(Refused(reason), "U1")
+    assert_valid(message)
+    assert quoted in body(message)
+
+
+def test_the_cancel_notice_says_whether_the_event_is_gone() -> None:
+    gone = build_cancel_notice(Cancelled(booking(PING), event_deleted=True), "U7", NEW_YORK, MONDAY)
+    left = build_cancel_notice(Cancelled(booking(), event_deleted=False), "U7", NEW_YORK, MONDAY)
+    for message in (gone, left):
+        assert_valid(message)
+        assert "<@U7> cancelled `K7Q2MX`" in body(message)
+    assert "gone from the primary calendar" in body(gone) and PING not in texts(gone)
+    assert "please delete it in Google Calendar" in body(left)
+
+
+@pytest.mark.parametrize(
+    ("reason", "quoted"),
+    [
+        (NOT_FOUND, "There's no booking `&lt;!channel&gt;`"),
+        (GOOGLE_DOWN, "Google didn't answer"),
+        (ALREADY_CANCELLED, "`&lt;!channel&gt;` was cancelled already"),
+    ],
+)
+def test_not_cancelled_says_why_and_pings_no_one(reason: str, quoted: str) -> None:
+    message = build_not_cancelled(NotCancelled(reason), PING)
+    assert_valid(message)
+    assert quoted in body(message) and PING not in texts(message)
+
+
+# --- the booking modal ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("zone", [NEW_YORK, KOLKATA], ids=str)
+def test_the_booking_form_is_a_valid_modal(zone: ZoneInfo) -> None:
+    modal = build_book_modal("C123", zone, MONDAY)
+    View(**modal).to_dict()  # slack_sdk checks the title, the buttons and the blocks
+    assert modal["type"] == "modal" and modal["callback_id"] == BOOK_MODAL
+    assert modal["private_metadata"] == "C123"
+    assert 0 < len(modal["blocks"]) <= 100
+    assert 0 < len(modal["title"]["text"]) <= 24
+    labels = [block["label"]["text"] for block in modal["blocks"]]
+    assert f"Start time ({zone.key})" in labels
+    elements = {block["block_id"]: block["element"] for block in modal["blocks"]}
+    assert elements[FORM_DAY]["initial_date"] == "2026-03-02"
+    assert elements[FORM_TITLE]["max_length"] == MAX_TITLE
+
+
+def test_what_the_booking_form_sends_back_is_a_booking() -> None:
+    modal = build_book_modal("C123", NEW_YORK, MONDAY)
+    answers = {
+        FORM_STAFF: {"selected_user": "U1"},
+        FORM_DAY: {"selected_date": "2026-03-03"},
+        FORM_TIME: {"selected_time": "13:30"},
+        FORM_DURATION: {"value": "1h30m"},
+        FORM_TITLE: {"value": "Shoot at 12 Main St"},
+    }
+    values = {
+        block["block_id"]: {block["element"]["action_id"]: answers[block["block_id"]]}
+        for block in modal["blocks"]
+    }
+    fields = (FORM_STAFF, FORM_DAY, FORM_TIME, FORM_DURATION, FORM_TITLE)
+    assert parse_book_form(values, fields) == Book(
+        "U1", "2026-03-03", time(13, 30), timedelta(minutes=90), "Shoot at 12 Main St"
+    )
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("weekdays", "described"),
+    [
+        (range(5), "Mon–Fri"),
+        (range(1, 6), "Tue–Sat"),
+        (range(3), "Mon–Wed"),
+        ({0, 2, 4}, "Mon, Wed, Fri"),
+        ({5, 6}, "Sat, Sun"),
+        ({3}, "Thu"),
+        (range(7), "every day"),
+    ],
+)
+def test_describe_days(weekdays: range | set[int], described: str) -> None:
+    assert describe_days(frozenset(weekdays)) == described
+
+
+def test_describe_hours() -> None:
+    assert describe_hours(WorkingHours()) == "9:00–17:00, Mon–Fri"
+    assert describe_hours(WorkingHours(time(8, 30), time(16), frozenset({0, 2, 4}))) == (
+        "8:30–16:00, Mon, Wed, Fri"
+    )
+
+
+def customer(timezone: str = "Asia/Kolkata") -> Customer:
+    return Customer(id=1, team_id="T1", channel_id="C1", timezone=timezone, registered_by="U9")
+
+
+def member(n: int) -> Member:
+    return Member(id=n, customer_id=1, slack_user_id=f"U{n:010d}", display_name=PING)
+
+
+def test_the_settings_show_the_timezone_the_hours_and_own_hours() -> None:
+    own = [(member(1), WorkingHours(time(10), time(18), frozenset(range(1, 6))))]
+    message = build_settings(customer(), WorkingHours(), own)
+    assert_valid(message)
+    shown = body(message)
+    assert "*Timezone:* Asia/Kolkata" in shown
+    assert "*Working hours:* 9:00–17:00, Mon–Fri" in shown
+    assert "• <@U0000000001>: 10:00–18:00, Tue–Sat" in shown
+    assert "/tonomo settings hours" in shown
+
+
+@pytest.mark.parametrize("count", [0, 1, 50, 200])
+def test_the_settings_of_many_people_stay_within_slacks_limits(count: int) -> None:
+    own = [
+        (member(n), WorkingHours(time(8), time(16, 30), frozenset({0, 2, 4}))) for n in range(count)
+    ]
+    message = build_settings(customer("America/New_York"), WorkingHours(), own)
+    assert_valid(message)
+    shown = body(message)
+    assert all(f"<@U{n:010d}>" in shown for n in range(count))
+    assert PING not in texts(message)
+
+
+def test_the_timezone_set_reply_names_the_zone_and_the_hours() -> None:
+    message = build_timezone_set("America/New_York", WorkingHours())
+    assert_valid(message)
+    assert "*America/New_York*" in body(message) and "9:00–17:00, Mon–Fri" in body(message)
+
+
+def test_the_hours_set_reply_says_whose_hours() -> None:
+    hours = WorkingHours(time(7), time(15), frozenset(range(7)))
+    business = build_hours_set(hours, "Asia/Kolkata", None)
+    own = build_hours_set(hours, "Asia/Kolkata", "U5")
+    assert "Working hours are now *7:00–15:00, every day* (Asia/Kolkata)" in body(business)
+    assert "<@U5>'s own working hours are now" in body(own)
