@@ -372,6 +372,8 @@ def plain_text(slack_text: str) -> str:
         target, label = match[1], match[2]
         if target.startswith("!subteam^"):
             return label or "@group"
+        if target.startswith("!date^"):
+            return label or "a date"
         if target.startswith("!"):
             return "@" + target[1:]
         if target.startswith(("@", "#")):
@@ -412,7 +414,7 @@ def parse_book_form(
             parsed[block] = parser(value(block, key))
         except when.WhenError as error:
             errors[block] = error.problem
-    title_text = plain_text(value(title, "value"))
+    title_text = " ".join(value(title, "value").split())  # typed in a form: not Slack-escaped
     if not title_text:
         errors[title] = "Say what the booking is for, like Shoot at 12 Main St."
     elif len(title_text) > MAX_TITLE:

@@ -507,9 +507,10 @@ def test_a_bad_field_of_the_form_is_named(
     assert quoted in errors[field] and len(errors[field]) < PROBLEM_LIMIT
 
 
-def test_the_forms_title_is_plain_text() -> None:
-    booked = parse_book_form(form(title="<!channel> shoot"), FIELDS)
-    assert isinstance(booked, Book) and booked.title == "@channel shoot"
+def test_the_forms_title_is_kept_as_typed() -> None:
+    # A form's text is not Slack-escaped: what was typed is the title (escaped when shown).
+    booked = parse_book_form(form(title="  <!channel>   R&amp;D  shoot "), FIELDS)
+    assert isinstance(booked, Book) and booked.title == "<!channel> R&amp;D shoot"
 
 
 # --- properties ---------------------------------------------------------------------------------

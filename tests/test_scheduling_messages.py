@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.availability import Interval, WorkingHours
+from bot.availability import Interval, WorkingHours, free_windows
 from bot.booking import (
     ALREADY_CANCELLED,
     BOOKED,
@@ -742,3 +742,33 @@ def test_the_hours_set_reply_says_whose_hours() -> None:
     own = build_hours_set(hours, "Asia/Kolkata", "U5")
     assert "Working hours are now *7:00–15:00, every day* (Asia/Kolkata)" in body(business)
     assert "<@U5>'s own working hours are now" in body(own)
+
+
+def test_after_closing_time_today_reads_done_not_fully_booked() -> None:
+    zone = ZoneInfo("America/New_York")
+    day = date(2026, 12, 1)
+    person = Person("U1", "ana", WorkingHours(), None)
+    late = datetime(2026, 12, 1, 18, tzinfo=zone)
+    free = free_windows(days=[day], zone=zone, hours=WorkingHours(), busy=[], now=late)
+    report = AvailabilityReport(zone, (day,), None, [PersonAvailability(person, free)], late, True)
+    text = "\n".join(
+        b["text"]["text"] for b in build_availability(report, day).blocks if "text" in b
+    )
+    assert "done for the day" in text and "fully booked" not in text
+
+
+def test_a_backtick_in_a_name_cannot_end_the_grid() -> None:
+    zone = ZoneInfo("America/New_York")
+    days = tuple(date(2026, 11, 30) + timedelta(days=n) for n in range(7))
+    person = Person("U1", "a```b", WorkingHours(), None)
+    free = free_windows(days=days, zone=zone, hours=WorkingHours(), busy=[])
+    report = AvailabilityReport(
+        zone,
+        days,
+        None,
+        [PersonAvailability(person, free)],
+        datetime(2026, 11, 24, tzinfo=UTC),
+        True,
+    )
+    grid = next(b["text"]["text"] for b in build_availability(report, days[0]).blocks[1:2])
+    assert grid.count("```") == 2

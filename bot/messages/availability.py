@@ -31,6 +31,8 @@ from bot.staff import (
 from bot.when import format_duration
 
 MAX_BLOCKS = 50
+NUDGE_LIMIT = 20
+"""People named in one nudge to connect; more are counted."""
 NAME_WIDTH = 14
 CELL_WIDTH = 7
 
@@ -89,8 +91,11 @@ def _day_line(person: PersonAvailability, report: AvailabilityReport) -> str:
     if windows:
         ranges = ", ".join(format_range(w, report.zone) for w in windows)
         return f"• {who}: {ranges}"
-    if day.weekday() not in person.person.hours.weekdays:
+    working = person.person.hours.windows(day, report.zone)
+    if not working:
         return f"• {who}: day off"
+    if all(w.end <= report.read_at for w in working):
+        return f"• {who}: done for the day (working hours are over)"
     return f"• {who}: fully booked" + (
         f" (nothing of {format_duration(report.duration)} free)" if report.duration else ""
     )
@@ -120,7 +125,8 @@ def _grid(report: AvailabilityReport, today: date) -> list[str]:
 
 
 def _short_name(person: PersonAvailability) -> str:
-    name = person.person.name or person.person.user_id
+    # A backtick would end the code block the grid is in.
+    name = (person.person.name or person.person.user_id).replace("`", "'")
     name = name if len(name) < NAME_WIDTH else name[: NAME_WIDTH - 2] + "…"
     return name.ljust(NAME_WIDTH)
 
@@ -148,7 +154,9 @@ def build_nobody_connected(asked_for_everyone: bool) -> Message:
 
 def build_connect_nudge(user_ids: list[str], asked_by: str) -> Message:
     """Posted in the channel: the people asked about whose calendars aren't connected."""
-    people = ", ".join(mention(u) for u in user_ids)
+    people = ", ".join(mention(u) for u in user_ids[:NUDGE_LIMIT])
+    if len(user_ids) > NUDGE_LIMIT:
+        people += f" and {len(user_ids) - NUDGE_LIMIT} more"
     text = (
         f"{people}: {mention(asked_by)} asked when you're free, but I can't see your calendar yet. "
         "Connect it from your own Slack account and I'll answer from it: I only ever see when "
