@@ -198,7 +198,7 @@ class Bookings:
                     customer.id, person.user_id, asked.start, asked.end
                 )
                 span = day_span(days, zone)
-                answers = await self._staff.busy(customer, [person], span, keep_tokens=False)
+                answers = await self._staff.busy(customer, [person], span, store_tokens=False)
                 busy = answers[person.user_id]
                 refreshed.append((staff_connection, busy.refreshed))
                 if busy.intervals is None:

@@ -156,11 +156,11 @@ class Staff:
         people: Sequence[Person],
         span: Interval,
         *,
-        keep_tokens: bool = True,
+        store_tokens: bool = True,
     ) -> dict[str, Busy]:
         """Each person's busy time over `span`: their calendar, live, and their bookings.
 
-        Refreshed tokens are stored, unless `keep_tokens` is False: a caller holding a
+        Refreshed tokens are stored, unless `store_tokens` is False: a caller holding a
         booking lock stores them after releasing it (`Busy.refreshed`), as a write from
         another session would wait for that very lock.
         """
@@ -171,7 +171,7 @@ class Staff:
                 Interval(booking.starts_at, booking.ends_at)
             )
         answers = await asyncio.gather(*(self._read(person, span) for person in people))
-        if keep_tokens:
+        if store_tokens:
             for person, answer in zip(people, answers, strict=True):
                 await self.keep_tokens(person.connection, answer.refreshed)
         return {
