@@ -16,7 +16,18 @@ so it is neither recorded nor slowed by their fault injection) lets the benchmar
   a grant of those scopes, as if its owner had consented; their `email`,
   `access_token` and `refresh_token`;
 - `GET /stats`: how many requests each emulator received (Google's also by path), how
-  many of Slack's were `response_url` posts, and Slack's Web API calls by method.
+  many of Slack's were `response_url` posts, and Slack's Web API calls by method;
+- `POST /google/calendars` `{"accounts": [{"email", "time_zone", "events": […]}, …]}`:
+  each account (created with its primary calendar in that zone if new) and the events
+  put on its primary calendar, each `{"start", "end", "summary", "transparency"}` with
+  `start` and `end` RFC 3339 times, or dates for all-day events;
+- `POST /google/expire-tokens` `{"lifetime": S}`: every access token issued so far
+  expires now, and those issued from now on last S seconds (when given);
+- `GET /requests?emulator=slack|google&path=REGEX&since=T&wait=S`: the requests that
+  emulator received at or after T (seconds since the epoch, as `time.time()` counts
+  them) whose path matches, oldest first: method, path, when it arrived and the body.
+  With `wait`, the answer waits up to S seconds for at least one, or until the asker
+  hangs up.
 
 `GOOGLE_CLIENT_ID`, `GOOGLE_CLIENT_SECRET`, `SLACK_BOT_TOKEN` and `SLACK_SIGNING_SECRET`
 in the environment name the credentials the emulators accept.
@@ -27,10 +38,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import signal
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from aiohttp import web
@@ -45,6 +59,7 @@ from sandbox.fake_slack import (
 )
 
 TIMEZONES = ("America/New_York", "America/Chicago", "America/Los_Angeles", "Europe/London")
+WAIT_TICK_SECONDS = 0.005  # how often `GET /requests?wait=…` looks again
 
 
 def channel_id(index: int) -> str:
@@ -103,6 +118,9 @@ class Emulators:
         app.router.add_post("/latency", self._latency)
         app.router.add_post("/google/tokens", self._google_tokens)
         app.router.add_get("/stats", self._stats)
+        app.router.add_post("/google/calendars", self._google_calendars)
+        app.router.add_post("/google/expire-tokens", self._google_expire_tokens)
+        app.router.add_get("/requests", self._requests)
         return app
 
     async def _healthz(self, _request: web.Request) -> web.Response:
@@ -148,6 +166,52 @@ class Emulators:
                 "slack_api_calls": dict(sorted(methods.items())),
             }
         )
+
+    async def _google_calendars(self, request: web.Request) -> web.Response:
+        wanted: list[dict[str, Any]] = (await request.json())["accounts"]
+        events = 0
+        for account in wanted:
+            email = str(account["email"])
+            self.google.add_account(email, time_zone=str(account.get("time_zone", "UTC")))
+            for event in account.get("events", []):
+                self.google.add_event(
+                    email,
+                    start=event_moment(str(event["start"])),
+                    end=event_moment(str(event["end"])),
+                    summary=str(event.get("summary", "")),
+                    transparency=str(event.get("transparency", "opaque")),
+                )
+                events += 1
+        return web.json_response({"accounts": len(wanted), "events": events})
+
+    async def _google_expire_tokens(self, request: web.Request) -> web.Response:
+        wanted: dict[str, Any] = await request.json() if request.can_read_body else {}
+        self.google.expire_access_tokens()
+        if "lifetime" in wanted:
+            self.google.access_token_lifetime = int(wanted["lifetime"])
+        return web.json_response({"lifetime": self.google.access_token_lifetime})
+
+    async def _requests(self, request: web.Request) -> web.Response:
+        query = request.query
+        emulator = self.google if query.get("emulator") == "google" else self.slack
+        path = re.compile(query.get("path", ""))
+        since = float(query.get("since", 0))
+        deadline = time.monotonic() + float(query.get("wait", 0))
+        while True:
+            found = [r for r in emulator.requests if r.at >= since and path.search(r.path)]
+            gone = request.transport is None or request.transport.is_closing()
+            if found or gone or time.monotonic() >= deadline:  # gone: nobody waits any more
+                break
+            await asyncio.sleep(WAIT_TICK_SECONDS)
+        shown = [{"method": r.method, "path": r.path, "at": r.at, "body": r.text} for r in found]
+        return web.json_response({"requests": shown})
+
+
+def event_moment(text: str) -> datetime | date:
+    """An RFC 3339 time, or a date (an all-day event's)."""
+    if len(text) == len("2026-01-31"):
+        return date.fromisoformat(text)
+    return datetime.fromisoformat(text)
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -1,0 +1,754 @@
+"""How soon `/tonomo availability` for 50 staff over 7 days is answered, Google being slow.
+
+    python -m bench.availability_answer [--rounds 20] [--warmup 2] [--latency 0.15] [--json FILE]
+
+The issue's target: `/tonomo availability` for 50 staff over 7 days with the Google
+emulator answering each call in 150 ms: the answer posted within 0.6 s of the command.
+
+Three processes on loopback: the Slack and Google emulators (`bench.emulators`), the bot
+(`python app.py`, configured from the environment like a deployment, SQLite in a temporary
+directory), and this one. Slack's emulator holds one customer channel with its owner and
+`--staff` staff members. Each staff member's Google calendar gets a fortnight of busy
+time (2–4 events a working day, some all-day, some marked free). Then everyone connects
+through the real flow: a signed `/tonomo connect-calendar`, the link in the bot's reply,
+Google's consent page (`sandbox.fake_google.approve_consent`) and the bot's callback; the
+owner connects the primary calendar first, the same way.
+
+Then Google's emulator answers every call in `--latency` seconds, and the owner asks
+`/tonomo availability next week` (Monday to Sunday) `--rounds` times, one after another,
+after `--warmup` untimed asks. Each ask is timed from sending the signed command to the
+moment its answer (the post to its `response_url`, not the "checking…" ack) reaches the
+Slack emulator, by the emulator's own arrival time on the same clock. Every answer must
+name every staff member in its grid with a cell for each day and none unknown, or the
+run fails. The Google requests that arrived between the command and its answer are
+counted by path, and their arrival times split the answer's time in three: before the
+first Google call, Google (to the last call's answer), and after it.
+
+Two scenarios, in this order: *fresh tokens*, as right after connecting (each staff
+calendar is one free/busy call), and *expired tokens*: before each ask every access token
+is expired and new ones are issued for 2 minutes, which the bot reads as expired already
+(google-auth refreshes 3 min 45 s early), so each read refreshes its token first and the
+bot stores the 50 new tokens. The target is judged on the first; the second is the worst
+case of the same question.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import re
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
+
+import aiohttp
+
+from bench.ack_latency import FORM, USER_AGENT, log_problems
+from bench.emulators import TIMEZONES, channel_id, user_id, user_name
+from bench.fleet import (
+    HOST,
+    REPO,
+    SIGNING_SECRET,
+    Child,
+    Ports,
+    base_env,
+    bot_argv,
+    bot_env,
+    cpu_seconds,
+    emulators_argv,
+    free_port,
+    start_child,
+    stop_child,
+    wait_ready,
+)
+from bench.report import machine, percentile
+from sandbox.fake_google import approve_consent
+from sandbox.fake_slack import sign
+
+TARGET_S = 0.6
+ZONE = TIMEZONES[0]  # the owner's Slack timezone, so the customer's; the calendars' too
+CHANNEL = channel_id(0)
+OWNER = user_id(0)
+OWNER_EMAIL = "bookings@bench.example"
+FREEBUSY_PATH = "/calendar/v3/freeBusy"
+REPLY_TIMEOUT_S = 30.0
+PAUSE_S = 0.25  # between asks, so that nothing of one is still running at the next
+EXPIRED_LIFETIME_S = 120  # under google-auth's 3 min 45 s margin: expired on arrival
+SEEDED_DAYS = 16  # from yesterday: this week and next week, whatever today is
+SUMMARIES = (
+    "Shoot: 14 Oak St",
+    "Shoot: 220 Harbor Rd",
+    "Twilight shoot: 9 Pine Ave",
+    "Drone: 31 Lake View Dr",
+    "Floor plan: 7 Elm Ct",
+    "Client walkthrough",
+    "Editing",
+    "Travel",
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    staff: int
+    rounds: int
+    warmup: int
+    latency: float
+    when: str
+    seed: int
+    json_path: Path | None
+
+    @property
+    def text(self) -> str:
+        return f"availability {self.when}"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    expired_tokens: bool
+    calls_per_read: int
+    """Google calls one staff calendar's read makes, one after the other."""
+
+
+SCENARIOS = (
+    Scenario("fresh tokens", expired_tokens=False, calls_per_read=1),
+    Scenario("expired tokens", expired_tokens=True, calls_per_read=2),
+)
+
+
+# --- the processes --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Processes:
+    emulators: Child
+    bot: Child
+    ports: Ports
+
+    @property
+    def control_url(self) -> str:
+        return f"http://{HOST}:{self.ports.control}"
+
+    @property
+    def events_url(self) -> str:
+        return f"http://{HOST}:{self.ports.bot}/slack/events"
+
+
+def start_processes(stack: contextlib.ExitStack, work: Path, *, users: int) -> Processes:
+    """The emulators and the bot; each is stopped when `stack` closes, whatever happened."""
+    # The floor's port is not served: this benchmark has no floor.
+    ports = Ports(*(free_port() for _ in range(5)))
+
+    def start(name: str, argv: list[str], env: dict[str, str], cwd: Path, port: int) -> Child:
+        health_url = f"http://{HOST}:{port}/healthz"
+        child = start_child(name, argv, env, cwd=cwd, logs=work, health_url=health_url)
+        stack.callback(stop_child, child)
+        return child
+
+    return Processes(
+        emulators=start(
+            "emulators",
+            emulators_argv(ports, channels=1, users=users),
+            base_env(),
+            REPO,
+            ports.control,
+        ),
+        # From the temporary directory, so no developer's .env is read.
+        bot=start("bot", bot_argv(), bot_env(ports, work), work, ports.bot),
+        ports=ports,
+    )
+
+
+@dataclass(frozen=True)
+class Control:
+    """The emulators' control API."""
+
+    session: aiohttp.ClientSession
+    url: str
+
+    async def slash_command(self, user: str, text: str) -> dict[str, str]:
+        """The form fields Slack would post for `/tonomo text`, with a response_url it accepts."""
+        wanted = {"commands": [{"channel_id": CHANNEL, "user_id": user, "text": text}]}
+        async with self.session.post(f"{self.url}/slash-commands", json=wanted) as answer:
+            answer.raise_for_status()
+            fields: dict[str, str] = (await answer.json())["commands"][0]
+            return fields
+
+    async def set_google_latency(self, seconds: float) -> None:
+        async with self.session.post(f"{self.url}/latency", json={"google": seconds}) as answer:
+            answer.raise_for_status()
+
+    async def add_calendars(self, accounts: list[dict[str, Any]]) -> int:
+        """Google accounts with their events; how many events."""
+        body = {"accounts": accounts}
+        async with self.session.post(f"{self.url}/google/calendars", json=body) as answer:
+            answer.raise_for_status()
+            return int((await answer.json())["events"])
+
+    async def expire_google_tokens(self, lifetime: int) -> None:
+        body = {"lifetime": lifetime}
+        async with self.session.post(f"{self.url}/google/expire-tokens", json=body) as answer:
+            answer.raise_for_status()
+
+    async def requests(
+        self, emulator: str, path: str, since: float, wait: float = 0.0
+    ) -> list[dict[str, Any]]:
+        """What the emulator received at or after `since` (epoch s) on matching paths."""
+        query = {"emulator": emulator, "path": path, "since": repr(since), "wait": str(wait)}
+        async with self.session.get(f"{self.url}/requests", params=query) as answer:
+            answer.raise_for_status()
+            found: list[dict[str, Any]] = (await answer.json())["requests"]
+            return found
+
+
+# --- the calendars ------------------------------------------------------------------------
+
+
+def staff_email(number: int) -> str:
+    return f"photographer{number:02d}@bench.example"
+
+
+def staff_events(rng: random.Random, first: date, zone: ZoneInfo) -> list[dict[str, str]]:
+    """A photographer's fortnight: 2–4 events a working day, some all-day, some marked free."""
+    events: list[dict[str, str]] = []
+
+    def timed(day: date, minutes_after_8: int, length: int, transparency: str) -> None:
+        start = datetime.combine(day, datetime.min.time(), zone) + timedelta(
+            hours=8, minutes=minutes_after_8
+        )
+        events.append(
+            {
+                "start": start.isoformat(),
+                "end": (start + timedelta(minutes=length)).isoformat(),
+                "summary": rng.choice(SUMMARIES),
+                "transparency": transparency,
+            }
+        )
+
+    def all_day(day: date, summary: str, transparency: str) -> None:
+        end = day + timedelta(days=1)
+        events.append(
+            {
+                "start": day.isoformat(),
+                "end": end.isoformat(),
+                "summary": summary,
+                "transparency": transparency,
+            }
+        )
+
+    for offset in range(SEEDED_DAYS):
+        day = first + timedelta(days=offset)
+        if day.weekday() >= 5:
+            if rng.random() < 0.2:  # a weekend shoot now and then
+                timed(day, 120, rng.choice((60, 120, 180)), "opaque")
+            continue
+        if rng.random() < 0.07:
+            all_day(day, "Out of office", "opaque")
+        if rng.random() < 0.1:
+            all_day(day, "Reminder: invoices", "transparent")
+        for _ in range(rng.randint(2, 4)):
+            transparency = "transparent" if rng.random() < 0.15 else "opaque"
+            timed(day, 15 * rng.randrange(40), rng.choice((30, 45, 60, 90, 120, 180)), transparency)
+    return events
+
+
+def calendars(options: Options) -> list[dict[str, Any]]:
+    """The owner's primary calendar, empty, and every staff member's, busy."""
+    zone = ZoneInfo(ZONE)
+    yesterday = datetime.now(zone).date() - timedelta(days=1)
+    accounts: list[dict[str, Any]] = [{"email": OWNER_EMAIL, "time_zone": ZONE, "events": []}]
+    for number in range(1, options.staff + 1):
+        rng = random.Random(f"{options.seed}:{staff_email(number)}")
+        events = staff_events(rng, yesterday, zone)
+        accounts.append({"email": staff_email(number), "time_zone": ZONE, "events": events})
+    return accounts
+
+
+# --- talking to the bot -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    fields: dict[str, str]
+    at: float
+    """When it was sent, `time.time()`: the emulators' clock too."""
+    ack_s: float
+    ack: str
+
+    @property
+    def response_path(self) -> str:
+        return urlsplit(self.fields["response_url"]).path
+
+
+@dataclass
+class Bot:
+    session: aiohttp.ClientSession
+    control: Control
+    processes: Processes
+
+    async def send(self, user: str, text: str) -> Sent:
+        """A signed `/tonomo text` from `user`, built and signed before the clock starts."""
+        fields = await self.control.slash_command(user, text)
+        body = urlencode(fields)
+        headers = {"Content-Type": FORM, "User-Agent": USER_AGENT, **sign(SIGNING_SECRET, body)}
+        at, start = time.time(), time.perf_counter()
+        async with self.session.post(
+            self.processes.events_url, data=body.encode(), headers=headers
+        ) as response:
+            ack = await response.text()
+            ack_s = time.perf_counter() - start
+            if response.status != 200:
+                raise RuntimeError(f"the bot answered {response.status} to `{text}`: {ack}")
+        return Sent(fields=fields, at=at, ack_s=ack_s, ack=ack)
+
+    async def reply(self, sent: Sent) -> dict[str, Any]:
+        """The post to the command's response_url: method, path, at (epoch s), body."""
+        path = f"^{re.escape(sent.response_path)}$"
+        found = await self.control.requests("slack", path, sent.at, wait=REPLY_TIMEOUT_S)
+        if not found:
+            raise RuntimeError(
+                f"no reply to `{sent.fields['text']}` within {REPLY_TIMEOUT_S:.0f} s:\n"
+                f"{self.processes.bot.log_tail()}"
+            )
+        return found[0]
+
+    async def connect(self, user: str, email: str, *, primary: bool = False) -> None:
+        """The connect flow: the link in the bot's reply, Google's consent, the callback."""
+        sent = await self.send(user, "connect-calendar primary" if primary else "connect-calendar")
+        reply = json.loads((await self.reply(sent))["body"])
+        urls = button_urls(reply.get("blocks") or [])
+        if len(urls) != 1:
+            raise RuntimeError(f"expected one link in the reply to {user}, got {urls}")
+        location = await approve_consent(urls[0], email=email)
+        async with self.session.get(location) as page:
+            if page.status != 200:
+                raise RuntimeError(f"the callback for {email} answered {page.status}")
+
+
+def button_urls(blocks: list[dict[str, Any]]) -> list[str]:
+    """Every URL button in a message, in order."""
+    urls = []
+    for block in blocks:
+        elements = [block.get("accessory"), *block.get("elements", [])]
+        urls += [
+            e["url"]
+            for e in elements
+            if isinstance(e, dict) and e.get("type") == "button" and "url" in e
+        ]
+    return urls
+
+
+def text_of(message: dict[str, Any]) -> str:
+    """The text a person reads: the fallback text and every text object in the blocks."""
+    parts = [message.get("text") or ""]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
+                parts.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(message.get("blocks") or [])
+    return "\n".join(parts)
+
+
+def grid_problems(message: dict[str, Any], names: list[str], days: int) -> list[str]:
+    """What is wrong with an answer that should show every name in `names` over `days` days."""
+    text = text_of(message)
+    if not text.startswith("Availability"):
+        return [f"the answer is not an availability grid: {text[:200]!r}"]
+    rows: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        words = line.strip("`").split()
+        if words and words[0] in names:
+            rows[words[0]] = words[1:]
+    problems = []
+    missing = [n for n in names if n not in rows]
+    if missing:
+        problems.append(f"{len(missing)} staff missing from the grid, first {missing[:3]}")
+    short = [n for n, cells in rows.items() if len(cells) != days]
+    if short:
+        problems.append(f"{len(short)} rows without {days} cells, first {short[:3]}")
+    unknown = [n for n, cells in rows.items() if "?" in cells]
+    if unknown:
+        problems.append(f"{len(unknown)} staff unknown (`?`), first {unknown[:3]}")
+    return problems
+
+
+# --- one ask --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    total_s: float
+    """From sending the command to its answer reaching the response_url."""
+    ack_s: float
+    before_google_s: float
+    """From sending the command to the first Google call's arrival."""
+    google_s: float
+    """From the first Google call's arrival to the last one's answer (arrival + latency)."""
+    after_google_s: float
+    """From the last Google call's answer to the answer's arrival."""
+    freebusy_spread_s: float
+    """From the first free/busy call's arrival to the last one's."""
+    most_in_flight: int
+    """Most Google calls arrived within one latency of each other: in flight at once."""
+    google_calls: dict[str, int]
+    bot_cpu_s: float
+
+
+def most_in_flight(arrivals: list[float], latency: float) -> int:
+    ordered = sorted(arrivals)
+    most, first = 0, 0
+    for last, at in enumerate(ordered):
+        while ordered[first] <= at - latency:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+@dataclass
+class Asker:
+    bot: Bot
+    options: Options
+    staff_names: list[str]
+    problems: list[str] = field(default_factory=list)
+
+    async def ask(self, scenario: Scenario) -> Answer:
+        control, latency = self.bot.control, self.options.latency
+        if scenario.expired_tokens:
+            await control.expire_google_tokens(EXPIRED_LIFETIME_S)
+        pid = self.bot.processes.bot.process.pid
+        cpu_before = cpu_seconds(pid)
+        sent = await self.bot.send(OWNER, self.options.text)
+        reply = await self.bot.reply(sent)
+        cpu = cpu_seconds(pid) - cpu_before
+        arrived = float(reply["at"])
+        google = [r for r in await control.requests("google", "", sent.at) if r["at"] <= arrived]
+        message = json.loads(reply["body"])
+        days = 7 if self.options.when == "next week" else len(grid_days(message))
+        self.problems += [
+            f"{scenario.name}: {p}" for p in grid_problems(message, self.staff_names, days)
+        ]
+        if not google:
+            self.problems.append(f"{scenario.name}: an answer made no Google call")
+            return Answer(arrived - sent.at, sent.ack_s, 0.0, 0.0, 0.0, 0.0, 0, {}, cpu)
+        first = min(r["at"] for r in google)
+        answered = max(r["at"] for r in google) + latency
+        free_busy = [r["at"] for r in google if r["path"] == FREEBUSY_PATH] or [first]
+        calls: dict[str, int] = {}
+        for r in google:
+            calls[r["path"]] = calls.get(r["path"], 0) + 1
+        return Answer(
+            total_s=arrived - sent.at,
+            ack_s=sent.ack_s,
+            before_google_s=first - sent.at,
+            google_s=answered - first,
+            after_google_s=arrived - answered,
+            freebusy_spread_s=max(free_busy) - min(free_busy),
+            most_in_flight=most_in_flight([r["at"] for r in google], latency),
+            google_calls=dict(sorted(calls.items())),
+            bot_cpu_s=cpu,
+        )
+
+    async def run(self, scenario: Scenario) -> list[Answer]:
+        for _ in range(self.options.warmup):
+            await self.ask(scenario)
+            await asyncio.sleep(PAUSE_S)
+        answers = []
+        for _ in range(self.options.rounds):
+            answers.append(await self.ask(scenario))
+            await asyncio.sleep(PAUSE_S)
+        return answers
+
+
+def grid_days(message: dict[str, Any]) -> list[str]:
+    """The day labels of the grid's header (`Mon 30`), for asks other than `next week`."""
+    for line in text_of(message).splitlines():
+        if line.startswith("```"):
+            return re.findall(r"[A-Z][a-z]{2} [0-9]{1,2}", line)
+    return []
+
+
+# --- the figures ------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    scenario: str
+    expired_tokens: bool
+    staff: int
+    google_latency_s: float
+    answers: int
+    p50_s: float
+    p95_s: float
+    max_s: float
+    mean_s: float
+    ideal_s: float
+    """Google calls one read makes one after the other × latency: no answer can beat it."""
+    target_s: float
+    meets_target: bool
+    """p95 within the target."""
+    all_within_target: bool
+    ack_p50_ms: float
+    before_google_p50_ms: float
+    google_p50_ms: float
+    after_google_p50_ms: float
+    freebusy_spread_p50_ms: float
+    most_in_flight_min: int
+    google_calls: dict[str, list[int]]
+    """By path, the fewest and the most one answer made."""
+    bot_cpu_p50_ms: float
+    bot_threads_after: int
+
+
+def ms(values: Sequence[float], p: float) -> float:
+    return round(percentile(values, p) * 1000, 1)
+
+
+def summarize(scenario: Scenario, answers: list[Answer], options: Options, threads: int) -> Result:
+    totals = [a.total_s for a in answers]
+    paths = sorted({path for a in answers for path in a.google_calls})
+    p95 = percentile(totals, 95)
+    return Result(
+        scenario=scenario.name,
+        expired_tokens=scenario.expired_tokens,
+        staff=options.staff,
+        google_latency_s=options.latency,
+        answers=len(answers),
+        p50_s=round(percentile(totals, 50), 3),
+        p95_s=round(p95, 3),
+        max_s=round(max(totals), 3),
+        mean_s=round(sum(totals) / len(totals), 3),
+        ideal_s=round(scenario.calls_per_read * options.latency, 3),
+        target_s=TARGET_S,
+        meets_target=p95 <= TARGET_S,
+        all_within_target=max(totals) <= TARGET_S,
+        ack_p50_ms=ms([a.ack_s for a in answers], 50),
+        before_google_p50_ms=ms([a.before_google_s for a in answers], 50),
+        google_p50_ms=ms([a.google_s for a in answers], 50),
+        after_google_p50_ms=ms([a.after_google_s for a in answers], 50),
+        freebusy_spread_p50_ms=ms([a.freebusy_spread_s for a in answers], 50),
+        most_in_flight_min=min(a.most_in_flight for a in answers),
+        google_calls={
+            path: [
+                min(a.google_calls.get(path, 0) for a in answers),
+                max(a.google_calls.get(path, 0) for a in answers),
+            ]
+            for path in paths
+        },
+        bot_cpu_p50_ms=ms([a.bot_cpu_s for a in answers], 50),
+        bot_threads_after=threads,
+    )
+
+
+def thread_count(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return 0
+
+
+@dataclass(frozen=True)
+class Measured:
+    results: list[Result]
+    answers: dict[str, list[Answer]]
+    events: int
+    setup_s: float
+    problems: list[str]
+
+
+async def measure(processes: Processes, options: Options) -> Measured:
+    async with aiohttp.ClientSession() as session:
+        for child in (processes.emulators, processes.bot):
+            await wait_ready(session, child)
+        control = Control(session, processes.control_url)
+        bot = Bot(session=session, control=control, processes=processes)
+        start = time.perf_counter()
+        events = await control.add_calendars(calendars(options))
+        await bot.connect(OWNER, OWNER_EMAIL, primary=True)
+        for number in range(1, options.staff + 1):
+            await bot.connect(user_id(number), staff_email(number))
+        setup_s = time.perf_counter() - start
+        await control.set_google_latency(options.latency)
+        names = [user_name(user_id(n)) for n in range(1, options.staff + 1)]
+        asker = Asker(bot=bot, options=options, staff_names=names)
+        results, answers = [], {}
+        for scenario in SCENARIOS:
+            answers[scenario.name] = await asker.run(scenario)
+            threads = thread_count(processes.bot.process.pid)
+            results.append(summarize(scenario, answers[scenario.name], options, threads))
+    return Measured(
+        results=results,
+        answers=answers,
+        events=events,
+        setup_s=setup_s,
+        problems=sorted(set(asker.problems)),
+    )
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def yes_no(value: bool) -> str:
+    return "yes" if value else "NO"
+
+
+def calls_shown(calls: dict[str, list[int]]) -> str:
+    parts = []
+    for path, (fewest, most) in calls.items():
+        count = str(fewest) if fewest == most else f"{fewest}–{most}"
+        parts.append(f"{path.removeprefix('/calendar/v3')} {count}")
+    return ", ".join(parts) or "none"
+
+
+def table(results: list[Result]) -> str:
+    rows: list[tuple[str, ...]] = [
+        ("scenario", *(r.scenario for r in results)),
+        (
+            "staff, Google latency a call",
+            *(f"{r.staff}, {r.google_latency_s:g} s" for r in results),
+        ),
+        ("answers timed", *(str(r.answers) for r in results)),
+        (
+            "answer p50 / p95 / max",
+            *(f"{r.p50_s:.3f} / {r.p95_s:.3f} / {r.max_s:.3f} s" for r in results),
+        ),
+        ("answer mean", *(f"{r.mean_s:.3f} s" for r in results)),
+        ("ideal: calls in a row × latency", *(f"{r.ideal_s:g} s" for r in results)),
+        (
+            f"target: p95 ≤ {TARGET_S:g} s",
+            *(
+                f"{'PASS' if r.meets_target else 'FAIL'} (every answer: {yes_no(r.all_within_target)})"
+                for r in results
+            ),
+        ),
+        ("ack p50", *(f"{r.ack_p50_ms:g} ms" for r in results)),
+        ("before the first Google call, p50", *(f"{r.before_google_p50_ms:g} ms" for r in results)),
+        ("Google, to the last call's answer, p50", *(f"{r.google_p50_ms:g} ms" for r in results)),
+        ("after the last Google answer, p50", *(f"{r.after_google_p50_ms:g} ms" for r in results)),
+        (
+            "free/busy calls' arrival spread, p50",
+            *(f"{r.freebusy_spread_p50_ms:g} ms" for r in results),
+        ),
+        ("Google calls in flight at once, fewest", *(str(r.most_in_flight_min) for r in results)),
+        ("Google calls per answer", *(calls_shown(r.google_calls) for r in results)),
+        ("bot CPU per answer, p50", *(f"{r.bot_cpu_p50_ms:g} ms" for r in results)),
+        ("bot threads after", *(str(r.bot_threads_after) for r in results)),
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+def report(
+    info: dict[str, Any], measured: Measured, bot_problems: list[str], options: Options
+) -> None:
+    print(
+        f"\n`/tonomo {options.text}`, {options.staff} staff calendars "
+        f"({measured.events} events seeded; connecting everyone took {measured.setup_s:.1f} s)\n"
+    )
+    print(f"{table(measured.results)}\n")
+    print(", ".join(f"{k}: {v}" for k, v in info.items()))
+    for problem in measured.problems:
+        print(f"PROBLEM: {problem}")
+    if bot_problems:
+        print(
+            f"\nthe bot logged {len(bot_problems)} warnings or errors; the first:\n{bot_problems[0]}"
+        )
+    if options.json_path is not None:
+        figures = {
+            "machine": info,
+            "options": {k: v for k, v in asdict(options).items() if k != "json_path"},
+            "events_seeded": measured.events,
+            "setup_s": round(measured.setup_s, 2),
+            "results": [asdict(r) for r in measured.results],
+            "answers": {
+                name: [asdict(a) for a in answers] for name, answers in measured.answers.items()
+            },
+            "problems": measured.problems,
+            "bot_log_problems": bot_problems[:20],
+        }
+        options.json_path.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n")
+
+
+# --- running it -------------------------------------------------------------------------------
+
+
+def parse_options(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.availability_answer",
+        description="Time from `/tonomo availability` to its answer, 50 staff, Google slow.",
+    )
+    add = parser.add_argument
+    add("--staff", type=int, default=50, help="staff members with a connected calendar (50)")
+    add("--rounds", type=int, default=20, help="timed asks per scenario (20)")
+    add("--warmup", type=int, default=2, help="untimed asks before each scenario (2)")
+    add("--latency", type=float, default=0.15, help="seconds Google takes per call (0.15)")
+    add(
+        "--when",
+        default="next week",
+        choices=["next week", "this week"],
+        help="the days asked about (next week: Monday to Sunday)",
+    )
+    add("--seed", type=int, default=1, help="of the calendars' random events (1)")
+    add("--json", type=Path, default=None, metavar="FILE", help="also write the figures here")
+    args = parser.parse_args(argv)
+    if min(args.staff, args.rounds) < 1 or args.warmup < 0 or args.latency < 0:
+        parser.error("--staff and --rounds must be ≥ 1, --warmup and --latency ≥ 0")
+    return Options(
+        staff=args.staff,
+        rounds=args.rounds,
+        warmup=args.warmup,
+        latency=args.latency,
+        when=args.when,
+        seed=args.seed,
+        json_path=args.json,
+    )
+
+
+def exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds, so every child is still stopped
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_options(argv)
+    info = machine()  # before the load, so that the load average is the machine's own
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
+    with (
+        tempfile.TemporaryDirectory(prefix="tonomo-bench-") as temp,
+        contextlib.ExitStack() as stack,
+    ):
+        processes = start_processes(stack, Path(temp), users=options.staff + 1)
+        try:
+            measured = asyncio.run(measure(processes, options))
+        except (RuntimeError, aiohttp.ClientError) as err:
+            print(f"availability_answer: {err}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("availability_answer: interrupted", file=sys.stderr)
+            return 130
+        bot_problems = log_problems(processes.bot)
+    report(info, measured, bot_problems, options)
+    return 1 if measured.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
