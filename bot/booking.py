@@ -245,8 +245,7 @@ class Bookings:
             return Refused(NOT_SAVED)
         finally:
             # Only now, with the lock released: storing them inside would wait for the lock.
-            for connection, tokens in refreshed:
-                await self._staff.keep_tokens(connection, tokens)
+            await self._staff.keep_tokens(*refreshed)
         logger.info("booked %s for customer %s", booking.short_id, customer.id)
         return Booked(booking)
 
@@ -285,7 +284,7 @@ class Bookings:
         except CalendarError as err:
             logger.info("events.delete of %s failed: %s", event_id[:12], err)
             return GOOGLE_DOWN
-        await self._staff.keep_tokens(primary, fresh if fresh != tokens else None)
+        await self._staff.keep_tokens((primary, fresh if fresh != tokens else None))
         return ""
 
     async def cancel(

@@ -25,7 +25,7 @@ from bot.calendar.port import (
 )
 from bot.tokens import TokenCipher
 from storage.models import CalendarConnection, ConnectionKind, ConnectionState, Customer, Member
-from storage.repositories import Store
+from storage.repositories import RefreshedTokens, Store
 
 logger = logging.getLogger(__name__)
 
@@ -172,8 +172,9 @@ class Staff:
             )
         answers = await asyncio.gather(*(self._read(person, span) for person in people))
         if store_tokens:
-            for person, answer in zip(people, answers, strict=True):
-                await self.keep_tokens(person.connection, answer.refreshed)
+            await self.keep_tokens(
+                *((p.connection, a.refreshed) for p, a in zip(people, answers, strict=True))
+            )
         return {
             person.user_id: (
                 Busy(
@@ -211,15 +212,18 @@ class Staff:
         )
 
     async def keep_tokens(
-        self, connection: CalendarConnection | None, refreshed: TokenSet | None
+        self, *refreshed: tuple[CalendarConnection | None, TokenSet | None]
     ) -> None:
-        """Store tokens a call refreshed, so the next call needn't refresh them again."""
-        if connection is not None and refreshed is not None:
-            await self._store.save_refreshed_tokens(
-                connection.id,
-                generation=connection.connected_at,
-                token_ciphertext=self._cipher.seal_tokens(refreshed),
-            )
+        """Store tokens calls refreshed, so the next calls needn't refresh them again."""
+        await self._store.save_refreshed_tokens(
+            [
+                RefreshedTokens(
+                    connection.id, connection.connected_at, self._cipher.seal_tokens(tokens)
+                )
+                for connection, tokens in refreshed
+                if connection is not None and tokens is not None
+            ]
+        )
 
     async def availability(
         self,

@@ -48,6 +48,14 @@ class NewConnection:
     at: datetime
 
 
+@dataclass(frozen=True)
+class RefreshedTokens:
+    connection_id: int
+    generation: datetime
+    """The connection's `connected_at` when its tokens were read: a reconnect wins."""
+    token_ciphertext: bytes
+
+
 @dataclass(frozen=True, kw_only=True)
 class CheckOutcome:
     """What one live check found, ready to be stored."""
@@ -288,19 +296,21 @@ class Store:
         async with self._sessions() as session:
             return await session.get(CalendarConnection, connection_id)
 
-    async def save_refreshed_tokens(
-        self, connection_id: int, *, generation: datetime, token_ciphertext: bytes
-    ) -> None:
-        """Keep tokens a calendar call refreshed, unless the connection was replaced meanwhile."""
+    async def save_refreshed_tokens(self, refreshed: list[RefreshedTokens]) -> None:
+        """Keep tokens calendar calls refreshed (one transaction), except on connections
+        replaced meanwhile."""
+        if not refreshed:
+            return
         async with self._sessions.begin() as session:
-            await session.execute(
-                update(CalendarConnection)
-                .where(
-                    CalendarConnection.id == connection_id,
-                    CalendarConnection.connected_at == generation,
+            for tokens in refreshed:
+                await session.execute(
+                    update(CalendarConnection)
+                    .where(
+                        CalendarConnection.id == tokens.connection_id,
+                        CalendarConnection.connected_at == tokens.generation,
+                    )
+                    .values(token_ciphertext=tokens.token_ciphertext)
                 )
-                .values(token_ciphertext=token_ciphertext)
-            )
 
     # --- health ---------------------------------------------------------------------
 
