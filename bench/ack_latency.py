@@ -40,7 +40,6 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import urlencode
 
@@ -55,6 +54,7 @@ from bench.fleet import (
     RssSample,
     bot_argv,
     cpu_seconds,
+    exit_on_sigterm,
     read_rss,
     start_fleet,
     wait_ready,
@@ -496,10 +496,6 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         profile=args.profile,
         bot_gc=args.bot_gc,
     )
-
-
-def exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # unwinds, so every child is still stopped
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,7 +48,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
@@ -68,6 +67,7 @@ from bench.fleet import (
     bot_env,
     cpu_seconds,
     emulators_argv,
+    exit_on_sigterm,
     free_port,
     start_child,
     stop_child,
@@ -75,7 +75,7 @@ from bench.fleet import (
 )
 from bench.report import machine, percentile
 from sandbox.fake_google import approve_consent
-from sandbox.fake_slack import sign
+from sandbox.fake_slack import button_urls, sign, text_of
 
 TARGET_S = 0.6
 ZONE = TIMEZONES[0]  # the owner's Slack timezone, so the customer's; the calendars' too
@@ -335,37 +335,6 @@ class Bot:
         async with self.session.get(location) as page:
             if page.status != 200:
                 raise RuntimeError(f"the callback for {email} answered {page.status}")
-
-
-def button_urls(blocks: list[dict[str, Any]]) -> list[str]:
-    """Every URL button in a message, in order."""
-    urls = []
-    for block in blocks:
-        elements = [block.get("accessory"), *block.get("elements", [])]
-        urls += [
-            e["url"]
-            for e in elements
-            if isinstance(e, dict) and e.get("type") == "button" and "url" in e
-        ]
-    return urls
-
-
-def text_of(message: dict[str, Any]) -> str:
-    """The text a person reads: the fallback text and every text object in the blocks."""
-    parts = [message.get("text") or ""]
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
-                parts.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(message.get("blocks") or [])
-    return "\n".join(parts)
 
 
 def grid_problems(message: dict[str, Any], names: list[str], days: int) -> list[str]:
@@ -722,10 +691,6 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         seed=args.seed,
         json_path=args.json,
     )
-
-
-def exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # unwinds, so every child is still stopped
 
 
 def main(argv: Sequence[str] | None = None) -> int:

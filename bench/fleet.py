@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import aiohttp
 from cryptography.fernet import Fernet
@@ -229,3 +230,7 @@ def cpu_seconds(pid: int) -> float:
     after_name = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     utime, stime = int(after_name[11]), int(after_name[12])  # fields 14 and 15 in proc(5)
     return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds, so the emulators and the database are cleaned up

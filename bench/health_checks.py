@@ -54,7 +54,6 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import aiohttp
@@ -71,6 +70,7 @@ from bench.fleet import (
     bot_env,
     cpu_seconds,
     emulators_argv,
+    exit_on_sigterm,
     free_port,
     read_rss,
     start_child,
@@ -671,10 +671,6 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         json_path=args.json,
         status_probe=args.status_probe,
     )
-
-
-def exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # unwinds, so the emulators and the database are cleaned up
 
 
 def main(argv: Sequence[str] | None = None) -> int:

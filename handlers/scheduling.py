@@ -190,28 +190,37 @@ def register(app: AsyncApp, services: Services) -> None:
 
         return reply
 
+    async def clicked_in(
+        body: dict[str, Any], respond: AsyncRespond
+    ) -> tuple[Customer | None, Reply]:
+        """The customer of the channel a button was clicked in (the person is told if there
+        is none), and the way to answer the person who clicked."""
+        reply = responder(respond)
+        customer = await customer_of(body, body["channel"]["id"])
+        if customer is None:
+            await reply(Message.text_only(NOT_SET_UP))
+        return customer, reply
+
     @app.action(CONNECT_MINE)
     async def handle_connect_mine(
         ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
     ) -> None:
         await ack()
-        customer = await customer_of(body, body["channel"]["id"])
+        customer, reply = await clicked_in(body, respond)
         if customer is None:
-            await responder(respond)(Message.text_only(NOT_SET_UP))
             return
         url = await services.connections.consent_link(
             customer, body["user"]["id"], ConnectionKind.STAFF
         )
-        await responder(respond)(build_connect_link(ConnectionKind.STAFF, url))
+        await reply(build_connect_link(ConnectionKind.STAFF, url))
 
     @app.action(CANCEL_BOOKING)
     async def handle_cancel_click(
         ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
     ) -> None:
         await ack()
-        customer = await customer_of(body, body["channel"]["id"])
+        customer, reply = await clicked_in(body, respond)
         if customer is None:
-            await responder(respond)(Message.text_only(NOT_SET_UP))
             return
         short_id = str(body["actions"][0].get("value", ""))
         user_id = body["user"]["id"]
@@ -223,20 +232,20 @@ def register(app: AsyncApp, services: Services) -> None:
             message = build_cancelled_booking(cancelled or outcome.booking, zone, today)
             await respond(text=message.text, blocks=message.blocks, replace_original=True)
             if not outcome.event_deleted:
-                await responder(respond)(build_cancel_notice(outcome, user_id, zone, today))
+                await reply(build_cancel_notice(outcome, user_id, zone, today))
         else:
-            await responder(respond)(build_not_cancelled(outcome, short_id))
+            await reply(build_not_cancelled(outcome, short_id))
 
     @app.action(SLOT_ACTION)
     async def handle_slot_click(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        customer = await customer_of(body, body["channel"]["id"])
+        customer, reply = await clicked_in(body, respond)
         action = body["actions"][0]
         slot = read_slot_value(str(action.get("value", "")))
-        if customer is None or slot is None:
-            await responder(respond)(
-                Message.text_only(NOT_SET_UP if customer is None else STALE_BUTTON)
-            )
+        if customer is None:
+            return
+        if slot is None:
+            await reply(Message.text_only(STALE_BUTTON))
             return
         staff_user_id, start, duration, title = slot
         # The same button clicked twice is one request: one booking.
@@ -249,7 +258,7 @@ def register(app: AsyncApp, services: Services) -> None:
             booked_by=body["user"]["id"],
             request_key=f"slot:{body['channel']['id']}:{message_ts}:{action.get('value')}",
         )
-        await run_booking(services, customer, request, responder(respond))
+        await run_booking(services, customer, request, reply)
 
     @app.view(BOOK_MODAL)
     async def handle_book_form(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:

@@ -5,39 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.fake_google import approve_consent
+from sandbox.fake_slack import button_urls
 from tests.conftest import CHANNEL, OWNER, RunningBot
 from tests.helpers import wait_until
-
-
-def button_urls(blocks: list[dict[str, Any]]) -> list[str]:
-    """Every URL button in a message, in order."""
-    urls = []
-    for block in blocks:
-        elements = [block.get("accessory"), *block.get("elements", [])]
-        urls += [
-            e["url"]
-            for e in elements
-            if isinstance(e, dict) and e.get("type") == "button" and "url" in e
-        ]
-    return urls
-
-
-def text_of(message: dict[str, Any]) -> str:
-    """The text a person reads: the fallback text and every text object in the blocks."""
-    parts = [message.get("text") or ""]
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
-                parts.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(message.get("blocks") or [])
-    return "\n".join(parts)
 
 
 async def command(

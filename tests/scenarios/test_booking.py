@@ -15,10 +15,11 @@ from sqlalchemy import select
 from bot import booking as booking_module
 from bot.messages.ids import BOOK_MODAL, CANCEL_BOOKING, CONNECT_MINE
 from sandbox.fake_google import approve_consent
+from sandbox.fake_slack import button_urls, text_of
 from storage.models import Booking, BookingStatus
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot
 from tests.helpers import wait_until
-from tests.scenarios.flows import button_urls, command, connect, text_of
+from tests.scenarios.flows import command, connect
 
 NEW_YORK = ZoneInfo("America/New_York")
 PRIMARY_EMAIL = "bookings@acme-photo.com"

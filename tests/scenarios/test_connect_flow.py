@@ -12,10 +12,11 @@ from sqlalchemy import select, update
 from bot.calendar.port import PRIMARY_SCOPES, STAFF_SCOPES
 from bot.tokens import TokenCipher
 from sandbox.fake_google import approve_consent
+from sandbox.fake_slack import button_urls, text_of
 from storage.models import CalendarConnection, ConnectionState, Customer, OAuthState, utcnow
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot
 from tests.helpers import wait_until
-from tests.scenarios.flows import button_urls, command, connect, live_status, text_of
+from tests.scenarios.flows import command, connect, live_status
 
 
 async def stored_connections(bot: RunningBot) -> list[CalendarConnection]:

@@ -14,12 +14,13 @@ from bot.messages.ids import RECONNECT
 from bot.scheduler import Scheduler
 from bot.tokens import TokenCipher
 from sandbox.fake_google import approve_consent
+from sandbox.fake_slack import button_urls, text_of
 from sandbox.faults import Fault
 from storage.models import CalendarConnection, ConnectionState
 from storage.repositories import RECONNECTED
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, RunningBot, serve_bot
 from tests.helpers import wait_until
-from tests.scenarios.flows import button_urls, command, connect, live_status, text_of
+from tests.scenarios.flows import command, connect, live_status
 
 ALICE_EMAIL = "alice@acme-photo.com"
 BOB_EMAIL = "bob@acme-photo.com"

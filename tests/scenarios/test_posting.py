@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from sandbox.fake_slack import text_of
 from storage.models import Customer
 from tests.conftest import ALICE, CHANNEL, RunningBot
-from tests.scenarios.flows import connect, live_status, text_of
+from tests.scenarios.flows import connect, live_status
 from tests.scenarios.test_health import alerts, periodic_round
 
 ALICE_EMAIL = "alice@acme-photo.com"

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.messages.ids import CONNECT_LINK
-from sandbox.fake_slack import sign
+from sandbox.fake_slack import sign, text_of
 from storage.models import Customer
 from tests.conftest import ALICE, CHANNEL, OWNER, SIGNING_SECRET, TEAM, RunningBot
-from tests.scenarios.flows import command, text_of
+from tests.scenarios.flows import command
 
 FORM = "application/x-www-form-urlencoded"
 
