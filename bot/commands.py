@@ -96,6 +96,20 @@ class SetHours:
 
 
 @dataclass(frozen=True)
+class DigestSetting:
+    """`digest on | off | now | at HH:MM`."""
+
+    action: str
+    """"on", "off", "now" or "at"."""
+    at: time | None = None
+
+
+@dataclass(frozen=True)
+class Onboard:
+    pass
+
+
+@dataclass(frozen=True)
 class Invalid:
     """Not a command the bot can run: why, and the form to use instead."""
 
@@ -115,6 +129,8 @@ Command = (
     | ShowSettings
     | SetTimezone
     | SetHours
+    | DigestSetting
+    | Onboard
     | Invalid
 )
 
@@ -127,10 +143,9 @@ USAGE = {
     "book": "/tonomo book @user DAY TIME DURATION TITLE…",
     "cancel": "/tonomo cancel BOOKING",
     "settings": "/tonomo settings timezone Area/City | settings hours HH:MM-HH:MM [mon-fri] [@user]",
+    "digest": "/tonomo digest on | off | now | at HH:MM",
+    "onboard": "/tonomo onboard",
 }
-
-# Commands of the contract that this version does not run yet: they get an honest answer.
-LATER = ("digest", "onboard")
 
 MAX_TITLE = 200
 """Characters of a booking title: enough for an address and a client's name."""
@@ -178,10 +193,12 @@ def parse(text: str) -> Command:
             return _cancel(args)
         if verb == "settings":
             return _settings(args)
+        if verb == "digest":
+            return _digest(lowered)
     except when.WhenError as error:
         return Invalid(problem=error.problem, usage=USAGE[verb])
-    if verb in LATER:
-        return Invalid(problem=f"`{verb}` is not available in this version of the bot yet.")
+    if verb == "onboard":
+        return Onboard() if not args else _extra(verb, lowered)
     return _unknown(words[0])
 
 
@@ -285,6 +302,17 @@ def _cancel(args: list[str]) -> Command:
             else f"`{_shown(' '.join(args))}` doesn't look like a booking id (like K7Q2MX).",
         )
     return Cancel(match[1].upper())
+
+
+def _digest(args: list[str]) -> Command:
+    if args in (["on"], ["off"], ["now"]):
+        return DigestSetting(args[0])
+    if len(args) == 2 and args[0] == "at":
+        return DigestSetting("at", when.parse_time(args[1]))
+    return _invalid(
+        "digest",
+        "Say `on`, `off`, `now`, or `at` and a time, like `/tonomo digest at 7:30`.",
+    )
 
 
 def _settings(args: list[str]) -> Command:

@@ -9,9 +9,11 @@ channel, one member per person per customer, one connection per slot (`owner_key
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
+    Boolean,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -105,6 +107,13 @@ class Customer(Base):
     """Working hours, wall-clock `HH:MM` in `timezone`, on `work_days` (digits, Monday is 0)."""
     work_end: Mapped[str] = mapped_column(String(5), default="17:00")
     work_days: Mapped[str] = mapped_column(String(7), default="01234")
+    digest_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    digest_time: Mapped[str] = mapped_column(String(5), default="07:00")
+    """When the daily digest is posted, wall-clock `HH:MM` in `timezone`, on working days."""
+    checklist_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """The onboarding checklist's message, updated in place as its steps get done."""
+    availability_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """The first time anyone asked for availability here (a checklist step)."""
 
     members: Mapped[list[Member]] = relationship(
         back_populates="customer", cascade="all, delete-orphan"
@@ -249,3 +258,19 @@ class Booking(Base):
     )
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cancelled_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class Digest(Base):
+    """A customer's daily digest for one local date: claimed before it is sent, so it is
+    sent once however many instances run, and sent late rather than never."""
+
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("customer_id", "local_date", name="uq_digests_day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    local_date: Mapped[date] = mapped_column(Date)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """A sender holds it until then; a crashed sender's claim lapses and another sends it."""
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    message_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)

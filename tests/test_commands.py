@@ -18,9 +18,11 @@ from bot.commands import (
     BookForm,
     Cancel,
     ConnectCalendar,
+    DigestSetting,
     Disconnect,
     Help,
     Invalid,
+    Onboard,
     SetHours,
     SetTimezone,
     ShowSettings,
@@ -87,9 +89,34 @@ def test_mistakes_show_the_right_form(text: str, usage: str) -> None:
     assert isinstance(result, Invalid) and result.usage == usage
 
 
-def test_a_command_of_a_later_version_is_answered_honestly() -> None:
-    result = parse("digest now")
-    assert isinstance(result, Invalid) and "not available" in result.problem
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("digest on", DigestSetting("on")),
+        ("Digest OFF", DigestSetting("off")),
+        ("digest now", DigestSetting("now")),
+        ("digest at 7:30", DigestSetting("at", time(7, 30))),
+        ("digest at 6am", DigestSetting("at", time(6))),
+        ("onboard", Onboard()),
+    ],
+)
+def test_digest_and_onboard(text: str, expected: object) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("digest", "Say `on`, `off`, `now`"),
+        ("digest at", "Say `on`, `off`, `now`"),
+        ("digest at 25:00", "hours go from 0 to 23"),
+        ("digest tomorrow", "Say `on`, `off`, `now`"),
+        ("onboard now", "doesn't take `now`"),
+    ],
+)
+def test_digest_and_onboard_mistakes(text: str, problem: str) -> None:
+    result = parse(text)
+    assert isinstance(result, Invalid) and problem in result.problem
 
 
 def test_a_long_unknown_word_is_shortened() -> None:
@@ -527,6 +554,8 @@ COMMAND_TYPES = (
     | ShowSettings
     | SetTimezone
     | SetHours
+    | DigestSetting
+    | Onboard
     | Invalid
 )
 
