@@ -1,7 +1,8 @@
-"""Customers: a Slack channel is one customer, registered by the first command in it.
+"""Customers: a Slack channel is one customer, registered by the first command in it, or
+when the bot is added to it (or someone joins it) before any command.
 
-Its timezone starts as the Slack timezone of the person who registered it
-(`users.info` → `user.tz`), and is UTC when Slack gives none the bot can use.
+Its timezone starts as the Slack timezone of the person who registered it (the one who
+added the bot: `users.info` → `user.tz`), and is UTC when Slack gives none the bot can use.
 """
 
 from __future__ import annotations
@@ -52,6 +53,21 @@ class Customers:
         if customer is None:
             customer = await self._register(team_id, channel_id, slack_user_id, lookup_timezone)
         await self._store.remember_member(customer.id, slack_user_id, display_name)
+        return customer
+
+    async def find_or_register(
+        self,
+        *,
+        team_id: str,
+        channel_id: str,
+        registered_by: str,
+        lookup_timezone: TimezoneLookup,
+    ) -> Customer:
+        """The channel's customer, registering it when the bot is added to the channel (or
+        someone joins it) before any command there; the timezone is `registered_by`'s."""
+        customer = await self._store.find_customer(team_id, channel_id)
+        if customer is None:
+            customer = await self._register(team_id, channel_id, registered_by, lookup_timezone)
         return customer
 
     async def _register(

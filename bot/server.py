@@ -65,6 +65,9 @@ def create_web_app(services: Services) -> web.Application:
             await services.poster.post(outcome.customer, build_connected_notice(outcome))
             if outcome.was_broken:
                 await services.health.deliver_notices()  # clear the alert in place now
+            await services.onboarding.refresh(outcome.customer)
+            # A Home tab left open (maybe on the link it gave) shows the connection now.
+            await services.home.refresh(outcome.customer.team_id, outcome.slack_user_id)
         page = build_callback_page(outcome)
         return web.Response(status=page.status, text=page.html, content_type="text/html")
 
@@ -79,7 +82,9 @@ def create_web_app(services: Services) -> web.Application:
         return web.json_response({"status": "ok", "database": "ok"})
 
     scheduler = Scheduler(
-        health=services.health, interval=timedelta(minutes=services.settings.health_check_minutes)
+        health=services.health,
+        interval=timedelta(minutes=services.settings.health_check_minutes),
+        digests=services.digests,
     )
 
     async def start_scheduler(_app: web.Application) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,12 +13,15 @@ from bot.calendar.google import GoogleCalendar
 from bot.config import Settings
 from bot.connections import Connections
 from bot.customers import Customers
+from bot.digest import Digests
 from bot.health import Health
+from bot.home import Home
+from bot.onboarding import Onboarding
 from bot.slack import Directory, Poster, web_client
 from bot.staff import CALENDAR_CONCURRENCY, Staff
 from bot.tokens import TokenCipher
 from storage.db import create_engine, migrate, session_factory
-from storage.repositories import Store
+from storage.repositories import DigestStore, Store
 
 HEALTH_CONCURRENCY = 32
 """Connections a periodic round checks at once; each holds a worker thread while Google answers."""
@@ -37,6 +41,10 @@ class Services:
     health: Health
     staff: Staff
     bookings: Bookings
+    digest_store: DigestStore
+    digests: Digests
+    onboarding: Onboarding
+    home: Home
 
     async def close(self) -> None:
         self.calendar.close()
@@ -64,6 +72,9 @@ async def build_services(settings: Settings) -> Services:
     slack = web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     poster = Poster(client=slack, store=store)
     staff = Staff(store=store, calendar=calendar, cipher=cipher)
+    directory = Directory(slack)
+    connections = Connections(store=store, calendar=calendar, cipher=cipher)
+    digest_store = DigestStore(session_factory(engine))
     return Services(
         settings=settings,
         engine=engine,
@@ -71,9 +82,9 @@ async def build_services(settings: Settings) -> Services:
         slack=slack,
         calendar=calendar,
         customers=Customers(store=store),
-        connections=Connections(store=store, calendar=calendar, cipher=cipher),
+        connections=connections,
         poster=poster,
-        directory=Directory(slack),
+        directory=directory,
         health=Health(
             store=store,
             calendar=calendar,
@@ -83,4 +94,19 @@ async def build_services(settings: Settings) -> Services:
         ),
         staff=staff,
         bookings=Bookings(store=store, calendar=calendar, cipher=cipher, staff=staff),
+        digest_store=digest_store,
+        digests=Digests(
+            store=store,
+            digests=digest_store,
+            staff=staff,
+            poster=poster,
+            directory=directory,
+        ),
+        onboarding=Onboarding(store=store, poster=poster, directory=directory),
+        home=Home(
+            store=store,
+            connections=connections,
+            slack=slack,
+            check_interval=timedelta(minutes=settings.health_check_minutes),
+        ),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 
 import aiohttp
@@ -95,6 +95,17 @@ class Poster:
         )
         return response is not None
 
+    async def post_ephemeral(self, customer: Customer, user_id: str, message: Message) -> bool:
+        """Post in the customer's channel a message only `user_id` sees (`chat.postEphemeral`)."""
+        response = await self._call(
+            customer,
+            "chat.postEphemeral",
+            lambda: self._client.chat_postEphemeral(
+                channel=customer.channel_id, user=user_id, text=message.text, blocks=message.blocks
+            ),
+        )
+        return response is not None
+
     async def stop_team(self, team_id: str, reason: str) -> None:
         """The app was uninstalled or its tokens revoked: no posting in that workspace."""
         await self._store.stop_team_posting(team_id, reason, self._clock())
@@ -137,8 +148,13 @@ class Directory:
         self._is_person: dict[str, bool] = {}
         self._limit = asyncio.Semaphore(concurrency)
 
-    async def people_in(self, channel_id: str) -> list[str] | None:
-        """The channel's members who are people (no bots, no deactivated accounts), or None."""
+    async def people_in(
+        self, channel_id: str, *, known_people: Collection[str] = ()
+    ) -> list[str] | None:
+        """The channel's members who are people (no bots, no deactivated accounts), or None.
+
+        Members in `known_people` are taken as people without asking Slack about them.
+        """
         try:
             members: list[str] = []
             async for page in await self._client.conversations_members(
@@ -150,8 +166,15 @@ class Directory:
                 "conversations.members of %s failed: %s", channel_id, err.response.get("error")
             )
             return None
-        verdicts = await asyncio.gather(*(self._person(m) for m in members))
-        return [m for m, person in zip(members, verdicts, strict=True) if person]
+        verdicts = await asyncio.gather(
+            *(self._person(m) for m in members if m not in known_people)
+        )
+        unknown = iter(verdicts)
+        return [m for m in members if m in known_people or next(unknown)]
+
+    async def is_person(self, user_id: str) -> bool:
+        """True for a person's account: not a bot, not deactivated (False if Slack won't say)."""
+        return await self._person(user_id)
 
     async def _person(self, user_id: str) -> bool:
         if user_id not in self._is_person:

@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.services import Services
-from handlers import actions, commands, events, scheduling
+from handlers import actions, commands, events, home, onboarding, scheduling
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +24,8 @@ def register(app: AsyncApp, services: Services) -> None:
     commands.register(app, services)
     actions.register(app, services)
     scheduling.register(app, services)
+    onboarding.register(app, services)
+    home.register(app, services)
     events.register(app, services)
     events.register_fallback(app)
     app.error(handle_error)

@@ -10,6 +10,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from bot.messages.connect import build_connect_link, build_reconnect_refusal
 from bot.messages.ids import CONNECT_LINK, RECONNECT
 from bot.services import Services
+from handlers import home
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -26,9 +27,11 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         value = str((body.get("actions") or [{}])[0].get("value", ""))
         user_id = body["user"]["id"]
-        answer = await services.connections.reconnect_link(
-            int(value) if value.isdigit() else 0, user_id
-        )
+        connection_id = int(value) if value.isdigit() else 0
+        answer = await services.connections.reconnect_link(connection_id, user_id)
+        if home.clicked_in_home(body):  # no response_url there: the tab itself answers
+            await services.home.show_reconnect(home.team_of(body), user_id, connection_id, answer)
+            return
         message = (
             build_connect_link(answer.kind, answer.url)
             if answer.kind is not None and answer.url is not None

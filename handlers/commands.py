@@ -24,10 +24,11 @@ from bot.messages.help import (
     build_invalid,
     build_not_in_channel,
 )
+from bot.messages.onboarding import build_checklist_not_posted
 from bot.messages.status import StatusView, build_status
 from bot.services import Services
 from bot.slack import user_timezone
-from handlers import scheduling
+from handlers import digest, scheduling
 
 AFTER_ACK_CONCURRENCY = 8
 """Commands whose work (after the ack) runs at once; the rest wait their turn, holding little.
@@ -99,6 +100,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 await services.poster.post(
                     customer, build_disconnected_notice(user_id, parsed.kind, done)
                 )
+                await services.onboarding.refresh(customer)
         elif isinstance(parsed, commands.Status):
             connections, not_connected = await services.health.live_status(
                 customer, services.directory
@@ -131,3 +133,9 @@ def register(app: AsyncApp, services: Services) -> None:
             )
         elif isinstance(parsed, commands.ShowSettings | commands.SetTimezone | commands.SetHours):
             await scheduling.settings(services, customer, parsed, reply)
+        elif isinstance(parsed, commands.DigestSetting):
+            await digest.digest_command(services, customer, parsed, reply)
+        elif isinstance(parsed, commands.Onboard):
+            checklist_ts = await services.onboarding.post(customer)
+            if checklist_ts is None:
+                await reply(build_checklist_not_posted())

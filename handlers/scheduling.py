@@ -74,6 +74,7 @@ async def availability(
         customer, user_ids=asked.user_ids, days=days, duration=asked.duration, now=now
     )
     await reply(build_availability(report, today))
+    await services.onboarding.availability_asked(customer)
     unconnected = [p.person.user_id for p in report.people if p.problem == NOT_CONNECTED]
     if unconnected:
         await services.poster.post(customer, build_connect_nudge(unconnected, user_id))

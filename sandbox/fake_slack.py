@@ -560,6 +560,12 @@ class FakeSlack(Emulator):
         if user_id not in members:
             members.append(user_id)
 
+    def remove_member(self, channel_id: str, user_id: str) -> None:
+        """Someone leaves the channel (or is removed from it)."""
+        members = self._channels[channel_id].members
+        if user_id in members:
+            members.remove(user_id)
+
     def add_message(
         self, channel_id: str, *, user_id: str, text: str, thread_ts: str | None = None
     ) -> JsonDict:
@@ -1113,6 +1119,23 @@ class FakeSlack(Emulator):
         self._apply_view_answer(record, sent)
         return sent
 
+    def app_home_opened(self, user_id: str, *, tab: str = "home") -> JsonDict:
+        """The event of `user_id` opening the app's Home (or Messages) tab, for `send_event`.
+
+        Its `view` is the Home tab as published, when one was
+        (https://api.slack.com/events/app_home_opened).
+        """
+        event: JsonDict = {
+            "type": "app_home_opened",
+            "user": user_id,
+            "channel": "D" + user_id.removeprefix("U"),  # their conversation with the app
+            "tab": tab,
+        }
+        view_id = self._home_view_ids.get(user_id)
+        if tab == "home" and view_id is not None:
+            event["view"] = copy.deepcopy(self._views[view_id].view)
+        return event
+
     async def send_event(
         self,
         bot_url: str,
@@ -1199,8 +1222,9 @@ class FakeSlack(Emulator):
         payload["state"] = {"values": {}}
         if view_id is not None:
             record = self._views.get(view_id)
-            if record is None or not record.open:
-                raise ValueError(f"no open view {view_id!r}")
+            # A modal or a Home tab is shown to its one user only.
+            if record is None or not record.open or record.user_id != user_id:
+                raise ValueError(f"{user_id} has no open view {view_id!r}")
             payload["container"] = {"type": "view", "view_id": view_id}
             payload["view"] = copy.deepcopy(record.view)
             return list(record.view["blocks"])

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, delete, or_, select, text, update
+from sqlalchemy import Select, and_, delete, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,6 +24,7 @@ from storage.models import (
     ConnectionKind,
     ConnectionState,
     Customer,
+    Digest,
     Member,
     Notice,
     OAuthState,
@@ -46,6 +47,16 @@ class NewConnection:
     state: ConnectionState
     state_reason: str
     at: datetime
+
+
+@dataclass(frozen=True)
+class PersonsPlace:
+    """A customer where a person has a calendar connected or is a member (`Store.places_of`)."""
+
+    customer: Customer
+    connections: list[CalendarConnection]
+    """Theirs here: their own staff calendar, and the primary calendar if they connected it."""
+    is_member: bool
 
 
 @dataclass(frozen=True)
@@ -159,6 +170,23 @@ class Store:
                 update(Customer).where(Customer.id == customer_id).values(timezone=timezone)
             )
 
+    async def set_checklist_ts(self, customer_id: int, ts: str) -> None:
+        """The onboarding checklist now lives in message `ts` (the latest one posted)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Customer).where(Customer.id == customer_id).values(checklist_ts=ts)
+            )
+
+    async def mark_availability_asked(self, customer_id: int, at: datetime) -> bool:
+        """Record the first availability question; True only for the one that was first."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Customer)
+                .where(Customer.id == customer_id, Customer.availability_asked_at.is_(None))
+                .values(availability_asked_at=at)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
     async def set_working_hours(
         self, customer_id: int, hours: tuple[str, str, str], slack_user_id: str | None = None
     ) -> None:
@@ -230,6 +258,42 @@ class Store:
                 .order_by(CalendarConnection.kind, CalendarConnection.connected_at)
             )
             return list(rows)
+
+    async def places_of(self, team_id: str, slack_user_id: str) -> list[PersonsPlace]:
+        """Every customer of the workspace where the person has a calendar of theirs
+        connected (their staff calendar, or a primary calendar they connected) or is a
+        member, oldest customer first: one query."""
+        theirs = or_(
+            CalendarConnection.owner_key == slack_user_id,
+            and_(
+                CalendarConnection.kind == ConnectionKind.PRIMARY,
+                CalendarConnection.slack_user_id == slack_user_id,
+            ),
+        )
+        query = (
+            select(Customer, CalendarConnection, Member.id)
+            .outerjoin(
+                CalendarConnection, and_(CalendarConnection.customer_id == Customer.id, theirs)
+            )
+            .outerjoin(
+                Member,
+                and_(Member.customer_id == Customer.id, Member.slack_user_id == slack_user_id),
+            )
+            .where(
+                Customer.team_id == team_id,
+                or_(CalendarConnection.id.is_not(None), Member.id.is_not(None)),
+            )
+            .order_by(Customer.id, CalendarConnection.id)
+        )
+        places: dict[int, PersonsPlace] = {}
+        async with self._sessions() as session:
+            for customer, connection, member_id in await session.execute(query):
+                place = places.setdefault(
+                    customer.id, PersonsPlace(customer, [], is_member=member_id is not None)
+                )
+                if connection is not None:
+                    place.connections.append(connection)
+        return list(places.values())
 
     async def save_connection(self, new: NewConnection) -> CalendarConnection:
         """Insert the connection of a slot, or replace the one it has (a reconnect)."""
@@ -572,6 +636,112 @@ class Store:
                 {"id": staff_connection_id},
             )
             yield BookingTransaction(session)
+
+
+class DigestStore:
+    """The daily digests' queries: settings, who may get one, and the claim on each day's."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def set_schedule(self, customer_id: int, *, enabled: bool, at: str | None = None) -> None:
+        values: dict[str, object] = {"digest_enabled": enabled}
+        if at is not None:
+            values["digest_time"] = at
+        async with self._sessions.begin() as session:
+            await session.execute(update(Customer).where(Customer.id == customer_id).values(values))
+
+    async def candidates(self) -> list[Customer]:
+        """Customers with the digest on whose channel and workspace may be posted in."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(Customer)
+                .outerjoin(SlackTeam, SlackTeam.team_id == Customer.team_id)
+                .where(
+                    Customer.digest_enabled.is_(True),
+                    Customer.channel_problem == "",
+                    SlackTeam.posting_stopped_at.is_(None),
+                )
+                .order_by(Customer.id)
+            )
+            return list(rows)
+
+    async def taken(self, days: set[date], now: datetime) -> set[tuple[int, date]]:
+        """(customer, day) pairs whose digest is sent, or claimed by a live sender."""
+        if not days:
+            return set()
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Digest.customer_id, Digest.local_date).where(
+                    Digest.local_date.in_(days),
+                    or_(Digest.sent_at.is_not(None), Digest.claimed_until > now),
+                )
+            )
+            return {(customer_id, day) for customer_id, day in rows}
+
+    async def claim(self, customer_id: int, day: date, *, now: datetime, until: datetime) -> bool:
+        """Take the day's digest to send it: True for exactly one caller, unless it is sent
+        already or claimed by a sender whose claim has not lapsed."""
+        try:
+            async with self._sessions.begin() as session:
+                session.add(Digest(customer_id=customer_id, local_date=day, claimed_until=until))
+            return True
+        except IntegrityError:
+            pass
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Digest)
+                .where(
+                    Digest.customer_id == customer_id,
+                    Digest.local_date == day,
+                    Digest.sent_at.is_(None),
+                    or_(Digest.claimed_until.is_(None), Digest.claimed_until <= now),
+                )
+                .values(claimed_until=until)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def mark_sent(self, customer_id: int, day: date, *, at: datetime, ts: str) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Digest)
+                .where(Digest.customer_id == customer_id, Digest.local_date == day)
+                .values(sent_at=at, message_ts=ts, claimed_until=None)
+            )
+
+    async def release(self, customer_id: int, day: date) -> None:
+        """Give a claim back unsent, so the next round tries again."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Digest)
+                .where(
+                    Digest.customer_id == customer_id,
+                    Digest.local_date == day,
+                    Digest.sent_at.is_(None),
+                )
+                .values(claimed_until=None)
+            )
+
+    async def sent_on(self, customer_id: int, day: date) -> Digest | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Digest).where(
+                    Digest.customer_id == customer_id,
+                    Digest.local_date == day,
+                    Digest.sent_at.is_not(None),
+                )
+            )
+
+    async def recent_booking_lengths(self, customer_id: int, limit: int = 20) -> list[timedelta]:
+        """How long the customer's latest bookings were, newest first."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Booking.starts_at, Booking.ends_at)
+                .where(Booking.customer_id == customer_id)
+                .order_by(Booking.created_at.desc())
+                .limit(limit)
+            )
+            return [end - start for start, end in rows]
 
 
 def _overlapping(customer_id: int, start: datetime, end: datetime) -> Select[Booking]:

@@ -17,6 +17,10 @@ COMMANDS = (
     ),
     ("/tonomo status", "see whose calendars are connected"),
     (
+        "/tonomo onboard",
+        "post the getting-started checklist here, kept up to date as steps get done",
+    ),
+    (
         "/tonomo availability [@person …] [today | friday | 2026-12-01 | this week | next week] [2h]",
         "who is free, from their live calendars (everyone, today, by default)",
     ),

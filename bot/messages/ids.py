@@ -11,6 +11,15 @@ RECONNECT = "reconnect"
 CONNECT_MINE = "connect_mine"
 """Give whoever clicks their own link to connect their staff calendar."""
 
+CONNECT_PRIMARY = "connect_primary"
+"""Give whoever clicks their own link to connect the business's primary calendar."""
+
+REMIND_STAFF = "remind_staff"
+"""Post one reminder naming the channel's people who haven't connected a calendar yet."""
+
+CONNECT_HERE = "connect_here"
+"""In the Home tab: a link to connect my own calendar in one channel; the value is its customer id."""
+
 CANCEL_BOOKING = "cancel_booking"
 """Cancel a booking; the button's value is its short id."""
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import time
+
 from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 
 from bot.availability import WorkingHours
 from bot.messages import Message, mention, pack_lines
+from bot.staff import working_hours
 from bot.when import format_time_24h
 from storage.models import Customer, Member
 
@@ -41,6 +44,7 @@ def build_settings(
     lines = [
         f"*Timezone:* {customer.timezone}",
         f"*Working hours:* {describe_hours(hours)}",
+        f"*Daily digest:* {describe_digest(customer)}",
     ]
     lines += [f"• {mention(member.slack_user_id)}: {describe_hours(h)}" for member, h in own]
     lines.append(HOW_TO_CHANGE)
@@ -60,4 +64,19 @@ def build_hours_set(hours: WorkingHours, timezone: str, user_id: str | None) -> 
     whose = f"{mention(user_id)}'s own working hours are" if user_id else "Working hours are"
     return Message.text_only(
         f":white_check_mark: {whose} now *{describe_hours(hours)}* ({timezone})."
+    )
+
+
+def describe_digest(customer: Customer) -> str:
+    if not customer.digest_enabled:
+        return "off (`/tonomo digest on` turns it on)"
+    at = format_time_24h(time.fromisoformat(customer.digest_time))
+    days = describe_days(working_hours(customer).weekdays)
+    return f"on, at {at} on working days ({days}), {customer.timezone}"
+
+
+def build_digest_set(customer: Customer) -> Message:
+    return Message.text_only(
+        f":white_check_mark: The daily digest is {describe_digest(customer)}. "
+        "`/tonomo digest now` posts today's at once."
     )

@@ -27,9 +27,9 @@ STATE_LABEL = {
 }
 
 CHANNEL_PROBLEM_WORDS = {
-    "not_in_channel": "I'm not a member of this channel, so I can't post alerts here: `/invite @Tonomo`.",
-    "channel_not_found": "Slack says I can't see this channel, so I can't post alerts here: `/invite @Tonomo`.",
-    "is_archived": "This channel is archived, so I can't post alerts here.",
+    "not_in_channel": "I'm not a member of this channel, so I can't post alerts or the daily digest here: `/invite @Tonomo`.",
+    "channel_not_found": "Slack says I can't see this channel, so I can't post alerts or the daily digest here: `/invite @Tonomo`.",
+    "is_archived": "This channel is archived, so I can't post alerts or the daily digest here.",
 }
 
 # Slack allows 50 blocks in a message; staff rows past this are summarised in one line.

@@ -763,6 +763,47 @@ async def test_block_action_in_a_modal(
     )
 
 
+async def test_block_action_in_a_home_tab(
+    fake: FakeSlack, receiver: Receiver, client: AsyncWebClient
+) -> None:
+    tab = home()
+    tab["blocks"].append(
+        {
+            "type": "actions",
+            "block_id": "fix",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "reconnect",
+                    "text": {"type": "plain_text", "text": "Reconnect"},
+                    "value": "7",
+                }
+            ],
+        }
+    )
+    assert "view" not in fake.app_home_opened(ALICE), "no view before the first publish"
+    view = (await client.views_publish(user_id=ALICE, view=tab))["view"]
+    opened = fake.app_home_opened(ALICE)
+    assert (opened["type"], opened["user"], opened["tab"]) == ("app_home_opened", ALICE, "home")
+    assert opened["view"]["id"] == view["id"] and opened["channel"].startswith("D")
+    assert "view" not in fake.app_home_opened(ALICE, tab="messages")
+
+    sent = await fake.send_block_action(
+        receiver.url, user_id=ALICE, channel_id=None, action_id="reconnect", view_id=view["id"]
+    )
+    payload = receiver.received[-1].payload()
+    assert payload["container"] == {"type": "view", "view_id": view["id"]}
+    assert (payload["view"]["id"], payload["view"]["type"]) == (view["id"], "home")
+    assert "channel" not in payload and "response_url" not in payload
+    assert sent.response_url is None and payload["trigger_id"]
+    [action] = payload["actions"]
+    assert (action["action_id"], action["block_id"], action["value"]) == ("reconnect", "fix", "7")
+    with pytest.raises(ValueError, match="no open view"):  # only Alice sees her Home tab
+        await fake.send_block_action(
+            receiver.url, user_id=OWNER, channel_id=None, action_id="reconnect", view_id=view["id"]
+        )
+
+
 async def test_view_submission_closes_the_modal(
     fake: FakeSlack, receiver: Receiver, client: AsyncWebClient
 ) -> None:

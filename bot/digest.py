@@ -1,0 +1,199 @@
+"""The daily availability digest: which channels are due, compose, claim, send.
+
+Schedule: every working day of the customer (their working hours' days), at
+`digest_time` on their wall clock. "Due" compares wall-clock times, which is what
+people mean across DST: a digest at 02:30 on the night the clocks skip from 2:00 to
+3:00 goes at 3:00; on the night they repeat 1:00-2:00, 01:30 goes the first time.
+A digest missed while no instance ran is sent as soon as one runs, the same day;
+the next day has its own.
+
+Exactly once: each (customer, local date) is claimed in the database before it is
+sent (one row per day, unique), whichever instance gets there first. A claim lapses
+after `CLAIM` if its sender died, so the digest is sent late rather than never; one
+that was sent is never sent again. A digest being sent is shielded from cancellation
+and an instance that stops waits for those (`drain`), so stopping one in the middle of
+a run neither loses nor doubles a digest: the ones it had not begun are claimed by the
+next run. Only a kill -9 between Slack's answer and the database write (milliseconds)
+could double one.
+
+A channel that can't be posted in (not in it, archived, gone, app uninstalled) is
+paused by `Poster` and left out until it is back; `status` says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.messages.digest import DigestView, build_digest
+from bot.slack import Directory, Poster
+from bot.staff import Staff, local_today, working_hours
+from storage.models import ConnectionKind, Customer, utcnow
+from storage.repositories import DigestStore, Store
+
+logger = logging.getLogger(__name__)
+
+CLAIM = timedelta(minutes=10)
+"""How long a sender holds a day's digest; a crashed sender's claim lapses after it."""
+CONCURRENCY = 16
+"""Digests composed at once. Their Google reads share `Staff`'s limit, so this only keeps
+that limit busy; more would just hold memory while waiting."""
+USUAL_SHOOT = timedelta(minutes=90)
+"""A shoot's length when the customer has no bookings yet to learn it from."""
+DRAIN_SECONDS = 30.0
+"""How long a stopping instance waits for the digests it is sending."""
+PART_PAUSE = 1.0
+"""Seconds between the parts of one long digest: Slack takes about one message a second
+per channel (https://api.slack.com/methods/chat.postMessage#rate_limiting)."""
+
+
+def due_date(customer: Customer, now: datetime) -> date | None:
+    """The local date whose digest is due at `now`, or None (digest off, a day off, too early)."""
+    if not customer.digest_enabled:
+        return None
+    local = now.astimezone(ZoneInfo(customer.timezone))
+    if local.weekday() not in working_hours(customer).weekdays:
+        return None
+    if local.time().replace(fold=0) < time.fromisoformat(customer.digest_time):
+        return None
+    return local.date()
+
+
+def usual_length(lengths: list[timedelta]) -> timedelta:
+    """The median of the customer's recent booking lengths, or `USUAL_SHOOT`."""
+    return statistics.median_low(lengths) if lengths else USUAL_SHOOT
+
+
+@dataclass(frozen=True)
+class RunResult:
+    sent: int
+    failed: int
+
+
+class Digests:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        digests: DigestStore,
+        staff: Staff,
+        poster: Poster,
+        directory: Directory,
+        clock: Callable[[], datetime] = utcnow,
+        concurrency: int = CONCURRENCY,
+        part_pause: float = PART_PAUSE,
+    ) -> None:
+        self._store = store
+        self._digests = digests
+        self._staff = staff
+        self._poster = poster
+        self._directory = directory
+        self._clock = clock
+        self._concurrency = concurrency
+        self._part_pause = part_pause
+        self._sending: set[asyncio.Task[bool | None]] = set()
+
+    async def run_due(self) -> RunResult:
+        """Send every digest due now that nobody has sent or is sending."""
+        now = self._clock()
+        due = [(c, d) for c in await self._digests.candidates() if (d := due_date(c, now))]
+        taken = await self._digests.taken({day for _, day in due}, now)
+        queue = [(c, d) for c, d in due if (c.id, d) not in taken]
+        results: list[bool | None] = []
+        limit = asyncio.Semaphore(self._concurrency)
+
+        async def one(customer: Customer, day: date) -> None:
+            async with limit:
+                results.append(await self._send_scheduled(customer, day))
+
+        await asyncio.gather(*(one(c, d) for c, d in queue))
+        return RunResult(sent=results.count(True), failed=results.count(False))
+
+    async def _send_scheduled(self, customer: Customer, day: date) -> bool | None:
+        """True when sent, False when it failed (it will be tried again), None when
+        another instance has it."""
+        # Claiming and sending run as one task that cancelling the run doesn't stop: a
+        # claim is never left held by a sender that gave up.
+        sending: asyncio.Task[bool | None] = asyncio.ensure_future(
+            self._claim_and_send(customer, day)
+        )
+        self._sending.add(sending)
+        sending.add_done_callback(self._sending.discard)
+        return await asyncio.shield(sending)
+
+    async def _claim_and_send(self, customer: Customer, day: date) -> bool | None:
+        now = self._clock()
+        if not await self._digests.claim(customer.id, day, now=now, until=now + CLAIM):
+            return None
+        try:
+            return await self._compose_and_post(customer, day, record=True)
+        except Exception:
+            logger.exception(
+                "the digest of customer %s failed; it will be tried again", customer.id
+            )
+            await self._digests.release(customer.id, day)
+            return False
+
+    async def drain(self) -> None:
+        """Wait for the digests being sent (a stopping instance finishes what it began),
+        at most `DRAIN_SECONDS`."""
+        if self._sending:
+            await asyncio.wait(set(self._sending), timeout=DRAIN_SECONDS)
+
+    async def post_now(self, customer: Customer) -> bool:
+        """`digest now`: today's digest at once. It counts as today's, so the scheduled one
+        is not sent again, unless that one went out already (then this is one more)."""
+        now = self._clock()
+        today = local_today(customer, now)
+        claimed = await self._digests.claim(customer.id, today, now=now, until=now + CLAIM)
+        try:
+            return await self._compose_and_post(customer, today, record=claimed)
+        except BaseException:
+            if claimed:
+                await self._digests.release(customer.id, today)
+            raise
+
+    async def _compose_and_post(self, customer: Customer, day: date, *, record: bool) -> bool:
+        messages = build_digest(await self.compose(customer, day))
+        first_ts = None
+        for n, message in enumerate(messages):
+            if n:
+                await asyncio.sleep(self._part_pause)
+            ts = await self._poster.post(customer, message)
+            if ts is None:
+                break
+            first_ts = first_ts or ts
+        if first_ts is None:
+            if record:
+                await self._digests.release(customer.id, day)
+            return False
+        if record:
+            await self._digests.mark_sent(customer.id, day, at=self._clock(), ts=first_ts)
+        logger.info("digest for customer %s (%s) posted", customer.id, day)
+        return True
+
+    async def compose(self, customer: Customer, day: date) -> DigestView:
+        """Everything today's digest says, read now."""
+        now = self._clock()
+        connections = await self._store.list_connections(customer.id)
+        staff = {c.owner_key for c in connections if c.kind is ConnectionKind.STAFF}
+        report, people, lengths = await asyncio.gather(
+            self._staff.availability(customer, user_ids=(), days=[day], duration=None, now=now),
+            self._directory.people_in(customer.channel_id, known_people=staff),
+            self._digests.recent_booking_lengths(customer.id),
+        )
+        primary = {c.slack_user_id for c in connections if c.kind is ConnectionKind.PRIMARY}
+        not_connected = (
+            None if people is None else [p for p in people if p not in staff and p not in primary]
+        )
+        return DigestView(
+            report=report,
+            day=day,
+            shoot=usual_length(lengths),
+            not_connected=not_connected,
+        )

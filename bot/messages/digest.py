@@ -1,0 +1,125 @@
+"""The daily digest: "Today's availability", in one message or, when long, several.
+
+Who is free when and how many shoots of the usual length still fit; who is fully
+booked; whose calendar can't be read and why; who hasn't connected yet (with a gentle
+nudge and a button); and when the calendars were read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.availability import format_range
+from bot.messages import Message, mention, pack_lines
+from bot.messages.availability import why_unknown
+from bot.messages.ids import CONNECT_MINE
+from bot.staff import AvailabilityReport
+from bot.when import format_duration
+
+MAX_BLOCKS = 50
+"""Blocks in one message (Slack's limit); a longer digest goes out in parts."""
+
+
+@dataclass(frozen=True)
+class DigestView:
+    report: AvailabilityReport
+    day: date
+    shoot: timedelta
+    """The usual length of a shoot: how many still fit is counted in these."""
+    not_connected: list[str] | None
+    """The channel's people with no calendar connected; None when Slack wouldn't list them."""
+
+
+def _fits(windows_lengths: list[timedelta], shoot: timedelta) -> int:
+    return sum(length // shoot for length in windows_lengths)
+
+
+def digest_lines(view: DigestView) -> tuple[list[str], list[str], list[str]]:
+    """Lines of the free, the fully booked (or off), and those whose calendars can't be read."""
+    report, zone = view.report, view.report.zone
+    free, booked, unknown = [], [], []
+    for person in report.people:
+        who = mention(person.person.user_id)
+        if person.free is None:
+            unknown.append(f"• {who}: {why_unknown(person.problem)}")
+            continue
+        windows = person.free[view.day]
+        if not windows:
+            off = view.day.weekday() not in person.person.hours.weekdays
+            booked.append(f"{who} (day off)" if off else who)
+            continue
+        fits = _fits([w.duration for w in windows], view.shoot)
+        ranges = ", ".join(format_range(w, zone) for w in windows)
+        count = f"{fits} × {format_duration(view.shoot)} fit" if fits else "no full shoot fits"
+        free.append(f"• {who}: {ranges}  _({count})_")
+    return free, booked, unknown
+
+
+def build_digest(view: DigestView) -> list[Message]:
+    report = view.report
+    title = f"Today's availability: {view.day:%A} {view.day.day} {view.day:%B}"
+    free, booked, unknown = digest_lines(view)
+    blocks: list[Block] = [HeaderBlock(text=title)]
+    if not report.people:
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text="No staff calendar is connected yet, so I can't say who is free."
+                )
+            )
+        )
+    for text in pack_lines(free):
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=text)))
+    if booked:
+        for text in pack_lines([f"*No free time today:* {', '.join(booked)}"]):
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=text)))
+    if unknown:
+        lines = ["*Calendars I couldn't read:*", *unknown]
+        for text in pack_lines(lines):
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=text)))
+    if view.not_connected:
+        people = ", ".join(mention(u) for u in view.not_connected)
+        nudge = (
+            f"*Not connected yet:* {people}. When you have a minute, connect your calendar "
+            "so the team can see when you're free. I only ever see busy or free, never "
+            "what your events are."
+        )
+        for text in pack_lines([nudge]):
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=text)))
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        text="Connect my calendar", action_id=CONNECT_MINE, style="primary"
+                    )
+                ]
+            )
+        )
+    read = report.read_at.astimezone(report.zone)
+    footer = (
+        f"Read live from Google at {read.hour}:{read.minute:02d} ({report.zone.key}). "
+        f"Shoots counted at {format_duration(view.shoot)}, your usual length. "
+        "`/tonomo digest off` stops this; `/tonomo digest at 7:30` moves it."
+    )
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=footer)]))
+    return _in_parts(title, blocks)
+
+
+def _in_parts(title: str, blocks: list[Block]) -> list[Message]:
+    parts = [blocks[i : i + MAX_BLOCKS] for i in range(0, len(blocks), MAX_BLOCKS)]
+    if len(parts) == 1:
+        return [Message.of(title, *parts[0])]
+    return [
+        Message.of(f"{title} ({n} of {len(parts)})", *part) for n, part in enumerate(parts, start=1)
+    ]

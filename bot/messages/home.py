@@ -1,0 +1,368 @@
+"""The App Home tab: a person's own calendar connections in every channel, and their health.
+
+`build_home` is pure: domain values in, the `home` view for `views.publish` out. Slack allows
+100 blocks in a Home tab (https://api.slack.com/reference/block-kit/blocks), so the channels
+that need the person get a section each (with its button), the ones that don't are packed
+several to a section, and past the limit the rest are counted in one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_sdk.models.blocks import (
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.messages import SECTION_LIMIT, escape, format_day
+from bot.messages.connect import UNVERIFIED_TIP, WORKSPACE_TIP
+from bot.messages.health import explain, reconnect_button
+from bot.messages.ids import CONNECT_HERE, CONNECT_LINK
+from bot.messages.status import STATE_LABEL
+from bot.when import format_time_12h
+from storage.models import CalendarConnection, ConnectionKind, ConnectionState, Customer
+
+HOME_BLOCK_LIMIT = 100
+"""Blocks in a Home tab (Slack's limit)."""
+
+NOT_CONNECTED_LABEL = ":hourglass_flowing_sand: not connected yet"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Place:
+    """A customer (its channel) of the person: their connections there, and whether they
+    may connect their own calendar there (a member with none yet)."""
+
+    customer: Customer
+    connections: list[CalendarConnection] = field(default_factory=list)
+    can_connect: bool = False
+
+    @property
+    def needs_them(self) -> bool:
+        return self.can_connect or any(c.state.is_broken for c in self.connections)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignInLink:
+    """A fresh consent link, shown where the person clicked for it."""
+
+    customer_id: int | None
+    """The place it belongs to; None shows it at the top."""
+    kind: ConnectionKind
+    url: str
+    account_email: str = ""
+    """The account to sign in with again, when it reconnects a connection."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HomeView:
+    places: list[Place]
+    now: datetime
+    check_interval: timedelta
+    link: SignInLink | None = None
+    notice: str = ""
+    """A line (mrkdwn) at the top: why a click gave no link."""
+
+
+def build_home(view: HomeView) -> dict[str, Any]:
+    """The Home tab: what needs the person first, then everything that is fine."""
+    blocks = _overview(view) if view.places else _welcome(view)
+    return {"type": "home", "blocks": [b.to_dict() for b in blocks]}
+
+
+def build_already_connected(channel_id: str) -> str:
+    return (
+        f"Your calendar is already connected in <#{channel_id}>. If it stops working, its "
+        "*Reconnect* button appears here."
+    )
+
+
+GONE_CHANNEL = (
+    "That channel isn't one of yours with me any more. `/tonomo connect-calendar` in a "
+    "channel connects your calendar there."
+)
+
+
+# --- the overview ---------------------------------------------------------------------------
+
+
+def _overview(view: HomeView) -> list[Block]:
+    needing = [p for p in view.places if p.needs_them]
+    fine = [p for p in view.places if not p.needs_them]
+    head: list[Block] = [
+        HeaderBlock(text="Your calendars"),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text="The Google calendars you connected through me, in every channel you're in, "
+                f"and how each one is doing. I check them {_every(view.check_interval)}."
+            )
+        ),
+    ]
+    if view.notice:
+        head.append(_notice(view.notice))
+    tail: list[Block] = [
+        DividerBlock(),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text="In a channel, `/tonomo status` shows everyone's calendars there and "
+                    "`/tonomo disconnect` removes yours."
+                )
+            ]
+        ),
+    ]
+    link_blocks = _link_blocks(view.link) if view.link is not None else []
+    # Kept for the two groups' headings, their "…and N more" lines and the divider between.
+    room = HOME_BLOCK_LIMIT - len(head) - len(tail) - len(link_blocks) - 5
+
+    fine_sections = list(_packed(fine, view))
+    keep_for_fine = 1 if fine_sections else 0
+    needing_blocks: list[Block] = []
+    shown_needing = 0
+    linked = False
+    for place in needing:
+        blocks, with_link = _needing_place(place, view, link_blocks)
+        cost = len(blocks) - (len(link_blocks) if with_link else 0)
+        if room - cost < keep_for_fine:
+            break
+        room -= cost
+        needing_blocks += blocks
+        shown_needing += 1
+        linked = linked or with_link
+    if link_blocks and not linked:
+        head += link_blocks
+    if shown_needing < len(needing):
+        needing_blocks.append(_more(len(needing) - shown_needing, "that need you"))
+
+    fine_blocks: list[Block] = []
+    shown_fine = 0
+    for text, count in fine_sections:
+        if len(fine_blocks) >= room:
+            break
+        fine_blocks.append(SectionBlock(text=MarkdownTextObject(text=text)))
+        shown_fine += count
+    if shown_fine < len(fine):
+        fine_blocks.append(_more(len(fine) - shown_fine, "where all is well"))
+
+    body: list[Block] = []
+    if needing:
+        body += [_heading(f":point_right: *Needs you* ({len(needing)})"), *needing_blocks]
+    if fine:
+        if needing:
+            body.append(DividerBlock())
+        body += [_heading(f"*Nothing for you to do* ({len(fine)})"), *fine_blocks]
+    return head + body + tail
+
+
+def _needing_place(
+    place: Place, view: HomeView, link_blocks: list[Block]
+) -> tuple[list[Block], bool]:
+    """A place that needs the person: a section per row (two at most), each button beside
+    the one row it acts on, and the sign-in link under the row it is for. Whether the link
+    is there."""
+    blocks: list[Block] = []
+    linked = False
+    link = view.link
+    for index, (line, button, kind) in enumerate(_rows(place, view)):
+        blocks.append(
+            _section(f"{_channel(place.customer)}\n{line}" if index == 0 else line, button)
+        )
+        if link is not None and link.customer_id == place.customer.id and link.kind is kind:
+            blocks += link_blocks
+            linked = True
+    return blocks, linked
+
+
+def _packed(places: list[Place], view: HomeView) -> Iterator[tuple[str, int]]:
+    """The places' texts, as few to a section as fit: each text and how many places it holds."""
+    text, count = "", 0
+    for place in places:
+        one = "\n".join([_channel(place.customer), *(line for line, _, _ in _rows(place, view))])
+        one = _cut(one)
+        if text and len(text) + 2 + len(one) > SECTION_LIMIT:
+            yield text, count
+            text, count = "", 0
+        text, count = (f"{text}\n\n{one}" if text else one), count + 1
+    if text:
+        yield text, count
+
+
+def _rows(
+    place: Place, view: HomeView
+) -> Iterator[tuple[str, ButtonElement | None, ConnectionKind]]:
+    """Each line of a place, the button that acts on it, and the kind of calendar it is
+    about: their own calendar first."""
+    zone = ZoneInfo(place.customer.timezone)
+    ordered = sorted(place.connections, key=lambda c: c.kind is ConnectionKind.PRIMARY)
+    if place.can_connect:
+        yield (
+            f"*Your calendar*: {NOT_CONNECTED_LABEL}. Connect it so the business sees when "
+            "you're free (only free or busy, never what your events are).",
+            ButtonElement(
+                text="Connect my calendar",
+                action_id=CONNECT_HERE,
+                value=str(place.customer.id),
+                style="primary",
+            ),
+            ConnectionKind.STAFF,
+        )
+    for connection in ordered:
+        yield (
+            _connection_line(connection, zone, view),
+            reconnect_button(connection) if connection.state.is_broken else None,
+            connection.kind,
+        )
+
+
+def _connection_line(connection: CalendarConnection, zone: ZoneInfo, view: HomeView) -> str:
+    what = (
+        "*Your calendar*"
+        if connection.kind is ConnectionKind.STAFF
+        else "*The business's primary calendar* (you connected it)"
+    )
+    line = f"{what}: {STATE_LABEL[connection.state]}, {escape(connection.account_email)}."
+    words = explain(connection.state, connection.state_reason)
+    if words:
+        line += f" {words}"
+    checked = connection.last_checked_at
+    if checked is None:
+        return line + " Not checked yet."
+    line += f" Checked {_when(checked, zone, view.now)}"
+    if connection.state is ConnectionState.UNREACHABLE:
+        line += f"; next try {_when(checked + view.check_interval, zone, view.now)}"
+    return line + f" ({_zone_words(zone)})."
+
+
+# --- the sign-in link, where they clicked -----------------------------------------------------
+
+
+def _link_blocks(link: SignInLink) -> list[Block]:
+    what = "your calendar" if link.kind is ConnectionKind.STAFF else "the primary calendar"
+    text = (
+        f":link: *Your sign-in link for {what} is ready.* It's just for you, works once and "
+        "expires in 10 minutes."
+    )
+    if link.account_email:
+        text += f"\nSign in with {escape(link.account_email)}, the account it was connected with."
+    return [
+        SectionBlock(
+            text=MarkdownTextObject(text=text),
+            accessory=ButtonElement(
+                text="Open Google sign-in", url=link.url, action_id=CONNECT_LINK, style="primary"
+            ),
+        ),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(text=UNVERIFIED_TIP),
+                MarkdownTextObject(text=WORKSPACE_TIP),
+            ]
+        ),
+    ]
+
+
+# --- nothing yet --------------------------------------------------------------------------------
+
+
+def _welcome(view: HomeView) -> list[Block]:
+    blocks: list[Block] = [HeaderBlock(text="Welcome to Tonomo")]
+    if view.notice:
+        blocks.append(_notice(view.notice))
+    if view.link is not None:
+        blocks += _link_blocks(view.link)
+    blocks += [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text="I connect a business's Google calendars, keep them healthy, and answer who "
+                "is free and when. Each business has a Slack channel with its onboarder, and I "
+                "work there."
+            )
+        ),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text="*To start*, type `/tonomo connect-calendar` in your company's channel: you "
+                "get a personal Google sign-in link that only you see. I'll only ever see when "
+                "you're busy or free, never what your events are.\n"
+                "The business connects its *primary calendar*, which owns every booking, with "
+                "`/tonomo connect-calendar primary`."
+            )
+        ),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text="Once you're connected, this tab shows your calendars in every channel "
+                    "and tells you when one needs reconnecting. `/tonomo help` lists everything "
+                    "I do. Not in your company's channel yet? Ask your onboarder to add you."
+                )
+            ]
+        ),
+    ]
+    return blocks
+
+
+# --- small pieces -------------------------------------------------------------------------------
+
+
+def _channel(customer: Customer) -> str:
+    return f"*<#{customer.channel_id}>*"
+
+
+def _section(text: str, button: ButtonElement | None) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=_cut(text)), accessory=button)
+
+
+def _heading(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=text))
+
+
+def _notice(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=f":information_source: {text}"))
+
+
+def _more(count: int, which: str) -> ContextBlock:
+    noun = "channel" if count == 1 else "channels"
+    return ContextBlock(
+        elements=[
+            MarkdownTextObject(
+                text=f"…and {count} more {noun} {which}. `/tonomo status` in a channel shows "
+                "its calendars."
+            )
+        ]
+    )
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SECTION_LIMIT else text[: SECTION_LIMIT - 1] + "…"
+
+
+def _when(moment: datetime, zone: ZoneInfo, now: datetime) -> str:
+    """`at 3:15pm`, or `Tue 1 Dec at 3:15pm` on another day, in the zone's wall-clock time."""
+    local = moment.astimezone(zone)
+    today = now.astimezone(zone).date()
+    at = f"at {format_time_12h(local.time())}"
+    return at if local.date() == today else f"{format_day(local.date(), today)} {at}"
+
+
+def _zone_words(zone: ZoneInfo) -> str:
+    """`New York time`, `Kolkata time`, `UTC`: how a timezone reads in a sentence."""
+    name = zone.key
+    if "/" not in name:
+        return name
+    return name.rsplit("/", 1)[1].replace("_", " ") + " time"
+
+
+def _every(interval: timedelta) -> str:
+    minutes = int(interval / timedelta(minutes=1))
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return "every hour" if hours == 1 else f"every {hours} hours"
+    return "every minute" if minutes == 1 else f"every {minutes} minutes"

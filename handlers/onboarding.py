@@ -1,0 +1,115 @@
+"""Onboarding: people and the bot joining or leaving the channel, and the checklist's buttons.
+
+`member_joined_channel` (https://api.slack.com/events/member_joined_channel) carries `user`,
+`channel`, `channel_type`, `team` and, when someone was invited, `inviter`. Slack sends it
+for channels the bot is in, its own joining included; with `channels:read` for public
+channels and `groups:read` for private ones. Bolt keeps this event even when the user is
+the bot itself (its self-event filter lets member_joined_channel through).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.messages import Message
+from bot.messages.connect import build_connect_link
+from bot.messages.ids import CONNECT_PRIMARY, REMIND_STAFF
+from bot.messages.onboarding import build_remind_reply
+from bot.services import Services
+from bot.slack import user_timezone
+from handlers.scheduling import NOT_SET_UP
+from storage.models import ConnectionKind, Customer
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @app.event("member_joined_channel")
+    async def handle_member_joined(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        event: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        team_id, channel_id = str(body.get("team_id", "")), str(event.get("channel", ""))
+        user_id, inviter = str(event.get("user", "")), event.get("inviter")
+        if not (team_id and channel_id and user_id) or channel_id.startswith("D"):
+            return
+        joined_is_bot = user_id == context.bot_user_id
+        if not joined_is_bot and not await services.directory.is_person(user_id):
+            return  # another app's bot: no welcome, and it is not on the checklist
+        # A new channel is in the timezone of whoever added the bot (or the person).
+        registered_by = str(inviter or user_id)
+
+        async def lookup_timezone(slack_user_id: str) -> str | None:
+            if slack_user_id == context.bot_user_id:
+                return None  # a bot's own Slack timezone says nothing about the business
+            return await user_timezone(client, slack_user_id)
+
+        customer = await services.customers.find_or_register(
+            team_id=team_id,
+            channel_id=channel_id,
+            registered_by=registered_by,
+            lookup_timezone=lookup_timezone,
+        )
+        if joined_is_bot:
+            # Being added (back) shows, as a command there would, that posting works again.
+            customer = await services.poster.resume_after_command(customer, services.directory)
+            await services.onboarding.bot_added(customer)
+        else:
+            await services.onboarding.welcome(customer, user_id)
+
+    @app.event("member_left_channel")
+    async def handle_member_left(
+        ack: AsyncAck, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        if event.get("user") == context.bot_user_id:
+            return  # nothing can be posted or edited there any more
+        customer = await services.store.find_customer(
+            str(body.get("team_id", "")), str(event.get("channel", ""))
+        )
+        if customer is not None:
+            await services.onboarding.refresh(customer)
+
+    async def clicked_in(body: dict[str, Any], respond: AsyncRespond) -> Customer | None:
+        team_id = (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
+        customer = await services.store.find_customer(team_id, body["channel"]["id"])
+        if customer is None:
+            await reply(respond, Message.text_only(NOT_SET_UP))
+        return customer
+
+    @app.action(CONNECT_PRIMARY)
+    async def handle_connect_primary(
+        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        customer = await clicked_in(body, respond)
+        if customer is None:
+            return
+        url = await services.connections.consent_link(
+            customer, body["user"]["id"], ConnectionKind.PRIMARY
+        )
+        await reply(respond, build_connect_link(ConnectionKind.PRIMARY, url))
+
+    @app.action(REMIND_STAFF)
+    async def handle_remind_staff(
+        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        customer = await clicked_in(body, respond)
+        if customer is None:
+            return
+        outcome, count = await services.onboarding.remind(customer, by=body["user"]["id"])
+        await reply(respond, build_remind_reply(outcome, count))
+
+
+async def reply(respond: AsyncRespond, message: Message) -> None:
+    """A message only the person who clicked sees."""
+    await respond(
+        text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False
+    )

@@ -1,0 +1,201 @@
+"""The daily digest end to end: schedule, one per day across instances and restarts,
+Slack's rate limits, paused channels, and `digest on | off | now | at`."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.digest import Digests
+from sandbox.fake_slack import text_of
+from storage.models import Customer
+from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot, serve_bot
+from tests.helpers import wait_until
+from tests.scenarios.flows import connect, live_status
+
+NEW_YORK = ZoneInfo("America/New_York")
+ALICE_EMAIL = "alice@acme-photo.com"
+BOB_EMAIL = "bob@acme-photo.com"
+TITLE = "Today's availability"
+
+
+def next_working_day() -> date:
+    day = datetime.now(NEW_YORK).date() + timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), NEW_YORK)
+
+
+def digests_at(bot: RunningBot, moment: datetime, *, concurrency: int = 16) -> Digests:
+    """The bot's digest service, on a clock stopped at `moment`."""
+    services = bot.services
+    return Digests(
+        store=services.store,
+        digests=services.digest_store,
+        staff=services.staff,
+        poster=services.poster,
+        directory=services.directory,
+        clock=lambda: moment,
+        concurrency=concurrency,
+        part_pause=0,
+    )
+
+
+def digests_in(bot: RunningBot, channel: str = CHANNEL) -> list[dict[str, Any]]:
+    return [m for m in bot.slack.messages(channel) if TITLE in (m.get("text") or "")]
+
+
+async def customer(bot: RunningBot, channel: str = CHANNEL) -> Customer:
+    found = await bot.services.store.find_customer(TEAM, channel)
+    assert found is not None
+    return found
+
+
+@pytest.fixture
+async def team(bot: RunningBot) -> RunningBot:
+    """A New York channel where Alice has connected, Bob has not."""
+    await answer(bot, "settings timezone America/New_York")
+    assert (await connect(bot, user=ALICE, email=ALICE_EMAIL))[0] == 200
+    return bot
+
+
+async def answer(bot: RunningBot, text: str) -> str:
+    """`/tonomo text` from the owner: the text of the reply that follows the ack."""
+    before = len(bot.slack.responses)
+    sent = await bot.slack.send_slash_command(
+        bot.events_url, user_id=OWNER, channel_id=CHANNEL, text=text
+    )
+    assert sent.status == 200
+    await wait_until(lambda: len(bot.slack.responses) > before)
+    return text_of(bot.slack.responses[before])
+
+
+async def test_the_digest_says_who_is_free_how_many_shoots_fit_and_who_is_missing(
+    team: RunningBot,
+) -> None:
+    day = next_working_day()
+    team.google.add_event(ALICE_EMAIL, start=at(day, 9), end=at(day, 12), summary="Shoot")
+    result = await digests_at(team, at(day, 7)).run_due()
+    assert result.sent == 1
+
+    (digest,) = digests_in(team)
+    text = text_of(digest)
+    assert f"<@{ALICE}>: 12:00–17:00" in text and "3 × 1h30m fit" in text
+    assert "Not connected yet:" in text and f"<@{BOB}>" in text and f"<@{OWNER}>" in text
+    assert "Shoot" not in text.replace("Shoots counted", ""), "never an event's title"
+    assert "Read live from Google at 7:00 (America/New_York)" in text
+    assert any(
+        e.get("action_id") == "connect_mine"
+        for b in digest["blocks"]
+        for e in b.get("elements", [])
+    )
+
+
+async def test_once_a_day_at_its_time_and_late_rather_than_never(team: RunningBot) -> None:
+    day = next_working_day()
+    assert (await digests_at(team, at(day, 6, 59)).run_due()).sent == 0
+    assert (await digests_at(team, at(day, 15)).run_due()).sent == 1, "missed at 7: sent late"
+    assert (await digests_at(team, at(day, 16)).run_due()).sent == 0
+    assert len(digests_in(team)) == 1
+    saturday = day + timedelta(days=(5 - day.weekday()) % 7)
+    assert (await digests_at(team, at(saturday, 9)).run_due()).sent == 0, "not on a day off"
+
+
+async def test_digest_settings(team: RunningBot) -> None:
+    day = next_working_day()
+    reply = await answer(team, "digest at 7:30")
+    assert "on, at 7:30 on working days (Mon–Fri), America/New_York" in reply
+    assert (await digests_at(team, at(day, 7, 15)).run_due()).sent == 0
+    assert (await digests_at(team, at(day, 7, 30)).run_due()).sent == 1
+
+    await answer(team, "digest off")
+    assert (await digests_at(team, at(day + timedelta(days=7), 8)).run_due()).sent == 0
+    assert "*Daily digest:* off" in await answer(team, "settings")
+
+
+async def test_digest_now_posts_at_once_and_counts_as_today_s(team: RunningBot) -> None:
+    await team.slack.send_slash_command(
+        team.events_url, user_id=OWNER, channel_id=CHANNEL, text="digest now"
+    )
+    await wait_until(lambda: len(digests_in(team)) == 1)
+    now = datetime.now(NEW_YORK)
+    if now.weekday() < 5 and now.time() >= time(7):
+        assert (await digests_at(team, now).run_due()).sent == 0
+
+
+async def test_two_instances_send_one_digest(google: Any, slack: Any, database_url: str) -> None:
+    channels = [f"C0SHOP{n}" for n in range(6)]
+    async with (
+        serve_bot(google, slack, database_url) as one,
+        serve_bot(google, slack, database_url) as two,
+    ):
+        for channel in channels:
+            slack.add_channel(channel, name=channel.lower(), members=[OWNER, ALICE])
+            await one.services.store.add_customer(
+                team_id=TEAM, channel_id=channel, timezone="America/New_York", registered_by=OWNER
+            )
+        moment = at(next_working_day(), 8)
+        results = await asyncio.gather(
+            digests_at(one, moment).run_due(), digests_at(two, moment).run_due()
+        )
+        assert sum(r.sent for r in results) == len(channels)
+        assert [len(digests_in(one, c)) for c in channels] == [1] * len(channels)
+
+
+async def test_a_restart_in_the_middle_of_a_run_neither_loses_nor_doubles(
+    bot: RunningBot,
+) -> None:
+    channels = [f"C0SHOP{n}" for n in range(8)]
+    for channel in channels:
+        bot.slack.add_channel(channel, name=channel.lower(), members=[OWNER])
+        await bot.services.store.add_customer(
+            team_id=TEAM, channel_id=channel, timezone="America/New_York", registered_by=OWNER
+        )
+    bot.slack.faults.latency = 0.05  # so that the run is stopped half-way
+    moment = at(next_working_day(), 8)
+    stopping = digests_at(bot, moment, concurrency=2)
+    run = asyncio.create_task(stopping.run_due())
+    await wait_until(lambda: any(digests_in(bot, c) for c in channels))
+    run.cancel()  # the instance stops, as its scheduler does: cancel, then drain
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    await stopping.drain()
+    sent_before_the_restart = sum(len(digests_in(bot, c)) for c in channels)
+    assert 0 < sent_before_the_restart < len(channels)
+    bot.slack.faults.latency = 0
+    # The next instance, later: whatever the stopped one had not begun is due.
+    await digests_at(bot, moment + timedelta(minutes=1)).run_due()
+    assert [len(digests_in(bot, c)) for c in channels] == [1] * len(channels)
+
+
+async def test_slack_rate_limits_delay_digests_but_lose_none(bot: RunningBot) -> None:
+    channels = [f"C0SHOP{n}" for n in range(4)]
+    for channel in channels:
+        bot.slack.add_channel(channel, name=channel.lower(), members=[OWNER])
+        await bot.services.store.add_customer(
+            team_id=TEAM, channel_id=channel, timezone="America/New_York", registered_by=OWNER
+        )
+    bot.slack.rate_limit("chat.postMessage", retry_after=1, times=3)
+    result = await digests_at(bot, at(next_working_day(), 8)).run_due()
+    assert result.sent == len(channels)
+    assert [len(digests_in(bot, c)) for c in channels] == [1] * len(channels)
+
+
+async def test_a_channel_that_can_t_be_posted_in_pauses_its_digest(team: RunningBot) -> None:
+    team.slack.remove_bot_from_channel(CHANNEL)
+    day = next_working_day()
+    assert (await digests_at(team, at(day, 8)).run_due()).sent == 0
+    assert (await digests_at(team, at(day, 9)).run_due()).sent == 0, "paused, not retried"
+    assert "can't post alerts or the daily digest here" in text_of(await live_status(team))
+
+    team.slack.add_member(CHANNEL, team.slack.bot_user_id)
+    await live_status(team)  # a command in the channel shows it is back
+    assert (await digests_at(team, at(day, 10)).run_due()).sent == 1, "back: sent late"

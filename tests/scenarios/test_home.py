@@ -1,0 +1,190 @@
+"""The App Home tab end to end: opened, read, and clicked, through the real server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.messages.ids import CONNECT_HERE, CONNECT_LINK, RECONNECT
+from sandbox.fake_google import approve_consent
+from sandbox.fake_slack import button_urls, text_of
+from storage.models import Customer
+from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot
+from tests.helpers import wait_until
+from tests.scenarios.flows import command, connect
+
+ALICE_EMAIL = "alice@acme-photo.com"
+BOB_EMAIL = "bob@acme-photo.com"
+PRIMARY_EMAIL = "bookings@acme-photo.com"
+STUDIO = "C0STUDIO"
+
+
+def home_of(bot: RunningBot, user: str) -> dict[str, Any] | None:
+    shown = [v for v in bot.slack.views(user) if v["type"] == "home"]
+    return shown[0] if shown else None
+
+
+async def open_home(bot: RunningBot, user: str) -> dict[str, Any]:
+    """The person opens the Home tab; the tab the bot publishes for it."""
+    before = home_of(bot, user)
+    sent = await bot.slack.send_event(bot.events_url, bot.slack.app_home_opened(user))
+    assert sent.status == 200
+    return await republished(bot, user, before)
+
+
+async def republished(bot: RunningBot, user: str, before: dict[str, Any] | None) -> dict[str, Any]:
+    def fresh() -> dict[str, Any]:
+        view = home_of(bot, user)
+        return view if view and (before is None or view["hash"] != before["hash"]) else {}
+
+    return await wait_until(fresh)
+
+
+async def click(bot: RunningBot, user: str, view: dict[str, Any], action_id: str) -> dict[str, Any]:
+    """Click the button `action_id` in the person's Home tab; the tab published in answer."""
+    sent = await bot.slack.send_block_action(
+        bot.events_url, user_id=user, channel_id=None, action_id=action_id, view_id=view["id"]
+    )
+    assert sent.status == 200
+    return await republished(bot, user, view)
+
+
+def buttons(view: dict[str, Any], action_id: str) -> list[dict[str, Any]]:
+    found = []
+    for block in view["blocks"]:
+        for element in [block.get("accessory"), *block.get("elements", [])]:
+            if isinstance(element, dict) and element.get("action_id") == action_id:
+                found.append(element)
+    return found
+
+
+def index_of(view: dict[str, Any], action_id: str) -> int:
+    """The position of the block whose accessory is the button `action_id`."""
+    [index] = [
+        i
+        for i, block in enumerate(view["blocks"])
+        if (block.get("accessory") or {}).get("action_id") == action_id
+    ]
+    return index
+
+
+async def customer(bot: RunningBot, channel: str = CHANNEL) -> Customer:
+    found = await bot.services.store.find_customer(TEAM, channel)
+    assert found is not None
+    return found
+
+
+async def sign_in(bot: RunningBot, url: str, email: str) -> None:
+    location = await approve_consent(url, email=email)
+    async with bot.http.get(location) as response:
+        assert response.status == 200, await response.text()
+
+
+async def test_nothing_yet_explains_how_to_start(bot: RunningBot) -> None:
+    view = await open_home(bot, BOB)
+    text = text_of(view)
+    assert "Welcome to Tonomo" in text
+    assert "`/tonomo connect-calendar`" in text and "your company's channel" in text
+    assert not buttons(view, RECONNECT) and not buttons(view, CONNECT_HERE)
+
+
+async def test_a_fresh_connection_shows_healthy(bot: RunningBot) -> None:
+    status, _ = await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    assert status == 200
+    view = await open_home(bot, ALICE)
+    text = text_of(view)
+    assert f"<#{CHANNEL}>" in text
+    assert f"*Your calendar*: :white_check_mark: connected, {ALICE_EMAIL}." in text
+    assert "Checked at " in text and "(Chicago time)" in text  # Alice registered the channel
+    assert "Nothing for you to do* (1)" in text
+    assert not buttons(view, RECONNECT) and not buttons(view, CONNECT_HERE)
+
+
+async def test_a_broken_connection_reconnects_from_the_home_tab(bot: RunningBot) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    bot.google.revoke_account_tokens(ALICE_EMAIL)
+    await bot.services.health.check_customer(await customer(bot))
+
+    view = await open_home(bot, ALICE)
+    assert ":warning: needs reconnecting" in text_of(view)
+    assert "Google no longer accepts this connection" in text_of(view)
+    [reconnect] = buttons(view, RECONNECT)
+    connection = await bot.services.store.find_connection((await customer(bot)).id, ALICE)
+    assert connection is not None and reconnect["value"] == str(connection.id)
+
+    responses = len(bot.slack.responses)
+    answered = await click(bot, ALICE, view, RECONNECT)
+    [link] = buttons(answered, CONNECT_LINK)
+    assert link["text"]["text"] == "Open Google sign-in"
+    assert "expires in 10 minutes" in text_of(answered) and "Show Advanced" in text_of(answered)
+    assert f"Sign in with {ALICE_EMAIL}" in text_of(answered)
+    # The link sits right under the row that was clicked, and is the only one.
+    assert index_of(answered, CONNECT_LINK) == index_of(answered, RECONNECT) + 1
+    assert button_urls(answered["blocks"]) == [link["url"]]
+    assert len(bot.slack.responses) == responses, "no response_url there: none was used"
+
+    await sign_in(bot, link["url"], ALICE_EMAIL)
+    # The tab left open shows the connection working again, without a link or a button.
+    healed = await republished(bot, ALICE, answered)
+    assert ":white_check_mark: connected" in text_of(healed)
+    assert not buttons(healed, RECONNECT) and not button_urls(healed["blocks"])
+    await wait_until(
+        lambda: any("reconnected their calendar" in text_of(m) for m in bot.slack.messages(CHANNEL))
+    )
+
+
+async def test_connections_in_two_channels_are_both_shown(bot: RunningBot) -> None:
+    bot.slack.add_channel(STUDIO, name="studio-onboarding", members=[OWNER, ALICE])
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    reply = await command(bot, "connect-calendar primary", user=ALICE, channel=STUDIO)
+    (url,) = button_urls(reply["blocks"])
+    await sign_in(bot, url, PRIMARY_EMAIL)
+
+    text = text_of(await open_home(bot, ALICE))
+    assert f"<#{CHANNEL}>" in text and f"<#{STUDIO}>" in text
+    assert ALICE_EMAIL in text and PRIMARY_EMAIL in text
+    assert "*The business's primary calendar* (you connected it)" in text
+    # In the studio channel Alice connected only the primary: her own calendar is offered.
+    assert "Needs you* (1)" in text and "Nothing for you to do* (1)" in text
+
+
+async def test_a_member_without_a_calendar_connects_from_the_home_tab(bot: RunningBot) -> None:
+    await command(bot, "settings", user=BOB)  # Bob uses the bot in the channel: a member
+    view = await open_home(bot, BOB)
+    assert "not connected yet" in text_of(view)
+    [offer] = buttons(view, CONNECT_HERE)
+    assert offer["text"]["text"] == "Connect my calendar"
+    assert offer["value"] == str((await customer(bot)).id)
+
+    answered = await click(bot, BOB, view, CONNECT_HERE)
+    [link] = buttons(answered, CONNECT_LINK)
+    text = text_of(answered)
+    assert "Show Advanced" in text and "Admin console" in text  # the tips of the connect flow
+    await sign_in(bot, link["url"], BOB_EMAIL)
+
+    healed = await republished(bot, BOB, answered)
+    assert f"*Your calendar*: :white_check_mark: connected, {BOB_EMAIL}." in text_of(healed)
+    assert not buttons(healed, CONNECT_HERE)
+    stored = await bot.services.store.find_connection((await customer(bot)).id, BOB)
+    assert stored is not None and stored.account_email == BOB_EMAIL
+
+
+async def test_a_stale_reconnect_click_says_the_connection_is_gone(bot: RunningBot) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    bot.google.revoke_account_tokens(ALICE_EMAIL)
+    await bot.services.health.check_customer(await customer(bot))
+    view = await open_home(bot, ALICE)
+    await command(bot, "disconnect", user=ALICE)
+
+    answered = await click(bot, ALICE, view, RECONNECT)
+    assert "That connection no longer exists" in text_of(answered)
+    assert not button_urls(answered["blocks"]) and not buttons(answered, RECONNECT)
+
+
+async def test_the_messages_tab_publishes_nothing(bot: RunningBot) -> None:
+    publishes = bot.slack.requests.matching(r"/api/views\.publish$")
+    sent = await bot.slack.send_event(
+        bot.events_url, bot.slack.app_home_opened(OWNER, tab="messages")
+    )
+    assert sent.status == 200
+    await open_home(bot, OWNER)  # the Home tab, opened after it, is published
+    assert len(bot.slack.requests.matching(r"/api/views\.publish$")) == len(publishes) + 1

@@ -1,0 +1,143 @@
+"""The digest's schedule across timezones and clock changes, and its messages within
+Slack's limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from slack_sdk.models.blocks import Block
+
+from bot.availability import Interval, WorkingHours, free_windows
+from bot.digest import USUAL_SHOOT, due_date, usual_length
+from bot.messages import SECTION_LIMIT
+from bot.messages.digest import MAX_BLOCKS, DigestView, build_digest
+from bot.staff import NEEDS_RECONNECT, AvailabilityReport, Person, PersonAvailability
+from sandbox.fake_slack import text_of
+from storage.models import Customer
+
+
+def customer(zone: str, at: str = "07:00", days: str = "01234", enabled: bool = True) -> Customer:
+    return Customer(
+        team_id="T1",
+        channel_id="C1",
+        timezone=zone,
+        registered_by="U1",
+        work_start="09:00",
+        work_end="17:00",
+        work_days=days,
+        digest_enabled=enabled,
+        digest_time=at,
+    )
+
+
+def local(zone: str, day: date, hour: int, minute: int = 0, fold: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute, fold=fold), ZoneInfo(zone))
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"])
+def test_due_from_its_time_until_midnight_on_working_days(zone: str) -> None:
+    tuesday = date(2026, 12, 1)
+    shop = customer(zone)
+    assert due_date(shop, local(zone, tuesday, 6, 59)) is None
+    assert due_date(shop, local(zone, tuesday, 7)) == tuesday
+    assert due_date(shop, local(zone, tuesday, 23, 59)) == tuesday
+    assert due_date(shop, local(zone, date(2026, 12, 5), 9)) is None, "Saturday"
+    assert due_date(customer(zone, enabled=False), local(zone, tuesday, 9)) is None
+    assert due_date(customer(zone, days="5"), local(zone, date(2026, 12, 5), 9)) == date(
+        2026, 12, 5
+    )
+
+
+def test_the_same_instant_is_a_different_local_day_in_each_zone() -> None:
+    instant = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # Monday 21:00 in New York
+    assert due_date(customer("America/New_York"), instant) == date(2026, 11, 30)
+    assert due_date(customer("Asia/Kolkata"), instant) == date(2026, 12, 1)  # 7:30 there
+
+
+def test_a_time_the_clocks_skip_is_due_when_they_land() -> None:
+    zone = "America/New_York"
+    spring = date(2027, 3, 15)  # a Monday; 2027-03-14 is the Sunday of the change
+    shop = customer(zone, at="02:30", days="0123456")
+    change = date(2027, 3, 14)
+    assert due_date(shop, local(zone, change, 1, 59)) is None
+    assert due_date(shop, local(zone, change, 3, 0)) == change, "02:30 never shows: due at 3:00"
+    assert due_date(shop, local(zone, spring, 2, 30)) == spring
+
+
+def test_a_time_the_clocks_repeat_is_due_the_first_time() -> None:
+    zone = "America/New_York"
+    change = date(2026, 11, 1)
+    shop = customer(zone, at="01:30", days="0123456")
+    assert due_date(shop, local(zone, change, 1, 29, fold=0)) is None
+    assert due_date(shop, local(zone, change, 1, 30, fold=0)) == change
+    # The second 1:30 is the same local date: the day's digest, already claimed then.
+    assert due_date(shop, local(zone, change, 1, 30, fold=1)) == change
+
+
+@given(st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2030, 1, 1)))
+def test_due_only_on_the_local_date_of_now(naive: datetime) -> None:
+    zone = ZoneInfo("Australia/Lord_Howe")
+    now = naive.replace(tzinfo=UTC)
+    day = due_date(customer("Australia/Lord_Howe", days="0123456"), now)
+    assert day is None or day == now.astimezone(zone).date()
+
+
+def test_the_usual_length_is_learned_from_bookings() -> None:
+    assert usual_length([]) == USUAL_SHOOT
+    hour, two = timedelta(hours=1), timedelta(hours=2)
+    assert usual_length([hour, two, two]) == two
+
+
+def view(staff: int, zone: str = "America/New_York") -> DigestView:
+    tz = ZoneInfo(zone)
+    day = date(2026, 12, 1)
+    hours = WorkingHours()
+    people = []
+    for n in range(staff):
+        person = Person(f"U{n:04d}", f"person {n}", hours, None)
+        if n % 7 == 3:
+            people.append(PersonAvailability(person, None, NEEDS_RECONNECT))
+            continue
+        busy = [
+            Interval(local(zone, day, 9 + k * 2), local(zone, day, 10 + k * 2))
+            for k in range(n % 4)
+        ]
+        people.append(
+            PersonAvailability(person, free_windows(days=[day], zone=tz, hours=hours, busy=busy))
+        )
+    report = AvailabilityReport(tz, (day,), None, people, local(zone, day, 7), True)
+    return DigestView(report, day, timedelta(minutes=90), [f"UNEW{n}" for n in range(staff)])
+
+
+@pytest.mark.parametrize("staff", [0, 1, 10, 200])
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata"])
+def test_every_part_is_within_slack_s_limits_and_nobody_is_left_out(staff: int, zone: str) -> None:
+    messages = build_digest(view(staff, zone))
+    everything = ""
+    for message in messages:
+        assert 1 <= len(message.blocks) <= MAX_BLOCKS
+        for block in message.blocks:
+            assert Block.parse(block) is not None
+            text = (block.get("text") or {}).get("text", "")
+            assert len(text) <= SECTION_LIMIT
+        everything += text_of({"text": message.text, "blocks": message.blocks})
+    for n in range(staff):
+        assert f"<@U{n:04d}>" in everything and f"<@UNEW{n}>" in everything
+    assert "Today's availability: Tuesday 1 December" in messages[0].text
+
+
+def test_one_person_s_day_reads_plainly() -> None:
+    (message,) = build_digest(view(3))
+    text = text_of({"text": message.text, "blocks": message.blocks})
+    assert "<@U0000>: 9:00–17:00  _(5 × 1h30m fit)_" in text
+    assert "<@U0002>: 10:00–11:00, 12:00–17:00  _(3 × 1h30m fit)_" in text
+    assert "Read live from Google at 7:00 (America/New_York)" in text
+
+
+def test_no_staff_connected_says_so() -> None:
+    (message,) = build_digest(view(0))
+    assert "No staff calendar is connected yet" in text_of({"blocks": message.blocks})
