@@ -17,6 +17,10 @@ COMMANDS = (
     ),
     ("/tonomo status", "see whose calendars are connected"),
     (
+        "/tonomo digest on | off | now | at 7:30",
+        "the daily availability digest in this channel (on at 7:00 on working days by default)",
+    ),
+    (
         "/tonomo onboard",
         "post the getting-started checklist here, kept up to date as steps get done",
     ),
