@@ -4,8 +4,11 @@
 libraries (google-auth-oauthlib's `Flow` with PKCE, google-auth's `Credentials.refresh`,
 google-api-python-client, gcsa, gcal_sync) run against it unchanged but for base URLs:
 
-- `GET /o/oauth2/auth` shows Google's error pages or an HTML consent form; the form posts
-  to `/o/oauth2/approve`, which redirects back with a single-use code (or `access_denied`).
+- `GET /o/oauth2/auth` checks the request and shows Google's error page, or walks a person
+  through Google's sign-in pages, plain HTML forms: choose an account, the unverified-app
+  warning ("Show Advanced", "Go to … (unsafe)", "Back to safety"), then consent with one
+  box per scope. The request waits server-side under a random id between the pages; the
+  last one redirects back with a single-use code (or `access_denied`).
 - `POST /token` exchanges codes (client auth, redirect URI and PKCE checked) and refresh
   tokens; `POST /revoke` revokes a whole grant.
 - `/calendar/v3/` serves calendars, calendarList, freeBusy and events, enforcing Bearer
@@ -13,7 +16,7 @@ google-api-python-client, gcsa, gcal_sync) run against it unchanged but for base
 
 Accounts and events are seeded and inspected in process (`add_account`, `add_event`,
 `events`), and faults are injected through `sandbox.faults` (every request is recorded
-in `requests`). `approve_consent` does over HTTP what a person does on the consent page.
+in `requests`). `approve_consent` does over HTTP what a person does on those pages.
 `python -m sandbox.fake_google --port N` runs it alone.
 """
 
@@ -48,12 +51,17 @@ from sandbox.faults import Emulator, Fault
 JSON = dict[str, Any]
 
 AUTH_PATH = "/o/oauth2/auth"
-APPROVE_PATH = "/o/oauth2/approve"
+# The sign-in steps after it, each a page (GET) and its form's answer (POST).
+CHOOSE_ACCOUNT_PATH = "/o/oauth2/auth/oauthchooseaccount"
+WARNING_PATH = "/signin/oauth/warning"
+CONSENT_PATH = "/signin/oauth/consent"
+_STEPS = (CHOOSE_ACCOUNT_PATH, WARNING_PATH, CONSENT_PATH)
 TOKEN_PATH = "/token"  # noqa: S105 - a path, not a secret
 REVOKE_PATH = "/revoke"
 API_PREFIX = "/calendar/v3"
 
 CODE_LIFETIME = timedelta(minutes=10)
+SIGN_IN_LIFETIME = timedelta(hours=1)  # how long a started sign-in waits between its pages
 BASE32HEX = "0123456789abcdefghijklmnopqrstuv"
 EVENT_ID = re.compile(r"[0-9a-v]{5,1024}")
 PKCE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
@@ -214,6 +222,16 @@ class AuthorizationRequest:
     access_type: str
     prompt: str
     login_hint: str
+
+
+@dataclass
+class PendingSignIn:
+    """An authorization request between its sign-in pages, and how far the person got."""
+
+    request: AuthorizationRequest
+    expires_at: datetime
+    email: str | None = None  # the account chosen on the first page
+    warned: bool = False  # past the unverified-app warning
 
 
 @dataclass
@@ -453,16 +471,62 @@ def merge_intervals(
 # --- HTML pages ----------------------------------------------------------------------
 
 
+# Plain HTML and CSS, no script: a clean card in the manner of Google's sign-in pages.
+_STYLE = """
+body { margin: 0; min-height: 100vh; display: flex; flex-direction: column;
+  align-items: center; justify-content: center; background: #f0f4f9; color: #1f1f1f;
+  font-family: "Google Sans", Roboto, "Segoe UI", Arial, sans-serif; font-size: 14px; }
+main { box-sizing: border-box; width: min(450px, calc(100% - 32px)); margin: 24px 0 8px;
+  padding: 36px 40px; background: #fff; border: 1px solid #dadce0; border-radius: 28px; }
+h1 { margin: 0 0 8px; font-size: 24px; font-weight: 400; line-height: 1.3; }
+h2 { margin: 24px 0 8px; font-size: 16px; font-weight: 500; }
+p { line-height: 1.5; }
+a, .link { color: #0b57d0; font-weight: 500; text-decoration: none; }
+.sub { margin: 0 0 16px; font-size: 16px; }
+.chip { display: inline-block; margin: 8px 0; padding: 4px 12px; border: 1px solid #dadce0;
+  border-radius: 16px; }
+.alert { margin: 0 0 8px; color: #b3261e; font-size: 32px; }
+.accounts, .scopes { margin: 16px 0 0; padding: 0; list-style: none;
+  border-top: 1px solid #dadce0; }
+.accounts li, .scopes li { border-bottom: 1px solid #dadce0; }
+.scopes li { padding: 12px 4px; }
+.scopes label { display: flex; gap: 12px; align-items: flex-start; cursor: pointer; }
+.account { display: flex; gap: 12px; align-items: center; width: 100%; padding: 12px 8px;
+  border: 0; background: none; color: inherit; font: inherit; text-align: left;
+  cursor: pointer; }
+.account:hover, .account:focus, .account.hinted { background: #e8f0fe; }
+.avatar { display: inline-flex; align-items: center; justify-content: center; flex: none;
+  width: 28px; height: 28px; border-radius: 50%; background: #0b57d0; color: #fff; }
+.field { display: block; margin: 8px 0; }
+.field input { display: block; box-sizing: border-box; width: 100%; margin-top: 6px;
+  padding: 13px 15px; border: 1px solid #747775; border-radius: 4px; font: inherit;
+  font-size: 16px; }
+.invalid { color: #b3261e; }
+.actions { display: flex; align-items: center; justify-content: space-between; gap: 8px;
+  margin-top: 32px; }
+.actions.end { justify-content: flex-end; }
+button.primary { padding: 10px 24px; border: 0; border-radius: 20px; background: #0b57d0;
+  color: #fff; font: inherit; font-weight: 500; cursor: pointer; }
+button.text, button.link { padding: 10px 12px; border: 0; border-radius: 20px;
+  background: none; color: #0b57d0; font: inherit; font-weight: 500; cursor: pointer; }
+button.link { padding: 0; text-decoration: underline; }
+footer { margin-bottom: 24px; color: #444746; font-size: 12px; }
+"""
+
+
 def render_page(title: str, body: str) -> str:
     return (
         "<!doctype html>\n"
         '<html lang="en">\n'
         "<head>\n"
         '<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(title)}</title>\n"
+        f"<style>{_STYLE}</style>\n"
         "</head>\n"
         "<body>\n"
-        f"{body}"
+        f"<main>\n{body}</main>\n"
+        "<footer>Google emulator: no real Google account is used.</footer>\n"
         "</body>\n"
         "</html>\n"
     )
@@ -472,11 +536,9 @@ def render_error_page(status: int, error: str, description: str) -> str:
     """Google's "Authorization Error" page, e.g. "Error 400: invalid_request"."""
     return render_page(
         "Error",
-        "<main>\n"
         "<h1>Authorization Error</h1>\n"
         f"<h2>Error {status}: {html.escape(error)}</h2>\n"
-        f"<p>{html.escape(description)}</p>\n"
-        "</main>\n",
+        f"<p>{html.escape(description)}</p>\n",
     )
 
 
@@ -492,36 +554,137 @@ def render_scope_choices(scopes: Iterable[str]) -> str:
     items = "".join(
         "<li><label>"
         f'<input type="checkbox" name="granted_scope" value="{html.escape(scope)}" checked> '
-        f"{html.escape(SCOPE_DESCRIPTIONS.get(scope, scope))}"
+        f"<span>{html.escape(SCOPE_DESCRIPTIONS.get(scope, scope))}</span>"
         "</label></li>\n"
         for scope in scopes
     )
-    return f"<ul>\n{items}</ul>\n"
+    return f'<ul class="scopes">\n{items}</ul>\n'
 
 
-def render_consent_page(request: AuthorizationRequest, params: dict[str, str]) -> str:
-    app = html.escape(request.client_id)
-    return render_page(
-        "Sign in - Google Accounts",
-        "<main>\n"
-        "<h1>Sign in with Google</h1>\n"
-        f'<form method="post" action="{APPROVE_PATH}">\n'
-        f"{render_hidden_fields(params)}"
-        "<p><label>Email or phone "
-        f'<input type="email" name="email" value="{html.escape(request.login_hint)}" required>'
-        "</label></p>\n"
-        f"<p>{app} wants to access your Google Account</p>\n"
-        f"<p>Select what {app} can access</p>\n"
-        f"{render_scope_choices(request.scopes)}"
-        '<button type="submit" name="action" value="deny">Deny</button>\n'
-        '<button type="submit" name="action" value="allow">Allow</button>\n'
-        "</form>\n"
-        "</main>\n",
+def _step_url(path: str, pending_id: str, **extra: str) -> str:
+    return f"{path}?{urlencode({'pending': pending_id} | extra)}"
+
+
+def render_account_chooser(
+    pending_id: str,
+    app: str,
+    accounts: Iterable[str],
+    *,
+    login_hint: str = "",
+    typed: str | None = None,
+    invalid: str = "",
+) -> str:
+    """Step 1: the known accounts, each a button, and "Use another account" (an email field).
+
+    `login_hint` pre-selects its account if known, else pre-fills the field; `typed` and
+    `invalid` show the field again with what was typed and why it was refused.
+    """
+    emails = list(accounts)
+    hint = login_hint.strip().lower()
+    hidden = render_hidden_fields({"pending": pending_id})
+    body = (
+        f"<h1>{'Choose an account' if emails else 'Sign in'}</h1>\n"
+        f'<p class="sub">to continue to {html.escape(app)}</p>\n'
     )
+    if emails:
+        buttons = "".join(
+            f'<li><button type="submit" class="account{" hinted" if email == hint else ""}"'
+            f' name="email" value="{html.escape(email)}"{" autofocus" if email == hint else ""}>'
+            f'<span class="avatar">{html.escape(email[:1].upper())}</span>'
+            f"<span>{html.escape(email)}</span></button></li>\n"
+            for email in emails
+        )
+        body += (
+            f'<form method="post" action="{CHOOSE_ACCOUNT_PATH}">\n{hidden}'
+            f'<ul class="accounts">\n{buttons}</ul>\n</form>\n'
+        )
+    prefill = typed if typed is not None else ("" if hint in emails else login_hint)
+    focus = " autofocus" if typed is not None or hint not in emails else ""
+    error = f'<p class="invalid">{html.escape(invalid)}</p>\n' if invalid else ""
+    body += (
+        f'<form method="post" action="{CHOOSE_ACCOUNT_PATH}">\n{hidden}'
+        f"{'<h2>Use another account</h2>' if emails else ''}\n"
+        '<label class="field">Email or phone'
+        f'<input type="email" name="email" value="{html.escape(prefill)}"'
+        f' autocomplete="username" required{focus}></label>\n'
+        f"{error}"
+        '<div class="actions end"><button type="submit" class="primary">Next</button></div>\n'
+        "</form>\n"
+    )
+    return render_page("Sign in - Google Accounts", body)
+
+
+def render_unverified_warning(
+    pending_id: str, email: str, redirect_uri: str, *, advanced: bool
+) -> str:
+    """Step 2: "Google hasn't verified this app", as Google shows for unverified apps.
+
+    "Back to safety" ends the sign-in; "Show Advanced" is a link to the same page with the
+    advanced part shown, whose "Go to … (unsafe)" goes on to consent.
+    """
+    host = urlsplit(redirect_uri).hostname or redirect_uri
+    if advanced:
+        toggle = f'<a href="{html.escape(_step_url(WARNING_PATH, pending_id))}">Hide Advanced</a>'
+        more = (
+            "<p>Continue only if you understand the risks and trust the developer.</p>\n"
+            '<p><button type="submit" class="link" name="action" value="continue">'
+            f"Go to {html.escape(host)} (unsafe)</button></p>\n"
+        )
+    else:
+        url = _step_url(WARNING_PATH, pending_id, advanced="1")
+        toggle = f'<a href="{html.escape(url)}">Show Advanced</a>'
+        more = ""
+    body = (
+        '<p class="alert" aria-hidden="true">&#9888;</p>\n'
+        "<h1>Google hasn\u2019t verified this app</h1>\n"
+        f'<p class="chip">{html.escape(email)}</p>\n'
+        "<p>The app is requesting access to sensitive info in your Google Account. "
+        "Until the developer verifies this app with Google, you shouldn't use it.</p>\n"
+        "<p>If you're the developer, submit a verification request to remove this screen.</p>\n"
+        f'<form method="post" action="{WARNING_PATH}">\n'
+        f"{render_hidden_fields({'pending': pending_id})}"
+        f'<div class="actions">{toggle}\n'
+        '<button type="submit" class="primary" name="action" value="back">'
+        "Back to safety</button></div>\n"
+        f"{more}"
+        "</form>\n"
+    )
+    return render_page("Google hasn\u2019t verified this app", body)
+
+
+def render_consent_page(pending_id: str, app: str, email: str, scopes: Iterable[str]) -> str:
+    """Step 3: what the app asks for, one ticked box per scope, Cancel or Allow."""
+    name = html.escape(app)
+    body = (
+        f"<h1>{name} wants access to your Google Account</h1>\n"
+        f'<p class="chip">{html.escape(email)}</p>\n'
+        f'<form method="post" action="{CONSENT_PATH}">\n'
+        f"{render_hidden_fields({'pending': pending_id})}"
+        f"<h2>Select what {name} can access</h2>\n"
+        f"{render_scope_choices(scopes)}"
+        f"<h2>Make sure you trust {name}</h2>\n"
+        "<p>You may be sharing sensitive info with this site or app. "
+        "You can always see or remove access in your Google Account.</p>\n"
+        '<div class="actions end">'
+        '<button type="submit" class="text" name="action" value="deny">Cancel</button>\n'
+        '<button type="submit" class="primary" name="action" value="allow">Allow</button>'
+        "</div>\n"
+        "</form>\n"
+    )
+    return render_page("Sign in - Google Accounts", body)
 
 
 def html_response(text: str, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html")
+
+
+def _error_response(err: AuthorizationPageError) -> web.Response:
+    return html_response(render_error_page(err.status, err.error, err.description), err.status)
+
+
+def _see_other(location: str, status: int = 303) -> web.Response:
+    """The next page of the sign-in, on this server."""
+    return web.Response(status=status, headers={"Location": location})
 
 
 # --- the emulator --------------------------------------------------------------------
@@ -536,12 +699,20 @@ class FakeGoogle(Emulator):
         client_id: str | None = None,
         client_secret: str | None = None,
         access_token_lifetime: int = 3600,
+        app_name: str | None = None,
+        verified_app: bool = False,
     ) -> None:
         super().__init__()
         self.client_id = client_id
         self.client_secret = client_secret
         self.access_token_lifetime = access_token_lifetime
+        # The name the consent pages give the app (Google's "OAuth consent screen"): the
+        # client id when unset. An unverified app (the default, as an app in Testing is)
+        # gets Google's "hasn't verified this app" warning before consent.
+        self.app_name = app_name
+        self.verified_app = verified_app
         self.accounts: dict[str, Account] = {}
+        self._sign_ins: dict[str, PendingSignIn] = {}
         self._codes: dict[str, AuthorizationCode] = {}
         self._grants: list[Grant] = []
         self._access_tokens: dict[str, AccessToken] = {}
@@ -570,7 +741,12 @@ class FakeGoogle(Emulator):
         self.app.router.add_routes(
             [
                 web.get(AUTH_PATH, self._authorize),
-                web.post(APPROVE_PATH, self._approve),
+                web.get(CHOOSE_ACCOUNT_PATH, self._chooser_page),
+                web.post(CHOOSE_ACCOUNT_PATH, self._choose_account),
+                web.get(WARNING_PATH, self._warning_page),
+                web.post(WARNING_PATH, self._leave_warning),
+                web.get(CONSENT_PATH, self._consent_page),
+                web.post(CONSENT_PATH, self._consent),
                 web.post(TOKEN_PATH, self._token),
                 web.post(REVOKE_PATH, self._revoke),
                 web.get(REVOKE_PATH, self._revoke),
@@ -716,36 +892,92 @@ class FakeGoogle(Emulator):
     # --- OAuth: authorization endpoint ---
 
     async def _authorize(self, request: web.Request) -> web.Response:
-        params = dict(request.query)
+        """Check the request before any page, then start the sign-in at the account chooser."""
         try:
-            auth = self._authorization_request(params)
+            auth = self._authorization_request(dict(request.query))
         except AuthorizationPageError as err:
-            return html_response(
-                render_error_page(err.status, err.error, err.description), err.status
-            )
-        return html_response(render_consent_page(auth, params))
+            return _error_response(err)
+        now = utcnow()
+        for stale in [key for key, s in self._sign_ins.items() if now >= s.expires_at]:
+            del self._sign_ins[stale]
+        pending_id = secrets.token_urlsafe(24)
+        self._sign_ins[pending_id] = PendingSignIn(request=auth, expires_at=now + SIGN_IN_LIFETIME)
+        return _see_other(_step_url(CHOOSE_ACCOUNT_PATH, pending_id), status=302)
 
-    async def _approve(self, request: web.Request) -> web.Response:
+    # Each step: its page (GET) shows once the earlier steps are done, else the step the
+    # person is at; its answer (POST) is taken only then. A sign-in that is unknown,
+    # tampered with or expired gets an error page.
+
+    async def _chooser_page(self, request: web.Request) -> web.Response:
+        return self._step(request.query.get("pending", ""), CHOOSE_ACCOUNT_PATH, self._chooser)
+
+    async def _choose_account(self, request: web.Request) -> web.Response:
         form = await request.post()
-        params = {key: str(value) for key, value in form.items() if key not in _CONSENT_FIELDS}
+        pending_id = str(form.get("pending", ""))
         try:
-            auth = self._authorization_request(params)
+            pending = self._pending(pending_id, CHOOSE_ACCOUNT_PATH)
         except AuthorizationPageError as err:
-            return html_response(
-                render_error_page(err.status, err.error, err.description), err.status
-            )
-        granted = tuple(
-            s for s in auth.scopes if s in {str(v) for v in form.getall("granted_scope", [])}
+            return _error_response(err)
+        typed = str(form.get("email", ""))
+        email = typed.strip().lower()
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+            page = self._chooser(pending_id, pending, typed=typed, invalid="Enter a valid email.")
+            return html_response(page, 400)
+        # Signing in to an account the emulator has not seen creates it.
+        self.add_account(email)
+        pending.email, pending.warned = email, False
+        return _see_other(_step_url(self._reached(pending), pending_id))
+
+    async def _warning_page(self, request: web.Request) -> web.Response:
+        advanced = request.query.get("advanced") == "1"
+        return self._step(
+            request.query.get("pending", ""),
+            WARNING_PATH,
+            lambda pending_id, pending: render_unverified_warning(
+                pending_id, pending.email or "", pending.request.redirect_uri, advanced=advanced
+            ),
         )
+
+    async def _leave_warning(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        pending_id = str(form.get("pending", ""))
+        try:
+            pending = self._pending(pending_id, WARNING_PATH)
+        except AuthorizationPageError as err:
+            return _error_response(err)
+        if form.get("action") == "continue":
+            pending.warned = True
+            return _see_other(_step_url(self._reached(pending), pending_id))
+        # "Back to safety" ends the sign-in as a refusal.
+        del self._sign_ins[pending_id]
+        return _redirect(pending.request, {"error": "access_denied"})
+
+    async def _consent_page(self, request: web.Request) -> web.Response:
+        return self._step(
+            request.query.get("pending", ""),
+            CONSENT_PATH,
+            lambda pending_id, pending: render_consent_page(
+                pending_id,
+                self._app_name(pending.request),
+                pending.email or "",
+                pending.request.scopes,
+            ),
+        )
+
+    async def _consent(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        pending_id = str(form.get("pending", ""))
+        try:
+            pending = self._pending(pending_id, CONSENT_PATH)
+        except AuthorizationPageError as err:
+            return _error_response(err)
+        del self._sign_ins[pending_id]
+        auth, email = pending.request, pending.email or ""
+        ticked = {str(v) for v in form.getall("granted_scope", [])}
+        granted = tuple(s for s in auth.scopes if s in ticked)
         if form.get("action") != "allow" or not granted:
             # Nothing granted is a refusal too: there is nothing to hand a token for.
             return _redirect(auth, {"error": "access_denied"})
-        email = str(form.get("email", "")).strip().lower()
-        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-            return html_response(
-                render_error_page(400, "invalid_request", "Enter a valid email address."), 400
-            )
-        self.add_account(email)
         code = "4/0" + secrets.token_urlsafe(32)
         self._codes[code] = AuthorizationCode(
             request=auth, email=email, scopes=granted, expires_at=utcnow() + CODE_LIFETIME
@@ -755,6 +987,64 @@ class FakeGoogle(Emulator):
             auth,
             {"code": code, "scope": " ".join(granted), "authuser": "0", "prompt": "consent"},
         )
+
+    def _step(
+        self,
+        pending_id: str,
+        path: str,
+        render: Callable[[str, PendingSignIn], str],
+    ) -> web.Response:
+        try:
+            pending = self._pending(pending_id, None)
+        except AuthorizationPageError as err:
+            return _error_response(err)
+        reached = self._reached(pending)
+        if _STEPS.index(reached) < _STEPS.index(path):
+            return _see_other(_step_url(reached, pending_id))
+        return html_response(render(pending_id, pending))
+
+    def _pending(self, pending_id: str, step: str | None) -> PendingSignIn:
+        """The sign-in waiting under this id; with `step`, only if it has reached that step."""
+        pending = self._sign_ins.get(pending_id)
+        if pending is not None and utcnow() >= pending.expires_at:
+            del self._sign_ins[pending_id]
+            pending = None
+        if pending is None:
+            raise _invalid_request(
+                "This sign-in is unknown or has expired. "
+                "Go back to the app and ask it for a new sign-in link."
+            )
+        if step is not None and _STEPS.index(self._reached(pending)) < _STEPS.index(step):
+            raise _invalid_request("This sign-in step comes before its earlier steps are done.")
+        return pending
+
+    def _reached(self, pending: PendingSignIn) -> str:
+        """The path of the furthest step the person has reached."""
+        if pending.email is None:
+            return CHOOSE_ACCOUNT_PATH
+        if not pending.warned and not self.verified_app:
+            return WARNING_PATH
+        return CONSENT_PATH
+
+    def _chooser(
+        self,
+        pending_id: str,
+        pending: PendingSignIn,
+        *,
+        typed: str | None = None,
+        invalid: str = "",
+    ) -> str:
+        return render_account_chooser(
+            pending_id,
+            self._app_name(pending.request),
+            self.accounts,
+            login_hint=pending.request.login_hint,
+            typed=typed,
+            invalid=invalid,
+        )
+
+    def _app_name(self, auth: AuthorizationRequest) -> str:
+        return self.app_name or auth.client_id
 
     def _authorization_request(self, params: dict[str, str]) -> AuthorizationRequest:
         """Validate the parameters as Google does before it shows any consent screen."""
@@ -1267,7 +1557,6 @@ class FakeGoogle(Emulator):
 # months (https://github.com/calcom/cal.com/pull/11962).
 FREEBUSY_MAX_RANGE = timedelta(days=90)
 
-_CONSENT_FIELDS = frozenset({"email", "granted_scope", "action"})
 # Read-only on an event: kept through a full update (PUT).
 _SERVER_FIELDS = (
     "kind", "etag", "id", "htmlLink", "created", "updated", "creator",
@@ -1524,7 +1813,7 @@ def _redirect(auth: AuthorizationRequest, params: dict[str, str]) -> web.Respons
     return web.Response(status=302, headers={"Location": location})
 
 
-# --- a person at the consent screen --------------------------------------------------
+# --- a person at the sign-in pages ---------------------------------------------------
 
 
 @dataclass
@@ -1535,84 +1824,196 @@ class _Form:
     buttons: list[tuple[str, str]] = field(default_factory=list)
 
 
-class _FormParser(HTMLParser):
-    """The first form of a page: where it posts, and its fields, checkboxes and buttons."""
+@dataclass
+class _Page:
+    """A page as a person acts on it: its forms and its links (href, text)."""
+
+    url: str
+    text: str
+    forms: list[_Form] = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)
+
+    def forms_to(self, path: str) -> list[_Form]:
+        return [f for f in self.forms if urlsplit(urljoin(self.url, f.action)).path == path]
+
+    def link(self, text: str) -> str | None:
+        return next((urljoin(self.url, h) for h, t in self.links if t == text), None)
+
+
+class _PageParser(HTMLParser):
+    """Every form of a page (where it posts, its fields, checkboxes and buttons) and link."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.form: _Form | None = None
-        self._done = False
+        self.forms: list[_Form] = []
+        self.links: list[tuple[str, str]] = []
+        self._form: _Form | None = None
+        self._link: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attr = {key: value or "" for key, value in attrs}
-        if tag == "form" and self.form is None:
-            self.form = _Form(action=attr.get("action", ""))
-        if self.form is None or self._done:
+        if tag == "form":
+            self._form = _Form(action=attr.get("action", ""))
+            self.forms.append(self._form)
+        elif tag == "a" and "href" in attr:
+            self._link = [attr["href"]]
+        if self._form is None:
             return
         if tag == "input" and attr.get("type") == "checkbox":
-            self.form.checkboxes.append(attr.get("value", ""))
+            self._form.checkboxes.append(attr.get("value", ""))
         elif tag == "input" and attr.get("name"):
-            self.form.fields.append((attr["name"], attr.get("value", "")))
+            self._form.fields.append((attr["name"], attr.get("value", "")))
         elif tag == "button" and attr.get("name"):
-            self.form.buttons.append((attr["name"], attr.get("value", "")))
+            self._form.buttons.append((attr["name"], attr.get("value", "")))
+
+    def handle_data(self, data: str) -> None:
+        if self._link is not None:
+            self._link.append(data)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "form" and self.form is not None:
-            self._done = True
+        if tag == "form":
+            self._form = None
+        elif tag == "a" and self._link is not None:
+            href, *words = self._link
+            self.links.append((href, " ".join("".join(words).split())))
+            self._link = None
 
 
-def _parse_form(page: str) -> _Form:
-    parser = _FormParser()
-    parser.feed(page)
-    if parser.form is None:
-        raise ConsentPageError(200, "the consent page has no form")
-    return parser.form
+def _parse_page(url: str, text: str) -> _Page:
+    parser = _PageParser()
+    parser.feed(text)
+    parser.close()
+    return _Page(url=url, text=text, forms=parser.forms, links=parser.links)
+
+
+class _Browser:
+    """Follows the emulator's own redirects; a redirect anywhere else ends the walk."""
+
+    def __init__(self, session: aiohttp.ClientSession, start: str) -> None:
+        self._session = session
+        parts = urlsplit(start)
+        self._origin = (parts.scheme, parts.netloc)
+
+    async def open(self, url: str) -> _Page | str:
+        return await self._fetch("GET", url, None)
+
+    async def submit(self, page: _Page, form: _Form, answer: list[tuple[str, str]]) -> _Page | str:
+        return await self._fetch("POST", urljoin(page.url, form.action), answer)
+
+    async def _fetch(
+        self, method: str, url: str, data: list[tuple[str, str]] | None
+    ) -> _Page | str:
+        for _ in range(10):
+            async with self._session.request(
+                method, url, data=data, allow_redirects=False
+            ) as response:
+                text = await response.text()
+                if response.status in (301, 302, 303, 307, 308):
+                    location = urljoin(url, response.headers["Location"])
+                    parts = urlsplit(location)
+                    if (parts.scheme, parts.netloc) != self._origin:
+                        return location
+                    method, url, data = "GET", location, None
+                    continue
+                if response.status != 200:
+                    raise ConsentPageError(response.status, text)
+                return _parse_page(url, text)
+        raise ConsentPageError(302, f"too many redirects at {url}")
+
+
+def _account_choice(page: _Page, email: str) -> tuple[_Form, list[tuple[str, str]]]:
+    """The account's own button if the chooser lists it, else "Use another account"."""
+    forms = page.forms_to(CHOOSE_ACCOUNT_PATH)
+    for form in forms:
+        if ("email", email.strip().lower()) in form.buttons:
+            return form, [*form.fields, ("email", email.strip().lower())]
+    for form in forms:
+        if any(name == "email" for name, _ in form.fields):
+            return form, [(n, email if n == "email" else v) for n, v in form.fields]
+    raise ConsentPageError(200, "the sign-in page offers no account to choose")
+
+
+def _press(page: _Page, path: str, name: str, value: str) -> tuple[_Form, list[tuple[str, str]]]:
+    for form in page.forms_to(path):
+        if (name, value) in form.buttons:
+            return form, [*form.fields, (name, value)]
+    raise ConsentPageError(200, f"the page has no {value!r} button")
 
 
 def _consent_answer(
-    form: _Form, email: str, scopes: list[str] | None, allow: bool
-) -> list[tuple[str, str]]:
+    page: _Page, scopes: list[str] | None, allow: bool
+) -> tuple[_Form, list[tuple[str, str]]]:
+    form, answer = _press(page, CONSENT_PATH, "action", "allow" if allow else "deny")
     ticked = form.checkboxes if scopes is None else scopes
     unknown = set(ticked) - set(form.checkboxes)
     if unknown:
         raise ValueError(f"the consent page does not offer {sorted(unknown)}")
-    action = "allow" if allow else "deny"
-    if ("action", action) not in form.buttons:
-        raise ConsentPageError(200, f"the consent page has no {action} button")
-    fields = [(name, email if name == "email" else value) for name, value in form.fields]
-    return fields + [("granted_scope", scope) for scope in ticked] + [("action", action)]
+    return form, answer[:-1] + [("granted_scope", s) for s in ticked] + answer[-1:]
 
 
 async def approve_consent(
-    auth_url: str, *, email: str, scopes: list[str] | None = None, allow: bool = True
+    auth_url: str,
+    *,
+    email: str,
+    scopes: list[str] | None = None,
+    allow: bool = True,
+    back_to_safety: bool = False,
 ) -> str:
-    """Open the consent page, sign in as `email`, tick `scopes` (None: all), press Allow or Deny.
+    """Walk Google's sign-in pages as a person does; return where they send the browser.
 
-    Returns the redirect's Location without following it. Raises `ConsentPageError` when
-    Google shows an error page instead.
+    Choose the account `email` (its button, or "Use another account"); on the
+    unverified-app warning, "Show Advanced" then "Go to … (unsafe)", or with
+    `back_to_safety` press "Back to safety" there; on the consent page tick `scopes`
+    (None: all) and press Allow, or Cancel unless `allow`.
+
+    Returns the final redirect's Location (the app's callback) without following it.
+    Raises `ConsentPageError` when Google shows an error page instead, or a step is missing.
     """
     async with aiohttp.ClientSession() as session:
-        async with session.get(auth_url) as page:
-            text = await page.text()
-            if page.status != 200:
-                raise ConsentPageError(page.status, text)
-        form = _parse_form(text)
-        answer = _consent_answer(form, email, scopes, allow)
-        async with session.post(
-            urljoin(auth_url, form.action), data=answer, allow_redirects=False
-        ) as response:
-            if response.status != 302:
-                raise ConsentPageError(response.status, await response.text())
-            return response.headers["Location"]
+        browser = _Browser(session, auth_url)
+        page = await browser.open(auth_url)
+        if isinstance(page, str):
+            return page
+        page = await browser.submit(page, *_account_choice(page, email))
+        if isinstance(page, str):
+            return page
+        if page.forms_to(WARNING_PATH):
+            if back_to_safety:
+                page = await browser.submit(page, *_press(page, WARNING_PATH, "action", "back"))
+            else:
+                advanced = page.link("Show Advanced")
+                if advanced is None:
+                    raise ConsentPageError(200, "the warning has no Show Advanced link")
+                page = await browser.open(advanced)
+                if isinstance(page, str):
+                    return page
+                page = await browser.submit(page, *_press(page, WARNING_PATH, "action", "continue"))
+        elif back_to_safety:
+            raise ConsentPageError(200, "no unverified-app warning was shown")
+        if isinstance(page, str):
+            return page
+        page = await browser.submit(page, *_consent_answer(page, scopes, allow))
+        if isinstance(page, str):
+            return page
+        raise ConsentPageError(200, f"the consent page did not send the browser back: {page.url}")
 
 
 # --- running it alone ----------------------------------------------------------------
 
 
-async def _serve(host: str, port: int, latency: float = 0.0) -> None:
+async def _serve(
+    host: str,
+    port: int,
+    latency: float = 0.0,
+    *,
+    app_name: str | None = None,
+    verified_app: bool = False,
+) -> None:
     fake = FakeGoogle(
         client_id=os.environ.get("GOOGLE_CLIENT_ID") or None,
         client_secret=os.environ.get("GOOGLE_CLIENT_SECRET") or None,
+        app_name=app_name,
+        verified_app=verified_app,
     )
     fake.faults.latency = latency
     await fake.start(host, port)
@@ -1626,16 +2027,33 @@ async def _serve(host: str, port: int, latency: float = 0.0) -> None:
 
 
 def main() -> None:
-    """`python -m sandbox.fake_google --port N [--host H] [--latency S]`; Ctrl-C stops it."""
+    """`python -m sandbox.fake_google --port N [--host H] [--latency S] [--app-name NAME]
+    [--verified]`; Ctrl-C stops it."""
     parser = argparse.ArgumentParser(description="Serve the Google OAuth and Calendar emulator.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument(
         "--latency", type=float, default=0.0, help="seconds added to every request (default 0)"
     )
+    parser.add_argument(
+        "--app-name", default=None, help="the app's name on the consent pages (default: client id)"
+    )
+    parser.add_argument(
+        "--verified",
+        action="store_true",
+        help='a verified app: no "Google hasn\'t verified this app" warning',
+    )
     args = parser.parse_args()
     try:
-        asyncio.run(_serve(args.host, args.port, args.latency))
+        asyncio.run(
+            _serve(
+                args.host,
+                args.port,
+                args.latency,
+                app_name=args.app_name,
+                verified_app=args.verified,
+            )
+        )
     except KeyboardInterrupt:
         print("Fake Google stopped", flush=True)
 

@@ -37,7 +37,15 @@ from googleapiclient.errors import HttpError
 from oauthlib.oauth2.rfc6749.errors import InvalidGrantError
 
 import sandbox.fake_google as fake_google_module
-from sandbox.fake_google import ConsentPageError, FakeGoogle, approve_consent
+from sandbox.fake_google import (
+    AUTH_PATH,
+    CHOOSE_ACCOUNT_PATH,
+    CONSENT_PATH,
+    WARNING_PATH,
+    ConsentPageError,
+    FakeGoogle,
+    approve_consent,
+)
 from tests.sandbox.conftest import GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET
 
 T = TypeVar("T")
@@ -78,6 +86,26 @@ def flow(fake: FakeGoogle, scopes: list[str], **kwargs: Any) -> Flow:
 def consent_url(oauth: Flow, email: str = "alice@example.com") -> str:
     url, _ = oauth.authorization_url(access_type="offline", prompt="consent", login_hint=email)
     return str(url)
+
+
+async def get(session: aiohttp.ClientSession, url: str) -> tuple[int, str, str]:
+    """A page as a browser shows it, redirects followed: status, final URL, HTML."""
+    async with session.get(url) as page:
+        return page.status, str(page.url), await page.text()
+
+
+async def post(
+    session: aiohttp.ClientSession, url: str, data: Any, *, follow: bool = True
+) -> tuple[int, str, str]:
+    """A form submitted: status, the final URL (or, not following, the Location), HTML."""
+    async with session.post(url, data=data, allow_redirects=follow) as page:
+        where = str(page.url) if follow else page.headers.get("Location", "")
+        return page.status, where, await page.text()
+
+
+def pending_of(url: str) -> str:
+    """The id a sign-in waits under, from one of its pages' URLs."""
+    return parse_qs(urlsplit(url).query)["pending"][0]
 
 
 def credentials(fake: FakeGoogle, email: str, scopes: list[str]) -> Credentials:
@@ -156,15 +184,211 @@ async def test_the_full_consent_flow_with_pkce_gives_working_offline_tokens(
     assert "alice@example.com" in fake_google.accounts
 
 
-async def test_the_consent_page_is_a_form_a_person_can_read(fake_google: FakeGoogle) -> None:
+async def test_the_first_page_chooses_an_account_with_the_hinted_one_preselected(
+    fake_google: FakeGoogle,
+) -> None:
+    fake_google.add_account("alice@example.com")
+    fake_google.add_account("carol@example.com")
+    url = consent_url(flow(fake_google, PRIMARY_SCOPES), email="Alice@Example.com")
+
+    async with aiohttp.ClientSession() as session:
+        status, at, text = await get(session, url)
+
+    assert status == 200 and urlsplit(at).path == CHOOSE_ACCOUNT_PATH
+    assert "<h1>Choose an account</h1>" in text and "<script" not in text
+    assert f"to continue to {GOOGLE_CLIENT_ID}" in text
+    assert (
+        '<button type="submit" class="account hinted" name="email" value="alice@example.com"'
+        " autofocus>" in text
+    )
+    assert '<button type="submit" class="account" name="email" value="carol@example.com">' in text
+    assert "Use another account" in text and '<input type="email" name="email" value=""' in text
+
+
+async def test_a_login_hint_for_a_new_account_prefills_the_email_field(
+    fake_google: FakeGoogle,
+) -> None:
     url = consent_url(flow(fake_google, PRIMARY_SCOPES), email="bob@example.com")
-    async with aiohttp.ClientSession() as session, session.get(url) as page:
-        text = await page.text()
-    assert page.status == 200 and page.content_type == "text/html"
-    assert 'name="email" value="bob@example.com"' in text
-    assert text.count('type="checkbox" name="granted_scope"') == 3
-    assert 'value="allow"' in text and 'value="deny"' in text
+
+    async with aiohttp.ClientSession() as session:
+        status, _, text = await get(session, url)
+
+    assert status == 200
+    assert "<h1>Sign in</h1>" in text and 'class="account' not in text
+    assert '<input type="email" name="email" value="bob@example.com"' in text
+    assert not fake_google.accounts  # created on its first sign-in, not before
+
+
+async def test_an_invalid_email_is_asked_for_again(fake_google: FakeGoogle) -> None:
+    url = consent_url(flow(fake_google, PRIMARY_SCOPES), email="")
+    async with aiohttp.ClientSession() as session:
+        _, at, _ = await get(session, url)
+        status, _, text = await post(
+            session, at, {"pending": pending_of(at), "email": "not-an-email"}
+        )
+
+    assert status == 400
+    assert "Enter a valid email." in text and 'value="not-an-email"' in text
+    assert not fake_google.accounts
+
+
+async def test_signing_in_shows_googles_unverified_app_warning(fake_google: FakeGoogle) -> None:
+    url = consent_url(flow(fake_google, PRIMARY_SCOPES), email="bob@example.com")
+    async with aiohttp.ClientSession() as session:
+        _, at, _ = await get(session, url)
+        pending = pending_of(at)
+        status, at, text = await post(session, at, {"pending": pending, "email": "Bob@Example.com"})
+        assert "bob@example.com" in fake_google.accounts  # created on its first sign-in
+
+        assert status == 200 and urlsplit(at).path == WARNING_PATH
+        assert "Google hasn\u2019t verified this app" in text
+        assert "The app is requesting access to sensitive info in your Google Account" in text
+        assert "bob@example.com" in text
+        assert 'name="action" value="back">Back to safety</button>' in text
+        assert ">Show Advanced</a>" in text and "(unsafe)" not in text
+
+        advanced = f"{fake_google.base_url}{WARNING_PATH}?pending={pending}&advanced=1"
+        assert f'href="{WARNING_PATH}?pending={pending}&amp;advanced=1"' in text
+        status, _, text = await get(session, advanced)
+
+    assert status == 200 and ">Hide Advanced</a>" in text
+    assert "Continue only if you understand the risks and trust the developer." in text
+    assert 'name="action" value="continue">Go to 127.0.0.1 (unsafe)</button>' in text
+
+
+async def test_the_consent_page_has_one_ticked_box_per_scope(fake_google: FakeGoogle) -> None:
+    fake_google.app_name = "Tonomo"
+    url = consent_url(flow(fake_google, PRIMARY_SCOPES), email="bob@example.com")
+    async with aiohttp.ClientSession() as session:
+        _, at, _ = await get(session, url)
+        pending = pending_of(at)
+        await post(session, at, {"pending": pending, "email": "bob@example.com"})
+        warning = fake_google.base_url + WARNING_PATH
+        status, at, text = await post(session, warning, {"pending": pending, "action": "continue"})
+
+    assert status == 200 and urlsplit(at).path == CONSENT_PATH
+    assert "<h1>Tonomo wants access to your Google Account</h1>" in text
+    assert "Select what Tonomo can access" in text and "bob@example.com" in text
+    for scope in PRIMARY_SCOPES:
+        assert f'type="checkbox" name="granted_scope" value="{scope}" checked>' in text
+    assert text.count('type="checkbox"') == 3
     assert "View your availability in your calendars" in text
+    assert 'value="deny">Cancel</button>' in text and 'value="allow">Allow</button>' in text
+
+
+async def test_unticking_a_box_on_the_page_grants_fewer_scopes(fake_google: FakeGoogle) -> None:
+    oauth = flow(fake_google, PRIMARY_SCOPES, autogenerate_code_verifier=True)
+    async with aiohttp.ClientSession() as session:
+        _, at, _ = await get(session, consent_url(oauth))
+        pending = pending_of(at)
+        await post(session, at, {"pending": pending, "email": "alice@example.com"})
+        await post(
+            session, fake_google.base_url + WARNING_PATH, {"pending": pending, "action": "continue"}
+        )
+        answer = [
+            ("pending", pending),
+            ("granted_scope", FREEBUSY),
+            ("granted_scope", EVENTS_OWNED),
+        ]
+        status, location, _ = await post(
+            session,
+            fake_google.base_url + CONSENT_PATH,
+            [*answer, ("action", "allow")],
+            follow=False,
+        )
+
+    assert status == 302 and location.startswith(REDIRECT_URI + "?")
+    assert parse_qs(urlsplit(location).query)["scope"] == [f"{FREEBUSY} {EVENTS_OWNED}"]
+    token = await in_thread(lambda: oauth.fetch_token(authorization_response=location))
+    assert token["scope"] == [FREEBUSY, EVENTS_OWNED]
+
+
+async def test_back_to_safety_ends_the_sign_in_with_access_denied(
+    fake_google: FakeGoogle,
+) -> None:
+    url, state = flow(fake_google, PRIMARY_SCOPES).authorization_url(access_type="offline")
+
+    location = await approve_consent(url, email="alice@example.com", back_to_safety=True)
+
+    assert location.startswith(REDIRECT_URI + "?")
+    assert parse_qs(urlsplit(location).query) == {"state": [state], "error": ["access_denied"]}
+    assert not fake_google.requests.matching(CONSENT_PATH)
+
+
+async def test_approve_consent_walks_every_page(fake_google: FakeGoogle) -> None:
+    fake_google.add_account("alice@example.com")
+    oauth = flow(fake_google, PRIMARY_SCOPES, autogenerate_code_verifier=True)
+
+    location = await approve_consent(consent_url(oauth), email="alice@example.com")
+
+    assert "code" in parse_qs(urlsplit(location).query)
+    assert [(r.method, r.path) for r in fake_google.requests] == [
+        ("GET", AUTH_PATH),
+        ("GET", CHOOSE_ACCOUNT_PATH),
+        ("POST", CHOOSE_ACCOUNT_PATH),  # the account's own button
+        ("GET", WARNING_PATH),
+        ("GET", WARNING_PATH),  # Show Advanced
+        ("POST", WARNING_PATH),  # Go to … (unsafe)
+        ("GET", CONSENT_PATH),
+        ("POST", CONSENT_PATH),  # Allow
+    ]
+    assert [r.query.get("advanced") for r in fake_google.requests.matching(WARNING_PATH)] == [
+        None,
+        "1",
+        None,
+    ]
+
+
+async def test_a_verified_app_goes_straight_from_the_account_to_consent(
+    fake_google: FakeGoogle,
+) -> None:
+    fake_google.verified_app = True
+    oauth = flow(fake_google, [FREEBUSY], autogenerate_code_verifier=True)
+
+    location = await approve_consent(consent_url(oauth), email="alice@example.com")
+
+    assert parse_qs(urlsplit(location).query)["scope"] == [FREEBUSY]
+    assert not fake_google.requests.matching(WARNING_PATH)
+    with pytest.raises(ConsentPageError, match="no unverified-app warning"):
+        await approve_consent(consent_url(oauth), email="alice@example.com", back_to_safety=True)
+
+
+async def test_an_unknown_expired_or_used_sign_in_gets_an_error_page(
+    fake_google: FakeGoogle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = fake_google.base_url
+    unknown = "This sign-in is unknown or has expired."
+    async with aiohttp.ClientSession() as session:
+        _, at, _ = await get(session, consent_url(flow(fake_google, PRIMARY_SCOPES)))
+        pending = pending_of(at)
+        for path in (CHOOSE_ACCOUNT_PATH, WARNING_PATH, CONSENT_PATH):
+            status, _, text = await get(session, f"{base}{path}?pending={pending}x")
+            assert (status, "Error 400: invalid_request") == (400, text.split("<h2>")[1][:26])
+            assert unknown in text
+            status, _, text = await post(session, base + path, {"pending": "", "action": "allow"})
+            assert status == 400 and unknown in text
+
+        # The steps go in order: consent is neither shown nor taken before the warning.
+        await post(session, at, {"pending": pending, "email": "alice@example.com"})
+        status, at, _ = await get(session, f"{base}{CONSENT_PATH}?pending={pending}")
+        assert status == 200 and urlsplit(at).path == WARNING_PATH
+        consent = {"pending": pending, "granted_scope": FREEBUSY, "action": "allow"}
+        status, _, text = await post(session, base + CONSENT_PATH, consent, follow=False)
+        assert status == 400 and "before its earlier steps are done" in text
+
+        # Once answered, a sign-in is gone.
+        await post(session, base + WARNING_PATH, {"pending": pending, "action": "continue"})
+        status, _, _ = await post(session, base + CONSENT_PATH, consent, follow=False)
+        assert status == 302
+        status, _, text = await post(session, base + CONSENT_PATH, consent, follow=False)
+        assert status == 400 and unknown in text
+
+        # An hour later, one left waiting is gone too.
+        _, at, _ = await get(session, consent_url(flow(fake_google, PRIMARY_SCOPES)))
+        later = datetime.now(UTC) + timedelta(hours=1, seconds=1)
+        monkeypatch.setattr(fake_google_module, "utcnow", lambda: later)
+        status, _, text = await get(session, at)
+        assert status == 400 and unknown in text
 
 
 async def test_a_wrong_code_verifier_is_refused(fake_google: FakeGoogle) -> None:
