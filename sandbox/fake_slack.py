@@ -71,6 +71,18 @@ MESSAGE_TEXT_LIMIT = 40_000
 # (https://api.slack.com/interactivity/handling#message_responses).
 RESPONSE_URL_USES = 5
 MEMBERS_PAGE_LIMIT = 1000
+# The methods that change what people see (counted in `FakeSlack.changes`).
+CHANGING_METHODS = frozenset(
+    {
+        "chat.postMessage",
+        "chat.postEphemeral",
+        "chat.update",
+        "chat.delete",
+        "views.open",
+        "views.update",
+        "views.publish",
+    }
+)
 
 # Long names Slack gives in users.info `tz_label`, by the zone's abbreviation.
 TZ_LABELS = {
@@ -484,6 +496,9 @@ class FakeSlack(Emulator):
         """Seconds Slack waits for the bot to acknowledge a request it sent."""
         self.responses: list[JsonDict] = []
         """Every accepted response_url post, oldest first."""
+        self.changes = 0
+        """How many times what people see changed (messages, ephemerals, views): a client
+        that shows them (the sandbox's page) watches this number."""
 
         self._created = int(time.time())
         self._revoked = False
@@ -572,7 +587,9 @@ class FakeSlack(Emulator):
         """A person posts in the channel (the bot cannot edit or delete it)."""
         if channel_id not in self._channels:
             raise KeyError(channel_id)
-        return copy.deepcopy(self._post(channel_id, user_id, text, [], thread_ts))
+        message = self._post(channel_id, user_id, text, [], thread_ts)
+        self.changes += 1
+        return copy.deepcopy(message)
 
     def mention(self, user_id: str) -> str:
         """A mention as Slack delivers it in a command with should_escape: true."""
@@ -645,7 +662,10 @@ class FakeSlack(Emulator):
         try:
             params = await _read_params(request)
             self._authenticate(request, params)
-            return web.json_response({"ok": True, **handler(params)})
+            answer = handler(params)
+            if method in CHANGING_METHODS:
+                self.changes += 1
+            return web.json_response({"ok": True, **answer})
         except _ApiError as err:
             return web.json_response(err.body())
 
@@ -987,6 +1007,7 @@ class FakeSlack(Emulator):
         except _ApiError as err:
             return web.json_response(err.body(), status=400)
         url.uses += 1
+        self.changes += 1
         return web.json_response({"ok": True})
 
     def _respond(self, url: _ResponseUrl, body: JsonDict) -> None:
@@ -1118,6 +1139,30 @@ class FakeSlack(Emulator):
         sent = await self._deliver_interaction(bot_url, payload)
         self._apply_view_answer(record, sent)
         return sent
+
+    async def close_view(self, bot_url: str, *, user_id: str, view_id: str) -> SentRequest | None:
+        """The user closes an open modal (its close button): it closes, and the bot is told
+        with a `view_closed` interaction only when the view asked for it (`notify_on_close`).
+
+        https://api.slack.com/reference/interaction-payloads/views#view_closed
+        """
+        record = self._views.get(view_id)
+        if (
+            record is None
+            or not record.open
+            or record.view["type"] != "modal"
+            or record.user_id != user_id
+        ):
+            raise ValueError(f"{user_id} has no open modal {view_id!r}")
+        record.open = False
+        self.changes += 1
+        if not record.view.get("notify_on_close"):
+            return None
+        payload = self._interaction("view_closed", user_id)
+        del payload["trigger_id"]  # closing a view opens nothing
+        payload["view"] = copy.deepcopy(record.view)
+        payload["is_cleared"] = False
+        return await self._deliver_interaction(bot_url, payload)
 
     def app_home_opened(self, user_id: str, *, tab: str = "home") -> JsonDict:
         """The event of `user_id` opening the app's Home (or Messages) tab, for `send_event`.
@@ -1253,6 +1298,7 @@ class FakeSlack(Emulator):
     def _apply_view_answer(self, record: _View, sent: SentRequest) -> None:
         if sent.status != 200:
             return  # Slack shows an error and the modal stays open
+        self.changes += 1
         action, answer = _response_action(sent)
         if action is None:
             record.open = False

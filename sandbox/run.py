@@ -1,51 +1,71 @@
-"""`python app.py --sandbox`: the whole bot on this machine, with Slack and Google emulated.
+"""`python app.py --sandbox`: the whole bot on this machine, in a browser, with Slack and
+Google emulated.
 
-It starts both emulators, a fresh SQLite database, and the bot's real server with its
-production code paths (only the URLs differ), seeds a demo customer channel, and
-prints where everything runs. On a terminal it is also a small Slack stand-in: type a
-`/tonomo …` command (prefix `as alice:` to act as someone else) and read what the bot
-posts; its sign-in links open the Google emulator's consent page in a browser.
+It starts both emulators, a fresh SQLite database and the bot's real server, with its
+production code paths (only the URLs differ), then seeds a demo customer: the channel
+#acme-photo-onboarding with its owner and three photographers, whose Google calendars hold
+two weeks of realistic busy time. The primary calendar (a shared bookings@ account) and two
+of the photographers are connected through the real connect flow, as people would: a signed
+`/tonomo connect-calendar`, Google's consent pages, the bot's own callback. The third
+photographer is left to connect.
+
+The page that plays Slack (`sandbox/ui.py`, `sandbox/web/`) is served by the same server,
+under `/sandbox/`, and `/` leads there: the one URL to open.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
-from aiohttp import web
+from aiohttp import ClientError, ClientSession, web
 from cryptography.fernet import Fernet
 
 from bot.config import Settings
 from bot.server import create_web_app
 from bot.services import build_services
-from sandbox.fake_google import FakeGoogle
-from sandbox.fake_slack import FakeSlack
+from sandbox.fake_google import ConsentPageError, FakeGoogle, approve_consent
+from sandbox.fake_slack import FakeSlack, button_urls
+from sandbox.ui import Person, SandboxUI
 
 CLIENT_ID = "tonomo-sandbox.apps.googleusercontent.com"
 CLIENT_SECRET = "tonomo-sandbox-secret"  # noqa: S105 - the emulator's own client
+WORKSPACE = "Acme Photo"
 CHANNEL = "C0ACMEPHOTO"
 CHANNEL_NAME = "acme-photo-onboarding"
-PEOPLE = {
-    # Slack user id: (name, real name, timezone)
-    "U0OLIVIA": ("olivia", "Olivia Owner (owner)", "America/New_York"),
-    "U0ALICE": ("alice", "Alice Lens (photographer)", "America/New_York"),
-    "U0BOB": ("bob", "Bob Shutter (photographer)", "America/New_York"),
-    "U0CARMEN": ("carmen", "Carmen Flash (photographer)", "America/New_York"),
-}
+ZONE = "America/New_York"
+DOMAIN = "acme-photo.com"
+PRIMARY_EMAIL = f"bookings@{DOMAIN}"
+"""The primary calendar: a shared account, as the bot advises, not the owner's own."""
 OWNER = "U0OLIVIA"
+ALICE = "U0ALICE"
+BOB = "U0BOB"
+CARMEN = "U0CARMEN"
+PEOPLE = [
+    Person(OWNER, "olivia", "Olivia Owner", "Owner"),
+    Person(ALICE, "alice", "Alice Lens", "Photographer"),
+    Person(BOB, "bob", "Bob Shutter", "Photographer"),
+    Person(CARMEN, "carmen", "Carmen Flash", "Photographer"),
+]
+EMAILS = {person.user_id: f"{person.name}@{DOMAIN}" for person in PEOPLE}
+CONNECTED_STAFF = (ALICE, BOB)
+"""Connected at start-up; Carmen is not."""
+PARTNER = "jordan@harborhomes.com"
+"""A realtor outside the business who invites the photographers to things."""
 
-
-def seed(slack: FakeSlack) -> None:
-    for user_id, (name, real_name, tz) in PEOPLE.items():
-        slack.add_user(user_id, name=name, real_name=real_name, tz=tz)
-    slack.add_channel(CHANNEL, name=CHANNEL_NAME, members=list(PEOPLE))
+SEED_TIMEOUT = 10.0
+T = TypeVar("T")
 
 
 def bot_environment(
@@ -68,100 +88,195 @@ def bot_environment(
     }
 
 
-def render(message: dict[str, Any]) -> str:
-    """A message as plain lines: its texts, then its buttons and their links."""
-    lines: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "button":
-                label = node.get("text", {}).get("text", "")
-                lines.append(f"  [{label}] {node['url']}" if node.get("url") else f"  [{label}]")
-                return
-            if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
-                lines.append(node["text"])
-                return
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(message.get("blocks") or [])
-    return "\n".join(lines) or str(message.get("text", ""))
+# ---------------------------------------------------------------------------------------------
+# The demo customer
+# ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Console:
-    """Prints what the bot posts, and sends what is typed as slash commands."""
-
-    slack: FakeSlack
-    bot_url: str
-    seen_messages: int = 0
-    seen_responses: int = 0
-    names: dict[str, str] = field(default_factory=lambda: {v[0]: k for k, v in PEOPLE.items()})
-
-    def print_new(self) -> None:
-        messages = self.slack.messages(CHANNEL)
-        for message in messages[self.seen_messages :]:
-            print(f"\n#{CHANNEL_NAME}:\n{render(message)}\n", flush=True)
-        self.seen_messages = len(messages)
-        responses = self.slack.responses
-        for response in responses[self.seen_responses :]:
-            who = PEOPLE.get(str(response.get("user")), ("someone",))[0]
-            if response.get("response_type") == "in_channel":
-                continue  # shown with the channel's messages
-            print(f"\n(only visible to {who}):\n{render(response)}\n", flush=True)
-        self.seen_responses = len(responses)
-
-    async def send(self, line: str) -> None:
-        user = OWNER
-        if line.lower().startswith("as ") and ":" in line:
-            name, line = line[3:].split(":", 1)
-            if name.strip().lower() not in self.names:
-                print(f"Nobody called {name.strip()!r} here; try {', '.join(self.names)}.")
-                return
-            user = self.names[name.strip().lower()]
-        text = line.strip()
-        if not text.startswith("/tonomo"):
-            print("Type a command like: /tonomo help   (or: as alice: /tonomo connect-calendar)")
-            return
-        sent = await self.slack.send_slash_command(
-            self.bot_url + "/slack/events",
-            user_id=user,
-            channel_id=CHANNEL,
-            text=text[len("/tonomo") :],
+def seed_workspace(slack: FakeSlack) -> None:
+    """The people and their channel, the bot already in it."""
+    for person in PEOPLE:
+        slack.add_user(
+            person.user_id,
+            name=person.name,
+            real_name=person.real_name,
+            tz=ZONE,
+            email=EMAILS[person.user_id],
         )
-        if sent.body.strip():
-            print(f"\n(only visible to {PEOPLE[user][0]}):\n{render(sent.json())}\n", flush=True)
+    slack.add_channel(CHANNEL, name=CHANNEL_NAME, members=[p.user_id for p in PEOPLE])
 
-    async def watch(self) -> None:
-        while True:
-            self.print_new()
-            await asyncio.sleep(0.2)
 
-    async def read_commands(self) -> None:
-        while True:
-            line = await asyncio.to_thread(sys.stdin.readline)
-            if not line:
-                return
-            if line.strip():
-                await self.send(line)
+def seed_calendars(google: FakeGoogle, today: date) -> None:
+    """Two weeks of busy time from `today` on, in New York: shoots, travel, a day off, an
+    all-day expo, time marked available, and an invitation declined."""
+    zone = ZoneInfo(ZONE)
+    for email in [PRIMARY_EMAIL, *EMAILS.values(), PARTNER]:
+        google.add_account(email, time_zone=ZONE)
+    days = [today + timedelta(days=n) for n in range(14)]
+    workdays = [day for day in days if day.weekday() < 5]
+
+    def at(day: date, hhmm: str) -> datetime:
+        hours, minutes = map(int, hhmm.split(":"))
+        return datetime(day.year, day.month, day.day, hours, minutes, tzinfo=zone)
+
+    def busy(email: str, day: date, start: str, end: str, summary: str, **extra: Any) -> None:
+        google.add_event(email, start=at(day, start), end=at(day, end), summary=summary, **extra)
+
+    alice, bob, carmen = EMAILS[ALICE], EMAILS[BOB], EMAILS[CARMEN]
+    for n, day in enumerate(workdays):
+        if day.weekday() == 0:  # the weekly call, on the shared calendar, everyone invited
+            google.add_event(
+                PRIMARY_EMAIL,
+                start=at(day, "08:30"),
+                end=at(day, "09:00"),
+                summary="Weekly team call",
+                attendees=[
+                    {"email": e, "responseStatus": "accepted"} for e in (alice, bob, carmen)
+                ],
+            )
+        if n == 7:
+            google.add_event(alice, start=day, end=day + timedelta(days=1), summary="Day off")
+        elif n % 5 == 0:
+            busy(alice, day, "09:30", "11:00", "Shoot: 14 Oak Lane (listing photos)")
+            busy(alice, day, "11:00", "11:45", "Drive to Greenwich")
+            busy(alice, day, "12:00", "13:30", "Shoot: 9 Shore Rd, Greenwich")
+        elif n % 5 == 1:
+            busy(alice, day, "13:00", "14:30", "Shoot: 221 Park Ave S, unit 5B")
+        elif n % 5 == 2:
+            busy(alice, day, "10:00", "12:30", "Drone shoot: Maple Farm estate")
+            busy(alice, day, "14:00", "16:00", "Editing (available)", transparency="transparent")
+        elif n % 5 == 3:
+            busy(alice, day, "09:00", "10:30", "Shoot: 48 Elm St")
+            google.add_event(  # on Alice's calendar too, as Google delivers invitations
+                PARTNER,
+                start=at(day, "15:00"),
+                end=at(day, "16:00"),
+                summary="Open house walkthrough (Harbor Homes)",
+                attendees=[
+                    {"email": PARTNER, "responseStatus": "accepted"},
+                    {"email": alice, "responseStatus": "declined"},
+                ],
+            )
+        else:
+            busy(alice, day, "12:00", "13:00", "Lunch with Dana")
+            busy(alice, day, "14:00", "15:30", "Shoot: 77 Bayview Terrace")
+
+        if n == 4:
+            google.add_event(
+                bob,
+                start=day,
+                end=day + timedelta(days=1),
+                summary="Real-estate expo (Javits Center)",
+            )
+        elif n % 4 == 0:
+            busy(bob, day, "09:00", "10:30", "Shoot: 3 Birch Court")
+            busy(bob, day, "10:30", "11:30", "Travel to Stamford")
+            busy(bob, day, "11:30", "13:00", "Shoot: 150 Main St, Stamford")
+        elif n % 4 == 1:
+            busy(bob, day, "09:00", "10:00", "Dentist")
+            busy(bob, day, "14:00", "15:30", "Shoot: 60 River Rd")
+        elif n % 4 == 2:
+            busy(bob, day, "10:00", "12:00", "Virtual tour scan: 12 Hill St")
+            busy(bob, day, "16:00", "17:00", "Client call: Harbor Homes")
+        else:
+            busy(bob, day, "15:00", "16:30", "Shoot: 5 Cedar Lane")
+
+        if n in (8, 9):
+            google.add_event(carmen, start=day, end=day + timedelta(days=1), summary="Vacation")
+        elif n % 3 == 0:
+            busy(carmen, day, "10:00", "11:30", "Shoot: 400 Ocean Blvd")
+            busy(carmen, day, "13:00", "14:00", "Drive to Montauk")
+        elif n % 3 == 1:
+            busy(carmen, day, "09:00", "12:00", "Commercial shoot: The Loft Café")
+        else:
+            busy(carmen, day, "14:30", "16:00", "Shoot: 19 Willow Way")
+
+
+async def seed_customer(sandbox: Sandbox) -> None:
+    """The bot is added to the channel (the checklist is posted), then the primary calendar
+    and two photographers' are connected through the real connect flow."""
+    slack, events_url = sandbox.slack, sandbox.bot_url + "/slack/events"
+    added = {
+        "type": "member_joined_channel",
+        "user": slack.bot_user_id,
+        "channel": CHANNEL,
+        "channel_type": "G",
+        "team": slack.team_id,
+        "inviter": OWNER,
+    }
+    await slack.send_event(events_url, added)
+    await _wait_for(lambda: slack.messages(CHANNEL))
+    async with ClientSession() as http:
+        await connect(sandbox, http, OWNER, PRIMARY_EMAIL, primary=True)
+        for user_id in CONNECTED_STAFF:
+            await connect(sandbox, http, user_id, EMAILS[user_id])
+
+
+async def connect(
+    sandbox: Sandbox, http: ClientSession, user_id: str, email: str, *, primary: bool = False
+) -> None:
+    """`/tonomo connect-calendar [primary]`, then Google's pages, then the bot's callback."""
+    slack = sandbox.slack
+    before = len(slack.responses)
+    sent = await slack.send_slash_command(
+        sandbox.bot_url + "/slack/events",
+        user_id=user_id,
+        channel_id=CHANNEL,
+        text="connect-calendar primary" if primary else "connect-calendar",
+    )
+    if sent.status != 200:
+        raise SeedError(f"the bot answered the command with HTTP {sent.status}")
+    reply = await _wait_for(
+        lambda: next((r for r in slack.responses[before:] if r["user"] == user_id), None)
+    )
+    urls = button_urls(reply["blocks"])
+    if not urls:
+        raise SeedError("the bot's reply had no sign-in link")
+    location = await approve_consent(urls[0], email=email)
+    async with http.get(location) as page:
+        if page.status != 200:
+            raise SeedError(f"the bot's callback answered HTTP {page.status}")
+
+
+class SeedError(Exception):
+    """The demo customer could not be set up as planned."""
+
+
+async def _wait_for(predicate: Callable[[], T | None], timeout: float = SEED_TIMEOUT) -> T:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while (result := predicate()) is None or not result:
+        if time.monotonic() > deadline:
+            raise SeedError(f"the bot did not answer within {timeout:.0f} s")
+        await asyncio.sleep(0.01)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Running it
+# ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Sandbox:
     google: FakeGoogle
     slack: FakeSlack
+    ui: SandboxUI
     bot_url: str
+
+    @property
+    def url(self) -> str:
+        """The page: where a person starts."""
+        return self.bot_url + "/"
 
 
 @contextlib.asynccontextmanager
-async def running_sandbox(port: int) -> AsyncIterator[Sandbox]:
-    """Both emulators, seeded, and the bot's real server on 127.0.0.1:`port`, with a fresh database."""
+async def running_sandbox(port: int, *, seed: bool = True) -> AsyncIterator[Sandbox]:
+    """Both emulators and the bot's real server on 127.0.0.1:`port` with a fresh database,
+    and the page under `/sandbox/`; with `seed`, the demo customer set up first."""
     google = FakeGoogle(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
     slack = FakeSlack()
-    seed(slack)
+    seed_workspace(slack)
+    seed_calendars(google, datetime.now(ZoneInfo(ZONE)).date())
     await google.start()
     await slack.start()
     bot_url = f"http://127.0.0.1:{port}"
@@ -172,11 +287,27 @@ async def running_sandbox(port: int) -> AsyncIterator[Sandbox]:
                 slack=slack, google=google, public_url=bot_url, database_url=database_url
             )
             services = await build_services(Settings.from_env(environment))
-            runner = web.AppRunner(create_web_app(services))
+            app = create_web_app(services)
+            ui = SandboxUI(
+                slack=slack,
+                bot_url=bot_url,
+                channel_id=CHANNEL,
+                channel_name=CHANNEL_NAME,
+                people=PEOPLE,
+                workspace=WORKSPACE,
+            )
+            app.add_subapp("/sandbox/", ui.app)
+            app.router.add_get("/", _to_the_page)
+            # No access log: the page polls, and the console stays readable.
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
             await runner.setup()
             try:
                 await web.TCPSite(runner, "127.0.0.1", port).start()
-                yield Sandbox(google=google, slack=slack, bot_url=bot_url)
+                sandbox = Sandbox(google=google, slack=slack, ui=ui, bot_url=bot_url)
+                if seed:
+                    await seed_customer(sandbox)
+                    ui.hide_earlier_ephemerals()  # the seed's sign-in links were used up
+                yield sandbox
             finally:
                 await runner.cleanup()
     finally:
@@ -184,41 +315,58 @@ async def running_sandbox(port: int) -> AsyncIterator[Sandbox]:
         await google.stop()
 
 
+async def _to_the_page(request: web.Request) -> web.Response:
+    query = request.query_string
+    raise web.HTTPFound("/sandbox/" + (f"?{query}" if query else ""))
+
+
+def describe(sandbox: Sandbox) -> str:
+    """What runs where, the page first."""
+    staff = " and ".join(
+        f"{p.real_name.split()[0]}'s" for p in PEOPLE if p.user_id in CONNECTED_STAFF
+    )
+    return (
+        "\nThe Tonomo sandbox is running. Open it in your browser:\n\n"
+        f"    {sandbox.url}\n\n"
+        f"It is a Slack channel, #{CHANNEL_NAME}, where you act as Olivia (the owner) or one of\n"
+        "her photographers, Alice, Bob and Carmen: type /tonomo help to start. The primary\n"
+        f"calendar ({PRIMARY_EMAIL}) and {staff} calendars are connected; Carmen's is not.\n\n"
+        f"  bot              {sandbox.bot_url}  (Slack calls /slack/events; health at /healthz)\n"
+        f"  Slack emulator   {sandbox.slack.api_url}\n"
+        f"  Google emulator  {sandbox.google.base_url}  (sign-in pages open from the bot's links)\n"
+        "  database         a fresh SQLite file, deleted when the sandbox stops\n\n"
+        "Ctrl-C stops it.\n"
+    )
+
+
 async def run_sandbox(port: int | None = None) -> int:
     bot_port = port or 3000
+    print("Starting the Tonomo sandbox…", flush=True)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # a fresh database: no news
+    stop = _stop_on_signals()
     try:
-        async with running_sandbox(bot_port) as sandbox:
-            print(
-                "Tonomo sandbox is running (Ctrl-C stops it):\n"
-                f"  bot              {sandbox.bot_url}   (health: {sandbox.bot_url}/healthz)\n"
-                f"  Slack emulator   {sandbox.slack.api_url}\n"
-                f"  Google emulator  {sandbox.google.base_url}   (its consent pages open from the bot's links)\n"
-                f"  channel          #{CHANNEL_NAME} with {', '.join(v[0] for v in PEOPLE.values())}\n"
-                "Type /tonomo commands as olivia (the owner); 'as alice: /tonomo connect-calendar' acts as alice.",
-                flush=True,
-            )
-            await serve_console(Console(slack=sandbox.slack, bot_url=sandbox.bot_url))
+        async with running_sandbox(bot_port, seed=False) as sandbox:
+            try:
+                await seed_customer(sandbox)
+            except (SeedError, ConsentPageError, ClientError, TimeoutError, ValueError) as err:
+                print(f"(The demo calendars could not all be connected: {err})", flush=True)
+            sandbox.ui.hide_earlier_ephemerals()
+            print(describe(sandbox), flush=True)
+            await stop.wait()
+            print("\nStopping the sandbox…", flush=True)
     except OSError as err:
         print(
-            f"tonomo sandbox: could not start on port {bot_port} ({err.strerror or err}); try --port 3100",
+            f"tonomo sandbox: could not start on port {bot_port} ({err.strerror or err}); "
+            f"try --port {bot_port + 100}",
             file=sys.stderr,
         )
         return 1
     return 0
 
 
-async def serve_console(console: Console) -> None:
-    """Show what the bot posts (and read commands on a terminal) until SIGINT or SIGTERM."""
+def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(console.watch())]
-    if sys.stdin.isatty():
-        tasks.append(asyncio.create_task(console.read_commands()))
-    await stop.wait()
-    print("\nStopping the sandbox…", flush=True)
-    for task in tasks:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return stop

@@ -1,46 +1,463 @@
-"""The sandbox's console: commands typed as someone, and what the bot posts, printed."""
+"""The sandbox: its page and the page's API, driven over plain HTTP as a browser would, and
+the demo customer it seeds. (The page's own JavaScript is for a browser test.)"""
 
 from __future__ import annotations
 
-import re
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientConnectionError, ClientSession, web
+from slack_sdk.web.async_client import AsyncWebClient
 
-from sandbox.fake_google import approve_consent
-from sandbox.run import CHANNEL, Console, running_sandbox
+from sandbox.fake_google import FakeGoogle, approve_consent
+from sandbox.fake_slack import FakeSlack, button_urls, text_of
+from sandbox.run import (
+    ALICE,
+    BOB,
+    CARMEN,
+    CHANNEL,
+    CHANNEL_NAME,
+    EMAILS,
+    OWNER,
+    PEOPLE,
+    PRIMARY_EMAIL,
+    ZONE,
+    Sandbox,
+    running_sandbox,
+    seed_calendars,
+)
+from sandbox.ui import REQUIRED_FIELD, SandboxUI, state_values
 from tests.conftest import free_port
-from tests.helpers import wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+State = dict[str, Any]
+
+# What a browser test finds on the page.
+TESTIDS = (
+    "person-switcher",
+    "channel-link",
+    "home-tab-link",
+    "message-list",
+    "composer",
+    "send-button",
+    "home-view",
+    "toast",
+)
 
 
-async def test_connecting_a_calendar_from_the_console(capsys: pytest.CaptureFixture[str]) -> None:
-    async with running_sandbox(free_port()) as sandbox:
-        console = Console(slack=sandbox.slack, bot_url=sandbox.bot_url)
+@dataclass
+class Page:
+    """The page's API, as its JavaScript calls it."""
 
-        await console.send("/tonomo help")
-        assert "(only visible to olivia)" in capsys.readouterr().out
+    http: ClientSession
+    sandbox: Sandbox
 
-        await console.send("as alice: /tonomo connect-calendar")
-        await wait_until(lambda: sandbox.slack.responses)
-        console.print_new()
-        shown = capsys.readouterr().out
-        assert "(only visible to alice)" in shown
-        link = re.search(r"\[Connect my calendar\] (\S+)", shown)
-        assert link and link.group(1).startswith(sandbox.google.auth_uri)
+    @property
+    def api(self) -> str:
+        return self.sandbox.bot_url + "/sandbox/api/"
 
-        location = await approve_consent(link.group(1), email="alice@acme-photo.com")
-        assert location.startswith(sandbox.bot_url)
-        async with ClientSession() as http, http.get(location) as response:
-            assert response.status == 200
-        await wait_until(lambda: sandbox.slack.messages(CHANNEL))
-        console.print_new()
-        assert "alice@acme-photo.com" in capsys.readouterr().out
+    async def state(self, who: str, since: int | None = None) -> State:
+        query = {"as": who} | ({"since": str(since)} if since is not None else {})
+        async with self.http.get(self.api + "state", params=query) as response:
+            assert response.status == 200, await response.text()
+            state: State = await response.json()
+            return state
+
+    async def state_until(
+        self,
+        who: str,
+        check: Callable[[State], Any],
+        timeout: float = 5.0,  # noqa: ASYNC109 - a polling deadline, as in tests.helpers
+    ) -> State:
+        """Long-poll the state until `check` holds."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        state = await self.state(who)
+        while not check(state):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"not seen within {timeout}s: {state['messages'][-3:]}")
+            state = await self.state(who, since=state["version"])
+        return state
+
+    async def post(self, path: str, body: dict[str, Any], status: int = 200) -> dict[str, Any]:
+        async with self.http.post(self.api + path, json=body) as response:
+            assert response.status == status, await response.text()
+            answer: dict[str, Any] = await response.json()
+            return answer
 
 
-async def test_the_console_explains_what_it_takes(capsys: pytest.CaptureFixture[str]) -> None:
-    async with running_sandbox(free_port()) as sandbox:
-        console = Console(slack=sandbox.slack, bot_url=sandbox.bot_url)
-        await console.send("as nobody: /tonomo help")
-        assert "Nobody called 'nobody'" in capsys.readouterr().out
-        await console.send("hello")
-        assert "Type a command like" in capsys.readouterr().out
+@pytest.fixture
+async def page() -> AsyncIterator[Page]:
+    async with running_sandbox(free_port()) as sandbox, ClientSession() as http:
+        yield Page(http=http, sandbox=sandbox)
+
+
+def free_day(google: FakeGoogle, email: str, start: str, end: str) -> str:
+    """A working day from tomorrow on when the calendar has nothing from `start` to `end`."""
+    zone = ZoneInfo(ZONE)
+    day = datetime.now(zone).date()
+    while True:
+        day += timedelta(days=1)
+        begin = datetime.combine(day, time.fromisoformat(start), zone)
+        finish = datetime.combine(day, time.fromisoformat(end), zone)
+        spans = [_span(e, zone) for e in google.events(email)]
+        if day.weekday() < 5 and not any(a < finish and begin < b for a, b in spans):
+            return day.isoformat()
+
+
+def _span(event: dict[str, Any], zone: ZoneInfo) -> tuple[datetime, datetime]:
+    def moment(value: dict[str, str]) -> datetime:
+        if "date" in value:
+            return datetime.combine(date.fromisoformat(value["date"]), time(), zone)
+        return datetime.fromisoformat(value["dateTime"])
+
+    return moment(event["start"]), moment(event["end"])
+
+
+def ephemerals(state: State) -> list[dict[str, Any]]:
+    return [m for m in state["messages"] if m["ephemeral"]]
+
+
+def channel_texts(state: State) -> list[str]:
+    return [text_of(m) for m in state["messages"] if not m["ephemeral"]]
+
+
+def element(blocks: list[dict[str, Any]], action_id: str) -> tuple[str, dict[str, Any]]:
+    """The block id and element of the first element with that action id."""
+    for block in blocks:
+        for found in [block.get("accessory"), *(block.get("elements") or [])]:
+            if isinstance(found, dict) and found.get("action_id") == action_id:
+                return block["block_id"], found
+    raise AssertionError(f"no {action_id} in {blocks}")
+
+
+async def test_the_page_and_its_assets_are_served(page: Page) -> None:
+    async with page.http.get(page.sandbox.url) as response:  # `/` leads to the page
+        assert response.status == 200
+        assert str(response.url).endswith("/sandbox/")
+        html = await response.text()
+    for testid in TESTIDS:
+        assert f'data-testid="{testid}"' in html, testid
+    for asset, kind in (("app.js", "javascript"), ("app.css", "css")):
+        async with page.http.get(page.sandbox.bot_url + "/sandbox/" + asset) as response:
+            assert response.status == 200 and kind in response.headers["Content-Type"]
+            assert len(await response.text()) > 1000
+    async with page.http.get(page.sandbox.bot_url + "/healthz") as response:
+        assert response.status == 200  # the bot's own endpoints are unchanged beside it
+
+
+async def test_the_state_shows_the_seeded_channel(page: Page) -> None:
+    state = await page.state("olivia")
+    assert state["me"]["id"] == OWNER and state["channel"]["name"] == CHANNEL_NAME
+    assert [p["id"] for p in state["people"]] == [p.user_id for p in PEOPLE]
+    texts = channel_texts(state)
+    assert "Getting started with Tonomo" in texts[0]  # the checklist, posted when the bot came
+    assert PRIMARY_EMAIL in texts[1] and EMAILS[ALICE] in texts[2] and EMAILS[BOB] in texts[3]
+    assert not any(EMAILS[CARMEN] in text for text in texts)
+    assert ephemerals(state) == []  # the seed's used sign-in links are not shown
+    assert all(m["author"]["is_bot"] for m in state["messages"])
+    assert state["users"][ALICE] == "Alice Lens" and state["modal"] is None
+
+
+async def test_the_seed_connects_the_primary_and_two_staff_but_not_carmen(page: Page) -> None:
+    answer = await page.post("send", {"as": "olivia", "text": "/tonomo status"})
+    assert answer["ok"] and "Checking" in answer["reply"]["text"]  # the ack, shown to her
+    state = await page.state_until(
+        "olivia", lambda s: any("Calendar connections" in text_of(m) for m in ephemerals(s))
+    )
+    status = text_of(ephemerals(state)[-1])
+    assert "3 of 3 calendar connection(s) working" in status
+    for email in (PRIMARY_EMAIL, EMAILS[ALICE], EMAILS[BOB]):
+        assert f"connected: {email}" in status
+    assert EMAILS[CARMEN] not in status
+    [waiting] = [line for line in status.splitlines() if "Not connected yet" in line]
+    assert f"<@{CARMEN}>" in waiting and f"<@{OWNER}>" in waiting
+    assert ephemerals(await page.state("alice")) == []  # only Olivia sees it
+
+
+async def test_help_typed_in_the_composer_is_answered_to_that_person(page: Page) -> None:
+    answer = await page.post("send", {"as": "alice", "text": "/tonomo help"})
+    assert answer["ok"] and "connect-calendar" in text_of(answer["reply"])
+    [shown] = ephemerals(await page.state("alice"))
+    assert shown["author"]["is_bot"] and "connect-calendar" in text_of(shown)
+    assert ephemerals(await page.state("bob")) == []
+
+    await page.post("send", {"as": "bob", "text": "/giphy cats"})
+    [note] = ephemerals(await page.state("bob"))
+    assert "/giphy is not a valid command" in note["text"] and note["author"]["name"] == "Slackbot"
+
+    await page.post("send", {"as": "bob", "text": "Hi @alice, <b>see</b> #acme-photo-onboarding"})
+    said = (await page.state("alice"))["messages"][-1]
+    assert said["author"]["id"] == BOB and not said["ephemeral"]
+    assert said["text"] == (
+        f"Hi <@{ALICE}|alice>, &lt;b&gt;see&lt;/b&gt; <#{CHANNEL}|{CHANNEL_NAME}>"
+    )
+
+
+async def test_a_button_click_reaches_the_bot_and_its_link_connects(page: Page) -> None:
+    checklist = (await page.state("carmen"))["messages"][0]
+    assert "2 of 4 connected" in text_of(checklist)
+    block_id, _ = element(checklist["blocks"], "connect_mine")
+    click = {"action_id": "connect_mine", "block_id": block_id, "message_ts": checklist["ts"]}
+    assert (await page.post("action", {"as": "carmen", **click}))["ok"]
+
+    state = await page.state_until("carmen", lambda s: bool(ephemerals(s)))
+    [link] = button_urls(ephemerals(state)[0]["blocks"])
+    assert link.startswith(page.sandbox.google.auth_uri)
+    assert ephemerals(await page.state("olivia")) == []
+
+    # Google's pages, then the bot's own callback, whose page the person sees.
+    location = await approve_consent(link, email=EMAILS[CARMEN])
+    async with page.http.get(location) as response:
+        assert response.status == 200 and EMAILS[CARMEN] in await response.text()
+    state = await page.state_until(
+        "olivia", lambda s: any(EMAILS[CARMEN] in t for t in channel_texts(s))
+    )
+    updated = await page.state_until(  # the checklist, updated in place
+        "olivia", lambda s: "3 of 4 connected" in text_of(s["messages"][0])
+    )
+    assert updated["messages"][0]["ts"] == checklist["ts"] and updated["messages"][0]["edited"]
+
+
+async def test_the_booking_modal_opens_validates_and_submits(page: Page) -> None:
+    await page.post("send", {"as": "olivia", "text": "/tonomo book"})
+    modal = (await page.state_until("olivia", lambda s: s["modal"]))["modal"]
+    assert modal["title"]["text"] == "Book a staff member"
+    assert (await page.state("alice"))["modal"] is None
+
+    empty = await page.post("submit", {"as": "olivia", "view_id": modal["id"], "values": {}})
+    assert not empty["ok"] and empty["errors"]["staff"] == REQUIRED_FIELD
+
+    values = {
+        "staff": {"staff": ALICE},
+        "day": {"day": free_day(page.sandbox.google, EMAILS[ALICE], "16:00", "17:00")},
+        "time": {"time": "16:00"},
+        "duration": {"duration": "forever"},
+        "title": {"title": "Shoot at 12 Main St"},
+    }
+    wrong = await page.post("submit", {"as": "olivia", "view_id": modal["id"], "values": values})
+    assert not wrong["ok"] and set(wrong["errors"]) == {"duration"}  # the bot's own words
+    assert (await page.state("olivia"))["modal"]["id"] == modal["id"]  # still open
+
+    values["duration"] = {"duration": "1h"}
+    done = await page.post("submit", {"as": "olivia", "view_id": modal["id"], "values": values})
+    assert done == {"ok": True}
+    state = await page.state_until("olivia", lambda s: "Booked" in s["messages"][-1]["text"])
+    assert state["modal"] is None and not state["messages"][-1]["ephemeral"]
+
+    # The booking's Cancel button has a confirm dialog on the page; the click cancels.
+    booking = state["messages"][-1]
+    block_id, button = element(booking["blocks"], "cancel_booking")
+    assert button["style"] == "danger" and button["confirm"]
+    click = {"action_id": "cancel_booking", "block_id": block_id, "message_ts": booking["ts"]}
+    assert (await page.post("action", {"as": "olivia", **click}))["ok"]
+    cancelled = await page.state_until(
+        "olivia", lambda s: "Cancelled" in text_of(s["messages"][-1])
+    )
+    assert cancelled["messages"][-1]["ts"] == booking["ts"]  # replaced in place
+
+
+async def test_a_modal_closes(page: Page) -> None:
+    await page.post("send", {"as": "bob", "text": "/tonomo book"})
+    modal = (await page.state_until("bob", lambda s: s["modal"]))["modal"]
+    await page.post("close", {"as": "alice", "view_id": modal["id"]}, status=409)  # not hers
+    assert await page.post("close", {"as": "bob", "view_id": modal["id"]}) == {"ok": True}
+    assert (await page.state("bob"))["modal"] is None
+
+
+async def test_the_home_tab_opens_and_answers_its_buttons(page: Page) -> None:
+    assert (await page.post("home", {"as": "olivia"}))["ok"]
+    home = (await page.state_until("olivia", lambda s: s["home"]))["home"]
+    assert "Your calendars" in text_of(home)
+    block_id, _ = element(home["blocks"], "connect_here")  # her own staff calendar
+    click = {"as": "olivia", "action_id": "connect_here", "block_id": block_id}
+    assert (await page.post("action", {**click, "view_id": home["id"]}))["ok"]
+    state = await page.state_until("olivia", lambda s: button_urls(s["home"]["blocks"]))
+    assert button_urls(state["home"]["blocks"])[0].startswith(page.sandbox.google.auth_uri)
+
+
+async def test_the_api_refuses_what_makes_no_sense(page: Page) -> None:
+    async with page.http.get(page.api + "state", params={"as": "mallory"}) as response:
+        assert response.status == 400 and "mallory" in (await response.json())["error"]
+    assert (await page.state(""))["me"]["id"] == OWNER  # nobody named: the first person
+    await page.post("send", {"as": "alice", "text": "   "}, status=400)
+    gone = {"as": "alice", "action_id": "connect_mine", "block_id": "x", "message_ts": "1.2"}
+    await page.post("action", gone, status=409)
+
+
+async def test_long_polling_answers_when_something_changes(page: Page) -> None:
+    version = (await page.state("alice"))["version"]
+    waiting = asyncio.create_task(page.state("alice", since=version))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    await page.post("send", {"as": "bob", "text": "anyone free tomorrow?"})
+    state = await asyncio.wait_for(waiting, timeout=5)
+    assert state["version"] > version and state["messages"][-1]["text"] == "anyone free tomorrow?"
+
+
+async def test_closing_a_modal_tells_the_bot_only_when_it_asked() -> None:
+    received: list[dict[str, Any]] = []
+
+    async def bot(request: web.Request) -> web.Response:
+        form = await request.post()
+        payload = form.get("payload")  # an interaction; the slash commands have none
+        received.append(json.loads(str(payload)) if payload else {"command": form.get("command")})
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/slack/events", bot)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    slack = FakeSlack()
+    slack.add_user(ALICE, name="alice")
+    slack.add_channel(CHANNEL, name=CHANNEL_NAME, members=[ALICE])
+    await slack.start()
+    url = f"http://127.0.0.1:{port}/slack/events"
+    try:
+        client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+        opened = []
+        for notify in (False, True):
+            sent = await slack.send_slash_command(url, user_id=ALICE, channel_id=CHANNEL, text="")
+            view = {
+                "type": "modal",
+                "title": {"type": "plain_text", "text": "A form"},
+                "notify_on_close": notify,
+                "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Hi"}}],
+            }
+            answer = await client.views_open(trigger_id=str(sent.trigger_id), view=view)
+            opened.append(answer["view"]["id"])
+        with pytest.raises(ValueError, match="no open modal"):
+            await slack.close_view(url, user_id=BOB, view_id=opened[0])  # not his
+        before = slack.changes
+        assert await slack.close_view(url, user_id=ALICE, view_id=opened[0]) is None
+        assert len(received) == 2 and slack.changes == before + 1
+        closed = await slack.close_view(url, user_id=ALICE, view_id=opened[1])
+        assert closed is not None and closed.status == 200
+        assert received[-1]["type"] == "view_closed" and received[-1]["view"]["id"] == opened[1]
+        assert slack.views(ALICE) == []
+    finally:
+        await slack.stop()
+        await runner.cleanup()
+
+
+def test_a_modal_s_inputs_become_slack_s_state_values() -> None:
+    option = {"text": {"type": "plain_text", "text": "One hour"}, "value": "60"}
+    view = {
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "who",
+                "element": {"type": "users_select", "action_id": "w"},
+            },
+            {
+                "type": "input",
+                "block_id": "len",
+                "element": {"type": "static_select", "action_id": "l", "options": [option]},
+            },
+            {
+                "type": "input",
+                "block_id": "note",
+                "optional": True,
+                "element": {"type": "plain_text_input", "action_id": "n", "max_length": 5},
+            },
+            {
+                "type": "input",
+                "block_id": "day",
+                "element": {"type": "datepicker", "action_id": "d"},
+            },
+            {"type": "section", "block_id": "s", "text": {"type": "mrkdwn", "text": "x"}},
+        ]
+    }
+    typed = {"who": {"w": ALICE}, "len": {"l": "60"}, "note": {"n": "too long"}, "day": {"d": ""}}
+    values, problems = state_values(view, typed)
+    assert values == {
+        "who": {"w": {"type": "users_select", "selected_user": ALICE}},
+        "len": {"l": {"type": "static_select", "selected_option": option}},
+        "note": {"n": {"type": "plain_text_input", "value": "too long"}},
+        "day": {"d": {"type": "datepicker", "selected_date": None}},
+    }
+    assert problems == {"note": "Please enter no more than 5 characters.", "day": REQUIRED_FIELD}
+
+
+def test_typed_text_is_escaped_and_mentions_become_slack_s() -> None:
+    slack = FakeSlack()
+    slack.add_user(ALICE, name="alice")
+    ui = SandboxUI(
+        slack=slack,
+        bot_url="http://127.0.0.1:1",
+        channel_id=CHANNEL,
+        channel_name=CHANNEL_NAME,
+        people=PEOPLE,
+    )
+    assert ui.encode_typed("book @alice & @nobody <x> a@b.c #other") == (
+        f"book <@{ALICE}|alice> &amp; @nobody &lt;x&gt; a@b.c #other"
+    )
+    assert ui.encode_typed("see https://example.com/?a=1&b=2 now", links=True) == (
+        "see <https://example.com/?a=1&amp;b=2> now"
+    )
+
+
+def test_the_demo_calendars_hold_two_weeks_of_realistic_busy_time() -> None:
+    google = FakeGoogle()
+    seed_calendars(google, date(2026, 3, 2))  # a Monday; the clocks change on the 8th
+    alice = google.events(EMAILS[ALICE])
+    assert any(e.get("transparency") == "transparent" for e in alice)  # marked available
+    assert any("date" in e["start"] for e in alice)  # a day off
+    declined = [
+        e
+        for e in alice
+        if any(a.get("self") and a["responseStatus"] == "declined" for a in e.get("attendees", []))
+    ]
+    assert declined and declined[0]["organizer"]["email"] != EMAILS[ALICE]
+    for email in (EMAILS[ALICE], EMAILS[BOB], EMAILS[CARMEN]):
+        days = {e["start"].get("date") or e["start"]["dateTime"][:10] for e in google.events(email)}
+        assert len(days) >= 10 and max(days) <= "2026-03-15"
+    assert any("Weekly team call" in e["summary"] for e in google.events(PRIMARY_EMAIL))
+
+
+async def test_python_app_py_sandbox_port_serves_the_page_there() -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "app.py"),
+        "--sandbox",
+        "--port",
+        str(port),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    output = ""
+    try:
+        while "Ctrl-C stops it" not in output:  # printed once the demo is seeded
+            line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+            assert line, f"the sandbox stopped early:\n{output}"
+            output += line.decode()
+        async with ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/") as response:
+                assert response.status == 200 and "person-switcher" in await response.text()
+            async with http.get(
+                f"http://127.0.0.1:{port}/sandbox/api/state", params={"as": "carmen"}
+            ) as response:
+                assert len((await response.json())["messages"]) == 4
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = await asyncio.wait_for(process.wait(), timeout=20)
+    rest = (await process.stdout.read()).decode()
+    assert code == 0 and "Traceback" not in output + rest
+    assert f"    http://127.0.0.1:{port}/\n" in output  # the one URL to open, on its own line
+    assert "Slack emulator" in output and "Google emulator" in output
+    with pytest.raises(ClientConnectionError):
+        async with ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz"):
+            pass
