@@ -146,6 +146,7 @@ class Directory:
     def __init__(self, client: AsyncWebClient, *, concurrency: int = 8) -> None:
         self._client = client
         self._is_person: dict[str, bool] = {}
+        self._names: dict[str, str] = {}
         self._limit = asyncio.Semaphore(concurrency)
 
     async def people_in(
@@ -175,6 +176,20 @@ class Directory:
     async def is_person(self, user_id: str) -> bool:
         """True for a person's account: not a bot, not deactivated (False if Slack won't say)."""
         return await self._person(user_id)
+
+    async def name_of(self, user_id: str) -> str:
+        """The name Slack shows for a person (display name, else real name), or ""."""
+        if user_id not in self._names:
+            async with self._limit:
+                try:
+                    user = (await self._client.users_info(user=user_id)).get("user") or {}
+                except SlackApiError:
+                    return ""
+            profile = user.get("profile") or {}
+            self._names[user_id] = str(
+                profile.get("display_name") or user.get("real_name") or user.get("name") or ""
+            )
+        return self._names[user_id]
 
     async def _person(self, user_id: str) -> bool:
         if user_id not in self._is_person:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -116,6 +116,16 @@ class AvailabilityReport:
     people: list[PersonAvailability]
     read_at: datetime
     asked_for_everyone: bool
+
+    def named(self, names: dict[str, str]) -> AvailabilityReport:
+        """The same report, with the names given for people who had none."""
+        people = [
+            replace(p, person=replace(p.person, name=names.get(p.person.user_id, "")))
+            if not p.person.name
+            else p
+            for p in self.people
+        ]
+        return replace(self, people=people)
 
 
 class Staff:

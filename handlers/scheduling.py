@@ -73,6 +73,9 @@ async def availability(
     report = await services.staff.availability(
         customer, user_ids=asked.user_ids, days=days, duration=asked.duration, now=now
     )
+    unnamed = [p.person.user_id for p in report.people if not p.person.name]
+    if len(days) > 1 and unnamed:  # the week's grid shows names, not mentions
+        report = report.named({u: await services.directory.name_of(u) for u in unnamed})
     await reply(build_availability(report, today))
     await services.onboarding.availability_asked(customer)
     unconnected = [p.person.user_id for p in report.people if p.problem == NOT_CONNECTED]

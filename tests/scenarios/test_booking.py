@@ -491,3 +491,26 @@ async def test_tokens_refreshed_while_reading_are_kept(team: RunningBot) -> None
     after = await access_tokens()
     assert after[ALICE] != before[ALICE] and after[BOB] != before[BOB]
     assert after["primary"] == before["primary"], "only the calendars read were refreshed"
+
+
+async def test_the_week_grid_names_someone_who_never_typed_a_command(team: RunningBot) -> None:
+    team.slack.add_user(CAROL, name="carol", real_name="Carol Frame", tz="America/New_York")
+    team.slack.add_member(CHANNEL, CAROL)
+    nudge_posted = await ask(team, f"availability <@{CAROL}|carol>")
+    assert "hasn't connected" in nudge_posted
+    await wait_until(lambda: any(CONNECT_MINE in str(m.get("blocks")) for m in channel_posts(team)))
+    nudge = next(m for m in channel_posts(team) if CONNECT_MINE in str(m.get("blocks")))
+    responses = len(team.slack.responses)
+    await team.slack.send_block_action(
+        team.events_url,
+        user_id=CAROL,
+        channel_id=CHANNEL,
+        action_id=CONNECT_MINE,
+        message_ts=nudge["ts"],
+    )
+    await wait_until(lambda: len(team.slack.responses) > responses)
+    (url,) = button_urls(team.slack.responses[-1]["blocks"])
+    async with team.http.get(await approve_consent(url, email="carol@acme-photo.com")) as page:
+        assert page.status == 200
+    grid = await ask(team, "availability next week")
+    assert any(line.startswith("carol ") for line in grid.splitlines()), grid
