@@ -14,7 +14,8 @@ so it is neither recorded nor slowed by their fault injection) lets the benchmar
 - `POST /latency` `{"google": S, "slack": S}`: seconds added to every emulator request;
 - `POST /google/tokens` `{"count": N, "scopes": […]}`: N new Google accounts, each with
   a grant of those scopes, as if its owner had consented; their `email`,
-  `access_token` and `refresh_token`;
+  `access_token` and `refresh_token`. With `"emails": […]` instead of a count, a grant
+  for each of those accounts (created if new), in that order;
 - `GET /stats`: how many requests each emulator received (Google's also by path), how
   many of Slack's were `response_url` posts, and Slack's Web API calls by method;
 - `POST /google/calendars` `{"accounts": [{"email", "time_zone", "events": […]}, …]}`:
@@ -23,6 +24,9 @@ so it is neither recorded nor slowed by their fault injection) lets the benchmar
   `start` and `end` RFC 3339 times, or dates for all-day events;
 - `POST /google/expire-tokens` `{"lifetime": S}`: every access token issued so far
   expires now, and those issued from now on last S seconds (when given);
+- `POST /slack/channels` `{"channels": [{"id", "name", "members": [{"id", "name",
+  "tz"}, …]}, …]}`: each channel, with the bot and those people as its members; each
+  person is added to the workspace (or replaced) with their name and Slack timezone;
 - `GET /requests?emulator=slack|google&path=REGEX&since=T&wait=S`: the requests that
   emulator received at or after T (seconds since the epoch, as `time.time()` counts
   them) whose path matches, oldest first: method, path, when it arrived and the body.
@@ -120,6 +124,7 @@ class Emulators:
         app.router.add_get("/stats", self._stats)
         app.router.add_post("/google/calendars", self._google_calendars)
         app.router.add_post("/google/expire-tokens", self._google_expire_tokens)
+        app.router.add_post("/slack/channels", self._slack_channels)
         app.router.add_get("/requests", self._requests)
         return app
 
@@ -145,10 +150,14 @@ class Emulators:
     async def _google_tokens(self, request: web.Request) -> web.Response:
         wanted: dict[str, Any] = await request.json()
         scopes = [str(s) for s in wanted["scopes"]]
-        first = len(self.google.accounts)
+        if "emails" in wanted:
+            emails = [str(e) for e in wanted["emails"]]
+        else:
+            first = len(self.google.accounts)
+            count = int(wanted["count"])
+            emails = [f"staff{number:05d}@bench.example" for number in range(first, first + count)]
         accounts = []
-        for number in range(first, first + int(wanted["count"])):
-            email = f"staff{number:05d}@bench.example"
+        for email in emails:
             access, refresh = self.google.issue_tokens(email, scopes)
             accounts.append({"email": email, "access_token": access, "refresh_token": refresh})
         return web.json_response({"accounts": accounts})
@@ -190,6 +199,23 @@ class Emulators:
         if "lifetime" in wanted:
             self.google.access_token_lifetime = int(wanted["lifetime"])
         return web.json_response({"lifetime": self.google.access_token_lifetime})
+
+    async def _slack_channels(self, request: web.Request) -> web.Response:
+        wanted: list[dict[str, Any]] = (await request.json())["channels"]
+        people = 0
+        for channel in wanted:
+            members = [dict(m) for m in channel["members"]]
+            for member in members:
+                self.slack.add_user(
+                    str(member["id"]), name=str(member["name"]), tz=str(member["tz"])
+                )
+            self.slack.add_channel(
+                str(channel["id"]),
+                name=str(channel["name"]),
+                members=[str(m["id"]) for m in members],
+            )
+            people += len(members)
+        return web.json_response({"channels": len(wanted), "members": people})
 
     async def _requests(self, request: web.Request) -> web.Response:
         query = request.query

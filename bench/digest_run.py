@@ -1,0 +1,885 @@
+"""One digest run over many customers, with Slack and Google answering slowly.
+
+    python -m bench.digest_run [--customers 1000] [--staff 10] [--latency 0.05] [--json FILE]
+                               [--database-url postgresql://…] [--concurrency 16] [--seed 1]
+
+The issue's benchmark: a digest run over 1,000 customers × 10 staff with the emulators
+answering each call in 50 ms; report the wall time, the peak memory and the Slack calls
+per second. Target: within 2 × (10,000 × 0.05 s ÷ the Google concurrency limit), peak
+memory under 300 MB.
+
+Two processes on loopback. The Slack and Google emulators (`bench.emulators`) run in
+their own process. Slack's gets a private channel per customer with its owner, its
+staff and the bot (`POST /slack/channels`); Google's an account per staff member with
+its day's events (`POST /google/calendars`) and a grant (`POST /google/tokens`). This
+process is the bot's side, built exactly as production builds it
+(`build_services(Settings.from_env(env))`), against a fresh SQLite file in a temporary
+directory or, with `--database-url`, a scratch PostgreSQL database created and dropped
+here. The customers are seeded straight into the database: each in one of four US
+timezones with its `digest_time` set to its wall-clock time at `CLOCK` (so every one is
+due then), its owner and staff as members (as their first commands would have left
+them), and a connected staff calendar per staff member, its tokens sealed with
+`TokenCipher` and fresh (each read is one free/busy call). Only then does the
+emulators' latency go up.
+
+What is timed is one `Digests.run_due()`, the scheduler's digest job, on the services'
+own store, digest store, `Staff`, `Poster` and `Directory` (`services.digests` wired
+again with its clock stopped at `CLOCK`). Then it must have sent every digest and failed
+none; the database must hold each day's digest as sent; Google's emulator must have
+seen exactly one free/busy call per staff member; Slack's exactly one
+`chat.postMessage` per channel, and each of those must name every one of the channel's
+staff with the free time worked out here from the events seeded on their calendar
+(working hours minus the busy events, or in "No free time today"), and none whose
+calendar could not be read. The peak memory is this process's, as `bench.health_checks`
+measures it: VmHWM reset just before the run, cross-checked by sampling VmRSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import re
+import secrets
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bench.availability_answer import SUMMARIES, most_in_flight, thread_count
+from bench.fleet import (
+    HOST,
+    REPO,
+    Child,
+    Ports,
+    base_env,
+    bot_env,
+    cpu_seconds,
+    emulators_argv,
+    exit_on_sigterm,
+    free_port,
+    read_rss,
+    start_child,
+    stop_child,
+    wait_ready,
+)
+from bench.health_checks import LoopLag, RssWatch, connection_row, reset_peak_rss, sealed_tokens
+from bench.report import machine, percentile
+from bot.calendar.port import STAFF_SCOPES
+from bot.config import Settings
+from bot.digest import CONCURRENCY, Digests, RunResult
+from bot.services import Services, build_services
+from bot.staff import CALENDAR_CONCURRENCY
+from bot.tokens import TokenCipher
+from sandbox.fake_slack import text_of
+from storage.db import async_url, session_factory
+from storage.models import Customer, Digest, Member, utcnow
+
+CLOCK = datetime(2026, 12, 1, 13, 30, tzinfo=UTC)
+"""The run's moment, a Tuesday: 8:30 in New York, 7:30 in Chicago, 6:30 in Denver and
+5:30 in Los Angeles, so every customer's digest is due and the whole working day ahead."""
+ZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles")
+WORK_START, WORK_END = 9 * 60, 17 * 60  # the customers' default hours, in minutes
+TIME_FACTOR_TARGET = 2.0
+PEAK_RSS_TARGET_MB = 300.0
+FREEBUSY_PATH = "/calendar/v3/freeBusy"
+SLACK_METHODS = ("conversations.members", "users.info", "chat.postMessage")
+"""The Slack calls a digest makes: list the channel, ask about people not known as staff, post."""
+TEAM_ID = "T0BENCH"
+CHANNELS_A_REQUEST = 100  # seeding requests stay under aiohttp's 1 MiB body limit
+ACCOUNTS_A_REQUEST = 500
+FREE_LINE = re.compile(r"^• <@(\w+)>: (.+?)  _\(", re.MULTILINE)
+BOOKED_LINE = re.compile(r"^\*No free time today:\* (.+)$", re.MULTILINE)
+MENTION = re.compile(r"<@(\w+)>")
+UNREADABLE_HEADING = "*Calendars I couldn't read:*"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Options:
+    customers: int
+    staff: int
+    latency: float
+    concurrency: int
+    seed: int
+    database_url: str | None
+    json_path: Path | None
+
+    @property
+    def calendars(self) -> int:
+        return self.customers * self.staff
+
+
+# --- the workspace ------------------------------------------------------------------------
+
+
+def staff_user(number: int) -> str:
+    return f"U0STAFF{number:05d}"  # as `bench.health_checks.connection_row` names them
+
+
+def staff_email(number: int) -> str:
+    return f"staff{number:05d}@bench.example"
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A customer's channel: its owner, its staff (by number) and its timezone."""
+
+    number: int
+    zone: str
+    staff: range
+
+    @property
+    def id(self) -> str:
+        return f"C0DIGEST{self.number:04d}"
+
+    @property
+    def owner(self) -> str:
+        return f"U0OWNER{self.number:04d}"
+
+    @property
+    def day(self) -> date:
+        return CLOCK.astimezone(ZoneInfo(self.zone)).date()
+
+    @property
+    def digest_time(self) -> str:
+        """Its wall-clock time at CLOCK: due then, to the minute."""
+        return f"{CLOCK.astimezone(ZoneInfo(self.zone)):%H:%M}"
+
+
+def workspace(options: Options) -> list[Channel]:
+    return [
+        Channel(i, ZONES[i % len(ZONES)], range(i * options.staff, (i + 1) * options.staff))
+        for i in range(options.customers)
+    ]
+
+
+def day_events(seed: int, number: int, day: date, zone: ZoneInfo) -> list[dict[str, str]]:
+    """A photographer's day: 2–4 events, some marked free; now and then out of office all
+    day, or a reminder all day marked free. The same for the same seed."""
+    rng = random.Random(f"{seed}:{staff_email(number)}")
+    events: list[dict[str, str]] = []
+    if rng.random() < 0.07:
+        events.append(all_day(day, "Out of office", "opaque"))
+    if rng.random() < 0.1:
+        events.append(all_day(day, "Reminder: invoices", "transparent"))
+    for _ in range(rng.randint(2, 4)):
+        start = datetime.combine(day, datetime.min.time(), zone) + timedelta(
+            hours=8, minutes=15 * rng.randrange(40)
+        )
+        length = timedelta(minutes=rng.choice((30, 45, 60, 90, 120, 180)))
+        events.append(
+            {
+                "start": start.isoformat(),
+                "end": (start + length).isoformat(),
+                "summary": rng.choice(SUMMARIES),
+                "transparency": "transparent" if rng.random() < 0.15 else "opaque",
+            }
+        )
+    return events
+
+
+def all_day(day: date, summary: str, transparency: str) -> dict[str, str]:
+    end = day + timedelta(days=1)
+    return {
+        "start": day.isoformat(),
+        "end": end.isoformat(),
+        "summary": summary,
+        "transparency": transparency,
+    }
+
+
+def expected_free(events: list[dict[str, str]], zone: ZoneInfo) -> str:
+    """The free time a digest must show for these events ("9:00–10:30, 13:00–17:00"), or
+    "" for none: the working hours minus the busy (opaque) events, worked out here apart
+    from the bot."""
+    busy = []
+    for event in events:
+        if event["transparency"] != "opaque":
+            continue
+        if len(event["start"]) == len("2026-12-01"):
+            return ""  # busy all day
+        began, ended = (datetime.fromisoformat(event[k]).astimezone(zone) for k in ("start", "end"))
+        busy.append((began.hour * 60 + began.minute, ended.hour * 60 + ended.minute))
+    free, cursor = [], WORK_START
+    for start, end in sorted(busy):
+        if start > cursor:
+            free.append((cursor, min(start, WORK_END)))
+        cursor = max(cursor, end)
+        if cursor >= WORK_END:
+            break
+    if cursor < WORK_END:
+        free.append((cursor, WORK_END))
+    return ", ".join(f"{clock(start)}–{clock(end)}" for start, end in free)
+
+
+def clock(minutes: int) -> str:
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+# --- the emulators ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def emulators(work: Path) -> Iterator[tuple[Child, Ports]]:
+    """The emulators' process, with an empty workspace, stopped on leaving."""
+    # Only the Slack, Google and control ports are served; the bot's names PUBLIC_URL.
+    ports = Ports(*(free_port() for _ in range(5)))
+    child = start_child(
+        "emulators",
+        emulators_argv(ports, channels=0, users=0),
+        base_env(),
+        cwd=REPO,
+        logs=work,
+        health_url=f"http://{HOST}:{ports.control}/healthz",
+    )
+    try:
+        yield child, ports
+    finally:
+        stop_child(child)
+
+
+@dataclass(frozen=True)
+class Control:
+    """The emulators' control API."""
+
+    session: aiohttp.ClientSession
+    url: str
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        async with self.session.post(f"{self.url}{path}", json=body) as answer:
+            answer.raise_for_status()
+            found: dict[str, Any] = await answer.json()
+            return found
+
+    async def add_channels(self, channels: list[Channel]) -> None:
+        """Each channel in Slack's emulator, with its owner and staff as its members."""
+        for some in chunks(channels, CHANNELS_A_REQUEST):
+            wanted = [
+                {
+                    "id": channel.id,
+                    "name": f"customer-{channel.number:04d}",
+                    "members": [
+                        {"id": person, "name": person.lower(), "tz": channel.zone}
+                        for person in (channel.owner, *map(staff_user, channel.staff))
+                    ],
+                }
+                for channel in some
+            ]
+            await self._post("/slack/channels", {"channels": wanted})
+
+    async def add_calendars(self, accounts: list[dict[str, Any]]) -> int:
+        """Google accounts with their events; how many events."""
+        events = 0
+        for some in chunks(accounts, ACCOUNTS_A_REQUEST):
+            events += int((await self._post("/google/calendars", {"accounts": some}))["events"])
+        return events
+
+    async def issue_tokens(self, emails: list[str]) -> list[dict[str, str]]:
+        """A grant for each account, as if its owner had consented: its tokens."""
+        accounts: list[dict[str, str]] = []
+        for some in chunks(emails, ACCOUNTS_A_REQUEST):
+            body = {"emails": list(some), "scopes": list(STAFF_SCOPES)}
+            accounts += (await self._post("/google/tokens", body))["accounts"]
+        return accounts
+
+    async def set_latency(self, seconds: float) -> None:
+        await self._post("/latency", {"google": seconds, "slack": seconds})
+
+    async def stats(self) -> dict[str, Any]:
+        async with self.session.get(f"{self.url}/stats") as answer:
+            answer.raise_for_status()
+            found: dict[str, Any] = await answer.json()
+            return found
+
+    async def requests(self, emulator: str, path: str, since: float) -> list[dict[str, Any]]:
+        """What the emulator received at or after `since` (epoch s) on matching paths."""
+        query = {"emulator": emulator, "path": path, "since": repr(since)}
+        async with self.session.get(f"{self.url}/requests", params=query) as answer:
+            answer.raise_for_status()
+            found: list[dict[str, Any]] = (await answer.json())["requests"]
+            return found
+
+
+def calendars(channels: list[Channel], seed: int) -> list[dict[str, Any]]:
+    """Every staff member's Google account, in their customer's zone, with the day's events."""
+    accounts = []
+    for channel in channels:
+        zone = ZoneInfo(channel.zone)
+        for number in channel.staff:
+            events = day_events(seed, number, channel.day, zone)
+            accounts.append(
+                {"email": staff_email(number), "time_zone": channel.zone, "events": events}
+            )
+    return accounts
+
+
+# --- the database ---------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(server_url: str | None, work: Path) -> AsyncIterator[str]:
+    """A fresh database: SQLite in `work`, or one created on the PostgreSQL server and dropped."""
+    if server_url is None:
+        yield f"sqlite:///{work / 'tonomo.db'}"
+        return
+    name = f"tonomo_bench_digest_{secrets.token_hex(4)}"
+    admin = create_async_engine(async_url(server_url), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            async with admin.connect() as connection:
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+async def seed(
+    engine: AsyncEngine,
+    cipher: TokenCipher,
+    channels: list[Channel],
+    accounts: list[dict[str, str]],
+) -> None:
+    """Each channel's customer, due at CLOCK, with its people as members and a connected
+    calendar per staff member (`accounts`, in staff order), its access token fresh."""
+    now = utcnow()
+    expiry = now + timedelta(minutes=55)  # the emulator's tokens last an hour
+    async with session_factory(engine).begin() as session:
+        customers = [
+            Customer(
+                team_id=TEAM_ID,
+                channel_id=channel.id,
+                timezone=channel.zone,
+                registered_by=channel.owner,
+                digest_time=channel.digest_time,
+            )
+            for channel in channels
+        ]
+        session.add_all(customers)
+        await session.flush()
+        for customer, channel in zip(customers, channels, strict=True):
+            for person in (channel.owner, *map(staff_user, channel.staff)):
+                session.add(
+                    Member(
+                        customer_id=customer.id, slack_user_id=person, display_name=person.lower()
+                    )
+                )
+            for number in channel.staff:
+                account = accounts[number]
+                sealed = sealed_tokens(cipher, account, expiry)
+                session.add(connection_row(number, customer, account, sealed, now))
+
+
+async def problems_in_database(engine: AsyncEngine, customers: int) -> list[str]:
+    """What the run left wrong: a day's digest not recorded as sent, or still claimed."""
+    async with session_factory(engine)() as session:
+        rows = await session.scalar(select(func.count()).select_from(Digest))
+        sent = await session.scalar(
+            select(func.count()).where(
+                Digest.sent_at.is_not(None),
+                Digest.message_ts.is_not(None),
+                Digest.claimed_until.is_(None),
+            )
+        )
+    problems = []
+    if rows != customers or sent != customers:
+        problems.append(f"{sent} of {customers} digests recorded as sent ({rows} rows)")
+    return problems
+
+
+# --- checking what was posted ---------------------------------------------------------------
+
+
+def problems_in_posts(
+    posts: list[dict[str, Any]], channels: list[Channel], seed: int
+) -> tuple[int, list[str]]:
+    """How many channels got exactly the digest their staff's calendars call for, and
+    what was wrong with the others (the first few of each kind)."""
+    by_channel: dict[str, list[dict[str, Any]]] = {}
+    for post in posts:
+        body = json.loads(post["body"])
+        by_channel.setdefault(str(body.get("channel")), []).append(body)
+    problems: dict[str, list[str]] = {}
+    verified = 0
+    for channel in channels:
+        got = by_channel.pop(channel.id, [])
+        if len(got) != 1:
+            problems.setdefault("posts", []).append(f"{channel.id} got {len(got)} posts")
+            continue
+        wrong = digest_problems(text_of(got[0]), channel, seed)
+        for kind, what in wrong:
+            problems.setdefault(kind, []).append(f"{channel.id}: {what}")
+        verified += not wrong
+    if by_channel:
+        problems["posts"] = [f"posts in channels not seeded: {sorted(by_channel)[:5]}"]
+    shown = [
+        f"{len(found)} × {found[0]}" + (" …" if len(found) > 1 else "")
+        for found in problems.values()
+    ]
+    return verified, shown
+
+
+def digest_problems(message: str, channel: Channel, seed: int) -> list[tuple[str, str]]:
+    """What differs between a posted digest and its staff's calendars."""
+    title = f"Today's availability: {channel.day:%A} {channel.day.day} {channel.day:%B}"
+    wrong = [] if title in message else [("title", f"no title {title!r}")]
+    if UNREADABLE_HEADING in message:
+        wrong.append(("unreadable", "some calendars could not be read"))
+    free = dict(FREE_LINE.findall(message))
+    booked = [m for line in BOOKED_LINE.findall(message) for m in MENTION.findall(line)]
+    zone = ZoneInfo(channel.zone)
+    for number in channel.staff:
+        person = staff_user(number)
+        expected = expected_free(day_events(seed, number, channel.day, zone), zone)
+        shown = free.pop(person, None)
+        if expected and shown != expected:
+            wrong.append(("free", f"{person} shown {shown!r}, expected {expected!r}"))
+        elif not expected and person not in booked:
+            wrong.append(("booked", f"{person} not under 'No free time today'"))
+    if free:
+        wrong.append(("others", f"free lines for people not on its staff: {sorted(free)}"))
+    return wrong
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    started: str
+    """When the run began, UTC (the machine's clock)."""
+    load_average: float
+    """The 1-minute load average just before the run: anything else running shows here."""
+    database: str
+    customers: int
+    staff_per_customer: int
+    latency_s: float
+    google_limit: int
+    """`bot.staff.CALENDAR_CONCURRENCY`: Google reads at once, all customers together."""
+    digest_concurrency: int
+    """Customers composed at once (`Digests`' concurrency)."""
+    sent: int
+    failed: int
+    verified: int
+    """Digests that named every staff member with the free time their calendar calls for."""
+    wall_s: float
+    ideal_s: float
+    """customers × staff × latency ÷ Google limit."""
+    target_s: float
+    meets_time: bool
+    slack_calls: dict[str, int]
+    slack_calls_per_s: float
+    """conversations.members, users.info and chat.postMessage, a second of the run."""
+    google_calls: dict[str, int]
+    google_calls_per_s: float
+    google_most_in_flight: int
+    google_mean_in_flight: float
+    """calls × latency ÷ wall time: how busy the Google limit was kept on average."""
+    first_call_s: float
+    """From the start of the run to the first Slack or Google call's arrival."""
+    last_post_s: float
+    """From the start to the last chat.postMessage's arrival."""
+    digest_spread_s: tuple[float, float, float]
+    """Seconds from the start to each digest's post arriving: p50, p95, max."""
+    cpu_s: float
+    emulator_cpu_s: float
+    rss_before_mb: float
+    peak_before_run_mb: float
+    """VmHWM before the run: start-up and seeding."""
+    peak_rss_mb: float
+    """VmHWM during the run (reset just before it), else the highest sample."""
+    sampled_peak_mb: float
+    peak_reset: bool
+    meets_memory: bool
+    loop_lag_p50_ms: float
+    loop_lag_p99_ms: float
+    loop_lag_max_ms: float
+    threads_after: int
+
+
+@dataclass(frozen=True)
+class Timed:
+    outcome: RunResult
+    started_at: float
+    """`time.time()` at the start: the emulators' clock too."""
+    load_average: float
+    wall_s: float
+    cpu_s: float
+    emulator_cpu_s: float
+    rss_before_mb: float
+    peak_before_run_mb: float
+    peak_rss_mb: float
+    sampled_peak_mb: float
+    peak_reset: bool
+    lag_ms: tuple[float, float, float]  # p50, p99, max
+    threads_after: int
+
+
+def stopped_digests(services: Services, concurrency: int) -> Digests:
+    """`services.digests` as `build_services` wires it, with its clock stopped at CLOCK."""
+    return Digests(
+        store=services.store,
+        digests=services.digest_store,
+        staff=services.staff,
+        poster=services.poster,
+        directory=services.directory,
+        clock=lambda: CLOCK,
+        concurrency=concurrency,
+    )
+
+
+async def timed_run(digests: Digests, emulator_pid: int) -> Timed:
+    """One `run_due`, timed, with this process's memory and both processes' CPU."""
+    before = read_rss(os.getpid(), "before", 0)
+    load_average = os.getloadavg()[0]
+    reset = reset_peak_rss()
+    emulator_cpu = cpu_seconds(emulator_pid)
+    async with LoopLag() as lag:
+        with RssWatch() as watch:
+            started_at = time.time()
+            cpu, start = time.process_time(), time.perf_counter()
+            outcome = await digests.run_due()
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    after = read_rss(os.getpid(), "after", outcome.sent)
+    return Timed(
+        outcome=outcome,
+        started_at=started_at,
+        load_average=load_average,
+        wall_s=wall,
+        cpu_s=cpu,
+        emulator_cpu_s=cpu_seconds(emulator_pid) - emulator_cpu,
+        rss_before_mb=before.rss_mb,
+        peak_before_run_mb=before.peak_mb,
+        peak_rss_mb=after.peak_mb if reset else watch.highest_mb,
+        sampled_peak_mb=watch.highest_mb,
+        peak_reset=reset,
+        lag_ms=(lag.percentile_ms(50), lag.percentile_ms(99), lag.percentile_ms(100)),
+        threads_after=thread_count(os.getpid()),
+    )
+
+
+def calls_between(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: n - before.get(k, 0) for k, n in sorted(after.items()) if n > before.get(k, 0)}
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """When the emulators received the run's calls (epoch s)."""
+
+    freebusy: list[float]
+    posts: list[float]
+    first_slack: float
+
+
+def judge(
+    options: Options,
+    timed: Timed,
+    arrivals: Arrivals,
+    *,
+    database: str,
+    verified: int,
+    slack: dict[str, int],
+    google: dict[str, int],
+) -> Result:
+    ideal = options.calendars * options.latency / CALENDAR_CONCURRENCY
+    target = TIME_FACTOR_TARGET * ideal
+    wall, start = timed.wall_s, timed.started_at
+    posted = [at - start for at in arrivals.posts] or [0.0]
+    google_total = sum(google.values())
+    return Result(
+        started=datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        load_average=round(timed.load_average, 2),
+        database=database,
+        customers=options.customers,
+        staff_per_customer=options.staff,
+        latency_s=options.latency,
+        google_limit=CALENDAR_CONCURRENCY,
+        digest_concurrency=options.concurrency,
+        sent=timed.outcome.sent,
+        failed=timed.outcome.failed,
+        verified=verified,
+        wall_s=round(wall, 2),
+        ideal_s=round(ideal, 2),
+        target_s=round(target, 2),
+        meets_time=wall <= target,
+        slack_calls=slack,
+        slack_calls_per_s=round(sum(slack.get(m, 0) for m in SLACK_METHODS) / wall, 1),
+        google_calls=google,
+        google_calls_per_s=round(google_total / wall, 1),
+        google_most_in_flight=(
+            most_in_flight(arrivals.freebusy, options.latency) if options.latency > 0 else 0
+        ),
+        google_mean_in_flight=round(google_total * options.latency / wall, 1),
+        first_call_s=round(min([arrivals.first_slack, *arrivals.freebusy]) - start, 3),
+        last_post_s=round(max(posted), 2),
+        digest_spread_s=(
+            round(percentile(posted, 50), 2),
+            round(percentile(posted, 95), 2),
+            round(max(posted), 2),
+        ),
+        cpu_s=round(timed.cpu_s, 2),
+        emulator_cpu_s=round(timed.emulator_cpu_s, 2),
+        rss_before_mb=timed.rss_before_mb,
+        peak_before_run_mb=timed.peak_before_run_mb,
+        peak_rss_mb=timed.peak_rss_mb,
+        sampled_peak_mb=timed.sampled_peak_mb,
+        peak_reset=timed.peak_reset,
+        meets_memory=timed.peak_rss_mb < PEAK_RSS_TARGET_MB,
+        loop_lag_p50_ms=timed.lag_ms[0],
+        loop_lag_p99_ms=timed.lag_ms[1],
+        loop_lag_max_ms=timed.lag_ms[2],
+        threads_after=timed.threads_after,
+    )
+
+
+def problems_with_calls(
+    options: Options, outcome: RunResult, slack: dict[str, int], google: dict[str, int]
+) -> list[str]:
+    problems = []
+    if outcome.sent != options.customers or outcome.failed:
+        problems.append(
+            f"run_due sent {outcome.sent} of {options.customers}, {outcome.failed} failed"
+        )
+    if google != {FREEBUSY_PATH: options.calendars}:
+        problems.append(f"Google saw {google}, expected {FREEBUSY_PATH} {options.calendars}")
+    if slack.get("chat.postMessage", 0) != options.customers:
+        problems.append(f"Slack saw {slack}, expected {options.customers} chat.postMessage")
+    return problems
+
+
+@dataclass(frozen=True)
+class Measured:
+    result: Result
+    events: int
+    setup_s: float
+    problems: list[str]
+
+
+async def measure(options: Options, child: Child, ports: Ports, work: Path) -> Measured:
+    channels = workspace(options)
+    async with (
+        aiohttp.ClientSession() as session,
+        scratch_database(options.database_url, work) as database_url,
+    ):
+        await wait_ready(session, child)
+        control = Control(session, f"http://{HOST}:{ports.control}")
+        setup = time.perf_counter()
+        await control.add_channels(channels)
+        events = await control.add_calendars(calendars(channels, options.seed))
+        accounts = await control.issue_tokens([staff_email(n) for n in range(options.calendars)])
+        settings = Settings.from_env(bot_env(ports, work) | {"DATABASE_URL": database_url})
+        services = await build_services(settings)
+        try:
+            await seed(
+                services.engine, TokenCipher(settings.token_encryption_key), channels, accounts
+            )
+            del accounts  # the bot would not hold them: keep them out of its memory figures
+            setup_s = time.perf_counter() - setup
+            await control.set_latency(options.latency)
+            before = await control.stats()
+            timed = await timed_run(
+                stopped_digests(services, options.concurrency), child.process.pid
+            )
+            after = await control.stats()
+            problems = await problems_in_database(services.engine, options.customers)
+        finally:
+            await services.close()
+        await control.set_latency(0)
+        slack = calls_between(before["slack_api_calls"], after["slack_api_calls"])
+        google = calls_between(before["google_paths"], after["google_paths"])
+        problems = problems_with_calls(options, timed.outcome, slack, google) + problems
+        start = timed.started_at
+        posts = await control.requests("slack", r"^/api/chat\.postMessage$", start)
+        freebusy = await control.requests("google", f"^{FREEBUSY_PATH}$", start)
+        slack_calls = await control.requests("slack", "^/api/", start)
+    verified, wrong = problems_in_posts(posts, channels, options.seed)
+    problems += wrong
+    arrivals = Arrivals(
+        freebusy=[r["at"] for r in freebusy],
+        posts=[r["at"] for r in posts],
+        first_slack=min((r["at"] for r in slack_calls), default=start),
+    )
+    result = judge(
+        options,
+        timed,
+        arrivals,
+        database=make_url(database_url).get_backend_name(),
+        verified=verified,
+        slack=slack,
+        google=google,
+    )
+    return Measured(result=result, events=events, setup_s=setup_s, problems=problems)
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def pass_fail(value: bool) -> str:
+    return "PASS" if value else "FAIL"
+
+
+def table(r: Result) -> str:
+    slack = ", ".join(f"{method} {n}" for method, n in r.slack_calls.items())
+    google = ", ".join(f"{path} {n}" for path, n in r.google_calls.items())
+    peak_how = "VmHWM, reset before the run" if r.peak_reset else "highest sample"
+    p50, p95, last = r.digest_spread_s
+    rows = [
+        ("run started", f"{r.started} (load average {r.load_average:g})"),
+        ("database", r.database),
+        ("customers × staff", f"{r.customers} × {r.staff_per_customer}"),
+        ("Slack and Google latency a call", f"{r.latency_s:g} s"),
+        ("Google limit (CALENDAR_CONCURRENCY)", str(r.google_limit)),
+        ("customers at once (Digests)", str(r.digest_concurrency)),
+        ("digests sent, failed", f"{r.sent}, {r.failed}"),
+        ("digests verified against the calendars", str(r.verified)),
+        ("wall time", f"{r.wall_s:g} s"),
+        ("ideal: calendars × latency ÷ limit", f"{r.ideal_s:g} s"),
+        ("target: 2 × ideal", f"{r.target_s:g} s: {pass_fail(r.meets_time)}"),
+        ("Slack calls", slack),
+        ("Slack calls a second (the three above)", f"{r.slack_calls_per_s:g}"),
+        ("Google calls", google),
+        ("Google calls a second", f"{r.google_calls_per_s:g}"),
+        (
+            "Google calls in flight: mean, most",
+            f"{r.google_mean_in_flight:g}, {r.google_most_in_flight}",
+        ),
+        ("first call after the start", f"{r.first_call_s * 1000:.0f} ms"),
+        ("digests posted by (p50, p95, last)", f"{p50:g} s, {p95:g} s, {last:g} s"),
+        ("CPU of this process in the run", f"{r.cpu_s:g} s"),
+        ("CPU of the emulators in the run", f"{r.emulator_cpu_s:g} s"),
+        ("RSS before the run", f"{r.rss_before_mb:g} MB"),
+        ("peak RSS before the run", f"{r.peak_before_run_mb:g} MB (start-up and seeding)"),
+        ("peak RSS during the run", f"{r.peak_rss_mb:g} MB ({peak_how})"),
+        ("highest sampled RSS", f"{r.sampled_peak_mb:g} MB"),
+        (f"peak under {PEAK_RSS_TARGET_MB:g} MB", pass_fail(r.meets_memory)),
+        (
+            "event loop lag in the run",
+            f"p50 {r.loop_lag_p50_ms:g} ms, p99 {r.loop_lag_p99_ms:g} ms, "
+            f"max {r.loop_lag_max_ms:g} ms",
+        ),
+        ("threads after the run", str(r.threads_after)),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def report(info: dict[str, Any], measured: Measured, options: Options) -> None:
+    print(
+        f"\n{options.customers} customers, {options.calendars} staff calendars "
+        f"({measured.events} events seeded; seeding took {measured.setup_s:.1f} s)\n"
+    )
+    print(f"{table(measured.result)}\n")
+    print(", ".join(f"{k}: {v}" for k, v in info.items()))
+    for problem in measured.problems:
+        print(f"PROBLEM: {problem}")
+    if options.json_path is not None:
+        figures = {
+            "machine": info,
+            "options": {
+                "customers": options.customers,
+                "staff": options.staff,
+                "latency": options.latency,
+                "concurrency": options.concurrency,
+                "seed": options.seed,
+                "database": measured.result.database,
+                "clock": CLOCK.isoformat(),
+            },
+            "events_seeded": measured.events,
+            "setup_s": round(measured.setup_s, 2),
+            "result": asdict(measured.result),
+            "problems": measured.problems,
+        }
+        options.json_path.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n")
+
+
+# --- running it -------------------------------------------------------------------------
+
+
+def parse_options(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.digest_run",
+        description="Wall time, peak memory and Slack calls a second of one digest run.",
+    )
+    add = parser.add_argument
+    add("--customers", type=int, default=1000, help="customers, all due (1000)")
+    add("--staff", type=int, default=10, help="staff with a connected calendar a customer (10)")
+    add("--latency", type=float, default=0.05, help="seconds Slack and Google take a call (0.05)")
+    add(
+        "--concurrency",
+        type=int,
+        default=CONCURRENCY,
+        help=f"customers composed at once (the bot's: {CONCURRENCY})",
+    )
+    add("--seed", type=int, default=1, help="of the calendars' random events (1)")
+    add(
+        "--database-url",
+        default=None,
+        metavar="URL",
+        help="a PostgreSQL server to create a scratch database on (default: SQLite)",
+    )
+    add("--json", type=Path, default=None, metavar="FILE", help="also write the figures here")
+    args = parser.parse_args(argv)
+    if min(args.customers, args.staff, args.concurrency) < 1 or args.latency < 0:
+        parser.error("--customers, --staff and --concurrency must be ≥ 1, --latency ≥ 0")
+    if args.customers > 10_000 or args.customers * args.staff > 100_000:
+        parser.error("at most 10,000 customers and 100,000 staff (the seeded ids' widths)")
+    if args.database_url and make_url(args.database_url).get_backend_name() != "postgresql":
+        parser.error("--database-url must be a postgresql:// URL")
+    return Options(
+        customers=args.customers,
+        staff=args.staff,
+        latency=args.latency,
+        concurrency=args.concurrency,
+        seed=args.seed,
+        database_url=args.database_url,
+        json_path=args.json,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_options(argv)
+    info = machine()  # before the load, so that the load average is the machine's own
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with (
+        tempfile.TemporaryDirectory(prefix="tonomo-bench-") as temp,
+        emulators(Path(temp)) as (child, ports),
+    ):
+        try:
+            measured = asyncio.run(measure(options, child, ports, Path(temp)))
+        except (RuntimeError, aiohttp.ClientError) as err:
+            print(f"digest_run: {err}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("digest_run: interrupted", file=sys.stderr)
+            return 130
+    report(info, measured, options)
+    return 1 if measured.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
