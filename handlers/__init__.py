@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.services import Services
-from handlers import actions, commands, events, home, onboarding, scheduling
+from handlers import actions, clicks, commands, events, home, onboarding, scheduling
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ APOLOGY = "Sorry, something went wrong on my side and I couldn't finish that. Pl
 def register(app: AsyncApp, services: Services) -> None:
     commands.register(app, services)
     actions.register(app, services)
+    clicks.register(app, services)
     scheduling.register(app, services)
     onboarding.register(app, services)
     home.register(app, services)

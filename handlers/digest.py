@@ -6,7 +6,7 @@ from bot import commands
 from bot.messages import Message
 from bot.messages.settings import build_digest_set
 from bot.services import Services
-from handlers.scheduling import Reply
+from handlers.clicks import Reply
 from storage.models import Customer
 
 

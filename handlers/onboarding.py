@@ -1,4 +1,5 @@
-"""Onboarding: people and the bot joining or leaving the channel, and the checklist's buttons.
+"""Onboarding: people and the bot joining or leaving the channel, and the checklist's Remind
+staff button (its connect buttons are in `handlers/clicks.py`).
 
 `member_joined_channel` (https://api.slack.com/events/member_joined_channel) carries `user`,
 `channel`, `channel_type`, `team` and, when someone was invited, `inviter`. Slack sends it
@@ -15,14 +16,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.messages import Message
-from bot.messages.connect import build_connect_link
-from bot.messages.ids import CONNECT_PRIMARY, REMIND_STAFF
+from bot.messages.ids import REMIND_STAFF
 from bot.messages.onboarding import build_remind_reply
 from bot.services import Services
 from bot.slack import user_timezone
-from handlers.scheduling import NOT_SET_UP
-from storage.models import ConnectionKind, Customer
+from handlers import clicks
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -76,40 +74,12 @@ def register(app: AsyncApp, services: Services) -> None:
         if customer is not None:
             await services.onboarding.refresh(customer)
 
-    async def clicked_in(body: dict[str, Any], respond: AsyncRespond) -> Customer | None:
-        team_id = (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
-        customer = await services.store.find_customer(team_id, body["channel"]["id"])
-        if customer is None:
-            await reply(respond, Message.text_only(NOT_SET_UP))
-        return customer
-
-    @app.action(CONNECT_PRIMARY)
-    async def handle_connect_primary(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        customer = await clicked_in(body, respond)
-        if customer is None:
-            return
-        url = await services.connections.consent_link(
-            customer, body["user"]["id"], ConnectionKind.PRIMARY
-        )
-        await reply(respond, build_connect_link(ConnectionKind.PRIMARY, url))
-
     @app.action(REMIND_STAFF)
     async def handle_remind_staff(
         ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
     ) -> None:
         await ack()
-        customer = await clicked_in(body, respond)
-        if customer is None:
-            return
-        outcome, count = await services.onboarding.remind(customer, by=body["user"]["id"])
-        await reply(respond, build_remind_reply(outcome, count))
-
-
-async def reply(respond: AsyncRespond, message: Message) -> None:
-    """A message only the person who clicked sees."""
-    await respond(
-        text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False
-    )
+        customer, reply = await clicks.clicked_in(services, body, respond)
+        if customer is not None:
+            outcome, count = await services.onboarding.remind(customer, by=body["user"]["id"])
+            await reply(build_remind_reply(outcome, count))

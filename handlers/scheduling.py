@@ -6,7 +6,6 @@ Used by the `/tonomo` command listener, and registers the buttons and the modal 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,19 +33,16 @@ from bot.messages.booking import (
     build_refused,
     read_slot_value,
 )
-from bot.messages.connect import build_connect_link
 from bot.messages.help import build_invalid
-from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING, CONNECT_MINE
+from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING
 from bot.messages.settings import build_hours_set, build_settings, build_timezone_set
 from bot.services import Services
 from bot.staff import NOT_CONNECTED, local_today, stored_hours, working_hours
-from storage.models import ConnectionKind, Customer, utcnow
-
-Reply = Callable[[Message], Awaitable[None]]
-"""Sends a message only the person who asked sees."""
+from handlers import clicks
+from handlers.clicks import NOT_SET_UP, Reply
+from storage.models import Customer, utcnow
 
 FORM_FIELDS = (FORM_STAFF, FORM_DAY, FORM_TIME, FORM_DURATION, FORM_TITLE)
-NOT_SET_UP = "This channel isn't set up with me yet: type `/tonomo help` in it first."
 STALE_BUTTON = "That button doesn't work any more. Please run the command again."
 SLOT_ACTION = re.compile(f"^{BOOK_SLOT}_[0-9]+$")
 """The buttons of suggested slots (each of a message's buttons needs its own action id)."""
@@ -179,51 +175,12 @@ async def settings(
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    async def customer_of(body: dict[str, Any], channel_id: str) -> Customer | None:
-        team_id = (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
-        return await services.store.find_customer(team_id, channel_id)
-
-    def responder(respond: AsyncRespond) -> Reply:
-        async def reply(message: Message) -> None:
-            await respond(
-                text=message.text,
-                blocks=message.blocks,
-                response_type="ephemeral",
-                replace_original=False,
-            )
-
-        return reply
-
-    async def clicked_in(
-        body: dict[str, Any], respond: AsyncRespond
-    ) -> tuple[Customer | None, Reply]:
-        """The customer of the channel a button was clicked in (the person is told if there
-        is none), and the way to answer the person who clicked."""
-        reply = responder(respond)
-        customer = await customer_of(body, body["channel"]["id"])
-        if customer is None:
-            await reply(Message.text_only(NOT_SET_UP))
-        return customer, reply
-
-    @app.action(CONNECT_MINE)
-    async def handle_connect_mine(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        customer, reply = await clicked_in(body, respond)
-        if customer is None:
-            return
-        url = await services.connections.consent_link(
-            customer, body["user"]["id"], ConnectionKind.STAFF
-        )
-        await reply(build_connect_link(ConnectionKind.STAFF, url))
-
     @app.action(CANCEL_BOOKING)
     async def handle_cancel_click(
         ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
     ) -> None:
         await ack()
-        customer, reply = await clicked_in(body, respond)
+        customer, reply = await clicks.clicked_in(services, body, respond)
         if customer is None:
             return
         short_id = str(body["actions"][0].get("value", ""))
@@ -231,9 +188,8 @@ def register(app: AsyncApp, services: Services) -> None:
         now = utcnow()
         outcome = await services.bookings.cancel(customer, short_id, by=user_id, now=now)
         if isinstance(outcome, Cancelled):
-            cancelled = await services.store.find_booking(customer.id, short_id)
             zone, today = ZoneInfo(customer.timezone), local_today(customer, now)
-            message = build_cancelled_booking(cancelled or outcome.booking, zone, today)
+            message = build_cancelled_booking(outcome.booking, zone, today)
             await respond(text=message.text, blocks=message.blocks, replace_original=True)
             if not outcome.event_deleted:
                 await reply(build_cancel_notice(outcome, user_id, zone, today))
@@ -243,7 +199,7 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.action(SLOT_ACTION)
     async def handle_slot_click(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        customer, reply = await clicked_in(body, respond)
+        customer, reply = await clicks.clicked_in(services, body, respond)
         action = body["actions"][0]
         slot = read_slot_value(str(action.get("value", "")))
         if customer is None:
@@ -268,7 +224,7 @@ def register(app: AsyncApp, services: Services) -> None:
     async def handle_book_form(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         view = body["view"]
         channel_id, user_id = str(view.get("private_metadata", "")), body["user"]["id"]
-        customer = await customer_of(body, channel_id)
+        customer = await clicks.customer_of(services, body, channel_id)
         if customer is None:
             await ack(response_action="errors", errors={FORM_STAFF: NOT_SET_UP})
             return
