@@ -307,6 +307,11 @@ class Bookings:
             return NotCancelled(GOOGLE_DOWN, booking)
         if not await self._store.mark_cancelled(booking.id, at=now, by=by):
             return NotCancelled(ALREADY_CANCELLED, booking)
+        booking.status, booking.cancelled_at, booking.cancelled_by = (
+            BookingStatus.CANCELLED,
+            now,
+            by,
+        )
         logger.info("cancelled %s for customer %s", booking.short_id, customer.id)
         return Cancelled(booking, event_deleted=not problem)
 

@@ -183,7 +183,9 @@ class Digests:
         connections = await self._store.list_connections(customer.id)
         staff = {c.owner_key for c in connections if c.kind is ConnectionKind.STAFF}
         report, people, lengths = await asyncio.gather(
-            self._staff.availability(customer, user_ids=(), days=[day], duration=None, now=now),
+            self._staff.availability(
+                customer, user_ids=(), days=[day], duration=None, now=now, connections=connections
+            ),
             self._directory.people_in(customer.channel_id, known_people=staff),
             self._digests.recent_booking_lengths(customer.id),
         )

@@ -142,11 +142,19 @@ class Staff:
         self._cipher = cipher
         self._limit = asyncio.Semaphore(concurrency)
 
-    async def people(self, customer: Customer, user_ids: Sequence[str] = ()) -> list[Person]:
-        """The people asked for, in order; with none asked for, every connected staff member."""
-        connections, members = await asyncio.gather(
-            self._store.list_connections(customer.id), self._store.list_members(customer.id)
-        )
+    async def people(
+        self,
+        customer: Customer,
+        user_ids: Sequence[str] = (),
+        connections: Sequence[CalendarConnection] | None = None,
+    ) -> list[Person]:
+        """The people asked for, in order; with none asked for, every connected staff member.
+
+        `connections` are the customer's, when the caller has read them already.
+        """
+        members = await self._store.list_members(customer.id)
+        if connections is None:
+            connections = await self._store.list_connections(customer.id)
         staff = {c.owner_key: c for c in connections if c.kind is ConnectionKind.STAFF}
         by_user = {m.slack_user_id: m for m in members}
         wanted = list(user_ids) or list(staff)
@@ -243,13 +251,14 @@ class Staff:
         days: Sequence[date],
         duration: timedelta | None,
         now: datetime,
+        connections: Sequence[CalendarConnection] | None = None,
     ) -> AvailabilityReport:
         """Free time of the people asked for (or every connected staff member) on `days`.
 
         With a duration, only the windows a booking of that length fits in are kept.
         """
         zone = ZoneInfo(customer.timezone)
-        people = await self.people(customer, user_ids)
+        people = await self.people(customer, user_ids, connections)
         busy = await self.busy(customer, people, day_span(days, zone)) if people else {}
         report = []
         for person in people:
