@@ -91,6 +91,25 @@ async def send(bot: RunningBot, text: str, *, user: str = OWNER) -> None:
     assert sent.status == 200 and not sent.body.strip()
 
 
+async def connect_from_the_nudge(bot: RunningBot, user: str, email: str) -> dict[str, Any]:
+    """`user` clicks "Connect my calendar" on the channel's nudge and signs in: the nudge."""
+    await wait_until(lambda: any(CONNECT_MINE in str(m.get("blocks")) for m in channel_posts(bot)))
+    nudge = next(m for m in channel_posts(bot) if CONNECT_MINE in str(m.get("blocks")))
+    responses = len(bot.slack.responses)
+    await bot.slack.send_block_action(
+        bot.events_url,
+        user_id=user,
+        channel_id=CHANNEL,
+        action_id=CONNECT_MINE,
+        message_ts=nudge["ts"],
+    )
+    await wait_until(lambda: len(bot.slack.responses) > responses)
+    (url,) = button_urls(bot.slack.responses[-1]["blocks"])
+    async with bot.http.get(await approve_consent(url, email=email)) as page:
+        assert page.status == 200
+    return nudge
+
+
 def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
     found = []
     for block in message.get("blocks") or []:
@@ -154,22 +173,8 @@ async def test_someone_not_connected_is_told_and_offered_their_own_link(
     answer = await ask(team, f"availability <@{CAROL}|carol> tomorrow")
     assert "hasn't connected a calendar yet" in answer
 
-    await wait_until(lambda: any(CONNECT_MINE in str(m.get("blocks")) for m in channel_posts(team)))
-    nudge = next(m for m in channel_posts(team) if CONNECT_MINE in str(m.get("blocks")))
+    nudge = await connect_from_the_nudge(team, CAROL, "carol@acme-photo.com")
     assert f"<@{CAROL}>" in text_of(nudge)
-    responses = len(team.slack.responses)
-    await team.slack.send_block_action(
-        team.events_url,
-        user_id=CAROL,
-        channel_id=CHANNEL,
-        action_id=CONNECT_MINE,
-        message_ts=nudge["ts"],
-    )
-    await wait_until(lambda: len(team.slack.responses) > responses)
-    (url,) = button_urls(team.slack.responses[-1]["blocks"])
-    location = await approve_consent(url, email="carol@acme-photo.com")
-    async with team.http.get(location) as page:
-        assert page.status == 200
     answer = await ask(team, f"availability <@{CAROL}|carol> {next_weekday().isoformat()}")
     assert f"<@{CAROL}>: 9:00–17:00" in answer
 
@@ -498,19 +503,6 @@ async def test_the_week_grid_names_someone_who_never_typed_a_command(team: Runni
     team.slack.add_member(CHANNEL, CAROL)
     nudge_posted = await ask(team, f"availability <@{CAROL}|carol>")
     assert "hasn't connected" in nudge_posted
-    await wait_until(lambda: any(CONNECT_MINE in str(m.get("blocks")) for m in channel_posts(team)))
-    nudge = next(m for m in channel_posts(team) if CONNECT_MINE in str(m.get("blocks")))
-    responses = len(team.slack.responses)
-    await team.slack.send_block_action(
-        team.events_url,
-        user_id=CAROL,
-        channel_id=CHANNEL,
-        action_id=CONNECT_MINE,
-        message_ts=nudge["ts"],
-    )
-    await wait_until(lambda: len(team.slack.responses) > responses)
-    (url,) = button_urls(team.slack.responses[-1]["blocks"])
-    async with team.http.get(await approve_consent(url, email="carol@acme-photo.com")) as page:
-        assert page.status == 200
+    await connect_from_the_nudge(team, CAROL, "carol@acme-photo.com")
     grid = await ask(team, "availability next week")
     assert any(line.startswith("carol ") for line in grid.splitlines()), grid
