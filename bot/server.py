@@ -37,7 +37,8 @@ def create_bolt_app(services: Services) -> AsyncApp:
     return app
 
 
-def create_web_app(services: Services) -> web.Application:
+def create_web_app(services: Services, *, periodic_jobs: bool = True) -> web.Application:
+    """The bot's web app; with `periodic_jobs`, its health and digest loops run while it serves."""
     bolt = create_bolt_app(services)
     verifier = SignatureVerifier(services.settings.slack_signing_secret)
 
@@ -88,7 +89,8 @@ def create_web_app(services: Services) -> web.Application:
     )
 
     async def start_scheduler(_app: web.Application) -> None:
-        scheduler.start()
+        if periodic_jobs:
+            scheduler.start()
 
     async def close_services(_app: web.Application) -> None:
         await scheduler.stop()

@@ -167,7 +167,9 @@ async def serve_bot(
     )
     environment["TOKEN_ENCRYPTION_KEY"] = SHARED_KEY  # instances sharing a database share the key
     services = await build_services(Settings.from_env(environment))
-    runner = web.AppRunner(create_web_app(services))
+    # The tests run the periodic jobs themselves, at the moments they choose: loops on the
+    # real clock would send a real day's digest, or check connections, in the middle of one.
+    runner = web.AppRunner(create_web_app(services, periodic_jobs=False))
     await runner.setup()
     await web.SockSite(runner, sock).start()
     async with ClientSession() as http:
