@@ -1464,6 +1464,7 @@ class FakeGoogle(Emulator):
     ) -> web.Response:
         calendar = self._calendar(account, request.match_info["calendarId"])
         stored = self._stored_event(calendar, request.match_info["eventId"])
+        invited_before = _guests(stored.resource)
         body = await _json_body(request)
         if stored.organizer is not calendar:
             # A guest changes only their own answer; the rest is the organizer's.
@@ -1480,7 +1481,7 @@ class FakeGoogle(Emulator):
             resource["sequence"] = int(stored.resource.get("sequence", 0)) + 1
         stored.resource = resource
         self._touch(stored)
-        self._send_invitations(stored)
+        self._send_invitations(stored, invited_before)
         return web.json_response(self._render_event(stored, calendar))
 
     def _touch(self, stored: StoredEvent) -> None:
@@ -1488,15 +1489,17 @@ class FakeGoogle(Emulator):
         stored.resource["updated"] = rfc3339_utc(utcnow())
         stored.resource["etag"] = _etag(stored.seq)
 
-    def _send_invitations(self, stored: StoredEvent) -> None:
-        """Guests who are accounts here see the event on their primary calendar, as Google does."""
+    def _send_invitations(
+        self, stored: StoredEvent, invited_before: frozenset[str] = frozenset()
+    ) -> None:
+        """Guests who are accounts here see the event on their primary calendar, as Google does;
+        guests no longer invited (of `invited_before`) see it leave theirs."""
         event_id = stored.resource["id"]
-        guests = {
-            str(a.get("email", "")).lower()
-            for a in stored.resource.get("attendees", [])
-            if isinstance(a, dict)
-        }
-        for email, account in self.accounts.items():
+        guests = _guests(stored.resource)
+        for email in sorted(guests | invited_before):
+            account = self.accounts.get(email)
+            if account is None:
+                continue
             calendar = account.primary
             current = calendar.events.get(event_id)
             if email == stored.organizer.owner or (
@@ -1605,6 +1608,15 @@ def _blocks_time(resource: JSON, owner: str) -> bool:
 def _calendar_key(account: Account, calendar_id: str) -> str:
     """Where a calendar id points: "primary" is the account's email; ids ignore case."""
     return account.email if calendar_id == "primary" else calendar_id.strip().lower()
+
+
+def _guests(resource: JSON) -> frozenset[str]:
+    """The emails an event invites, lower-cased."""
+    return frozenset(
+        str(a.get("email", "")).lower()
+        for a in resource.get("attendees", [])
+        if isinstance(a, dict)
+    )
 
 
 def _event_fields(body: JSON) -> JSON:
