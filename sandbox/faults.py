@@ -32,6 +32,8 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     at: float
+    peer: str = ""
+    """The client's end of the connection that carried it (`host:port`)."""
 
     @property
     def text(self) -> str:
@@ -142,6 +144,7 @@ def instrument(app: web.Application, *, skip_path_prefixes: tuple[str, ...] = ()
                 headers=dict(request.headers),
                 body=body,
                 at=time.time(),
+                peer=_peer(request),
             )
         )
         fault = faults.take(request)
@@ -159,6 +162,11 @@ def instrument(app: web.Application, *, skip_path_prefixes: tuple[str, ...] = ()
         return await handler(request)
 
     app.middlewares.append(middleware)
+
+
+def _peer(request: web.Request) -> str:
+    address = request.transport.get_extra_info("peername") if request.transport else None
+    return f"{address[0]}:{address[1]}" if address else ""
 
 
 class Emulator:
@@ -184,6 +192,12 @@ class Emulator:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    def drop_connections(self) -> None:
+        """Close every client connection now, as a server closes idle keep-alive ones."""
+        if self._runner is not None and self._runner.server is not None:
+            for connection in self._runner.server.connections:
+                connection.force_close()
 
     @property
     def base_url(self) -> str:

@@ -33,7 +33,9 @@ def at(hours: float) -> datetime:
     return DAY + timedelta(hours=hours)
 
 
-def make_adapter(google: FakeGoogle, *, num_retries: int = 0) -> GoogleCalendar:
+def make_adapter(
+    google: FakeGoogle, *, num_retries: int = 0, max_workers: int = 16
+) -> GoogleCalendar:
     return GoogleCalendar(
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
@@ -43,6 +45,7 @@ def make_adapter(google: FakeGoogle, *, num_retries: int = 0) -> GoogleCalendar:
         api_url=google.api_url,
         redirect_uri="http://127.0.0.1:9/oauth/google/callback",
         num_retries=num_retries,
+        max_workers=max_workers,
         timeout=5,
         allow_plain_http=True,
     )
@@ -126,6 +129,30 @@ async def test_server_errors_are_transient(google: FakeGoogle, calendar: GoogleC
     google.server_error("/calendar/v3/")
     with pytest.raises(Transient):
         await calendar.fetch_account(tokens)
+
+
+async def test_calls_in_a_row_share_a_connection_and_outlive_google_closing_it(
+    google: FakeGoogle,
+) -> None:
+    calendar = make_adapter(google, max_workers=1)  # one worker thread, so one Http
+    tokens = tokens_for(google, [FREEBUSY, CALENDARS_READONLY])
+    google.add_event(EMAIL, start=at(9), end=at(10))
+
+    def connections() -> set[str]:
+        return {r.peer for r in google.requests.matching("/freeBusy$")}
+
+    try:
+        for _ in range(5):
+            await calendar.free_busy(tokens, ["primary"], at(0), at(24))
+        assert len(connections()) == 1, "one connection, kept open"
+
+        google.drop_connections()  # Google closes it while it is idle
+        busy, _ = await calendar.free_busy(tokens, ["primary"], at(0), at(24))
+    finally:
+        calendar.close()
+    assert busy == {"primary": [Interval(at(9), at(10))]}
+    assert len(connections()) == 2
+    assert len(google.requests.matching("/freeBusy$")) == 6, "each read asked once"
 
 
 async def test_revoking_twice_is_fine(google: FakeGoogle, calendar: GoogleCalendar) -> None:

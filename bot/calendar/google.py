@@ -3,8 +3,9 @@
 - Consent and code exchange: google-auth-oauthlib's `Flow`, with PKCE (the verifier is
   kept with the single-use state), offline access and `prompt=consent`.
 - Calendar calls: google-api-python-client with static discovery, in worker threads,
-  an `httplib2.Http` per call (it is not thread-safe), explicit timeouts and the
-  library's own `num_retries` for 429, 5xx and 403 rate limits.
+  an `httplib2.Http` per worker thread (it is not thread-safe; one per thread keeps its
+  connections open between calls), explicit timeouts and the library's own
+  `num_retries` for 429, 5xx and 403 rate limits.
 - Free/busy queries are split to fit Google's limits (50 calendars, about 90 days) and
   the pieces merged; events are inserted with the bot's own id, so a retry is harmless.
 - Every library error is translated here into the port's errors.
@@ -15,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import select
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -109,8 +112,11 @@ class GoogleCalendar:
         self._timeout = timeout
         self._num_retries = num_retries
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="google")
-        # Parsing the discovery document is the costly part of build(): do it once.
-        self._service = build(
+        self._thread = threading.local()
+        # Parsing the discovery document is the costly part of build(), and making a
+        # collection's methods the costly part of each call: do both once. They only
+        # build requests, so the worker threads share them.
+        service = build(
             "calendar",
             "v3",
             http=httplib2.Http(timeout=timeout),
@@ -118,6 +124,9 @@ class GoogleCalendar:
             cache_discovery=False,
             client_options={"api_endpoint": api_url},
         )
+        self._calendars = service.calendars()
+        self._events = service.events()
+        self._freebusy = service.freebusy()
         # Google may grant fewer scopes than asked (granular consent); the bot checks
         # what was granted itself instead of letting oauthlib raise.
         os.environ["OAUTHLIB_RELAX_TOKEN_SCOPE"] = "1"  # noqa: S105 - a flag, not a secret
@@ -186,28 +195,35 @@ class GoogleCalendar:
             scopes=list(tokens.scopes),
         )
 
+    def _thread_http(self) -> httplib2.Http:
+        """This worker thread's own Http. The library's thread-safety guide asks for an Http
+        per thread, as httplib2.Http is not thread-safe; kept, it reuses its connections
+        (and reconnects when Google has closed one):
+        https://googleapis.github.io/google-api-python-client/docs/thread_safety.html
+        """
+        http: httplib2.Http | None = getattr(self._thread, "http", None)
+        if http is None:
+            http = self._thread.http = httplib2.Http(timeout=self._timeout)
+        _close_dropped_connections(http)
+        return http
+
     async def _call(
         self,
         tokens: TokenSet,
-        request: Callable[[Any], Any],
+        request: Callable[[], Any],
         *,
         accept: frozenset[int] = frozenset(),
     ) -> tuple[Any, TokenSet]:
-        """Run `request(service)` in a worker thread; the result and the (maybe refreshed) tokens.
+        """Run `request()` in a worker thread; the result and the (maybe refreshed) tokens.
 
         An HTTP error whose status is in `accept` counts as success, with the result None.
         """
         credentials = self._credentials(tokens)
 
         def run() -> Any:
-            # The service is shared; each call brings its own Http, as the library's
-            # thread-safety guide says (httplib2.Http is not thread-safe):
-            # https://googleapis.github.io/google-api-python-client/docs/thread_safety.html
-            http = google_auth_httplib2.AuthorizedHttp(
-                credentials, http=httplib2.Http(timeout=self._timeout)
-            )
+            http = google_auth_httplib2.AuthorizedHttp(credentials, http=self._thread_http())
             try:
-                return request(self._service).execute(http=http, num_retries=self._num_retries)
+                return request().execute(http=http, num_retries=self._num_retries)
             except HttpError as err:
                 if err.resp.status in accept:
                     return None
@@ -221,7 +237,7 @@ class GoogleCalendar:
         return result, (_token_set(credentials, previous=tokens) if refreshed else tokens)
 
     async def fetch_account(self, tokens: TokenSet) -> tuple[Account, TokenSet]:
-        body, tokens = await self._call(tokens, lambda s: s.calendars().get(calendarId="primary"))
+        body, tokens = await self._call(tokens, lambda: self._calendars.get(calendarId="primary"))
         return Account(email=str(body["id"]), time_zone=body.get("timeZone")), tokens
 
     async def free_busy(
@@ -255,7 +271,7 @@ class GoogleCalendar:
             "timeZone": "UTC",
             "items": [{"id": calendar_id} for calendar_id in calendar_ids],
         }
-        answer, tokens = await self._call(tokens, lambda s: s.freebusy().query(body=body))
+        answer, tokens = await self._call(tokens, lambda: self._freebusy.query(body=body))
         calendars = answer.get("calendars") or {}
         return calendars, tokens
 
@@ -276,7 +292,7 @@ class GoogleCalendar:
         }
         _, tokens = await self._call(
             tokens,
-            lambda s: s.events().insert(calendarId="primary", body=body, sendUpdates="all"),
+            lambda: self._events.insert(calendarId="primary", body=body, sendUpdates="all"),
             accept=ALREADY_INSERTED,
         )
         return tokens
@@ -285,7 +301,7 @@ class GoogleCalendar:
         # https://developers.google.com/calendar/api/v3/reference/events/delete
         _, tokens = await self._call(
             tokens,
-            lambda s: s.events().delete(calendarId="primary", eventId=event_id, sendUpdates="all"),
+            lambda: self._events.delete(calendarId="primary", eventId=event_id, sendUpdates="all"),
             accept=ALREADY_DELETED,
         )
         return tokens
@@ -306,6 +322,18 @@ class GoogleCalendar:
         if response.status == 400 and body.get("error") in ("invalid_token", "invalid_request"):
             return  # already revoked or expired: nothing left to revoke
         raise Transient(f"Google answered {response.status} to the revocation")
+
+
+def _close_dropped_connections(http: httplib2.Http) -> None:
+    """Close the kept connections that Google closed while they were idle (an idle socket
+    that reads as ready has its end-of-file waiting), so the next request opens a new one
+    instead of failing on a dead one: urllib3's `is_connection_dropped`, for httplib2."""
+    for connection in http.connections.values():
+        if connection.sock is not None:
+            ready = select.poll()
+            ready.register(connection.sock, select.POLLIN)
+            if ready.poll(0):
+                connection.close()
 
 
 def _token_set(credentials: Credentials, previous: TokenSet | None = None) -> TokenSet:
