@@ -542,7 +542,6 @@ class Timed:
 def stopped_digests(services: Services, concurrency: int) -> Digests:
     """`services.digests` as `build_services` wires it, with its clock stopped at CLOCK."""
     return Digests(
-        store=services.store,
         digests=services.digest_store,
         staff=services.staff,
         poster=services.poster,

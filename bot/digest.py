@@ -34,7 +34,7 @@ from bot.messages.digest import DigestView, build_digest
 from bot.slack import Directory, Poster
 from bot.staff import Staff, local_today, working_hours
 from storage.models import ConnectionKind, Customer, utcnow
-from storage.repositories import DigestStore, Store
+from storage.repositories import DigestStore
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,6 @@ class Digests:
     def __init__(
         self,
         *,
-        store: Store,
         digests: DigestStore,
         staff: Staff,
         poster: Poster,
@@ -88,7 +87,6 @@ class Digests:
         concurrency: int = CONCURRENCY,
         part_pause: float = PART_PAUSE,
     ) -> None:
-        self._store = store
         self._digests = digests
         self._staff = staff
         self._poster = poster
@@ -180,11 +178,12 @@ class Digests:
     async def compose(self, customer: Customer, day: date) -> DigestView:
         """Everything today's digest says, read now."""
         now = self._clock()
-        connections = await self._store.list_connections(customer.id)
+        roster = await self._staff.roster(customer, [day])
+        connections = roster.connections
         staff = {c.owner_key for c in connections if c.kind is ConnectionKind.STAFF}
         report, people, lengths = await asyncio.gather(
             self._staff.availability(
-                customer, user_ids=(), days=[day], duration=None, now=now, connections=connections
+                customer, user_ids=(), days=[day], duration=None, now=now, roster=roster
             ),
             self._directory.people_in(customer.channel_id, known_people=staff),
             self._digests.recent_booking_lengths(customer.id),

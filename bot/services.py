@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -48,6 +49,8 @@ class Services:
 
     async def close(self) -> None:
         self.calendar.close()
+        if self.slack.session is not None:  # the one `web_client` was given
+            await self.slack.session.close()
         await self.engine.dispose()
 
 
@@ -69,7 +72,11 @@ async def build_services(settings: Settings) -> Services:
         max_workers=HEALTH_CONCURRENCY + CALENDAR_CONCURRENCY,
     )
     cipher = TokenCipher(settings.token_encryption_key)
-    slack = web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    slack = web_client(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        session=aiohttp.ClientSession(),
+    )
     poster = Poster(client=slack, store=store)
     staff = Staff(store=store, calendar=calendar, cipher=cipher)
     directory = Directory(slack)
@@ -96,7 +103,6 @@ async def build_services(settings: Settings) -> Services:
         bookings=Bookings(store=store, calendar=calendar, cipher=cipher, staff=staff),
         digest_store=digest_store,
         digests=Digests(
-            store=store,
             digests=digest_store,
             staff=staff,
             poster=poster,

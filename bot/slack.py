@@ -29,10 +29,13 @@ from storage.repositories import Store
 logger = logging.getLogger(__name__)
 
 
-def web_client(*, token: str, base_url: str) -> AsyncWebClient:
+def web_client(*, token: str, base_url: str, session: aiohttp.ClientSession) -> AsyncWebClient:
+    """The Web API client; its calls share `session`'s connections (without one, slack_sdk
+    opens a session and a connection for every call)."""
     return AsyncWebClient(
         token=token,
         base_url=base_url,
+        session=session,
         timeout=10,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),

@@ -24,8 +24,15 @@ from bot.calendar.port import (
     TokenSet,
 )
 from bot.tokens import TokenCipher
-from storage.models import CalendarConnection, ConnectionKind, ConnectionState, Customer, Member
-from storage.repositories import RefreshedTokens, Store
+from storage.models import (
+    Booking,
+    CalendarConnection,
+    ConnectionKind,
+    ConnectionState,
+    Customer,
+    Member,
+)
+from storage.repositories import RefreshedTokens, Roster, Store
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +135,21 @@ class AvailabilityReport:
         return replace(self, people=people)
 
 
+def _people(customer: Customer, user_ids: Sequence[str], roster: Roster) -> list[Person]:
+    """The people asked for, in order; with none asked for, every connected staff member."""
+    staff = {c.owner_key: c for c in roster.connections if c.kind is ConnectionKind.STAFF}
+    by_user = {m.slack_user_id: m for m in roster.members}
+    return [
+        Person(
+            user_id=user_id,
+            name=by_user[user_id].display_name if user_id in by_user else "",
+            hours=working_hours(customer, by_user.get(user_id)),
+            connection=staff.get(user_id),
+        )
+        for user_id in list(user_ids) or list(staff)
+    ]
+
+
 class Staff:
     def __init__(
         self,
@@ -142,31 +164,14 @@ class Staff:
         self._cipher = cipher
         self._limit = asyncio.Semaphore(concurrency)
 
-    async def people(
-        self,
-        customer: Customer,
-        user_ids: Sequence[str] = (),
-        connections: Sequence[CalendarConnection] | None = None,
-    ) -> list[Person]:
-        """The people asked for, in order; with none asked for, every connected staff member.
+    async def roster(self, customer: Customer, days: Sequence[date]) -> Roster:
+        """The customer's members, connections, and bookings on `days`, read at once."""
+        span = day_span(days, ZoneInfo(customer.timezone))
+        return await self._store.roster(customer.id, bookings_between=(span.start, span.end))
 
-        `connections` are the customer's, when the caller has read them already.
-        """
-        members = await self._store.list_members(customer.id)
-        if connections is None:
-            connections = await self._store.list_connections(customer.id)
-        staff = {c.owner_key: c for c in connections if c.kind is ConnectionKind.STAFF}
-        by_user = {m.slack_user_id: m for m in members}
-        wanted = list(user_ids) or list(staff)
-        return [
-            Person(
-                user_id=user_id,
-                name=by_user[user_id].display_name if user_id in by_user else "",
-                hours=working_hours(customer, by_user.get(user_id)),
-                connection=staff.get(user_id),
-            )
-            for user_id in wanted
-        ]
+    async def people(self, customer: Customer, user_ids: Sequence[str] = ()) -> list[Person]:
+        """The people asked for, in order; with none asked for, every connected staff member."""
+        return _people(customer, user_ids, await self._store.roster(customer.id))
 
     async def busy(
         self,
@@ -175,14 +180,17 @@ class Staff:
         span: Interval,
         *,
         store_tokens: bool = True,
+        bookings: Sequence[Booking] | None = None,
     ) -> dict[str, Busy]:
-        """Each person's busy time over `span`: their calendar, live, and their bookings.
+        """Each person's busy time over `span`: their calendar, live, and their bookings
+        (read now, unless the caller has just read those over `span`).
 
         Refreshed tokens are stored, unless `store_tokens` is False: a caller holding a
         booking lock stores them after releasing it (`Busy.refreshed`), as a write from
         another session would wait for that very lock.
         """
-        bookings = await self._store.bookings_between(customer.id, span.start, span.end)
+        if bookings is None:
+            bookings = await self._store.bookings_between(customer.id, span.start, span.end)
         booked: dict[str, list[Interval]] = {}
         for booking in bookings:
             booked.setdefault(booking.staff_user_id, []).append(
@@ -251,15 +259,22 @@ class Staff:
         days: Sequence[date],
         duration: timedelta | None,
         now: datetime,
-        connections: Sequence[CalendarConnection] | None = None,
+        roster: Roster | None = None,
     ) -> AvailabilityReport:
         """Free time of the people asked for (or every connected staff member) on `days`.
 
         With a duration, only the windows a booking of that length fits in are kept.
+        `roster` is `Staff.roster` for these days, when the caller has read it already.
         """
         zone = ZoneInfo(customer.timezone)
-        people = await self.people(customer, user_ids, connections)
-        busy = await self.busy(customer, people, day_span(days, zone)) if people else {}
+        if roster is None:
+            roster = await self.roster(customer, days)
+        people = _people(customer, user_ids, roster)
+        busy = (
+            await self.busy(customer, people, day_span(days, zone), bookings=roster.bookings)
+            if people
+            else {}
+        )
         report = []
         for person in people:
             answer = busy[person.user_id]

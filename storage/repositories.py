@@ -7,12 +7,13 @@ is claimed with one conditional UPDATE, so exactly one caller wins it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Select, and_, delete, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -57,6 +58,17 @@ class PersonsPlace:
     connections: list[CalendarConnection]
     """Theirs here: their own staff calendar, and the primary calendar if they connected it."""
     is_member: bool
+
+
+@dataclass(frozen=True)
+class Roster:
+    """A customer's people as stored, read together (`Store.roster`)."""
+
+    members: list[Member]
+    connections: list[CalendarConnection]
+    """Primary first, then staff, each kind in the order they connected."""
+    bookings: list[Booking]
+    """The live bookings over the span asked for, earliest first (none when none was)."""
 
 
 @dataclass(frozen=True)
@@ -159,10 +171,22 @@ class Store:
 
     async def list_members(self, customer_id: int) -> list[Member]:
         async with self._sessions() as session:
-            rows = await session.scalars(
-                select(Member).where(Member.customer_id == customer_id).order_by(Member.id)
+            return list(await session.scalars(_members(customer_id)))
+
+    async def roster(
+        self, customer_id: int, *, bookings_between: tuple[datetime, datetime] | None = None
+    ) -> Roster:
+        """Members, calendar connections and (over `bookings_between`) bookings, in one
+        session: what an availability answer or a digest reads."""
+        async with self._sessions() as session:
+            members = list(await session.scalars(_members(customer_id)))
+            connections = list(await session.scalars(_connections(customer_id)))
+            bookings = (
+                list(await session.scalars(_overlapping(customer_id, *bookings_between)))
+                if bookings_between
+                else []
             )
-            return list(rows)
+        return Roster(members, connections, bookings)
 
     async def set_timezone(self, customer_id: int, timezone: str) -> None:
         async with self._sessions.begin() as session:
@@ -252,12 +276,7 @@ class Store:
 
     async def list_connections(self, customer_id: int) -> list[CalendarConnection]:
         async with self._sessions() as session:
-            rows = await session.scalars(
-                select(CalendarConnection)
-                .where(CalendarConnection.customer_id == customer_id)
-                .order_by(CalendarConnection.kind, CalendarConnection.connected_at)
-            )
-            return list(rows)
+            return list(await session.scalars(_connections(customer_id)))
 
     async def places_of(self, team_id: str, slack_user_id: str) -> list[PersonsPlace]:
         """Every customer of the workspace where the person has a calendar of theirs
@@ -552,13 +571,22 @@ class Store:
     async def posting_problem(self, customer_id: int) -> str:
         """Why the bot must not post in this customer's channel now ("" when it may)."""
         async with self._sessions() as session:
-            customer = await session.get(Customer, customer_id)
-            if customer is None:
-                return "channel_not_found"
-            team = await session.get(SlackTeam, customer.team_id)
-            if team is not None and team.posting_stopped_at is not None:
-                return team.posting_stopped_reason or "app_uninstalled"
-            return customer.channel_problem
+            found = await session.execute(
+                select(
+                    Customer.channel_problem,
+                    SlackTeam.posting_stopped_at,
+                    SlackTeam.posting_stopped_reason,
+                )
+                .outerjoin(SlackTeam, SlackTeam.team_id == Customer.team_id)
+                .where(Customer.id == customer_id)
+            )
+            row = found.first()
+        if row is None:
+            return "channel_not_found"
+        channel_problem, team_stopped_at, team_reason = row
+        if team_stopped_at is not None:
+            return team_reason or "app_uninstalled"
+        return str(channel_problem)
 
     async def set_channel_problem(self, customer_id: int, problem: str, at: datetime) -> None:
         async with self._sessions.begin() as session:
@@ -681,25 +709,27 @@ class DigestStore:
 
     async def claim(self, customer_id: int, day: date, *, now: datetime, until: datetime) -> bool:
         """Take the day's digest to send it: True for exactly one caller, unless it is sent
-        already or claimed by a sender whose claim has not lapsed."""
-        try:
-            async with self._sessions.begin() as session:
-                session.add(Digest(customer_id=customer_id, local_date=day, claimed_until=until))
-            return True
-        except IntegrityError:
-            pass
+        already or claimed by a sender whose claim has not lapsed.
+
+        One statement: the day's row is inserted, or, when it exists, taken over only if
+        unsent and its claim has lapsed (`INSERT … ON CONFLICT DO UPDATE … WHERE`, which
+        SQLite and PostgreSQL both settle atomically against a concurrent claim).
+        """
         async with self._sessions.begin() as session:
-            result = await session.execute(
-                update(Digest)
-                .where(
-                    Digest.customer_id == customer_id,
-                    Digest.local_date == day,
-                    Digest.sent_at.is_(None),
-                    or_(Digest.claimed_until.is_(None), Digest.claimed_until <= now),
-                )
-                .values(claimed_until=until)
+            claim = _upsert(session)(Digest).values(
+                customer_id=customer_id, local_date=day, claimed_until=until
             )
-            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+            claimed = await session.scalar(
+                claim.on_conflict_do_update(
+                    index_elements=[Digest.customer_id, Digest.local_date],
+                    set_={"claimed_until": until},
+                    where=and_(
+                        Digest.sent_at.is_(None),
+                        or_(Digest.claimed_until.is_(None), Digest.claimed_until <= now),
+                    ),
+                ).returning(Digest.id)
+            )
+        return claimed is not None
 
     async def mark_sent(self, customer_id: int, day: date, *, at: datetime, ts: str) -> None:
         async with self._sessions.begin() as session:
@@ -742,6 +772,25 @@ class DigestStore:
                 .limit(limit)
             )
             return [end - start for start, end in rows]
+
+
+def _members(customer_id: int) -> Select[Member]:
+    return select(Member).where(Member.customer_id == customer_id).order_by(Member.id)
+
+
+def _connections(customer_id: int) -> Select[CalendarConnection]:
+    return (
+        select(CalendarConnection)
+        .where(CalendarConnection.customer_id == customer_id)
+        .order_by(CalendarConnection.kind, CalendarConnection.connected_at)
+    )
+
+
+def _upsert(session: AsyncSession) -> Callable[[type[Digest]], postgresql.Insert | sqlite.Insert]:
+    """The dialect's INSERT, which knows ON CONFLICT (Core's own does not)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
 
 
 def _overlapping(customer_id: int, start: datetime, end: datetime) -> Select[Booking]:

@@ -1,15 +1,21 @@
-"""The schema: migrations build exactly what the models describe, on both databases."""
+"""The schema (migrations build exactly what the models describe) and the queries whose
+races the database settles, on both databases."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from storage.db import create_engine, migrate
+from storage.db import create_engine, migrate, session_factory
 from storage.models import Base
+from storage.repositories import DigestStore, Store
 
 
 def differences(connection: Connection) -> list[Any]:
@@ -26,3 +32,57 @@ async def test_migrations_match_the_models(database_url: str) -> None:
             assert await connection.run_sync(differences) == []
     finally:
         await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def stores(database_url: str) -> AsyncIterator[tuple[Store, DigestStore]]:
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine)
+        yield Store(session_factory(engine)), DigestStore(session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+async def test_a_day_s_digest_is_claimed_once_until_its_claim_lapses(database_url: str) -> None:
+    now, day = datetime(2026, 12, 1, 13, 30, tzinfo=UTC), date(2026, 12, 1)
+    lapse = now + timedelta(minutes=10)
+    async with stores(database_url) as (store, digests):
+        customer = await store.add_customer(
+            team_id="T1", channel_id="C1", timezone="America/New_York", registered_by="U1"
+        )
+
+        async def claim(at: datetime) -> bool:
+            return await digests.claim(customer.id, day, now=at, until=at + timedelta(minutes=10))
+
+        claims = await asyncio.gather(*(claim(now) for _ in range(8)))
+        assert claims.count(True) == 1, "exactly one of senders racing"
+        assert not await claim(now + timedelta(minutes=9)), "held by a live sender"
+        assert await claim(lapse), "its sender died: the claim lapsed"
+
+        await digests.release(customer.id, day)
+        assert await claim(lapse), "given back: taken again at once"
+        await digests.mark_sent(customer.id, day, at=lapse, ts="1.000001")
+        assert not await claim(lapse + timedelta(days=1)), "sent: never again"
+        sent = await digests.sent_on(customer.id, day)
+        assert sent is not None and sent.message_ts == "1.000001"
+
+
+async def test_posting_stops_for_the_channel_or_the_whole_workspace(database_url: str) -> None:
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    async with stores(database_url) as (store, _):
+        one = await store.add_customer(
+            team_id="T1", channel_id="C1", timezone="UTC", registered_by="U1"
+        )
+        other = await store.add_customer(
+            team_id="T1", channel_id="C2", timezone="UTC", registered_by="U1"
+        )
+        assert await store.posting_problem(one.id) == ""
+        await store.set_channel_problem(one.id, "is_archived", at)
+        assert [await store.posting_problem(c.id) for c in (one, other)] == ["is_archived", ""]
+
+        await store.stop_team_posting("T1", "token_revoked", at)
+        assert [await store.posting_problem(c.id) for c in (one, other)] == ["token_revoked"] * 2
+        await store.resume_team_posting("T1")
+        assert [await store.posting_problem(c.id) for c in (one, other)] == ["is_archived", ""]
+        assert await store.posting_problem(999_999) == "channel_not_found"

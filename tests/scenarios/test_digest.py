@@ -38,7 +38,6 @@ def digests_at(bot: RunningBot, moment: datetime, *, concurrency: int = 16) -> D
     """The bot's digest service, on a clock stopped at `moment`."""
     services = bot.services
     return Digests(
-        store=services.store,
         digests=services.digest_store,
         staff=services.staff,
         poster=services.poster,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -318,8 +319,9 @@ async def test_two_instances_check_each_connection_once_and_alert_once(
 
 async def test_a_timeout_is_transient(bot: RunningBot) -> None:
     await connect(bot, user=ALICE, email=ALICE_EMAIL)
-    bot.services.calendar._timeout = 0.3
-    bot.services.calendar._num_retries = 0
+    calendar = bot.services.calendar
+    calendar._timeout, calendar._num_retries = 0.3, 0
+    calendar._thread = threading.local()  # the worker threads' new Http objects take it
     bot.google.faults.add(Fault(PRIMARY_PATH, latency=1.0))
 
     await periodic_round(bot)
