@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import sys
 
@@ -18,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import ConfigError, Settings
 from bot.server import create_web_app
-from bot.services import build_services
+from bot.services import build_services, freeze_start_up
 
 # Libraries that log request and response bodies (tokens included) at DEBUG: never below INFO.
 TOKEN_LEAKING_LOGGERS = (
@@ -45,10 +44,7 @@ def configure_logging(level: str) -> None:
 
 async def make_app(settings: Settings) -> web.Application:
     app = create_web_app(await build_services(settings))
-    # What start-up built lives as long as the process: freezing it keeps the garbage
-    # collector from rescanning it in every full collection (shorter pauses under load).
-    gc.collect()
-    gc.freeze()
+    freeze_start_up()
     return app
 
 

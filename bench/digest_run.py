@@ -83,7 +83,7 @@ from bench.report import machine, percentile
 from bot.calendar.port import STAFF_SCOPES
 from bot.config import Settings
 from bot.digest import CONCURRENCY, Digests, RunResult
-from bot.services import Services, build_services
+from bot.services import Services, build_services, freeze_start_up
 from bot.staff import CALENDAR_CONCURRENCY
 from bot.tokens import TokenCipher
 from sandbox.fake_slack import text_of
@@ -700,6 +700,7 @@ async def measure(options: Options, child: Child, ports: Ports, work: Path) -> M
             setup_s = time.perf_counter() - setup
             await control.set_latency(options.latency)
             before = await control.stats()
+            freeze_start_up()  # as `app.py` does once the services are built
             timed = await timed_run(
                 stopped_digests(services, options.concurrency), child.process.pid
             )
