@@ -184,6 +184,8 @@ class Directory:
         """The name Slack shows for a person (display name, else real name), or ""."""
         if user_id not in self._names:
             async with self._limit:
+                if user_id in self._names:  # asked by another while this one waited
+                    return self._names[user_id]
                 try:
                     user = (await self._client.users_info(user=user_id)).get("user") or {}
                 except SlackApiError:
@@ -197,6 +199,8 @@ class Directory:
     async def _person(self, user_id: str) -> bool:
         if user_id not in self._is_person:
             async with self._limit:
+                if user_id in self._is_person:  # asked by another while this one waited
+                    return self._is_person[user_id]
                 try:
                     user = (await self._client.users_info(user=user_id)).get("user") or {}
                 except SlackApiError:
