@@ -16,6 +16,10 @@ a run neither loses nor doubles a digest: the ones it had not begun are claimed 
 next run. Only a kill -9 between Slack's answer and the database write (milliseconds)
 could double one.
 
+What a digest reads from the database (the customer's people, connections, bookings of
+the day, recent booking lengths) is read for `READ_AHEAD` customers at a time as a run
+reaches them (`ReadAhead`): a few queries for many digests instead of a few for each.
+
 A channel that can't be posted in (not in it, archived, gone, app uninstalled) is
 paused by `Poster` and left out until it is back; `status` says why.
 """
@@ -25,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import statistics
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -34,7 +38,7 @@ from bot.messages.digest import DigestView, build_digest
 from bot.slack import Directory, Poster
 from bot.staff import Staff, local_today, working_hours
 from storage.models import ConnectionKind, Customer, utcnow
-from storage.repositories import DigestStore
+from storage.repositories import DigestStore, Roster
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +49,8 @@ CONCURRENCY = 16
 that limit busy; more would just hold memory while waiting."""
 USUAL_SHOOT = timedelta(minutes=90)
 """A shoot's length when the customer has no bookings yet to learn it from."""
+READ_AHEAD = 64
+"""Customers whose digests' database reads a run makes together."""
 DRAIN_SECONDS = 30.0
 """How long a stopping instance waits for the digests it is sending."""
 PART_PAUSE = 1.0
@@ -73,6 +79,52 @@ def usual_length(lengths: list[timedelta]) -> timedelta:
 class RunResult:
     sent: int
     failed: int
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a digest reads from the database."""
+
+    roster: Roster
+    """The customer's members, calendar connections and bookings of the day."""
+    lengths: list[timedelta]
+    """How long their recent bookings were."""
+
+
+Due = tuple[Customer, date]
+
+
+class ReadAhead:
+    """The stored facts of a run's digests, read for `size` customers at once, in the
+    run's order: the first digest of a group to need its facts starts the group's read,
+    the others share it. A group is let go once each of its digests has taken its facts
+    or given them up (another instance had the digest)."""
+
+    def __init__(
+        self,
+        read: Callable[[Sequence[Due]], Awaitable[dict[int, Stored]]],
+        due: Sequence[Due],
+        size: int,
+    ) -> None:
+        self._read = read
+        self._groups = [due[i : i + size] for i in range(0, len(due), size)]
+        self._group_of = {customer.id: n // size for n, (customer, _) in enumerate(due)}
+        self._pending = [{customer.id for customer, _ in group} for group in self._groups]
+        self._reads: dict[int, asyncio.Future[dict[int, Stored]]] = {}
+
+    async def take(self, customer: Customer) -> Stored:
+        group = self._group_of[customer.id]
+        if group not in self._reads:
+            self._reads[group] = asyncio.ensure_future(self._read(self._groups[group]))
+        read = self._reads[group]
+        self.give_up(customer)
+        return (await read)[customer.id]
+
+    def give_up(self, customer: Customer) -> None:
+        group = self._group_of[customer.id]
+        self._pending[group].discard(customer.id)
+        if not self._pending[group]:
+            self._reads.pop(group, None)
 
 
 class Digests:
@@ -104,32 +156,44 @@ class Digests:
         queue = [(c, d) for c, d in due if (c.id, d) not in taken]
         results: list[bool | None] = []
         limit = asyncio.Semaphore(self._concurrency)
+        stored = ReadAhead(self._read_stored, queue, READ_AHEAD)
 
         async def one(customer: Customer, day: date) -> None:
             async with limit:
-                results.append(await self._send_scheduled(customer, day))
+                results.append(await self._send_scheduled(customer, day, stored))
 
         await asyncio.gather(*(one(c, d) for c, d in queue))
         return RunResult(sent=results.count(True), failed=results.count(False))
 
-    async def _send_scheduled(self, customer: Customer, day: date) -> bool | None:
+    async def _read_stored(self, due: Sequence[Due]) -> dict[int, Stored]:
+        rosters = await self._staff.rosters([(customer, [day]) for customer, day in due])
+        lengths = await self._digests.recent_booking_lengths(list(rosters))
+        return {i: Stored(roster, lengths[i]) for i, roster in rosters.items()}
+
+    async def _send_scheduled(
+        self, customer: Customer, day: date, stored: ReadAhead
+    ) -> bool | None:
         """True when sent, False when it failed (it will be tried again), None when
         another instance has it."""
         # Claiming and sending run as one task that cancelling the run doesn't stop: a
         # claim is never left held by a sender that gave up.
         sending: asyncio.Task[bool | None] = asyncio.ensure_future(
-            self._claim_and_send(customer, day)
+            self._claim_and_send(customer, day, stored)
         )
         self._sending.add(sending)
         sending.add_done_callback(self._sending.discard)
         return await asyncio.shield(sending)
 
-    async def _claim_and_send(self, customer: Customer, day: date) -> bool | None:
+    async def _claim_and_send(
+        self, customer: Customer, day: date, stored: ReadAhead
+    ) -> bool | None:
         now = self._clock()
         if not await self._digests.claim(customer.id, day, now=now, until=now + CLAIM):
+            stored.give_up(customer)
             return None
         try:
-            return await self._compose_and_post(customer, day, record=True)
+            facts = await stored.take(customer)
+            return await self._compose_and_post(customer, day, facts, record=True)
         except Exception:
             logger.exception(
                 "the digest of customer %s failed; it will be tried again", customer.id
@@ -150,14 +214,17 @@ class Digests:
         today = local_today(customer, now)
         claimed = await self._digests.claim(customer.id, today, now=now, until=now + CLAIM)
         try:
-            return await self._compose_and_post(customer, today, record=claimed)
+            facts = (await self._read_stored([(customer, today)]))[customer.id]
+            return await self._compose_and_post(customer, today, facts, record=claimed)
         except BaseException:
             if claimed:
                 await self._digests.release(customer.id, today)
             raise
 
-    async def _compose_and_post(self, customer: Customer, day: date, *, record: bool) -> bool:
-        messages = build_digest(await self.compose(customer, day))
+    async def _compose_and_post(
+        self, customer: Customer, day: date, stored: Stored, *, record: bool
+    ) -> bool:
+        messages = build_digest(await self.compose(customer, day, stored))
         first_ts = None
         for n, message in enumerate(messages):
             if n:
@@ -175,18 +242,16 @@ class Digests:
         logger.info("digest for customer %s (%s) posted", customer.id, day)
         return True
 
-    async def compose(self, customer: Customer, day: date) -> DigestView:
-        """Everything today's digest says, read now."""
+    async def compose(self, customer: Customer, day: date, stored: Stored) -> DigestView:
+        """Everything the day's digest says: the calendars and the channel read now."""
         now = self._clock()
-        roster = await self._staff.roster(customer, [day])
-        connections = roster.connections
+        connections = stored.roster.connections
         staff = {c.owner_key for c in connections if c.kind is ConnectionKind.STAFF}
-        report, people, lengths = await asyncio.gather(
+        report, people = await asyncio.gather(
             self._staff.availability(
-                customer, user_ids=(), days=[day], duration=None, now=now, roster=roster
+                customer, user_ids=(), days=[day], duration=None, now=now, roster=stored.roster
             ),
             self._directory.people_in(customer.channel_id, known_people=staff),
-            self._digests.recent_booking_lengths(customer.id),
         )
         primary = {c.slack_user_id for c in connections if c.kind is ConnectionKind.PRIMARY}
         not_connected = (
@@ -195,6 +260,6 @@ class Digests:
         return DigestView(
             report=report,
             day=day,
-            shoot=usual_length(lengths),
+            shoot=usual_length(stored.lengths),
             not_connected=not_connected,
         )

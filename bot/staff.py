@@ -166,8 +166,12 @@ class Staff:
 
     async def roster(self, customer: Customer, days: Sequence[date]) -> Roster:
         """The customer's members, connections, and bookings on `days`, read at once."""
-        span = day_span(days, ZoneInfo(customer.timezone))
-        return await self._store.roster(customer.id, bookings_between=(span.start, span.end))
+        return (await self.rosters([(customer, days)]))[customer.id]
+
+    async def rosters(self, wanted: Sequence[tuple[Customer, Sequence[date]]]) -> dict[int, Roster]:
+        """`roster` of several customers (by id), in one session."""
+        spans = {c.id: day_span(days, ZoneInfo(c.timezone)) for c, days in wanted}
+        return await self._store.rosters({i: (s.start, s.end) for i, s in spans.items()})
 
     async def people(self, customer: Customer, user_ids: Sequence[str] = ()) -> list[Person]:
         """The people asked for, in order; with none asked for, every connected staff member."""

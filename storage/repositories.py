@@ -7,12 +7,12 @@ is claimed with one conditional UPDATE, so exactly one caller wins it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, and_, delete, or_, select, text, update
+from sqlalchemy import Select, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -171,22 +171,46 @@ class Store:
 
     async def list_members(self, customer_id: int) -> list[Member]:
         async with self._sessions() as session:
-            return list(await session.scalars(_members(customer_id)))
+            rows = await session.scalars(
+                select(Member).where(Member.customer_id == customer_id).order_by(Member.id)
+            )
+            return list(rows)
 
     async def roster(
         self, customer_id: int, *, bookings_between: tuple[datetime, datetime] | None = None
     ) -> Roster:
         """Members, calendar connections and (over `bookings_between`) bookings, in one
         session: what an availability answer or a digest reads."""
+        return (await self.rosters({customer_id: bookings_between}))[customer_id]
+
+    async def rosters(
+        self, bookings_between: Mapping[int, tuple[datetime, datetime] | None]
+    ) -> dict[int, Roster]:
+        """`roster` of each customer (the keys), in one session of three queries."""
+        ids = list(bookings_between)
+        spans = [span for span in bookings_between.values() if span]
         async with self._sessions() as session:
-            members = list(await session.scalars(_members(customer_id)))
-            connections = list(await session.scalars(_connections(customer_id)))
-            bookings = (
-                list(await session.scalars(_overlapping(customer_id, *bookings_between)))
-                if bookings_between
-                else []
+            members = await session.scalars(
+                select(Member).where(Member.customer_id.in_(ids)).order_by(Member.id)
             )
-        return Roster(members, connections, bookings)
+            connections = await session.scalars(
+                select(CalendarConnection)
+                .where(CalendarConnection.customer_id.in_(ids))
+                .order_by(CalendarConnection.kind, CalendarConnection.connected_at)
+            )
+            rosters = {customer_id: Roster([], [], []) for customer_id in ids}
+            for member in members:
+                rosters[member.customer_id].members.append(member)
+            for connection in connections:
+                rosters[connection.customer_id].connections.append(connection)
+            if spans:
+                # One query over all the spans; each customer keeps those over their own.
+                start, end = min(s for s, _ in spans), max(e for _, e in spans)
+                for booking in await session.scalars(_overlapping(ids, start, end)):
+                    span = bookings_between[booking.customer_id]
+                    if span and booking.starts_at < span[1] and booking.ends_at > span[0]:
+                        rosters[booking.customer_id].bookings.append(booking)
+        return rosters
 
     async def set_timezone(self, customer_id: int, timezone: str) -> None:
         async with self._sessions.begin() as session:
@@ -276,7 +300,12 @@ class Store:
 
     async def list_connections(self, customer_id: int) -> list[CalendarConnection]:
         async with self._sessions() as session:
-            return list(await session.scalars(_connections(customer_id)))
+            rows = await session.scalars(
+                select(CalendarConnection)
+                .where(CalendarConnection.customer_id == customer_id)
+                .order_by(CalendarConnection.kind, CalendarConnection.connected_at)
+            )
+            return list(rows)
 
     async def places_of(self, team_id: str, slack_user_id: str) -> list[PersonsPlace]:
         """Every customer of the workspace where the person has a calendar of theirs
@@ -762,28 +791,35 @@ class DigestStore:
                 )
             )
 
-    async def recent_booking_lengths(self, customer_id: int, limit: int = 20) -> list[timedelta]:
-        """How long the customer's latest bookings were, newest first."""
+    async def recent_booking_lengths(
+        self, customer_ids: Collection[int], limit: int = 20
+    ) -> dict[int, list[timedelta]]:
+        """How long each customer's latest `limit` bookings were, newest first; one query."""
+        latest = (
+            select(
+                Booking.customer_id,
+                Booking.starts_at,
+                Booking.ends_at,
+                func.row_number()
+                .over(
+                    partition_by=Booking.customer_id,
+                    order_by=(Booking.created_at.desc(), Booking.id.desc()),
+                )
+                .label("newness"),
+            )
+            .where(Booking.customer_id.in_(customer_ids))
+            .subquery()
+        )
+        lengths: dict[int, list[timedelta]] = {customer_id: [] for customer_id in customer_ids}
         async with self._sessions() as session:
             rows = await session.execute(
-                select(Booking.starts_at, Booking.ends_at)
-                .where(Booking.customer_id == customer_id)
-                .order_by(Booking.created_at.desc())
-                .limit(limit)
+                select(latest.c.customer_id, latest.c.starts_at, latest.c.ends_at)
+                .where(latest.c.newness <= limit)
+                .order_by(latest.c.customer_id, latest.c.newness)
             )
-            return [end - start for start, end in rows]
-
-
-def _members(customer_id: int) -> Select[Member]:
-    return select(Member).where(Member.customer_id == customer_id).order_by(Member.id)
-
-
-def _connections(customer_id: int) -> Select[CalendarConnection]:
-    return (
-        select(CalendarConnection)
-        .where(CalendarConnection.customer_id == customer_id)
-        .order_by(CalendarConnection.kind, CalendarConnection.connected_at)
-    )
+            for customer_id, start, end in rows:
+                lengths[customer_id].append(end - start)
+        return lengths
 
 
 def _upsert(session: AsyncSession) -> Callable[[type[Digest]], postgresql.Insert | sqlite.Insert]:
@@ -793,11 +829,14 @@ def _upsert(session: AsyncSession) -> Callable[[type[Digest]], postgresql.Insert
     return sqlite.insert
 
 
-def _overlapping(customer_id: int, start: datetime, end: datetime) -> Select[Booking]:
+def _overlapping(customer_id: int | list[int], start: datetime, end: datetime) -> Select[Booking]:
+    """Live bookings of the customer (or customers) that overlap `[start, end)`."""
     return (
         select(Booking)
         .where(
-            Booking.customer_id == customer_id,
+            Booking.customer_id.in_(customer_id)
+            if isinstance(customer_id, list)
+            else Booking.customer_id == customer_id,
             Booking.status == BookingStatus.BOOKED,
             Booking.starts_at < end,
             Booking.ends_at > start,

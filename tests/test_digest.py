@@ -1,8 +1,12 @@
-"""The digest's schedule across timezones and clock changes, and its messages within
-Slack's limits."""
+"""The digest's schedule across timezones and clock changes, its messages within Slack's
+limits, and how a run reads ahead."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import weakref
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,12 +16,13 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
 from bot.availability import Interval, WorkingHours, free_windows
-from bot.digest import USUAL_SHOOT, due_date, usual_length
+from bot.digest import USUAL_SHOOT, ReadAhead, Stored, due_date, usual_length
 from bot.messages import SECTION_LIMIT
 from bot.messages.digest import MAX_BLOCKS, DigestView, build_digest
 from bot.staff import NEEDS_RECONNECT, AvailabilityReport, Person, PersonAvailability
 from sandbox.fake_slack import text_of
 from storage.models import Customer
+from storage.repositories import Roster
 
 
 def customer(zone: str, at: str = "07:00", days: str = "01234", enabled: bool = True) -> Customer:
@@ -141,3 +146,36 @@ def test_one_person_s_day_reads_plainly() -> None:
 def test_no_staff_connected_says_so() -> None:
     (message,) = build_digest(view(0))
     assert "No staff calendar is connected yet" in text_of({"blocks": message.blocks})
+
+
+class Facts(dict[int, Stored]):
+    """A read's answer that a test can hold a weak reference to."""
+
+
+async def test_a_run_reads_its_customers_facts_a_group_at_a_time_and_lets_them_go() -> None:
+    customers = [customer("UTC") for _ in range(10)]
+    for number, each in enumerate(customers, start=1):
+        each.id = number
+    due = [(c, date(2026, 12, 1)) for c in customers]
+    reads: list[list[int]] = []
+    answers: list[weakref.ref[Facts]] = []
+
+    async def read(group: Sequence[tuple[Customer, date]]) -> dict[int, Stored]:
+        reads.append([c.id for c, _ in group])
+        facts = Facts({c.id: Stored(Roster([], [], []), [timedelta(hours=c.id)]) for c, _ in group})
+        answers.append(weakref.ref(facts))
+        return facts
+
+    ahead = ReadAhead(read, due, size=4)
+    taken = await asyncio.gather(*(ahead.take(c) for c in customers[:3]))
+    ahead.give_up(customers[3])  # another instance had that one
+    assert reads == [[1, 2, 3, 4]], "one read for the group, shared"
+    assert [s.lengths for s in taken] == [[timedelta(hours=n)] for n in (1, 2, 3)]
+    del taken
+    gc.collect()
+    assert answers[0]() is None, "every digest of the group done with it: let go"
+
+    for each in customers[4:8]:
+        ahead.give_up(each)
+    assert (await ahead.take(customers[9])).lengths == [timedelta(hours=10)]
+    assert reads == [[1, 2, 3, 4], [9, 10]], "a group nobody needs is never read"

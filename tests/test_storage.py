@@ -14,8 +14,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from storage.db import create_engine, migrate, session_factory
-from storage.models import Base
-from storage.repositories import DigestStore, Store
+from storage.models import Base, Booking
+from storage.repositories import DigestStore, Roster, Store
 
 
 def differences(connection: Connection) -> list[Any]:
@@ -86,3 +86,64 @@ async def test_posting_stops_for_the_channel_or_the_whole_workspace(database_url
         await store.resume_team_posting("T1")
         assert [await store.posting_problem(c.id) for c in (one, other)] == ["is_archived", ""]
         assert await store.posting_problem(999_999) == "channel_not_found"
+
+
+def booking(customer_id: int, n: int, starts: datetime, hours: int, created: datetime) -> Booking:
+    return Booking(
+        customer_id=customer_id,
+        short_id=f"B{customer_id}{n:03d}",
+        request_key=f"request-{customer_id}-{n}",
+        event_id=f"tonomo{customer_id}x{n}",
+        staff_user_id="U2",
+        staff_email="u2@example.com",
+        title="Shoot",
+        starts_at=starts,
+        ends_at=starts + timedelta(hours=hours),
+        booked_by="U1",
+        created_at=created,
+    )
+
+
+async def test_customers_are_read_together_each_with_their_own(database_url: str) -> None:
+    monday = datetime(2026, 11, 30, 9, tzinfo=UTC)
+    async with stores(database_url) as (store, digests):
+        one, two, three = [
+            await store.add_customer(
+                team_id="T1", channel_id=f"C{n}", timezone="UTC", registered_by="U1"
+            )
+            for n in range(3)
+        ]
+        await store.remember_member(one.id, "U1", "olivia")
+        await store.remember_member(two.id, "U2", "alice")
+        async with store._sessions.begin() as session:  # bookings as the booking flow leaves them
+            session.add_all(
+                [
+                    booking(
+                        one.id,
+                        n,
+                        monday + timedelta(days=n),
+                        1 + n % 3,
+                        monday + timedelta(minutes=n),
+                    )
+                    for n in range(25)
+                ]
+                + [booking(two.id, 0, monday, 2, monday)]
+            )
+
+        rosters = await store.rosters(
+            {
+                one.id: (monday, monday + timedelta(days=2)),
+                two.id: (monday + timedelta(days=1), monday + timedelta(days=2)),
+                three.id: None,
+            }
+        )
+        lengths = await digests.recent_booking_lengths([one.id, two.id, three.id], limit=20)
+
+    assert [m.slack_user_id for m in rosters[one.id].members] == ["U1"]
+    assert [m.slack_user_id for m in rosters[two.id].members] == ["U2"]
+    assert [b.short_id for b in rosters[one.id].bookings] == ["B1000", "B1001"]
+    assert rosters[two.id].bookings == [], "theirs is on Monday, outside their span"
+    assert rosters[three.id] == Roster([], [], [])
+    newest_20 = [timedelta(hours=1 + n % 3) for n in reversed(range(5, 25))]
+    assert lengths[one.id] == newest_20, "the latest 20 of 25, newest first"
+    assert lengths[two.id] == [timedelta(hours=2)] and lengths[three.id] == []
