@@ -156,11 +156,11 @@ class Digests:
         queue = [(c, d) for c, d in due if (c.id, d) not in taken]
         results: list[bool | None] = []
         limit = asyncio.Semaphore(self._concurrency)
-        stored = ReadAhead(self._read_stored, queue, READ_AHEAD)
+        ahead = ReadAhead(self._read_stored, queue, READ_AHEAD)
 
         async def one(customer: Customer, day: date) -> None:
             async with limit:
-                results.append(await self._send_scheduled(customer, day, stored))
+                results.append(await self._send_scheduled(customer, day, ahead))
 
         await asyncio.gather(*(one(c, d) for c, d in queue))
         return RunResult(sent=results.count(True), failed=results.count(False))
@@ -170,30 +170,26 @@ class Digests:
         lengths = await self._digests.recent_booking_lengths(list(rosters))
         return {i: Stored(roster, lengths[i]) for i, roster in rosters.items()}
 
-    async def _send_scheduled(
-        self, customer: Customer, day: date, stored: ReadAhead
-    ) -> bool | None:
+    async def _send_scheduled(self, customer: Customer, day: date, ahead: ReadAhead) -> bool | None:
         """True when sent, False when it failed (it will be tried again), None when
         another instance has it."""
         # Claiming and sending run as one task that cancelling the run doesn't stop: a
         # claim is never left held by a sender that gave up.
         sending: asyncio.Task[bool | None] = asyncio.ensure_future(
-            self._claim_and_send(customer, day, stored)
+            self._claim_and_send(customer, day, ahead)
         )
         self._sending.add(sending)
         sending.add_done_callback(self._sending.discard)
         return await asyncio.shield(sending)
 
-    async def _claim_and_send(
-        self, customer: Customer, day: date, stored: ReadAhead
-    ) -> bool | None:
+    async def _claim_and_send(self, customer: Customer, day: date, ahead: ReadAhead) -> bool | None:
         now = self._clock()
         if not await self._digests.claim(customer.id, day, now=now, until=now + CLAIM):
-            stored.give_up(customer)
+            ahead.give_up(customer)
             return None
         try:
-            facts = await stored.take(customer)
-            return await self._compose_and_post(customer, day, facts, record=True)
+            stored = await ahead.take(customer)
+            return await self._compose_and_post(customer, day, stored, record=True)
         except Exception:
             logger.exception(
                 "the digest of customer %s failed; it will be tried again", customer.id
@@ -214,8 +210,8 @@ class Digests:
         today = local_today(customer, now)
         claimed = await self._digests.claim(customer.id, today, now=now, until=now + CLAIM)
         try:
-            facts = (await self._read_stored([(customer, today)]))[customer.id]
-            return await self._compose_and_post(customer, today, facts, record=claimed)
+            stored = (await self._read_stored([(customer, today)]))[customer.id]
+            return await self._compose_and_post(customer, today, stored, record=claimed)
         except BaseException:
             if claimed:
                 await self._digests.release(customer.id, today)

@@ -58,7 +58,7 @@ class Services:
 def freeze_start_up() -> None:
     """Once the services are built: what start-up made lives as long as the process, so
     the garbage collector is told to stop rescanning it in every full collection (shorter
-    pauses for acks, and a fifth less CPU in a digest run)."""
+    pauses for acks, less CPU in a busy run: bench/README.md)."""
     gc.collect()
     gc.freeze()
 

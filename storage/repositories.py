@@ -2,7 +2,8 @@
 
 Races between instances are settled by the database: inserts that may collide rely
 on the unique constraints and re-read on `IntegrityError`; the single-use OAuth state
-is claimed with one conditional UPDATE, so exactly one caller wins it.
+is claimed with one conditional UPDATE, and a day's digest with one upsert, so exactly
+one caller wins each.
 """
 
 from __future__ import annotations
