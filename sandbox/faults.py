@@ -193,11 +193,19 @@ class Emulator:
             await self._runner.cleanup()
             self._runner = None
 
-    def drop_connections(self) -> None:
-        """Close every client connection now, as a server closes idle keep-alive ones."""
-        if self._runner is not None and self._runner.server is not None:
-            for connection in self._runner.server.connections:
-                connection.force_close()
+    async def drop_connections(self) -> None:
+        """Close every client connection, as a server closes idle keep-alive ones; back
+        once their sockets are closed (a client's next request then finds them closed)."""
+        server = self._runner.server if self._runner is not None else None
+        if server is None:
+            return
+        for connection in server.connections:
+            connection.force_close()
+        for _ in range(1000):  # closing takes a turn or two of the event loop
+            if not server.connections:
+                return
+            await asyncio.sleep(0.001)
+        raise RuntimeError("the emulator's connections did not close")
 
     @property
     def base_url(self) -> str:

@@ -146,7 +146,7 @@ async def test_calls_in_a_row_share_a_connection_and_outlive_google_closing_it(
             await calendar.free_busy(tokens, ["primary"], at(0), at(24))
         assert len(connections()) == 1, "one connection, kept open"
 
-        google.drop_connections()  # Google closes it while it is idle
+        await google.drop_connections()  # Google closes it while it is idle
         busy, _ = await calendar.free_busy(tokens, ["primary"], at(0), at(24))
     finally:
         calendar.close()
