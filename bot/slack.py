@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
+from typing import NamedTuple
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -143,13 +144,19 @@ class Poster:
             return None
 
 
+class SlackUser(NamedTuple):
+    is_person: bool
+    """Not a bot, not deactivated."""
+    name: str
+    """Display name, else real name, else user name."""
+
+
 class Directory:
     """What Slack says about channels and people, for status; who is a bot is remembered."""
 
     def __init__(self, client: AsyncWebClient, *, concurrency: int = 8) -> None:
         self._client = client
-        self._is_person: dict[str, bool] = {}
-        self._names: dict[str, str] = {}
+        self._users: dict[str, SlackUser] = {}
         self._limit = asyncio.Semaphore(concurrency)
 
     async def people_in(
@@ -171,42 +178,39 @@ class Directory:
             )
             return None
         verdicts = await asyncio.gather(
-            *(self._person(m) for m in members if m not in known_people)
+            *(self.is_person(m) for m in members if m not in known_people)
         )
         unknown = iter(verdicts)
         return [m for m in members if m in known_people or next(unknown)]
 
     async def is_person(self, user_id: str) -> bool:
         """True for a person's account: not a bot, not deactivated (False if Slack won't say)."""
-        return await self._person(user_id)
+        user = await self._user(user_id)
+        return user is not None and user.is_person
 
     async def name_of(self, user_id: str) -> str:
         """The name Slack shows for a person (display name, else real name), or ""."""
-        if user_id not in self._names:
-            async with self._limit:
-                if user_id in self._names:  # asked by another while this one waited
-                    return self._names[user_id]
-                try:
-                    user = (await self._client.users_info(user=user_id)).get("user") or {}
-                except SlackApiError:
-                    return ""
-            profile = user.get("profile") or {}
-            self._names[user_id] = str(
-                profile.get("display_name") or user.get("real_name") or user.get("name") or ""
-            )
-        return self._names[user_id]
+        user = await self._user(user_id)
+        return user.name if user is not None else ""
 
-    async def _person(self, user_id: str) -> bool:
-        if user_id not in self._is_person:
+    async def _user(self, user_id: str) -> SlackUser | None:
+        """What `users.info` says of the user, asked once and kept (None if Slack won't say)."""
+        if user_id not in self._users:
             async with self._limit:
-                if user_id in self._is_person:  # asked by another while this one waited
-                    return self._is_person[user_id]
+                if user_id in self._users:  # asked by another while this one waited
+                    return self._users[user_id]
                 try:
                     user = (await self._client.users_info(user=user_id)).get("user") or {}
                 except SlackApiError:
-                    return False
-            self._is_person[user_id] = not (user.get("is_bot") or user.get("deleted"))
-        return self._is_person[user_id]
+                    return None
+            profile = user.get("profile") or {}
+            self._users[user_id] = SlackUser(
+                is_person=not (user.get("is_bot") or user.get("deleted")),
+                name=str(
+                    profile.get("display_name") or user.get("real_name") or user.get("name") or ""
+                ),
+            )
+        return self._users[user_id]
 
     async def channel_is_postable(self, channel_id: str) -> bool:
         """True when the bot is in the channel and it is not archived."""

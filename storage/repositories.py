@@ -63,7 +63,7 @@ class PersonsPlace:
 
 @dataclass(frozen=True)
 class Roster:
-    """A customer's people as stored, read together (`Store.roster`)."""
+    """A customer's people as stored, read together (`Store.rosters`)."""
 
     members: list[Member]
     connections: list[CalendarConnection]
@@ -172,33 +172,22 @@ class Store:
 
     async def list_members(self, customer_id: int) -> list[Member]:
         async with self._sessions() as session:
-            rows = await session.scalars(
-                select(Member).where(Member.customer_id == customer_id).order_by(Member.id)
-            )
-            return list(rows)
+            return list(await session.scalars(_members_of([customer_id])))
 
-    async def roster(
-        self, customer_id: int, *, bookings_between: tuple[datetime, datetime] | None = None
-    ) -> Roster:
-        """Members, calendar connections and (over `bookings_between`) bookings, in one
-        session: what an availability answer or a digest reads."""
-        return (await self.rosters({customer_id: bookings_between}))[customer_id]
+    async def roster(self, customer_id: int) -> Roster:
+        """The customer's members and calendar connections, in one session."""
+        return (await self.rosters({customer_id: None}))[customer_id]
 
     async def rosters(
         self, bookings_between: Mapping[int, tuple[datetime, datetime] | None]
     ) -> dict[int, Roster]:
-        """`roster` of each customer (the keys), in one session of three queries."""
+        """Each customer's (the keys) members, calendar connections and bookings over their
+        span, in one session of three queries: what availability answers and digests read."""
         ids = list(bookings_between)
         spans = [span for span in bookings_between.values() if span]
         async with self._sessions() as session:
-            members = await session.scalars(
-                select(Member).where(Member.customer_id.in_(ids)).order_by(Member.id)
-            )
-            connections = await session.scalars(
-                select(CalendarConnection)
-                .where(CalendarConnection.customer_id.in_(ids))
-                .order_by(CalendarConnection.kind, CalendarConnection.connected_at)
-            )
+            members = await session.scalars(_members_of(ids))
+            connections = await session.scalars(_connections_of(ids))
             rosters = {customer_id: Roster([], [], []) for customer_id in ids}
             for member in members:
                 rosters[member.customer_id].members.append(member)
@@ -301,12 +290,7 @@ class Store:
 
     async def list_connections(self, customer_id: int) -> list[CalendarConnection]:
         async with self._sessions() as session:
-            rows = await session.scalars(
-                select(CalendarConnection)
-                .where(CalendarConnection.customer_id == customer_id)
-                .order_by(CalendarConnection.kind, CalendarConnection.connected_at)
-            )
-            return list(rows)
+            return list(await session.scalars(_connections_of([customer_id])))
 
     async def places_of(self, team_id: str, slack_user_id: str) -> list[PersonsPlace]:
         """Every customer of the workspace where the person has a calendar of theirs
@@ -667,7 +651,7 @@ class Store:
     ) -> list[Booking]:
         """The customer's live bookings that overlap `[start, end)`, earliest first."""
         async with self._sessions() as session:
-            return list(await session.scalars(_overlapping(customer_id, start, end)))
+            return list(await session.scalars(_overlapping([customer_id], start, end)))
 
     async def mark_cancelled(self, booking_id: int, *, at: datetime, by: str) -> bool:
         """Cancel a live booking; False when it was cancelled already."""
@@ -830,14 +814,25 @@ def _upsert(session: AsyncSession) -> Callable[[type[Digest]], postgresql.Insert
     return sqlite.insert
 
 
-def _overlapping(customer_id: int | list[int], start: datetime, end: datetime) -> Select[Booking]:
-    """Live bookings of the customer (or customers) that overlap `[start, end)`."""
+def _members_of(customer_ids: Collection[int]) -> Select[Member]:
+    return select(Member).where(Member.customer_id.in_(customer_ids)).order_by(Member.id)
+
+
+def _connections_of(customer_ids: Collection[int]) -> Select[CalendarConnection]:
+    """Primary first, then staff, each kind in the order they connected."""
+    return (
+        select(CalendarConnection)
+        .where(CalendarConnection.customer_id.in_(customer_ids))
+        .order_by(CalendarConnection.kind, CalendarConnection.connected_at)
+    )
+
+
+def _overlapping(customer_ids: Collection[int], start: datetime, end: datetime) -> Select[Booking]:
+    """Live bookings of the customers that overlap `[start, end)`, earliest first."""
     return (
         select(Booking)
         .where(
-            Booking.customer_id.in_(customer_id)
-            if isinstance(customer_id, list)
-            else Booking.customer_id == customer_id,
+            Booking.customer_id.in_(customer_ids),
             Booking.status == BookingStatus.BOOKED,
             Booking.starts_at < end,
             Booking.ends_at > start,
@@ -858,7 +853,9 @@ class BookingTransaction:
     async def overlapping(
         self, customer_id: int, staff_user_id: str, start: datetime, end: datetime
     ) -> list[Booking]:
-        query = _overlapping(customer_id, start, end).where(Booking.staff_user_id == staff_user_id)
+        query = _overlapping([customer_id], start, end).where(
+            Booking.staff_user_id == staff_user_id
+        )
         return list(await self._session.scalars(query))
 
     def add(self, booking: Booking) -> None:
