@@ -1,0 +1,390 @@
+"""Calendar connections and their health: the `calendar_connections` and
+`connection_events` tables.
+
+Saving a connection, refreshed tokens, the leases of health checks
+(`check_claimed_until`), each check's outcome and the events it records, and the claims
+on those events' notices (the alerts a breakage or recovery posts). `places_of` reads
+`customers` and `members` too, joined to a person's connections; `notice_context` reads
+the event's connection and customer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from storage.models import (
+    CalendarConnection,
+    ConnectionEvent,
+    ConnectionKind,
+    ConnectionState,
+    Customer,
+    Member,
+    Notice,
+)
+from storage.repositories.base import Repository, _connections_of
+
+RECONNECTED = "reconnected"
+"""The reason of the event a person's reconnect records."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewConnection:
+    customer_id: int
+    kind: ConnectionKind
+    owner_key: str
+    slack_user_id: str
+    account_email: str
+    token_ciphertext: bytes
+    scopes: str
+    state: ConnectionState
+    state_reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PersonsPlace:
+    """A customer where a person has a calendar connected or is a member (`Store.places_of`)."""
+
+    customer: Customer
+    connections: list[CalendarConnection]
+    """Theirs here: their own staff calendar, and the primary calendar if they connected it."""
+    is_member: bool
+
+
+@dataclass(frozen=True)
+class RefreshedTokens:
+    connection_id: int
+    generation: datetime
+    """The connection's `connected_at` when its tokens were read: a reconnect wins."""
+    token_ciphertext: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckOutcome:
+    """What one live check found, ready to be stored."""
+
+    connection_id: int
+    generation: datetime
+    """The connection's `connected_at` when the check began: a reconnect makes the check moot."""
+    from_state: ConnectionState
+    to_state: ConnectionState
+    reason: str
+    failures: int
+    at: datetime
+    token_ciphertext: bytes | None = None
+
+    def notice_for(self, previous: ConnectionState) -> Notice:
+        if self.to_state.is_broken and not previous.is_broken:
+            return Notice.BROKEN
+        if self.to_state is ConnectionState.CONNECTED and previous.is_broken:
+            return Notice.RECOVERED
+        return Notice.NONE
+
+
+class ConnectionRepository(Repository):
+    """`calendar_connections` and `connection_events`: connections, checks, notices."""
+
+    async def find_connection(self, customer_id: int, owner_key: str) -> CalendarConnection | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(CalendarConnection).where(
+                    CalendarConnection.customer_id == customer_id,
+                    CalendarConnection.owner_key == owner_key,
+                )
+            )
+
+    async def list_connections(self, customer_id: int) -> list[CalendarConnection]:
+        async with self._sessions() as session:
+            return list(await session.scalars(_connections_of([customer_id])))
+
+    async def places_of(self, team_id: str, slack_user_id: str) -> list[PersonsPlace]:
+        """Every customer of the workspace where the person has a calendar of theirs
+        connected (their staff calendar, or a primary calendar they connected) or is a
+        member, oldest customer first: one query."""
+        theirs = or_(
+            CalendarConnection.owner_key == slack_user_id,
+            and_(
+                CalendarConnection.kind == ConnectionKind.PRIMARY,
+                CalendarConnection.slack_user_id == slack_user_id,
+            ),
+        )
+        query = (
+            select(Customer, CalendarConnection, Member.id)
+            .outerjoin(
+                CalendarConnection, and_(CalendarConnection.customer_id == Customer.id, theirs)
+            )
+            .outerjoin(
+                Member,
+                and_(Member.customer_id == Customer.id, Member.slack_user_id == slack_user_id),
+            )
+            .where(
+                Customer.team_id == team_id,
+                or_(CalendarConnection.id.is_not(None), Member.id.is_not(None)),
+            )
+            .order_by(Customer.id, CalendarConnection.id)
+        )
+        places: dict[int, PersonsPlace] = {}
+        async with self._sessions() as session:
+            for customer, connection, member_id in await session.execute(query):
+                place = places.setdefault(
+                    customer.id, PersonsPlace(customer, [], is_member=member_id is not None)
+                )
+                if connection is not None:
+                    place.connections.append(connection)
+        return list(places.values())
+
+    async def save_connection(self, new: NewConnection) -> CalendarConnection:
+        """Insert the connection of a slot, or replace the one it has (a reconnect)."""
+        for _ in range(2):
+            async with self._sessions() as session:
+                row = await session.scalar(
+                    select(CalendarConnection).where(
+                        CalendarConnection.customer_id == new.customer_id,
+                        CalendarConnection.owner_key == new.owner_key,
+                    )
+                )
+                if row is None:
+                    row = CalendarConnection(
+                        customer_id=new.customer_id, kind=new.kind, owner_key=new.owner_key
+                    )
+                    session.add(row)
+                row.slack_user_id = new.slack_user_id
+                row.account_email = new.account_email
+                row.token_ciphertext = new.token_ciphertext
+                row.scopes = new.scopes
+                if row.id is not None and row.state.is_broken:
+                    # A reconnect: the history says so, and the alert it raised gets cleared.
+                    session.add(
+                        ConnectionEvent(
+                            connection_id=row.id,
+                            at=new.at,
+                            from_state=row.state,
+                            to_state=new.state,
+                            reason=RECONNECTED,
+                            notice=Notice.RECOVERED if not new.state.is_broken else Notice.NONE,
+                        )
+                    )
+                row.state = new.state
+                row.state_reason = new.state_reason
+                row.connected_at = new.at
+                row.updated_at = new.at
+                row.last_checked_at = new.at  # the connect flow itself just proved it works
+                row.check_failures = 0
+                row.check_claimed_until = None
+                try:
+                    await session.commit()
+                    return row
+                except IntegrityError:
+                    await session.rollback()  # a concurrent insert won the slot: update it
+        raise RuntimeError("could not save the connection after a concurrent insert")
+
+    async def delete_connection(self, connection_id: int) -> bool:
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                delete(CalendarConnection).where(CalendarConnection.id == connection_id)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def connections_by_ids(self, ids: list[int]) -> list[CalendarConnection]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(CalendarConnection)
+                .where(CalendarConnection.id.in_(ids))
+                .order_by(CalendarConnection.id)
+            )
+            return list(rows)
+
+    async def get_connection(self, connection_id: int) -> CalendarConnection | None:
+        async with self._sessions() as session:
+            return await session.get(CalendarConnection, connection_id)
+
+    async def save_refreshed_tokens(self, refreshed: list[RefreshedTokens]) -> None:
+        """Keep tokens calendar calls refreshed (one transaction), except on connections
+        replaced meanwhile."""
+        if not refreshed:
+            return
+        async with self._sessions.begin() as session:
+            for tokens in refreshed:
+                await session.execute(
+                    update(CalendarConnection)
+                    .where(
+                        CalendarConnection.id == tokens.connection_id,
+                        CalendarConnection.connected_at == tokens.generation,
+                    )
+                    .values(token_ciphertext=tokens.token_ciphertext)
+                )
+
+    # --- health ---------------------------------------------------------------------
+
+    async def claim_due_connections(
+        self, *, now: datetime, checked_before: datetime, lease_until: datetime, limit: int
+    ) -> list[int]:
+        """Lease up to `limit` connections not checked since `checked_before` and not leased."""
+        due = (
+            select(CalendarConnection.id)
+            .where(
+                or_(
+                    CalendarConnection.last_checked_at.is_(None),
+                    CalendarConnection.last_checked_at <= checked_before,
+                ),
+                or_(
+                    CalendarConnection.check_claimed_until.is_(None),
+                    CalendarConnection.check_claimed_until < now,
+                ),
+            )
+            .order_by(CalendarConnection.last_checked_at.asc().nulls_first(), CalendarConnection.id)
+            .limit(limit)
+        )
+        return await self._claim(CalendarConnection, due, {"check_claimed_until": lease_until})
+
+    async def record_check(self, outcome: CheckOutcome) -> ConnectionEvent | None:
+        """Store a check's outcome; a state change also records its event (and notice).
+
+        The change is a compare-and-set on (generation, state): of two checks racing on
+        the same connection, one records the change and the other only its timestamp.
+        Returns the event when this call recorded a change.
+        """
+        expected = outcome.from_state
+        for _ in range(3):
+            async with self._sessions.begin() as session:
+                values: dict[str, object] = {
+                    "last_checked_at": outcome.at,
+                    "check_failures": outcome.failures,
+                    "check_claimed_until": None,
+                    "state": outcome.to_state,
+                    "state_reason": outcome.reason,
+                }
+                if outcome.token_ciphertext is not None:
+                    values["token_ciphertext"] = outcome.token_ciphertext
+                changed = await session.execute(
+                    update(CalendarConnection)
+                    .where(
+                        CalendarConnection.id == outcome.connection_id,
+                        CalendarConnection.connected_at == outcome.generation,
+                        CalendarConnection.state == expected,
+                    )
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+                if changed.rowcount == 1:  # type: ignore[attr-defined]
+                    if expected == outcome.to_state:
+                        return None
+                    event = ConnectionEvent(
+                        connection_id=outcome.connection_id,
+                        at=outcome.at,
+                        from_state=expected,
+                        to_state=outcome.to_state,
+                        reason=outcome.reason,
+                        notice=outcome.notice_for(expected),
+                    )
+                    session.add(event)
+                    return event
+                current = await session.scalar(
+                    select(CalendarConnection.state).where(
+                        CalendarConnection.id == outcome.connection_id,
+                        CalendarConnection.connected_at == outcome.generation,
+                    )
+                )
+                if current is None:
+                    return None  # disconnected or reconnected meanwhile: this check is moot
+                expected = current
+        return None
+
+    async def connection_events(self, connection_id: int) -> list[ConnectionEvent]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(ConnectionEvent)
+                .where(ConnectionEvent.connection_id == connection_id)
+                .order_by(ConnectionEvent.id)
+            )
+            return list(rows)
+
+    async def claim_notices(
+        self, *, now: datetime, stale_before: datetime, limit: int
+    ) -> list[int]:
+        """Claim unsent notices (and ones claimed long ago by an instance that died)."""
+        pending = (
+            select(ConnectionEvent.id)
+            .where(
+                ConnectionEvent.notice != Notice.NONE,
+                ConnectionEvent.notice_sent_at.is_(None),
+                or_(
+                    ConnectionEvent.notice_claimed_at.is_(None),
+                    ConnectionEvent.notice_claimed_at < stale_before,
+                ),
+            )
+            .order_by(ConnectionEvent.id)
+            .limit(limit)
+        )
+        return await self._claim(ConnectionEvent, pending, {"notice_claimed_at": now})
+
+    async def _claim(
+        self,
+        model: type[CalendarConnection] | type[ConnectionEvent],
+        candidates: Select[int],
+        values: dict[str, object],
+    ) -> list[int]:
+        """Set `values` on the candidate rows nobody else is claiming; the ids claimed.
+
+        On PostgreSQL the candidates are locked with SKIP LOCKED, so instances claiming at
+        the same moment split the rows instead of waiting or doubling up; SQLite runs one
+        writer at a time anyway.
+        """
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(model)
+                .where(model.id.in_(candidates.with_for_update(skip_locked=True).scalar_subquery()))
+                .values(**values)
+                .returning(model.id)
+                .execution_options(synchronize_session=False)
+            )
+            return sorted(result.scalars())
+
+    async def notice_context(
+        self, event_id: int
+    ) -> tuple[ConnectionEvent, CalendarConnection, Customer] | None:
+        async with self._sessions() as session:
+            event = await session.get(ConnectionEvent, event_id)
+            if event is None:
+                return None
+            connection = await session.get(CalendarConnection, event.connection_id)
+            if connection is None:
+                return None
+            customer = await session.get(Customer, connection.customer_id)
+            return (event, connection, customer) if customer else None
+
+    async def release_notice(self, event_id: int) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(ConnectionEvent)
+                .where(ConnectionEvent.id == event_id)
+                .values(notice_claimed_at=None)
+            )
+
+    async def mark_notice_sent(self, event_id: int, *, at: datetime, ts: str) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(ConnectionEvent)
+                .where(ConnectionEvent.id == event_id)
+                .values(notice_sent_at=at, notice_ts=ts)
+            )
+
+    async def last_breakage(
+        self, connection_id: int, *, before_event_id: int
+    ) -> ConnectionEvent | None:
+        """The newest breakage event of the connection before the given event."""
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(ConnectionEvent)
+                .where(
+                    ConnectionEvent.connection_id == connection_id,
+                    ConnectionEvent.notice == Notice.BROKEN,
+                    ConnectionEvent.id < before_event_id,
+                )
+                .order_by(ConnectionEvent.id.desc())
+                .limit(1)
+            )

@@ -1,0 +1,226 @@
+"""Customers and their people: the `customers`, `members` and `slack_teams` tables.
+
+Registering a channel and remembering a member rely on the unique constraints and re-read
+(or give way) on `IntegrityError`. Where the bot may post lives here too: a channel's
+problem is a `customers` column, a workspace's posting pause a `slack_teams` row.
+
+`roster` and `rosters` read across aggregates (members, calendar connections and
+bookings) and sit here because what they read is a customer's people, in one session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.exc import IntegrityError
+
+from storage.models import Booking, CalendarConnection, Customer, Member, SlackTeam
+from storage.repositories.base import Repository, _connections_of, _overlapping
+
+
+@dataclass(frozen=True)
+class Roster:
+    """A customer's people as stored, read together (`Store.rosters`)."""
+
+    members: list[Member]
+    connections: list[CalendarConnection]
+    """Primary first, then staff, each kind in the order they connected."""
+    bookings: list[Booking]
+    """The live bookings over the span asked for, earliest first (none when none was)."""
+
+
+class CustomerRepository(Repository):
+    """`customers`, `members` and `slack_teams` (workspace posting pauses)."""
+
+    async def find_customer(self, team_id: str, channel_id: str) -> Customer | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Customer).where(
+                    Customer.team_id == team_id, Customer.channel_id == channel_id
+                )
+            )
+
+    async def get_customer(self, customer_id: int) -> Customer | None:
+        async with self._sessions() as session:
+            return await session.get(Customer, customer_id)
+
+    async def add_customer(
+        self, *, team_id: str, channel_id: str, timezone: str, registered_by: str
+    ) -> Customer:
+        """Register a channel; if another request registered it first, theirs is returned."""
+        try:
+            async with self._sessions.begin() as session:
+                customer = Customer(
+                    team_id=team_id,
+                    channel_id=channel_id,
+                    timezone=timezone,
+                    registered_by=registered_by,
+                )
+                session.add(customer)
+            return customer
+        except IntegrityError:
+            existing = await self.find_customer(team_id, channel_id)
+            if existing is None:
+                raise
+            return existing
+
+    async def remember_member(
+        self, customer_id: int, slack_user_id: str, display_name: str
+    ) -> None:
+        async with self._sessions() as session:
+            member = await session.scalar(
+                select(Member).where(
+                    Member.customer_id == customer_id, Member.slack_user_id == slack_user_id
+                )
+            )
+            if member is not None:
+                if display_name and member.display_name != display_name:
+                    member.display_name = display_name
+                    await session.commit()
+                return
+            session.add(
+                Member(
+                    customer_id=customer_id, slack_user_id=slack_user_id, display_name=display_name
+                )
+            )
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()  # a concurrent request remembered them first
+
+    async def list_members(self, customer_id: int) -> list[Member]:
+        async with self._sessions() as session:
+            return list(await session.scalars(_members_of([customer_id])))
+
+    async def roster(self, customer_id: int) -> Roster:
+        """The customer's members and calendar connections, in one session."""
+        return (await self.rosters({customer_id: None}))[customer_id]
+
+    async def rosters(
+        self, bookings_between: Mapping[int, tuple[datetime, datetime] | None]
+    ) -> dict[int, Roster]:
+        """Each customer's (the keys) members, calendar connections and bookings over their
+        span, in one session of three queries: what availability answers and digests read."""
+        ids = list(bookings_between)
+        spans = [span for span in bookings_between.values() if span]
+        async with self._sessions() as session:
+            members = await session.scalars(_members_of(ids))
+            connections = await session.scalars(_connections_of(ids))
+            rosters = {customer_id: Roster([], [], []) for customer_id in ids}
+            for member in members:
+                rosters[member.customer_id].members.append(member)
+            for connection in connections:
+                rosters[connection.customer_id].connections.append(connection)
+            if spans:
+                # One query over all the spans; each customer keeps those over their own.
+                start, end = min(s for s, _ in spans), max(e for _, e in spans)
+                for booking in await session.scalars(_overlapping(ids, start, end)):
+                    span = bookings_between[booking.customer_id]
+                    if span and booking.starts_at < span[1] and booking.ends_at > span[0]:
+                        rosters[booking.customer_id].bookings.append(booking)
+        return rosters
+
+    async def set_timezone(self, customer_id: int, timezone: str) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Customer).where(Customer.id == customer_id).values(timezone=timezone)
+            )
+
+    async def set_checklist_ts(self, customer_id: int, ts: str) -> None:
+        """The onboarding checklist now lives in message `ts` (the latest one posted)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Customer).where(Customer.id == customer_id).values(checklist_ts=ts)
+            )
+
+    async def mark_availability_asked(self, customer_id: int, at: datetime) -> bool:
+        """Record the first availability question; True only for the one that was first."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Customer)
+                .where(Customer.id == customer_id, Customer.availability_asked_at.is_(None))
+                .values(availability_asked_at=at)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def set_working_hours(
+        self, customer_id: int, hours: tuple[str, str, str], slack_user_id: str | None = None
+    ) -> None:
+        """The customer's hours (`start`, `end`, `days`), or one member's own when a user is given."""
+        start, end, days = hours
+        async with self._sessions.begin() as session:
+            if slack_user_id is None:
+                await session.execute(
+                    update(Customer)
+                    .where(Customer.id == customer_id)
+                    .values(work_start=start, work_end=end, work_days=days)
+                )
+                return
+            member = await session.scalar(
+                select(Member).where(
+                    Member.customer_id == customer_id, Member.slack_user_id == slack_user_id
+                )
+            )
+            if member is None:
+                member = Member(customer_id=customer_id, slack_user_id=slack_user_id)
+                session.add(member)
+            member.work_start, member.work_end, member.work_days = start, end, days
+
+    # --- where the bot may post ---------------------------------------------------------
+
+    async def posting_problem(self, customer_id: int) -> str:
+        """Why the bot must not post in this customer's channel now ("" when it may)."""
+        async with self._sessions() as session:
+            found = await session.execute(
+                select(
+                    Customer.channel_problem,
+                    SlackTeam.posting_stopped_at,
+                    SlackTeam.posting_stopped_reason,
+                )
+                .outerjoin(SlackTeam, SlackTeam.team_id == Customer.team_id)
+                .where(Customer.id == customer_id)
+            )
+            row = found.first()
+        if row is None:
+            return "channel_not_found"
+        channel_problem, team_stopped_at, team_reason = row
+        if team_stopped_at is not None:
+            return team_reason or "app_uninstalled"
+        return str(channel_problem)
+
+    async def set_channel_problem(self, customer_id: int, problem: str, at: datetime) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Customer)
+                .where(Customer.id == customer_id)
+                .values(channel_problem=problem, channel_problem_at=at if problem else None)
+            )
+
+    async def stop_team_posting(self, team_id: str, reason: str, at: datetime) -> None:
+        async with self._sessions() as session:
+            team = await session.get(SlackTeam, team_id)
+            if team is None:
+                session.add(
+                    SlackTeam(team_id=team_id, posting_stopped_at=at, posting_stopped_reason=reason)
+                )
+            else:
+                team.posting_stopped_at, team.posting_stopped_reason = at, reason
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()  # another instance recorded it first
+
+    async def resume_team_posting(self, team_id: str) -> None:
+        """Clear a workspace's pause; a read alone when it has none (the common case)."""
+        async with self._sessions() as session:
+            team = await session.get(SlackTeam, team_id)
+            if team is not None and team.posting_stopped_at is not None:
+                team.posting_stopped_at, team.posting_stopped_reason = None, ""
+                await session.commit()
+
+
+def _members_of(customer_ids: Collection[int]) -> Select[Member]:
+    return select(Member).where(Member.customer_id.in_(customer_ids)).order_by(Member.id)

@@ -1,0 +1,18 @@
+"""`Store`: the one storage object the bot uses, every aggregate's repository at once."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from storage.repositories.bookings import BookingRepository
+from storage.repositories.connections import ConnectionRepository
+from storage.repositories.customers import CustomerRepository
+from storage.repositories.oauth import OAuthStateRepository
+
+
+class Store(CustomerRepository, OAuthStateRepository, ConnectionRepository, BookingRepository):
+    """The bot's storage, over an async session factory."""
+
+    async def ping(self) -> None:
+        async with self._sessions() as session:
+            await session.execute(text("SELECT 1"))
