@@ -32,6 +32,7 @@ import secrets
 import signal
 import string
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -153,6 +154,15 @@ class SentRequest:
         return json.loads(self.body)
 
 
+class SlashCommandUnavailable(ValueError):
+    """Slack did not deliver a slash command: the person may not use it (e.g. someone of another
+    organisation in a Slack Connect channel). `message` is what Slack shows them instead."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class _ApiError(Exception):
     """An answer `{"ok": false, "error": ...}`, with Slack's validation messages if any."""
 
@@ -173,6 +183,13 @@ class _ApiError(Exception):
 
 
 @dataclass
+class _Team:
+    id: str
+    name: str
+    domain: str
+
+
+@dataclass
 class _User:
     id: str
     name: str
@@ -180,6 +197,8 @@ class _User:
     tz: str
     is_bot: bool
     email: str | None
+    team_id: str = ""
+    guest: str | None = None
 
 
 @dataclass
@@ -191,6 +210,7 @@ class _Channel:
     created: int
     is_archived: bool = False
     deleted: bool = False
+    shared_with: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -406,6 +426,54 @@ def _cursor_start(members: list[str], cursor: Any) -> int:
     return members.index(user_id)
 
 
+_ANGLE_TOKEN = re.compile(r"<([^<>]*)>")
+_BROADCASTS = ("here", "channel", "everyone")
+
+
+def _unescape(text: str) -> str:
+    # Message text escapes only these three (https://api.slack.com/reference/surfaces/formatting#escaping).
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _rich_text_element(token: str) -> JsonDict:
+    """The rich_text element Slack builds for one `<...>` of a message's wire text."""
+    target, _, label = token.partition("|")
+    if target.startswith("@"):
+        return {"type": "user", "user_id": target[1:]}
+    if target.startswith("#"):
+        return {"type": "channel", "channel_id": target[1:]}
+    if target.startswith("!subteam^"):
+        return {"type": "usergroup", "usergroup_id": target.removeprefix("!subteam^")}
+    if target[1:] in _BROADCASTS and target.startswith("!"):
+        return {"type": "broadcast", "range": target[1:]}
+    link: JsonDict = {"type": "link", "url": _unescape(target)}
+    if label:
+        link["text"] = _unescape(label)
+    return link
+
+
+def rich_text_blocks(text: str) -> list[JsonDict]:
+    """The `blocks` Slack gives a message a person typed: one rich_text block whose section
+    holds `text` runs and a `user` element per mention, and so on
+    (https://api.slack.com/reference/block-kit/blocks#rich_text)."""
+    elements: list[JsonDict] = []
+    position = 0
+    for match in _ANGLE_TOKEN.finditer(text):
+        if match.start() > position:
+            elements.append({"type": "text", "text": _unescape(text[position : match.start()])})
+        elements.append(_rich_text_element(match.group(1)))
+        position = match.end()
+    if position < len(text):
+        elements.append({"type": "text", "text": _unescape(text[position:])})
+    return [
+        {
+            "type": "rich_text",
+            "block_id": _new_block_id(),
+            "elements": [{"type": "rich_text_section", "elements": elements}],
+        }
+    ]
+
+
 def _retry_headers(retry_num: int | None, retry_reason: str | None) -> dict[str, str]:
     # https://api.slack.com/apis/connections/events-api#retries
     if retry_num is None:
@@ -480,13 +548,16 @@ class FakeSlack(Emulator):
         signing_secret: str = DEFAULT_SIGNING_SECRET,
         team_id: str = "T0SANDBOX",
         team_domain: str = "sandbox",
+        team_name: str = "Sandbox",
         bot_user_id: str = "U0BOT",
     ) -> None:
         super().__init__()
         self.bot_token = bot_token
         self.signing_secret = signing_secret
         self.team_id = team_id
+        """The installing workspace: the app's own."""
         self.team_domain = team_domain
+        self.team_name = team_name
         self.bot_user_id = bot_user_id
         self.trigger_ttl = 3.0
         """Seconds a trigger_id stays usable (https://api.slack.com/docs/triggers)."""
@@ -503,6 +574,7 @@ class FakeSlack(Emulator):
         self._created = int(time.time())
         self._revoked = False
         self._last_ts_us = 0
+        self._teams: dict[str, _Team] = {team_id: _Team(team_id, team_name, team_domain)}
         self._users: dict[str, _User] = {}
         self._channels: dict[str, _Channel] = {}
         self._messages: dict[str, list[JsonDict]] = {}
@@ -513,7 +585,7 @@ class FakeSlack(Emulator):
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._deliveries: dict[str, JsonDict] = {}
         self._users[bot_user_id] = _User(
-            bot_user_id, BOT_NAME, "Tonomo", "America/Los_Angeles", True, None
+            bot_user_id, BOT_NAME, "Tonomo", "America/Los_Angeles", True, None, team_id
         )
 
         self._methods: dict[str, ApiMethod] = {
@@ -538,6 +610,13 @@ class FakeSlack(Emulator):
 
     # -- the workspace ------------------------------------------------------------------------
 
+    def add_team(self, team_id: str, *, name: str, domain: str) -> None:
+        """Another organisation's workspace, whose people can join channels shared with it
+        (Slack Connect: https://api.slack.com/apis/channels-between-orgs)."""
+        if team_id == self.team_id:
+            raise ValueError(f"{team_id} is the installing workspace")
+        self._teams[team_id] = _Team(team_id, name, domain)
+
     def add_user(
         self,
         user_id: str,
@@ -547,11 +626,26 @@ class FakeSlack(Emulator):
         tz: str = "America/New_York",
         is_bot: bool = False,
         email: str | None = None,
+        team_id: str | None = None,
+        guest: str | None = None,
     ) -> JsonDict:
+        """A person. `team_id` is their home workspace (default: the installing one; another
+        must be added with `add_team` first); `guest` is None, "multi" (a multi-channel guest)
+        or "single" (a single-channel guest): users.info `is_restricted` and, for a
+        single-channel guest, `is_ultra_restricted` (https://api.slack.com/types/user)."""
         ZoneInfo(tz)  # an unknown zone fails here, not in the middle of a test
-        user = _User(user_id, name, real_name or name, tz, is_bot, email)
+        home = team_id or self.team_id
+        if home not in self._teams:
+            raise ValueError(f"unknown team {home!r}: add_team it first")
+        if guest not in (None, "multi", "single"):
+            raise ValueError(f'guest must be None, "multi" or "single", not {guest!r}')
+        user = _User(user_id, name, real_name or name, tz, is_bot, email, home, guest)
         self._users[user_id] = user
         return self._user_object(user)
+
+    def is_external(self, user_id: str) -> bool:
+        """Whether the person belongs to another organisation than the installing workspace."""
+        return self._users[user_id].team_id != self.team_id
 
     def add_channel(
         self,
@@ -561,19 +655,45 @@ class FakeSlack(Emulator):
         members: list[str],
         is_private: bool = True,
         bot_is_member: bool = True,
+        shared_with: Sequence[str] = (),
     ) -> JsonDict:
+        """A channel of the installing workspace; `shared_with` names the other organisations'
+        teams it is shared with (a Slack Connect channel), whose people may then be members."""
+        for team_id in shared_with:
+            if team_id == self.team_id or team_id not in self._teams:
+                raise ValueError(f"cannot share with {team_id!r}: add_team it first")
         everyone = [m for m in members if m != self.bot_user_id]
         if bot_is_member:
             everyone.append(self.bot_user_id)
-        channel = _Channel(channel_id, name, everyone, is_private, int(time.time()))
+        channel = _Channel(
+            channel_id,
+            name,
+            everyone,
+            is_private,
+            int(time.time()),
+            shared_with=list(dict.fromkeys(shared_with)),
+        )
+        for user_id in everyone:
+            self._check_may_join(channel, user_id)
         self._channels[channel_id] = channel
         return self._channel_object(channel)
 
     def add_member(self, channel_id: str, user_id: str) -> None:
         """Someone (the bot too: `bot_user_id`) joins the channel."""
-        members = self._channels[channel_id].members
-        if user_id not in members:
-            members.append(user_id)
+        channel = self._channels[channel_id]
+        self._check_may_join(channel, user_id)
+        if user_id not in channel.members:
+            channel.members.append(user_id)
+
+    def _check_may_join(self, channel: _Channel, user_id: str) -> None:
+        """People of another organisation join only channels shared with it."""
+        user = self._users.get(user_id)
+        if user is None or user.team_id == self.team_id:
+            return
+        if user.team_id not in channel.shared_with:
+            raise ValueError(
+                f"{user_id} belongs to {user.team_id}: {channel.id} is not shared with it"
+            )
 
     def remove_member(self, channel_id: str, user_id: str) -> None:
         """Someone leaves the channel (or is removed from it)."""
@@ -598,7 +718,18 @@ class FakeSlack(Emulator):
     # -- what the bot did ---------------------------------------------------------------------
 
     def messages(self, channel_id: str) -> list[JsonDict]:
+        """Everything posted in the channel, oldest first: top-level messages and, as before,
+        thread replies (their `thread_ts` names the parent); `replies` gives one thread."""
         return copy.deepcopy(self._messages.get(channel_id, []))
+
+    def replies(self, channel_id: str, thread_ts: str) -> list[JsonDict]:
+        """The replies in the thread of the message `thread_ts`, oldest first (the parent
+        itself left out, unlike conversations.replies)."""
+        return [
+            copy.deepcopy(m)
+            for m in self._messages.get(channel_id, [])
+            if m.get("thread_ts") == thread_ts and m["ts"] != thread_ts
+        ]
 
     def ephemerals(
         self, channel_id: str | None = None, user_id: str | None = None
@@ -681,7 +812,7 @@ class FakeSlack(Emulator):
     def _auth_test(self, params: JsonDict) -> JsonDict:
         return {
             "url": f"https://{self.team_domain}.slack.com/",
-            "team": self.team_domain.capitalize(),
+            "team": self.team_name,
             "user": BOT_NAME,
             "team_id": self.team_id,
             "user_id": self.bot_user_id,
@@ -764,13 +895,20 @@ class FakeSlack(Emulator):
         view = self._checked_view(params, kind=record.view["type"])
         if params.get("hash") and params["hash"] != record.view["hash"]:
             raise _ApiError("hash_conflict")
-        record.view = self._render_view(view, record.view["id"])
+        record.view = self._render_view(view, record.view["id"], record.user_id)
         return {"view": copy.deepcopy(record.view)}
 
     def _views_publish(self, params: JsonDict) -> JsonDict:
         user_id = params.get("user_id", "")
         if user_id not in self._users:
             raise _ApiError("user_not_found")
+        if self.is_external(user_id):
+            # People of another organisation have no App Home for an app of this workspace.
+            # Slack documents no error for publishing to one
+            # (https://api.slack.com/methods/views.publish#errors); `access_denied` is the
+            # documented error of that list that says it: the person is known, but the Home
+            # tab is not theirs to see.
+            raise _ApiError("access_denied")
         view = self._checked_view(params, kind="home")
         view_id = self._home_view_ids.get(user_id)
         current = self._views.get(view_id) if view_id else None
@@ -853,15 +991,20 @@ class FakeSlack(Emulator):
         return record
 
     def _open_view(self, view: JsonDict, user_id: str, view_id: str | None = None) -> _View:
-        record = _View(user_id, self._render_view(view, view_id or _new_id("V")))
+        record = _View(user_id, self._render_view(view, view_id or _new_id("V"), user_id))
         self._views[record.view["id"]] = record
         return record
 
-    def _render_view(self, view: JsonDict, view_id: str) -> JsonDict:
-        """The view as Slack stores and returns it."""
+    def _render_view(self, view: JsonDict, view_id: str, user_id: str) -> JsonDict:
+        """The view as Slack stores and returns it.
+
+        `team_id` is the workspace of the person who sees it, `app_installed_team_id` the app's:
+        they differ for a person of another organisation in a Slack Connect channel, as in the
+        real payload bolt-python's tests/scenario_tests/test_view_submission.py replays.
+        """
         return {
             "id": view_id,
-            "team_id": self.team_id,
+            "team_id": self._team_of(user_id),
             "type": view["type"],
             "blocks": _with_block_ids(view["blocks"]),
             "private_metadata": view.get("private_metadata", ""),
@@ -901,13 +1044,36 @@ class FakeSlack(Emulator):
             "user": user_id,
             "text": text,
             "blocks": _with_block_ids(blocks),
-            "team": self.team_id,
+            "team": self._team_of(user_id),
             "thread_ts": thread_ts,
         }
         if user_id == self.bot_user_id:
             message.update(bot_id=BOT_ID, app_id=APP_ID)
+        parent = self._thread_parent(channel_id, thread_ts)
+        if parent is not None:
+            message["parent_user_id"] = parent["user"]
+            self._count_reply(parent, message)
         self._messages.setdefault(channel_id, []).append(message)
         return message
+
+    def _thread_parent(self, channel_id: str, thread_ts: str | None) -> JsonDict | None:
+        if thread_ts is None:
+            return None
+        return next((m for m in self._messages.get(channel_id, []) if m["ts"] == thread_ts), None)
+
+    @staticmethod
+    def _count_reply(parent: JsonDict, reply: JsonDict) -> None:
+        """A thread's parent says so, as in conversations.history
+        (https://api.slack.com/messaging/retrieving#finding_threads)."""
+        users = [u for u in parent.get("reply_users", []) if u != reply["user"]]
+        users.append(reply["user"])
+        parent.update(
+            thread_ts=parent["ts"],
+            reply_count=parent.get("reply_count", 0) + 1,
+            reply_users=users,
+            reply_users_count=len(users),
+            latest_reply=reply["ts"],
+        )
 
     def _post_ephemeral(
         self,
@@ -939,13 +1105,16 @@ class FakeSlack(Emulator):
             "display_name_normalized": user.name,
             "status_text": "",
             "status_emoji": "",
-            "team": self.team_id,
+            "team": user.team_id or self.team_id,
         }
         if user.email:
             profile["email"] = user.email
-        return {
+        # A person of another organisation (Slack Connect) answers with their own team
+        # (https://api.slack.com/apis/channels-between-orgs); guests are "restricted"
+        # (https://api.slack.com/types/user).
+        answer: JsonDict = {
             "id": user.id,
-            "team_id": self.team_id,
+            "team_id": user.team_id or self.team_id,
             "name": user.name,
             "deleted": False,
             "real_name": user.real_name,
@@ -956,14 +1125,27 @@ class FakeSlack(Emulator):
             "is_admin": False,
             "is_owner": False,
             "is_primary_owner": False,
-            "is_restricted": False,
-            "is_ultra_restricted": False,
+            "is_restricted": user.guest is not None,
+            "is_ultra_restricted": user.guest == "single",
             "is_bot": user.is_bot,
             "is_app_user": False,
             "updated": self._created,
         }
+        if user.team_id not in ("", self.team_id) and not self._shares_a_channel(user.id):
+            # "If true, this user belongs to a different workspace than the one associated
+            # with your app's token, and isn't in any shared channels visible to your app"
+            # (https://api.slack.com/types/user); absent otherwise.
+            answer["is_stranger"] = True
+        return answer
+
+    def _shares_a_channel(self, user_id: str) -> bool:
+        return any(
+            not c.deleted and user_id in c.members and self.bot_user_id in c.members
+            for c in self._channels.values()
+        )
 
     def _channel_object(self, channel: _Channel) -> JsonDict:
+        shared = bool(channel.shared_with)
         return {
             "id": channel.id,
             "name": channel.name,
@@ -975,15 +1157,30 @@ class FakeSlack(Emulator):
             "is_private": channel.is_private,
             "is_archived": channel.is_archived,
             "is_general": False,
-            "is_shared": False,
-            "is_ext_shared": False,
+            "is_shared": shared,
+            "is_ext_shared": shared,
             "is_org_shared": False,
+            "is_pending_ext_shared": False,
             "is_member": self.bot_user_id in channel.members,
             "created": channel.created,
             "creator": channel.members[0] if channel.members else "",
             "topic": {"value": "", "creator": "", "last_set": 0},
             "purpose": {"value": "", "creator": "", "last_set": 0},
             "previous_names": [],
+            # The teams, as Slack lists them (https://api.slack.com/types/channel and
+            # https://docs.slack.dev/reference/objects/channel-object): the answer is in the
+            # context of the token's team; the channel lives in (is hosted by) the installing
+            # workspace and is connected to every other organisation's team it is shared with.
+            # A recorded shared channel's answer lists the host among connected_team_ids too
+            # (slack-go/slack, channels_test.go), so every team is there.
+            "context_team_id": self.team_id,
+            "shared_team_ids": [self.team_id],
+            "internal_team_ids": [],
+            "connected_team_ids": [self.team_id, *channel.shared_with] if shared else [],
+            "connected_limited_team_ids": [],
+            "pending_shared": [],
+            "pending_connected_team_ids": [],
+            "conversation_host_id": self.team_id if shared else "",
         }
 
     # -- response_urls ------------------------------------------------------------------------
@@ -1068,7 +1265,20 @@ class FakeSlack(Emulator):
         command: str = "/tonomo",
         retry_num: int | None = None,
     ) -> SentRequest:
-        """A slash command, form-encoded (https://api.slack.com/interactivity/slash-commands)."""
+        """A slash command, form-encoded (https://api.slack.com/interactivity/slash-commands).
+
+        A person of another organisation cannot use it: the app's commands belong to the
+        workspace that installed it (Slack's help centre on apps in Slack Connect channels:
+        custom apps and slash commands created for a workspace can only be used by members of
+        that organization). Slack then delivers nothing and shows them a message instead:
+        `SlashCommandUnavailable` carries it (its wording is ours, in Slack's manner).
+        """
+        if user_id in self._users and self.is_external(user_id):
+            raise SlashCommandUnavailable(
+                f"{command} isn't available to you. It belongs to an app installed in "
+                f"{self.team_name}, another organization's workspace, and only members of "
+                "that organization can use it."
+            )
         fields = {
             "token": VERIFICATION_TOKEN,
             "team_id": self.team_id,
@@ -1107,7 +1317,7 @@ class FakeSlack(Emulator):
         `{"selected_option": {...}}`) override them.
         https://api.slack.com/reference/interaction-payloads/block-actions
         """
-        payload = self._interaction("block_actions", user_id)
+        payload = self._interaction("block_actions", user_id, in_view=view_id is not None)
         blocks = self._action_source(payload, user_id, channel_id, message_ts, view_id)
         if channel_id is not None and view_id is None:
             payload["channel"] = {"id": channel_id, "name": self._channel_name(channel_id)}
@@ -1133,7 +1343,7 @@ class FakeSlack(Emulator):
         record = self._views.get(view_id)
         if record is None or not record.open or record.view["type"] != "modal":
             raise ValueError(f"no open modal {view_id!r}")
-        payload = self._interaction("view_submission", user_id)
+        payload = self._interaction("view_submission", user_id, in_view=True)
         payload["view"] = {**copy.deepcopy(record.view), "state": {"values": values}}
         payload["response_urls"] = []
         sent = await self._deliver_interaction(bot_url, payload)
@@ -1158,7 +1368,7 @@ class FakeSlack(Emulator):
         self.changes += 1
         if not record.view.get("notify_on_close"):
             return None
-        payload = self._interaction("view_closed", user_id)
+        payload = self._interaction("view_closed", user_id, in_view=True)
         del payload["trigger_id"]  # closing a view opens nothing
         payload["view"] = copy.deepcopy(record.view)
         payload["is_cleared"] = False
@@ -1168,8 +1378,11 @@ class FakeSlack(Emulator):
         """The event of `user_id` opening the app's Home (or Messages) tab, for `send_event`.
 
         Its `view` is the Home tab as published, when one was
-        (https://api.slack.com/events/app_home_opened).
+        (https://api.slack.com/events/app_home_opened). People of another organisation have no
+        App Home for an app of this workspace: ValueError.
         """
+        if user_id in self._users and self.is_external(user_id):
+            raise ValueError(f"{user_id} belongs to another organisation: no App Home here")
         event: JsonDict = {
             "type": "app_home_opened",
             "user": user_id,
@@ -1202,6 +1415,78 @@ class FakeSlack(Emulator):
         return await self._deliver(
             bot_url, json.dumps(envelope), "application/json", headers, envelope
         )
+
+    async def send_message(
+        self,
+        bot_url: str,
+        *,
+        user_id: str,
+        channel_id: str,
+        text: str,
+        thread_ts: str | None = None,
+    ) -> tuple[JsonDict, SentRequest | None]:
+        """A person posts `text` (Slack's wire form: "<@U0BOT> availability tomorrow") in the
+        channel, or replies in the thread of `thread_ts`. The message, and Slack's delivery of
+        an `app_mention` event to the bot when the text mentions it and the bot is in the
+        channel (https://api.slack.com/events/app_mention); None when nothing was delivered.
+        """
+        channel = self._channels.get(channel_id)
+        if channel is None or channel.deleted:
+            raise ValueError(f"no channel {channel_id!r}")
+        if user_id not in channel.members:
+            raise ValueError(f"{user_id} is not a member of {channel_id}")
+        if channel.is_archived:
+            raise ValueError(f"{channel_id} is archived")
+        parent = self._thread_parent(channel_id, thread_ts)
+        if thread_ts is not None and (parent is None or parent.get("parent_user_id")):
+            raise ValueError(f"no message {thread_ts} to reply to in {channel_id}")
+        message = self._post(channel_id, user_id, text, rich_text_blocks(text), thread_ts)
+        message["client_msg_id"] = str(uuid.uuid4())
+        self.changes += 1
+        mentioned = re.search(rf"<@{re.escape(self.bot_user_id)}(\|[^>]*)?>", text)
+        if mentioned is None or self.bot_user_id not in channel.members:
+            return copy.deepcopy(message), None
+        envelope = self._event_envelope(
+            self._app_mention(channel, message), is_ext_shared_channel=bool(channel.shared_with)
+        )
+        sent = await self._deliver(bot_url, json.dumps(envelope), "application/json", {}, envelope)
+        return copy.deepcopy(message), sent
+
+    def _app_mention(self, channel: _Channel, message: JsonDict) -> JsonDict:
+        """The app_mention event of a message.
+
+        For a person of another organisation, Slack names the channel's side in `team` and
+        the person's own workspace in `user_team` and `source_team` (and `user_profile.team`),
+        as the Slack Connect payloads bolt-python's tests replay
+        (tests/slack_bolt/request/test_internals.py) and its extract_actor_team_id reads.
+        """
+        user = self._users.get(message["user"])
+        event: JsonDict = {
+            "client_msg_id": message["client_msg_id"],
+            "type": "app_mention",
+            "text": message["text"],
+            "user": message["user"],
+            "ts": message["ts"],
+            "blocks": copy.deepcopy(message["blocks"]),
+            "team": self.team_id,
+            "channel": channel.id,
+            "event_ts": message["ts"],
+        }
+        if message.get("thread_ts") is not None:
+            event["thread_ts"] = message["thread_ts"]
+            event["parent_user_id"] = message.get("parent_user_id")
+        if user is not None and user.team_id != self.team_id:
+            event["user_team"] = user.team_id
+            event["source_team"] = user.team_id
+            event["user_profile"] = {
+                "real_name": user.real_name,
+                "display_name": user.name,
+                "name": user.name,
+                "team": user.team_id,
+                "is_restricted": user.guest is not None,
+                "is_ultra_restricted": user.guest == "single",
+            }
+        return event
 
     async def send_url_verification(
         self, bot_url: str, challenge: str | None = None
@@ -1238,19 +1523,34 @@ class FakeSlack(Emulator):
         user = self._users.get(user_id)
         return user.name if user else user_id.lower()
 
-    def _interaction(self, kind: str, user_id: str) -> JsonDict:
+    def _team_of(self, user_id: str) -> str:
+        user = self._users.get(user_id)
+        return user.team_id if user is not None and user.team_id else self.team_id
+
+    def _interaction(self, kind: str, user_id: str, *, in_view: bool = False) -> JsonDict:
+        """The common fields of an interaction payload.
+
+        `user.team_id` is always the person's own workspace. `team` is the installing
+        workspace for a click on a message, even for a person of another organisation in a
+        Slack Connect channel (https://github.com/slackapi/java-slack-sdk/issues/1041); a view
+        (modal) is shown in the person's own workspace, so there `team` is theirs and the view
+        says which workspace installed the app (`view.app_installed_team_id`), as in the
+        Slack Connect payload of bolt-python's tests/scenario_tests/test_view_submission.py.
+        """
+        home = self._team_of(user_id)
+        team = self._teams[home] if in_view else self._teams[self.team_id]
         return {
             "type": kind,
             "user": {
                 "id": user_id,
                 "username": self._user_name(user_id),
                 "name": self._user_name(user_id),
-                "team_id": self.team_id,
+                "team_id": home,
             },
             "api_app_id": APP_ID,
             "token": VERIFICATION_TOKEN,
             "trigger_id": self._issue_trigger(user_id),
-            "team": {"id": self.team_id, "domain": self.team_domain},
+            "team": {"id": team.id, "domain": team.domain},
             "enterprise": None,
             "is_enterprise_install": False,
         }
@@ -1307,10 +1607,15 @@ class FakeSlack(Emulator):
                 if view.user_id == record.user_id and view.view["type"] == "modal":
                     view.open = False
         elif action == "update" and not view_errors(answer.get("view"), kind="modal"):
-            record.view = self._render_view(answer["view"], record.view["id"])
+            record.view = self._render_view(answer["view"], record.view["id"], record.user_id)
         # "errors": the modal stays open and shows them ("push" is not emulated)
 
-    def _event_envelope(self, event: dict[str, Any]) -> JsonDict:
+    def _event_envelope(
+        self, event: dict[str, Any], *, is_ext_shared_channel: bool = False
+    ) -> JsonDict:
+        """The Events API envelope. `team_id` and `authorizations` name the installing
+        workspace, also for an event in a Slack Connect channel (where bolt reads
+        authorizations[0]: https://api.slack.com/apis/connections/events-api#authorizations)."""
         now = time.time()
         return {
             "token": VERIFICATION_TOKEN,
@@ -1329,7 +1634,7 @@ class FakeSlack(Emulator):
                     "is_enterprise_install": False,
                 }
             ],
-            "is_ext_shared_channel": False,
+            "is_ext_shared_channel": is_ext_shared_channel,
             "event_context": f"4-{secrets.token_urlsafe(32)}",
         }
 

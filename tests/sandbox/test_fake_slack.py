@@ -18,6 +18,7 @@ import pytest
 from aiohttp import ClientSession, web
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.context.say.async_say import AsyncSay
 from slack_sdk import WebClient
@@ -27,7 +28,13 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from sandbox.fake_slack import FakeSlack, SentRequest, sign
+from sandbox.fake_slack import (
+    FakeSlack,
+    SentRequest,
+    SlashCommandUnavailable,
+    rich_text_blocks,
+    sign,
+)
 from tests.helpers import wait_until
 
 TOKEN = "xoxb-fake-slack-test"
@@ -339,10 +346,15 @@ async def test_post_message(fake: FakeSlack, client: AsyncWebClient) -> None:
         channel=CHANNEL, text="in thread", thread_ts=response["ts"]
     )
     first, second = fake.messages(CHANNEL)
-    assert (first["ts"], first["text"], first["thread_ts"]) == (response["ts"], "Connect", None)
+    assert (first["ts"], first["text"]) == (response["ts"], "Connect")
+    # A thread's parent says so, as Slack's conversations.history does.
+    assert (first["thread_ts"], first["reply_count"]) == (response["ts"], 1)
+    assert (first["reply_users"], first["latest_reply"]) == ([fake.bot_user_id], reply["ts"])
     assert first["blocks"][1]["block_id"] == "connect"
     assert first["blocks"][0]["block_id"]  # Slack gives every block an id
     assert (second["ts"], second["thread_ts"]) == (reply["ts"], response["ts"])
+    assert second["parent_user_id"] == fake.bot_user_id
+    assert fake.replies(CHANNEL, response["ts"]) == [second]
     assert first["ts"] < second["ts"]
 
 
@@ -951,6 +963,335 @@ async def test_bolt_answers_url_verification(fake: FakeSlack, bolt: tuple[AsyncA
     _, url = bolt
     sent = await fake.send_url_verification(url, challenge="c-123")
     assert (sent.status, sent.json()) == (200, {"challenge": "c-123"})
+
+
+# -- Slack Connect and guests ---------------------------------------------------------------
+
+CUSTOMER_TEAM = "T0CUST"
+CUSTOMER = "U0CUSTOMER"
+PHOTOGRAPHER = "U0PHOTO"
+GUEST = "U0GUEST"
+SINGLE = "U0SINGLE"
+SHARED = "C0SHARED"
+
+
+def connect(fake: FakeSlack) -> None:
+    """A customer's organisation, and a channel of the installing workspace shared with it."""
+    fake.add_team(CUSTOMER_TEAM, name="Acme Photo", domain="acme-photo")
+    fake.add_user(CUSTOMER, name="carla", real_name="Carla Customer", team_id=CUSTOMER_TEAM)
+    fake.add_user(PHOTOGRAPHER, name="pete", team_id=CUSTOMER_TEAM)
+    fake.add_user(GUEST, name="gina", guest="multi")
+    fake.add_user(SINGLE, name="sam", guest="single")
+    fake.add_channel(
+        SHARED,
+        name="acme-photo-onboarding",
+        members=[OWNER, CUSTOMER, GUEST],
+        shared_with=[CUSTOMER_TEAM],
+    )
+
+
+async def test_people_of_another_organisation_and_guests(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    connect(fake)
+    customer = (await client.users_info(user=CUSTOMER))["user"]
+    assert (customer["team_id"], customer["profile"]["team"]) == (CUSTOMER_TEAM, CUSTOMER_TEAM)
+    assert (customer["is_restricted"], customer["is_ultra_restricted"]) == (False, False)
+    assert "is_stranger" not in customer  # they share a channel with the app
+    stranger = (await client.users_info(user=PHOTOGRAPHER))["user"]
+    assert stranger["team_id"] == CUSTOMER_TEAM and stranger["is_stranger"] is True
+    guest = (await client.users_info(user=GUEST))["user"]
+    assert (guest["team_id"], guest["is_restricted"], guest["is_ultra_restricted"]) == (
+        "T0TEST",
+        True,
+        False,
+    )
+    single = (await client.users_info(user=SINGLE))["user"]
+    assert (single["is_restricted"], single["is_ultra_restricted"]) == (True, True)
+    owner = (await client.users_info(user=OWNER))["user"]
+    assert (owner["team_id"], owner["is_restricted"]) == ("T0TEST", False)
+    assert [fake.is_external(u) for u in (CUSTOMER, PHOTOGRAPHER, GUEST, OWNER)] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert (await client.auth_test())["team"] == "Sandbox"
+    with pytest.raises(ValueError, match="add_team"):
+        fake.add_user("U0NEW", name="nobody", team_id="T0UNKNOWN")
+    with pytest.raises(ValueError, match="guest"):
+        fake.add_user("U0NEW", name="nobody", guest="triple")
+
+
+async def test_a_shared_channel(fake: FakeSlack, client: AsyncWebClient) -> None:
+    connect(fake)
+    shared = (await client.conversations_info(channel=SHARED))["channel"]
+    assert (shared["is_shared"], shared["is_ext_shared"], shared["is_org_shared"]) == (
+        True,
+        True,
+        False,
+    )
+    assert (shared["context_team_id"], shared["conversation_host_id"]) == ("T0TEST", "T0TEST")
+    assert shared["connected_team_ids"] == ["T0TEST", CUSTOMER_TEAM]
+    assert shared["shared_team_ids"] == ["T0TEST"]
+    own = (await client.conversations_info(channel=CHANNEL))["channel"]
+    assert (own["is_shared"], own["is_ext_shared"], own["connected_team_ids"]) == (
+        False,
+        False,
+        [],
+    )
+    members = (await client.conversations_members(channel=SHARED))["members"]
+    assert members == [OWNER, CUSTOMER, GUEST, fake.bot_user_id]  # every team's people
+
+
+def test_people_of_another_organisation_join_only_shared_channels(fake: FakeSlack) -> None:
+    connect(fake)
+    with pytest.raises(ValueError, match="not shared"):
+        fake.add_channel("C0OWN", name="own", members=[OWNER, CUSTOMER])
+    with pytest.raises(ValueError, match="not shared"):
+        fake.add_member(CHANNEL, CUSTOMER)
+    with pytest.raises(ValueError, match="add_team"):
+        fake.add_channel("C0X", name="x", members=[OWNER], shared_with=["T0UNKNOWN"])
+    fake.add_member(SHARED, PHOTOGRAPHER)
+    fake.add_member(CHANNEL, GUEST)  # a guest belongs to the installing workspace
+
+
+async def test_no_slash_command_for_another_organisation(
+    fake: FakeSlack, receiver: Receiver
+) -> None:
+    connect(fake)
+    with pytest.raises(SlashCommandUnavailable) as caught:
+        await fake.send_slash_command(
+            receiver.url, user_id=CUSTOMER, channel_id=SHARED, text="availability"
+        )
+    assert isinstance(caught.value, ValueError)
+    assert caught.value.message.startswith("/tonomo isn't available to you")
+    assert "another organization's workspace" in caught.value.message
+    assert receiver.received == []
+    sent = await fake.send_slash_command(receiver.url, user_id=GUEST, channel_id=SHARED, text="")
+    assert sent.payload["user_id"] == GUEST
+
+
+def test_rich_text_blocks() -> None:
+    [block] = rich_text_blocks(
+        "<@U0BOT> book <#C0X|general> &lt;now&gt; <https://x.test|x> <!here>"
+    )
+    assert block["type"] == "rich_text" and block["block_id"]
+    [section] = block["elements"]
+    assert section["type"] == "rich_text_section"
+    assert section["elements"] == [
+        {"type": "user", "user_id": "U0BOT"},
+        {"type": "text", "text": " book "},
+        {"type": "channel", "channel_id": "C0X"},
+        {"type": "text", "text": " <now> "},
+        {"type": "link", "url": "https://x.test", "text": "x"},
+        {"type": "text", "text": " "},
+        {"type": "broadcast", "range": "here"},
+    ]
+
+
+async def test_a_mention_from_another_organisation(fake: FakeSlack, receiver: Receiver) -> None:
+    connect(fake)
+    text = f"<@{fake.bot_user_id}> availability tomorrow"
+    message, sent = await fake.send_message(
+        receiver.url, user_id=CUSTOMER, channel_id=SHARED, text=text
+    )
+    assert sent is not None and sent.status == 200
+    [request] = receiver.received
+    assert request.signed and request.headers["Content-Type"] == "application/json"
+    envelope = json.loads(request.body)
+    assert envelope == sent.payload
+    assert (envelope["type"], envelope["team_id"], envelope["is_ext_shared_channel"]) == (
+        "event_callback",
+        "T0TEST",
+        True,
+    )
+    assert envelope["event_id"].startswith("Ev")
+    [authorization] = envelope["authorizations"]
+    assert (authorization["team_id"], authorization["user_id"]) == ("T0TEST", fake.bot_user_id)
+    event = envelope["event"]
+    assert (event["type"], event["user"], event["text"], event["channel"]) == (
+        "app_mention",
+        CUSTOMER,
+        text,
+        SHARED,
+    )
+    assert event["ts"] == event["event_ts"] == message["ts"]
+    assert (event["team"], event["user_team"], event["source_team"]) == (
+        "T0TEST",
+        CUSTOMER_TEAM,
+        CUSTOMER_TEAM,
+    )
+    assert event["user_profile"]["team"] == CUSTOMER_TEAM
+    assert "thread_ts" not in event
+    assert event["blocks"][0]["elements"][0]["elements"] == [
+        {"type": "user", "user_id": fake.bot_user_id},
+        {"type": "text", "text": " availability tomorrow"},
+    ]
+    [posted] = fake.messages(SHARED)
+    assert (posted["user"], posted["team"], posted["text"]) == (CUSTOMER, CUSTOMER_TEAM, text)
+    assert posted == message
+
+    retry = await fake.redeliver(receiver.url, sent, retry_num=1, retry_reason="http_timeout")
+    assert retry.payload["event_id"] == envelope["event_id"]
+    assert receiver.received[-1].body == request.body and receiver.received[-1].signed
+    headers = receiver.received[-1].headers
+    assert (headers["X-Slack-Retry-Num"], headers["X-Slack-Retry-Reason"]) == ("1", "http_timeout")
+    _, again = await fake.send_message(receiver.url, user_id=CUSTOMER, channel_id=SHARED, text=text)
+    assert again is not None and again.payload["event_id"] != envelope["event_id"]
+
+
+async def test_a_mention_in_a_thread(fake: FakeSlack, receiver: Receiver) -> None:
+    parent, none = await fake.send_message(
+        receiver.url, user_id=OWNER, channel_id=CHANNEL, text="Shoot on Friday?"
+    )
+    assert none is None and receiver.received == []  # no mention, nothing delivered
+    reply, sent = await fake.send_message(
+        receiver.url,
+        user_id=ALICE,
+        channel_id=CHANNEL,
+        text=f"<@{fake.bot_user_id}|tonomo> status",
+        thread_ts=parent["ts"],
+    )
+    assert sent is not None
+    event = sent.payload["event"]
+    assert (event["thread_ts"], event["team"], event["user"]) == (parent["ts"], "T0TEST", ALICE)
+    assert "user_team" not in event and "source_team" not in event
+    assert sent.payload["is_ext_shared_channel"] is False
+    assert fake.replies(CHANNEL, parent["ts"]) == [reply]
+    top = fake.messages(CHANNEL)[0]
+    assert (top["ts"], top["thread_ts"], top["reply_count"], top["reply_users"]) == (
+        parent["ts"],
+        parent["ts"],
+        1,
+        [ALICE],
+    )
+    with pytest.raises(ValueError, match="reply to"):
+        await fake.send_message(
+            receiver.url, user_id=ALICE, channel_id=CHANNEL, text="x", thread_ts="1.000001"
+        )
+
+
+async def test_messages_only_from_members(fake: FakeSlack, receiver: Receiver) -> None:
+    connect(fake)
+    with pytest.raises(ValueError, match="not a member"):
+        await fake.send_message(receiver.url, user_id=OUTSIDER, channel_id=CHANNEL, text="hi")
+    fake.remove_bot_from_channel(PUBLIC)
+    _, sent = await fake.send_message(
+        receiver.url, user_id=OWNER, channel_id=PUBLIC, text=f"<@{fake.bot_user_id}> hi"
+    )
+    assert sent is None and receiver.received == []  # the app is not in the channel
+    assert fake.messages(SHARED) == []
+
+
+async def test_ephemeral_in_a_thread_for_another_organisation(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    connect(fake)
+    parent = (await client.chat_postMessage(channel=SHARED, text="Checklist"))["ts"]
+    await client.chat_postEphemeral(
+        channel=SHARED, user=CUSTOMER, text="Only you", thread_ts=parent
+    )
+    [ephemeral] = fake.ephemerals(SHARED, CUSTOMER)
+    assert (ephemeral["text"], ephemeral["thread_ts"]) == ("Only you", parent)
+    fake.add_channel("C0OTHER", name="other", members=[OWNER], shared_with=[CUSTOMER_TEAM])
+    absent = client.chat_postEphemeral(channel="C0OTHER", user=CUSTOMER, text="x")
+    assert (await api_error(absent))["error"] == "user_not_in_channel"
+
+
+async def test_interactions_of_another_organisation(
+    fake: FakeSlack, receiver: Receiver, client: AsyncWebClient
+) -> None:
+    connect(fake)
+    posted = await client.chat_postMessage(channel=SHARED, text="Connect", blocks=BUTTON_BLOCKS)
+    click = await fake.send_block_action(
+        receiver.url,
+        user_id=CUSTOMER,
+        channel_id=SHARED,
+        action_id="connect_staff",
+        message_ts=posted["ts"],
+    )
+    payload = receiver.received[-1].payload()
+    assert (payload["user"]["team_id"], payload["team"]["id"]) == (CUSTOMER_TEAM, "T0TEST")
+
+    view = (
+        await client.views_open(trigger_id=click.trigger_id or "", view=modal(notify_on_close=True))
+    )["view"]
+    assert (view["team_id"], view["app_installed_team_id"]) == (CUSTOMER_TEAM, "T0TEST")
+    await fake.send_block_action(
+        receiver.url, user_id=CUSTOMER, channel_id=None, action_id="staff", view_id=view["id"]
+    )
+    in_modal = receiver.received[-1].payload()
+    assert (in_modal["user"]["team_id"], in_modal["team"]["id"]) == (CUSTOMER_TEAM, CUSTOMER_TEAM)
+    assert (in_modal["view"]["team_id"], in_modal["view"]["app_installed_team_id"]) == (
+        CUSTOMER_TEAM,
+        "T0TEST",
+    )
+    update = {"response_action": "update", "view": modal("Step 2", notify_on_close=True)}
+    receiver.answer, receiver.content_type = json.dumps(update), "application/json"
+    await fake.send_view_submission(receiver.url, user_id=CUSTOMER, view_id=view["id"], values={})
+    submitted = receiver.received[-1].payload()
+    assert (submitted["user"]["team_id"], submitted["team"]["id"]) == (
+        CUSTOMER_TEAM,
+        CUSTOMER_TEAM,
+    )
+    assert submitted["view"]["app_installed_team_id"] == "T0TEST"
+    assert submitted["view"]["team_id"] == CUSTOMER_TEAM
+    [updated] = fake.views(CUSTOMER)
+    assert (updated["team_id"], updated["app_installed_team_id"]) == (CUSTOMER_TEAM, "T0TEST")
+    receiver.answer = ""
+    await fake.close_view(receiver.url, user_id=CUSTOMER, view_id=view["id"])
+    closed = receiver.received[-1].payload()
+    assert (closed["type"], closed["view"]["app_installed_team_id"]) == ("view_closed", "T0TEST")
+    # The installing workspace's own people see their own team everywhere.
+    own = await fake.send_block_action(
+        receiver.url,
+        user_id=OWNER,
+        channel_id=SHARED,
+        action_id="connect_staff",
+        message_ts=posted["ts"],
+    )
+    assert (own.payload["user"]["team_id"], own.payload["team"]["id"]) == ("T0TEST", "T0TEST")
+
+
+async def test_no_app_home_for_another_organisation(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    connect(fake)
+    with pytest.raises(ValueError, match="App Home"):
+        fake.app_home_opened(CUSTOMER)
+    refused = client.views_publish(user_id=CUSTOMER, view=home())
+    assert (await api_error(refused))["error"] == "access_denied"
+    assert fake.views(CUSTOMER) == []
+    assert fake.app_home_opened(GUEST)["user"] == GUEST
+
+
+async def test_bolt_answers_a_mention_from_another_organisation(
+    fake: FakeSlack, bolt: tuple[AsyncApp, str]
+) -> None:
+    app, url = bolt
+    connect(fake)
+    seen: list[tuple[str | None, str | None]] = []
+
+    @app.event("app_mention")
+    async def on_mention(
+        event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        seen.append((context.team_id, context.actor_team_id))
+        await client.chat_postEphemeral(
+            channel=event["channel"],
+            user=event["user"],
+            text="Free tomorrow",
+            thread_ts=event.get("thread_ts") or event["ts"],
+        )
+
+    message, sent = await fake.send_message(
+        url, user_id=CUSTOMER, channel_id=SHARED, text=f"<@{fake.bot_user_id}> availability"
+    )
+    assert sent is not None and sent.status == 200
+    [ephemeral] = await wait_until(lambda: fake.ephemerals(SHARED, CUSTOMER))
+    assert (ephemeral["text"], ephemeral["thread_ts"]) == ("Free tomorrow", message["ts"])
+    assert seen == [("T0TEST", CUSTOMER_TEAM)]
 
 
 # -- running alone ---------------------------------------------------------------------------
