@@ -545,7 +545,7 @@ def stopped_digests(services: Services, concurrency: int) -> Digests:
         digests=services.digest_store,
         staff=services.staff,
         poster=services.poster,
-        directory=services.directory,
+        people=services.people,
         clock=lambda: CLOCK,
         concurrency=concurrency,
     )

@@ -143,6 +143,8 @@ class NotCancelled:
 
 NOT_FOUND = "not_found"
 ALREADY_CANCELLED = "already_cancelled"
+NOT_YOURS = "not_yours"
+"""A staff member asked to cancel a booking neither for them nor made by them."""
 
 CancelOutcome = Cancelled | NotCancelled
 
@@ -288,7 +290,13 @@ class Bookings:
         return ""
 
     async def cancel(
-        self, customer: Customer, booking_id: str, *, by: str, now: datetime
+        self,
+        customer: Customer,
+        booking_id: str,
+        *,
+        by: str,
+        now: datetime,
+        may_cancel_others: bool = True,
     ) -> CancelOutcome:
         """Delete the booking's event, then mark it cancelled.
 
@@ -301,6 +309,8 @@ class Bookings:
             return NotCancelled(NOT_FOUND)
         if booking.status is BookingStatus.CANCELLED:
             return NotCancelled(ALREADY_CANCELLED, booking)
+        if not may_cancel_others and by not in (booking.staff_user_id, booking.booked_by):
+            return NotCancelled(NOT_YOURS, booking)
         primary = await self._store.find_connection(customer.id, "primary")
         problem = await self._delete_event(primary, booking.event_id) if primary else NO_PRIMARY
         if problem == GOOGLE_DOWN:

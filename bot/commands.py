@@ -96,6 +96,15 @@ class SetHours:
 
 
 @dataclass(frozen=True)
+class SetRole:
+    """`settings owner|onboarder|staff @user`: corrects the role the bot guessed."""
+
+    role: str
+    """"owner", "onboarder" or "staff"."""
+    user_id: str
+
+
+@dataclass(frozen=True)
 class DigestSetting:
     """`digest on | off | now | at HH:MM`."""
 
@@ -129,6 +138,7 @@ Command = (
     | ShowSettings
     | SetTimezone
     | SetHours
+    | SetRole
     | DigestSetting
     | Onboard
     | Invalid
@@ -142,7 +152,8 @@ USAGE = {
     "availability": "/tonomo availability [@user …] [DAY | this week | next week] [DURATION]",
     "book": "/tonomo book @user DAY TIME DURATION TITLE…",
     "cancel": "/tonomo cancel BOOKING",
-    "settings": "/tonomo settings timezone Area/City | settings hours HH:MM-HH:MM [mon-fri] [@user]",
+    "settings": "/tonomo settings timezone Area/City | settings hours HH:MM-HH:MM [mon-fri] [@user]"
+    " | settings owner|onboarder|staff @user",
     "digest": "/tonomo digest on | off | now | at HH:MM",
     "onboard": "/tonomo onboard",
 }
@@ -323,7 +334,25 @@ def _settings(args: list[str]) -> Command:
         return _timezone(rest)
     if what == "hours":
         return _hours(rest)
-    return _invalid("settings", f"I can set `timezone` or `hours`, not `{_shown(args[0])}`.")
+    if what in ROLES:
+        return _role(what, rest)
+    return _invalid(
+        "settings",
+        f"I can set `timezone`, `hours`, `owner`, `onboarder` or `staff`, not `{_shown(args[0])}`.",
+    )
+
+
+ROLES = ("owner", "onboarder", "staff")
+
+
+def _role(role: str, args: list[str]) -> Command:
+    user_ids, rest = when.parse_mentions(args)
+    if len(user_ids) == 1 and not rest:
+        return SetRole(role, user_ids[0])
+    for word in rest:
+        if (problem := _not_a_mention("settings", word)) is not None:
+            return problem
+    return _invalid("settings", f"Name one person, like `settings {role} @alex`.")
 
 
 def _timezone(args: list[str]) -> Command:

@@ -134,6 +134,16 @@ class Reconnect:
     """Set when someone else's staff calendar was clicked: whose it is."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class Replacing:
+    """The connected primary calendar that connecting another would replace."""
+
+    connection_id: int
+    account_email: str
+    upcoming_bookings: int
+    """Bookings from now on whose events it holds (they stay there)."""
+
+
 class Connections:
     """Connect, complete, list and disconnect calendar connections."""
 
@@ -267,22 +277,37 @@ class Connections:
             missing_scopes=missing,
         )
 
-    async def reconnect_link(self, connection_id: int, slack_user_id: str) -> Reconnect:
-        """A fresh consent link to reconnect a connection, if this person may reconnect it.
+    async def reconnect_link(
+        self, customer: Customer | None, connection_id: int, slack_user_id: str
+    ) -> Reconnect:
+        """A fresh consent link to reconnect one of `customer`'s connections, if this person
+        may reconnect it.
 
-        Anyone in the channel may reconnect the primary calendar; a staff calendar only
-        its owner, because a staff member connects from their own Slack account.
+        The connection is looked up within the customer the click came from: an id that
+        belongs to another customer is as good as none. A staff calendar is reconnected
+        only by its owner, because a staff member connects from their own Slack account;
+        who may reconnect the primary calendar is `bot.people`'s to say, before this.
         """
         connection = await self._store.get_connection(connection_id)
-        if connection is None:
-            return Reconnect(kind=None)
-        customer = await self._store.get_customer(connection.customer_id)
-        if customer is None:
+        if customer is None or connection is None or connection.customer_id != customer.id:
             return Reconnect(kind=None)
         if connection.kind is ConnectionKind.STAFF and connection.owner_key != slack_user_id:
             return Reconnect(kind=connection.kind, owner=connection.owner_key)
         url = await self.consent_link(customer, slack_user_id, connection.kind)
         return Reconnect(kind=connection.kind, url=url)
+
+    async def primary_to_replace(self, customer: Customer, now: datetime) -> Replacing | None:
+        """The customer's primary calendar, when it works (or Google is only slow): connecting
+        another would replace it, so the person confirms first. None when there is none, or
+        it is broken (connecting again is then a reconnect)."""
+        primary = await self._store.find_connection(customer.id, "primary")
+        if primary is None or primary.state.is_broken:
+            return None
+        return Replacing(
+            connection_id=primary.id,
+            account_email=primary.account_email,
+            upcoming_bookings=await self._store.count_upcoming_bookings(customer.id, now),
+        )
 
     async def disconnect(
         self, customer: Customer, slack_user_id: str, kind: ConnectionKind

@@ -35,7 +35,8 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.messages.digest import DigestView, build_digest
-from bot.slack import Directory, Poster
+from bot.people import People
+from bot.slack import Poster
 from bot.staff import Staff, local_today, working_hours
 from storage.models import ConnectionKind, Customer, utcnow
 from storage.repositories import DigestStore, Roster
@@ -134,7 +135,7 @@ class Digests:
         digests: DigestStore,
         staff: Staff,
         poster: Poster,
-        directory: Directory,
+        people: People,
         clock: Callable[[], datetime] = utcnow,
         concurrency: int = CONCURRENCY,
         part_pause: float = PART_PAUSE,
@@ -142,7 +143,7 @@ class Digests:
         self._digests = digests
         self._staff = staff
         self._poster = poster
-        self._directory = directory
+        self._people = people
         self._clock = clock
         self._concurrency = concurrency
         self._part_pause = part_pause
@@ -247,7 +248,7 @@ class Digests:
             self._staff.availability(
                 customer, user_ids=(), days=[day], duration=None, now=now, roster=stored.roster
             ),
-            self._directory.people_in(customer.channel_id, known_people=staff),
+            self._people.staff_in(customer, known_people=staff),
         )
         primary = {c.slack_user_id for c in connections if c.kind is ConnectionKind.PRIMARY}
         not_connected = (

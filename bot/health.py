@@ -37,7 +37,8 @@ from bot.calendar.port import (
 )
 from bot.connections import scopes_for
 from bot.messages.health import build_alert, build_alert_resolved, build_all_clear
-from bot.slack import Directory, Poster
+from bot.people import People
+from bot.slack import Poster
 from bot.tokens import TokenCipher
 from storage.models import (
     CalendarConnection,
@@ -151,16 +152,17 @@ class Health:
         return await self._store.list_connections(customer.id)
 
     async def live_status(
-        self, customer: Customer, directory: Directory
+        self, customer: Customer, people: People
     ) -> tuple[list[CalendarConnection], list[str] | None]:
         """What `status` shows: every connection checked now (any breakage announced), and
-        the channel's people with no calendar connected (None when Slack won't list them)."""
-        connections, people = await asyncio.gather(
-            self.check_customer(customer), directory.people_in(customer.channel_id)
+        the customer's people in the channel with no calendar connected (no onboarders;
+        None when Slack won't list them)."""
+        connections, staff_in = await asyncio.gather(
+            self.check_customer(customer), people.staff_in(customer)
         )
         await self.deliver_notices()
         staff = {c.owner_key for c in connections if c.kind is ConnectionKind.STAFF}
-        return connections, None if people is None else [p for p in people if p not in staff]
+        return connections, None if staff_in is None else [p for p in staff_in if p not in staff]
 
     async def check_due(self, *, interval: timedelta) -> int:
         """One periodic round: check every due connection, `concurrency` at a time.

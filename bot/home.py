@@ -31,7 +31,7 @@ from bot.messages.home import (
     build_already_connected,
     build_home,
 )
-from storage.models import ConnectionKind, utcnow
+from storage.models import ConnectionKind, Customer, utcnow
 from storage.repositories import Store
 
 logger = logging.getLogger(__name__)
@@ -82,6 +82,20 @@ class Home:
             )
         except (aiohttp.ClientError, TimeoutError) as err:
             logger.warning("views.publish for %s failed: %s", slack_user_id, type(err).__name__)
+
+    async def customer_with(
+        self, team_id: str, slack_user_id: str, connection_id: int
+    ) -> Customer | None:
+        """The customer whose connection a Reconnect in this person's tab names, when the tab
+        shows it (one of their own); None otherwise."""
+        for place in await self.places(team_id, slack_user_id):
+            if any(c.id == connection_id for c in place.connections):
+                return place.customer
+        return None
+
+    async def show_notice(self, team_id: str, slack_user_id: str, notice: str) -> None:
+        """The tab again, with a line for the person at its top (a refusal, say)."""
+        await self._publish(slack_user_id, await self.places(team_id, slack_user_id), notice=notice)
 
     async def show_reconnect(
         self, team_id: str, slack_user_id: str, connection_id: int, answer: Reconnect

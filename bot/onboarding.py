@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 from bot.checklist import Progress, Reminded, progress_of, standing_of
 from bot.connections import owner_key
 from bot.messages.onboarding import build_checklist, build_reminder, build_welcome
-from bot.slack import Directory, Poster
+from bot.people import People
+from bot.slack import Poster
 from storage.models import ConnectionKind, Customer, utcnow
 from storage.repositories import Store
 
@@ -46,20 +47,21 @@ class Onboarding:
         *,
         store: Store,
         poster: Poster,
-        directory: Directory,
+        people: People,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
         self._poster = poster
-        self._directory = directory
+        self._people = people
         self._clock = clock
         self._reminded_at: dict[int, datetime] = {}
 
     async def progress(self, customer: Customer) -> Progress:
-        """How far the channel has come, from the stored facts and who is in it now."""
+        """How far the channel has come, from the stored facts and who of the customer's
+        people is in it now (onboarders aren't on the checklist)."""
         connections, people = await asyncio.gather(
             self._store.list_connections(customer.id),
-            self._directory.people_in(customer.channel_id),
+            self._people.staff_in(customer),
         )
         return progress_of(customer, connections, people)
 

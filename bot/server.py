@@ -23,6 +23,7 @@ from bot.messages.connect import build_connected_notice
 from bot.messages.pages import build_callback_page, build_trouble_page
 from bot.scheduler import Scheduler
 from bot.services import Services
+from storage.models import ConnectionKind
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ def create_web_app(services: Services, *, periodic_jobs: bool = True) -> web.App
             page = build_trouble_page()
             return web.Response(status=page.status, text=page.html, content_type="text/html")
         if isinstance(outcome, Connected):
+            if outcome.kind is ConnectionKind.PRIMARY:
+                await services.people.primary_connected_by(outcome.customer, outcome.slack_user_id)
             await services.poster.post(outcome.customer, build_connected_notice(outcome))
             if outcome.was_broken:
                 await services.health.deliver_notices()  # clear the alert in place now

@@ -19,6 +19,7 @@ from bot.digest import Digests
 from bot.health import Health
 from bot.home import Home
 from bot.onboarding import Onboarding
+from bot.people import People
 from bot.slack import Directory, Poster, web_client
 from bot.staff import CALENDAR_CONCURRENCY, Staff
 from bot.tokens import TokenCipher
@@ -40,6 +41,7 @@ class Services:
     connections: Connections
     poster: Poster
     directory: Directory
+    people: People
     health: Health
     staff: Staff
     bookings: Bookings
@@ -89,6 +91,7 @@ async def build_services(settings: Settings) -> Services:
     poster = Poster(client=slack, store=store)
     staff = Staff(store=store, calendar=calendar, cipher=cipher)
     directory = Directory(slack)
+    people = People(store=store, directory=directory)
     connections = Connections(store=store, calendar=calendar, cipher=cipher)
     digest_store = DigestStore(session_factory(engine))
     return Services(
@@ -101,6 +104,7 @@ async def build_services(settings: Settings) -> Services:
         connections=connections,
         poster=poster,
         directory=directory,
+        people=people,
         health=Health(
             store=store,
             calendar=calendar,
@@ -115,9 +119,9 @@ async def build_services(settings: Settings) -> Services:
             digests=digest_store,
             staff=staff,
             poster=poster,
-            directory=directory,
+            people=people,
         ),
-        onboarding=Onboarding(store=store, poster=poster, directory=directory),
+        onboarding=Onboarding(store=store, poster=poster, people=people),
         home=Home(
             store=store,
             connections=connections,

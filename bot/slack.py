@@ -149,6 +149,19 @@ class SlackUser(NamedTuple):
     """Not a bot, not deactivated."""
     name: str
     """Display name, else real name, else user name."""
+    team_id: str = ""
+    """Their home workspace: for a person of another organisation, their own team's id."""
+    is_restricted: bool = False
+    """A guest (multi-channel; single-channel guests are both restricted and ultra)."""
+    is_ultra_restricted: bool = False
+
+
+class SlackChannel(NamedTuple):
+    is_member: bool
+    """The bot is in it."""
+    is_archived: bool
+    ext_shared: bool
+    """Shared with another organisation (Slack Connect)."""
 
 
 class Directory:
@@ -185,15 +198,15 @@ class Directory:
 
     async def is_person(self, user_id: str) -> bool:
         """True for a person's account: not a bot, not deactivated (False if Slack won't say)."""
-        user = await self._user(user_id)
+        user = await self.user(user_id)
         return user is not None and user.is_person
 
     async def name_of(self, user_id: str) -> str:
         """The name Slack shows for a person (display name, else real name), or ""."""
-        user = await self._user(user_id)
+        user = await self.user(user_id)
         return user.name if user is not None else ""
 
-    async def _user(self, user_id: str) -> SlackUser | None:
+    async def user(self, user_id: str) -> SlackUser | None:
         """What `users.info` says of the user, asked once and kept (None if Slack won't say)."""
         if user_id not in self._users:
             async with self._limit:
@@ -209,15 +222,27 @@ class Directory:
                 name=str(
                     profile.get("display_name") or user.get("real_name") or user.get("name") or ""
                 ),
+                team_id=str(user.get("team_id") or profile.get("team") or ""),
+                is_restricted=bool(user.get("is_restricted")),
+                is_ultra_restricted=bool(user.get("is_ultra_restricted")),
             )
         return self._users[user_id]
 
-    async def channel_is_postable(self, channel_id: str) -> bool:
-        """True when the bot is in the channel and it is not archived."""
+    async def channel_info(self, channel_id: str) -> SlackChannel | None:
+        """What `conversations.info` says of the channel, or None if Slack won't say."""
         try:
             channel = (await self._client.conversations_info(channel=channel_id)).get(
                 "channel"
             ) or {}
         except SlackApiError:
-            return False
-        return bool(channel.get("is_member")) and not channel.get("is_archived")
+            return None
+        return SlackChannel(
+            is_member=bool(channel.get("is_member")),
+            is_archived=bool(channel.get("is_archived")),
+            ext_shared=bool(channel.get("is_ext_shared")),
+        )
+
+    async def channel_is_postable(self, channel_id: str) -> bool:
+        """True when the bot is in the channel and it is not archived."""
+        channel = await self.channel_info(channel_id)
+        return channel is not None and channel.is_member and not channel.is_archived

@@ -1,7 +1,9 @@
 """Slack listeners. `register(app, services)` is the one place every listener is wired.
 
 Handlers translate: a Slack payload becomes a call on `bot/`, and what comes back
-becomes a message built by `bot/messages/`. They decide nothing themselves.
+becomes a message built by `bot/messages/`. They decide nothing themselves. A slash
+command, a mention, a panel button and a modal are doors into the same command objects
+(`handlers.commands.run`); who may do what is `bot.people`'s to say, asked by every door.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.services import Services
-from handlers import actions, clicks, commands, events, home, onboarding, scheduling
+from handlers import actions, commands, events, home, mentions, onboarding, panel, scheduling
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +24,9 @@ APOLOGY = "Sorry, something went wrong on my side and I couldn't finish that. Pl
 
 def register(app: AsyncApp, services: Services) -> None:
     commands.register(app, services)
+    mentions.register(app, services)
+    panel.register(app, services)
     actions.register(app, services)
-    clicks.register(app, services)
     scheduling.register(app, services)
     onboarding.register(app, services)
     home.register(app, services)

@@ -1,4 +1,4 @@
-"""Buttons and menus."""
+"""Buttons and menus of the connections: a link's click, Reconnect."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.messages.connect import build_connect_link, build_reconnect_refusal
 from bot.messages.ids import CONNECT_LINK, RECONNECT
+from bot.messages.people import build_refusal
+from bot.people import Act
 from bot.services import Services
-from handlers import home
+from handlers import clicks, home
+from storage.models import ConnectionKind
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -28,18 +31,33 @@ def register(app: AsyncApp, services: Services) -> None:
         value = str((body.get("actions") or [{}])[0].get("value", ""))
         user_id = body["user"]["id"]
         connection_id = int(value) if value.isdigit() else 0
-        answer = await services.connections.reconnect_link(connection_id, user_id)
-        if home.clicked_in_home(body):  # no response_url there: the tab itself answers
-            await services.home.show_reconnect(home.team_of(body), user_id, connection_id, answer)
+        in_home = home.clicked_in_home(body)  # no response_url there: the tab itself answers
+        if in_home:
+            team_id = home.team_of(body)
+            customer = await services.home.customer_with(team_id, user_id, connection_id)
+        else:
+            customer, reply = await clicks.clicked_in(services, body, respond)
+            if customer is None:
+                return
+        connection = await services.store.get_connection(connection_id)
+        if (
+            customer is not None
+            and connection is not None
+            and connection.kind is ConnectionKind.PRIMARY
+        ):
+            refusal = await services.people.refusal(customer, user_id, Act.PRIMARY)
+            if refusal is not None:
+                if in_home:
+                    await services.home.show_notice(team_id, user_id, build_refusal(refusal).text)
+                else:
+                    await reply(build_refusal(refusal))
+                return
+        answer = await services.connections.reconnect_link(customer, connection_id, user_id)
+        if in_home:
+            await services.home.show_reconnect(team_id, user_id, connection_id, answer)
             return
-        message = (
+        await reply(
             build_connect_link(answer.kind, answer.url)
             if answer.kind is not None and answer.url is not None
             else build_reconnect_refusal(answer.owner)
-        )
-        await respond(
-            text=message.text,
-            blocks=message.blocks,
-            response_type="ephemeral",
-            replace_original=False,
         )

@@ -1,19 +1,21 @@
-"""What every button handler needs: the channel's customer, and a reply only the clicker
-sees; and the connect buttons, which give whoever clicks their own link."""
+"""What every button and modal handler needs: the installing workspace, the channel's
+customer, and a reply only the person who clicked sees."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.messages import Message
-from bot.messages.connect import build_connect_link
-from bot.messages.ids import CONNECT_MINE, CONNECT_PRIMARY
 from bot.services import Services
-from storage.models import ConnectionKind, Customer
+from storage.models import Customer
+
+logger = logging.getLogger(__name__)
 
 Reply = Callable[[Message], Awaitable[None]]
 """Sends a message only the person who asked sees."""
@@ -35,9 +37,51 @@ def ephemeral(respond: AsyncRespond) -> Reply:
     return reply
 
 
+def ephemeral_in(
+    client: AsyncWebClient, channel_id: str, user_id: str, *, thread_ts: str | None = None
+) -> Reply:
+    """A reply only `user_id` sees in the channel (`chat.postEphemeral`, in the thread when
+    given): for a mention or a modal, which have no `response_url`. A failure is logged."""
+
+    async def reply(message: Message) -> None:
+        try:
+            await client.chat_postEphemeral(
+                channel=channel_id,
+                user=user_id,
+                text=message.text,
+                blocks=message.blocks,
+                thread_ts=thread_ts,
+            )
+        except SlackApiError as err:
+            logger.warning(
+                "chat.postEphemeral in %s failed: %s", channel_id, err.response.get("error")
+            )
+
+    return reply
+
+
+def installed_team(body: dict[str, Any]) -> str:
+    """The workspace that installed the app, for any interaction: a view carries it as
+    `app_installed_team_id` (a modal opened in a Slack Connect channel may belong to another
+    workspace), other interactions as `team.id`; `user.team_id` is the person's own
+    workspace, another organisation's for people of Slack Connect."""
+    view = body.get("view") or {}
+    team = body.get("team") or {}
+    return str(
+        view.get("app_installed_team_id")
+        or team.get("id")
+        or (body.get("user") or {}).get("team_id", "")
+    )
+
+
 async def customer_of(services: Services, body: dict[str, Any], channel_id: str) -> Customer | None:
-    team_id = (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
-    return await services.store.find_customer(team_id, channel_id)
+    return await services.store.find_customer(installed_team(body), channel_id)
+
+
+async def in_channel(services: Services, channel_id: str, user_id: str) -> bool:
+    """The person is in the channel now (a modal's channel rides in its metadata: only its
+    own people may act on that channel's customer)."""
+    return user_id in (await services.directory.people_in(channel_id) or [])
 
 
 async def clicked_in(
@@ -50,26 +94,3 @@ async def clicked_in(
     if customer is None:
         await reply(Message.text_only(NOT_SET_UP))
     return customer, reply
-
-
-def register(app: AsyncApp, services: Services) -> None:
-    for action_id, kind in (
-        (CONNECT_MINE, ConnectionKind.STAFF),
-        (CONNECT_PRIMARY, ConnectionKind.PRIMARY),
-    ):
-        app.action(action_id)(_connect_button(services, kind))
-
-
-def _connect_button(
-    services: Services, kind: ConnectionKind
-) -> Callable[[AsyncAck, dict[str, Any], AsyncRespond], Awaitable[None]]:
-    async def handle_connect_click(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        customer, reply = await clicked_in(services, body, respond)
-        if customer is not None:
-            url = await services.connections.consent_link(customer, body["user"]["id"], kind)
-            await reply(build_connect_link(kind, url))
-
-    return handle_connect_click

@@ -1,12 +1,20 @@
-"""`/tonomo`: parse the text, acknowledge at once, then do the work and reply."""
+"""`/tonomo` and `@Tonomo`: two doors into one room.
+
+A slash command reaches members of the installing workspace only; a mention in the channel
+reaches everyone, people of another organisation too. Each door only translates: the text
+becomes a `bot.commands` command, the request an `Asked` (who, where, how to answer them),
+and `run` does the rest, the same for both. A panel button that stands for a command
+(connect, status) goes through `run` too.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -18,6 +26,7 @@ from bot.messages.connect import (
     build_disconnected_notice,
 )
 from bot.messages.help import (
+    SLASH,
     build_checking,
     build_checking_calendars,
     build_help,
@@ -25,10 +34,14 @@ from bot.messages.help import (
     build_not_in_channel,
 )
 from bot.messages.onboarding import build_checklist_not_posted
+from bot.messages.people import build_refusal, build_replace_primary, build_role_set
 from bot.messages.status import StatusView, build_status
+from bot.people import Role, act_of
 from bot.services import Services
 from bot.slack import user_timezone
 from handlers import digest, scheduling
+from handlers.clicks import Reply
+from storage.models import ConnectionKind, Customer, utcnow
 
 AFTER_ACK_CONCURRENCY = 8
 """Commands whose work (after the ack) runs at once; the rest wait their turn, holding little.
@@ -38,12 +51,36 @@ the requests still arriving for long.
 """
 
 
+@dataclass(frozen=True, kw_only=True)
+class Asked:
+    """A command as it came through a door: who asked, where, and how to answer them."""
+
+    team_id: str
+    """The workspace that installed the app (Bolt's `context.team_id`), whichever
+    organisation the person belongs to."""
+    channel_id: str
+    user_id: str
+    user_name: str
+    request_key: str
+    """The same request again (a Slack retry, a double click) has the same key."""
+    reply: Reply
+    """Answers the person who asked, and only them."""
+    trigger_id: str | None = None
+    """Set when a modal may be opened now (a slash command or a click; a mention has none)."""
+    door: str = SLASH
+    """How the person types commands here: `/tonomo` or `@Tonomo`."""
+
+
 def register(app: AsyncApp, services: Services) -> None:
     work_after_ack = asyncio.Semaphore(AFTER_ACK_CONCURRENCY)
 
     @app.command("/tonomo")
     async def handle_tonomo_command(
-        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        ack: AsyncAck,
+        command: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
         parsed = commands.parse(command.get("text", ""))
         channel_id = command["channel_id"]
@@ -63,79 +100,118 @@ def register(app: AsyncApp, services: Services) -> None:
             await ack(text=(m := build_checking_calendars()).text, blocks=m.blocks)
         else:
             await ack()
-        async with work_after_ack:
-            await handle_after_ack(parsed, command, respond, client)
-
-    async def handle_after_ack(
-        parsed: commands.Command,
-        command: dict[str, Any],
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-    ) -> None:
-        channel_id = command["channel_id"]
-        user_id = command["user_id"]
-
-        async def lookup_timezone(slack_user_id: str) -> str | None:
-            return await user_timezone(client, slack_user_id)
-
-        customer = await services.customers.ensure(
-            team_id=command["team_id"],
-            channel_id=channel_id,
-            slack_user_id=user_id,
-            display_name=command.get("user_name", ""),
-            lookup_timezone=lookup_timezone,
-        )
-        customer = await services.poster.resume_after_command(customer, services.directory)
 
         async def reply(message: Message) -> None:
             await respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
 
-        if isinstance(parsed, commands.ConnectCalendar):
-            url = await services.connections.consent_link(customer, user_id, parsed.kind)
-            await reply(build_connect_link(parsed.kind, url))
-        elif isinstance(parsed, commands.Disconnect):
-            done = await services.connections.disconnect(customer, user_id, parsed.kind)
-            await reply(build_disconnect_reply(parsed.kind, done))
-            if done is not None:
-                await services.poster.post(
-                    customer, build_disconnected_notice(user_id, parsed.kind, done)
-                )
-                await services.onboarding.refresh(customer)
-        elif isinstance(parsed, commands.Status):
-            connections, not_connected = await services.health.live_status(
-                customer, services.directory
+        asked = Asked(
+            team_id=context.team_id or command["team_id"],
+            channel_id=channel_id,
+            user_id=command["user_id"],
+            user_name=command.get("user_name", ""),
+            # The same request again (a Slack retry) carries the same trigger: one answer.
+            request_key=f"command:{command['trigger_id']}",
+            reply=reply,
+            trigger_id=command["trigger_id"],
+        )
+        async with work_after_ack:
+            await run(services, parsed, asked, client)
+
+
+async def run(
+    services: Services, parsed: commands.Command, asked: Asked, client: AsyncWebClient
+) -> None:
+    """Run a command for the person who asked, whichever door it came through."""
+    if isinstance(parsed, commands.Help):
+        await asked.reply(build_help(asked.door))
+        return
+    if isinstance(parsed, commands.Invalid):
+        await asked.reply(build_invalid(parsed.problem, parsed.usage, asked.door))
+        return
+    customer = await customer_of(services, asked, client)
+    act = act_of(parsed, asked.user_id)
+    if act is not None:
+        refusal = await services.people.refusal(customer, asked.user_id, act)
+        if refusal is not None:
+            await asked.reply(build_refusal(refusal))
+            return
+    reply, user_id = asked.reply, asked.user_id
+    if isinstance(parsed, commands.ConnectCalendar):
+        await connect(services, customer, asked, parsed.kind)
+    elif isinstance(parsed, commands.Disconnect):
+        done = await services.connections.disconnect(customer, user_id, parsed.kind)
+        await reply(build_disconnect_reply(parsed.kind, done))
+        if done is not None:
+            await services.poster.post(
+                customer, build_disconnected_notice(user_id, parsed.kind, done)
             )
-            view = StatusView(
-                connections=connections,
-                timezone=customer.timezone,
-                check_interval=timedelta(minutes=services.settings.health_check_minutes),
-                not_connected=not_connected,
-                channel_problem=customer.channel_problem,
-            )
-            await reply(build_status(view))
-        elif isinstance(parsed, commands.Availability):
-            await scheduling.availability(services, customer, parsed, user_id, reply)
-        elif isinstance(parsed, commands.Book):
-            await scheduling.book(
-                services,
-                customer,
-                parsed,
-                user_id=user_id,
-                # The same request again (a Slack retry) carries the same trigger: one booking.
-                request_key=f"command:{command['trigger_id']}",
-                reply=reply,
-            )
-        elif isinstance(parsed, commands.BookForm):
-            await scheduling.open_book_form(services, customer, command["trigger_id"], client)
-        elif isinstance(parsed, commands.Cancel):
-            await scheduling.cancel(
-                services, customer, parsed.short_id, user_id=user_id, reply=reply
-            )
-        elif isinstance(parsed, commands.ShowSettings | commands.SetTimezone | commands.SetHours):
-            await scheduling.settings(services, customer, parsed, reply)
-        elif isinstance(parsed, commands.DigestSetting):
-            await digest.digest_command(services, customer, parsed, reply)
-        elif isinstance(parsed, commands.Onboard):
-            checklist_ts = await services.onboarding.post(customer)
-            if checklist_ts is None:
-                await reply(build_checklist_not_posted())
+            await services.onboarding.refresh(customer)
+    elif isinstance(parsed, commands.Status):
+        await reply(await status(services, customer))
+    elif isinstance(parsed, commands.Availability):
+        await scheduling.availability(services, customer, parsed, user_id, reply)
+    elif isinstance(parsed, commands.Book):
+        await scheduling.book(
+            services, customer, parsed, user_id=user_id, request_key=asked.request_key, reply=reply
+        )
+    elif isinstance(parsed, commands.BookForm):
+        if asked.trigger_id is not None:
+            await scheduling.open_book_form(services, customer, asked.trigger_id, client)
+        else:  # a mention can't open a modal: a button can
+            await reply(scheduling.build_open_book_form())
+    elif isinstance(parsed, commands.Cancel):
+        await scheduling.cancel(services, customer, parsed.short_id, user_id=user_id, reply=reply)
+    elif isinstance(parsed, commands.ShowSettings | commands.SetTimezone | commands.SetHours):
+        await scheduling.settings(services, customer, parsed, reply)
+    elif isinstance(parsed, commands.SetRole):
+        role = Role(parsed.role)
+        await services.people.set_role(customer, parsed.user_id, role, by=user_id)
+        await services.poster.post(customer, build_role_set(parsed.user_id, role, user_id))
+        await services.onboarding.refresh(customer)
+    elif isinstance(parsed, commands.DigestSetting):
+        await digest.digest_command(services, customer, parsed, reply)
+    elif isinstance(parsed, commands.Onboard):
+        checklist_ts = await services.onboarding.post(customer)
+        if checklist_ts is None:
+            await reply(build_checklist_not_posted())
+
+
+async def customer_of(services: Services, asked: Asked, client: AsyncWebClient) -> Customer:
+    """The channel's customer (registered on its first command), posting there resumed."""
+
+    async def lookup_timezone(slack_user_id: str) -> str | None:
+        return await user_timezone(client, slack_user_id)
+
+    customer = await services.customers.ensure(
+        team_id=asked.team_id,
+        channel_id=asked.channel_id,
+        slack_user_id=asked.user_id,
+        display_name=asked.user_name,
+        lookup_timezone=lookup_timezone,
+    )
+    return await services.poster.resume_after_command(customer, services.directory)
+
+
+async def connect(
+    services: Services, customer: Customer, asked: Asked, kind: ConnectionKind
+) -> None:
+    """A personal sign-in link; replacing a connected primary calendar asks first."""
+    if kind is ConnectionKind.PRIMARY:
+        current = await services.connections.primary_to_replace(customer, utcnow())
+        if current is not None:
+            await asked.reply(build_replace_primary(current))
+            return
+    url = await services.connections.consent_link(customer, asked.user_id, kind)
+    await asked.reply(build_connect_link(kind, url))
+
+
+async def status(services: Services, customer: Customer) -> Message:
+    connections, not_connected = await services.health.live_status(customer, services.people)
+    view = StatusView(
+        connections=connections,
+        timezone=customer.timezone,
+        check_interval=timedelta(minutes=services.settings.health_check_minutes),
+        not_connected=not_connected,
+        channel_problem=customer.channel_problem,
+    )
+    return build_status(view)

@@ -33,10 +33,14 @@ def register(app: AsyncApp, services: Services) -> None:
         client: AsyncWebClient,
     ) -> None:
         await ack()
-        team_id, channel_id = str(body.get("team_id", "")), str(event.get("channel", ""))
+        # The installing workspace: in a Slack Connect channel the envelope's team_id can be
+        # the joining person's own (Bolt reads authorizations[0].team_id for it).
+        team_id = context.team_id or str(body.get("team_id", ""))
+        channel_id = str(event.get("channel", ""))
         user_id, inviter = str(event.get("user", "")), event.get("inviter")
         if not (team_id and channel_id and user_id) or channel_id.startswith("D"):
             return
+        services.people.forget_channel(channel_id)
         joined_is_bot = user_id == context.bot_user_id
         if not joined_is_bot and not await services.directory.is_person(user_id):
             return  # another app's bot: no welcome, and it is not on the checklist
@@ -68,8 +72,10 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         if event.get("user") == context.bot_user_id:
             return  # nothing can be posted or edited there any more
+        channel_id = str(event.get("channel", ""))
+        services.people.forget_channel(channel_id)
         customer = await services.store.find_customer(
-            str(body.get("team_id", "")), str(event.get("channel", ""))
+            context.team_id or str(body.get("team_id", "")), channel_id
         )
         if customer is not None:
             await services.onboarding.refresh(customer)

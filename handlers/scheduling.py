@@ -6,15 +6,17 @@ Used by the `/tonomo` command listener, and registers the buttons and the modal 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.models.blocks import ButtonElement, MarkdownTextObject, SectionBlock
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import commands, when
-from bot.booking import Booked, BookingRequest, Cancelled, Conflict
+from bot.booking import Booked, BookingRequest, Cancelled, CancelOutcome, Conflict
 from bot.messages import Message
 from bot.messages.availability import build_availability, build_connect_nudge
 from bot.messages.booking import (
@@ -34,8 +36,10 @@ from bot.messages.booking import (
     read_slot_value,
 )
 from bot.messages.help import build_invalid
-from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING
+from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING, OPEN_BOOK_FORM
+from bot.messages.people import build_refusal
 from bot.messages.settings import build_hours_set, build_settings, build_timezone_set
+from bot.people import Act
 from bot.services import Services
 from bot.staff import NOT_CONNECTED, local_today, stored_hours, working_hours
 from handlers import clicks
@@ -43,6 +47,7 @@ from handlers.clicks import NOT_SET_UP, Reply
 from storage.models import Customer, utcnow
 
 FORM_FIELDS = (FORM_STAFF, FORM_DAY, FORM_TIME, FORM_DURATION, FORM_TITLE)
+NOT_IN_CHANNEL = "Only people in the channel can book from this form."
 STALE_BUTTON = "That button doesn't work any more. Please run the command again."
 SLOT_ACTION = re.compile(f"^{BOOK_SLOT}_[0-9]+$")
 """The buttons of suggested slots (each of a message's buttons needs its own action id)."""
@@ -113,7 +118,13 @@ async def run_booking(
     reply: Reply,
     note: str | None = None,
 ) -> None:
-    """Book, then tell: a new booking in the channel, anything else to the person."""
+    """Book, then tell: a new booking in the channel, anything else to the person. Booking
+    someone else is for the owner and onboarders (whatever the door: a slot, the form)."""
+    if request.staff_user_id != request.booked_by:
+        refusal = await services.people.refusal(customer, request.booked_by, Act.BOOK_OTHERS)
+        if refusal is not None:
+            await reply(build_refusal(refusal))
+            return
     now = utcnow()
     zone, today = ZoneInfo(customer.timezone), local_today(customer, now)
     outcome = await services.bookings.book(customer, request, now=now)
@@ -134,13 +145,35 @@ async def cancel(
 ) -> None:
     now = utcnow()
     zone, today = ZoneInfo(customer.timezone), local_today(customer, now)
-    outcome = await services.bookings.cancel(customer, short_id, by=user_id, now=now)
+    outcome = await cancel_booking(services, customer, short_id, user_id, now)
     if isinstance(outcome, Cancelled):
         notice = build_cancel_notice(outcome, user_id, zone, today)
         if await services.poster.post(customer, notice) is None:
             await reply(notice)
     else:
-        await reply(build_not_cancelled(outcome, short_id))
+        await reply(build_not_cancelled(outcome, short_id, customer.owner_user_id))
+
+
+async def cancel_booking(
+    services: Services, customer: Customer, short_id: str, user_id: str, now: datetime
+) -> CancelOutcome:
+    """Cancel, if this person may: their own bookings, or anyone's for the owner and
+    onboarders."""
+    may_cancel_others = await services.people.refusal(customer, user_id, Act.CANCEL_OTHERS) is None
+    return await services.bookings.cancel(
+        customer, short_id, by=user_id, now=now, may_cancel_others=may_cancel_others
+    )
+
+
+def build_open_book_form() -> Message:
+    """`book` alone through a door that can't open a modal (a mention): a button that can."""
+    return Message.of(
+        "Open the booking form.",
+        SectionBlock(
+            text=MarkdownTextObject(text="The booking form opens from this button."),
+            accessory=ButtonElement(text="Open the booking form", action_id=OPEN_BOOK_FORM),
+        ),
+    )
 
 
 async def open_book_form(
@@ -186,7 +219,7 @@ def register(app: AsyncApp, services: Services) -> None:
         short_id = str(body["actions"][0].get("value", ""))
         user_id = body["user"]["id"]
         now = utcnow()
-        outcome = await services.bookings.cancel(customer, short_id, by=user_id, now=now)
+        outcome = await cancel_booking(services, customer, short_id, user_id, now)
         if isinstance(outcome, Cancelled):
             zone, today = ZoneInfo(customer.timezone), local_today(customer, now)
             message = build_cancelled_booking(outcome.booking, zone, today)
@@ -194,7 +227,7 @@ def register(app: AsyncApp, services: Services) -> None:
             if not outcome.event_deleted:
                 await reply(build_cancel_notice(outcome, user_id, zone, today))
         else:
-            await reply(build_not_cancelled(outcome, short_id))
+            await reply(build_not_cancelled(outcome, short_id, customer.owner_user_id))
 
     @app.action(SLOT_ACTION)
     async def handle_slot_click(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
@@ -228,6 +261,9 @@ def register(app: AsyncApp, services: Services) -> None:
         if customer is None:
             await ack(response_action="errors", errors={FORM_STAFF: NOT_SET_UP})
             return
+        if not await clicks.in_channel(services, channel_id, user_id):
+            await ack(response_action="errors", errors={FORM_STAFF: NOT_IN_CHANNEL})
+            return
         parsed = commands.parse_book_form(view.get("state", {}).get("values", {}), FORM_FIELDS)
         if isinstance(parsed, dict):
             await ack(response_action="errors", errors=parsed)
@@ -244,11 +280,7 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         await ack()
 
-        async def reply(message: Message) -> None:
-            await client.chat_postEphemeral(
-                channel=channel_id, user=user_id, text=message.text, blocks=message.blocks
-            )
-
+        reply = clicks.ephemeral_in(client, channel_id, user_id)
         request = BookingRequest(
             staff_user_id=parsed.user_id,
             start=start,

@@ -114,6 +114,11 @@ class Customer(Base):
     """The onboarding checklist's message, updated in place as its steps get done."""
     availability_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     """The first time anyone asked for availability here (a checklist step)."""
+    owner_user_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """The business's owner: the first of its people to connect the primary calendar, or
+    set with `settings owner`. None until then (everyone may then do what the owner may)."""
+    owner_set_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """"primary" when connecting the primary calendar made them owner; else who set it."""
 
     members: Mapped[list[Member]] = relationship(
         back_populates="customer", cascade="all, delete-orphan"
@@ -138,6 +143,13 @@ class Member(Base):
     """Their own working hours, when they differ from the customer's (all three set, or none)."""
     work_end: Mapped[str | None] = mapped_column(String(5), nullable=True)
     work_days: Mapped[str | None] = mapped_column(String(7), nullable=True)
+    role: Mapped[str] = mapped_column(String(16), default="staff")
+    """onboarder, owner or staff, as last decided (`bot.people`)."""
+    role_source: Mapped[str] = mapped_column(String(16), default="slack")
+    """How: "slack" (their workspace, guest flags, the channel's sharing), "primary" (the
+    owner by connecting the primary calendar) or "settings" (set by `role_set_by`, and
+    then kept whatever Slack says)."""
+    role_set_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     customer: Mapped[Customer] = relationship(back_populates="members")
 
@@ -274,3 +286,13 @@ class Digest(Base):
     """A sender holds it until then; a crashed sender's claim lapses and another sends it."""
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     message_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class HandledRequest(Base):
+    """A request from Slack the bot has taken on (an event's id): a redelivery of it, on any
+    instance, finds this row and is not answered again."""
+
+    __tablename__ = "handled_requests"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -374,7 +374,7 @@ def test_an_unknown_timezone_shows_examples() -> None:
         ("settings hours 9:00-17:00 mon-fri sat", "start-end"),
         ("settings hours 9:00-17:00 <@U1> <@U2>", "one person's hours"),
         ("settings hours 9:00-17:00 @alex", "`@alex`"),
-        ("settings colour blue", "`timezone` or `hours`"),
+        ("settings colour blue", "`timezone`, `hours`"),
     ],
 )
 def test_settings_mistakes(text: str, quoted: str) -> None:

@@ -17,8 +17,9 @@ from slack_sdk.models.blocks import Block
 from bot.checklist import STEPS, Progress, Reminded, Standing, progress_of
 from bot.messages import SECTION_LIMIT, Message
 from bot.messages.connect import GENERIC_ACCOUNT_ADVICE
-from bot.messages.ids import CONNECT_MINE, CONNECT_PRIMARY, REMIND_STAFF
+from bot.messages.ids import CONNECT_MINE
 from bot.messages.onboarding import (
+    PANEL_ACTIONS,
     build_checklist,
     build_remind_reply,
     build_reminder,
@@ -198,7 +199,7 @@ def test_a_checklist_message_ts_says_when_it_was_posted() -> None:
 def test_the_checklist_stays_within_slacks_limits(count: int) -> None:
     message = build_checklist(crowd(count))
     assert_valid(message)
-    assert buttons(message) == [CONNECT_PRIMARY, CONNECT_MINE, REMIND_STAFF]
+    assert buttons(message) == list(PANEL_ACTIONS)
 
 
 def test_the_checklist_of_200_people_leaves_no_one_out() -> None:

@@ -8,19 +8,26 @@ reads at a glance; a cell is `—` when nothing is free, `off` on a day off.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
     ContextBlock,
+    InputBlock,
     MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
     SectionBlock,
+    StaticSelectElement,
+    UserMultiSelectElement,
 )
+from slack_sdk.models.views import View
 
 from bot.availability import Interval, format_range
 from bot.messages import Message, escape, format_day, mention, pack_lines
-from bot.messages.ids import CONNECT_MINE
+from bot.messages.ids import AVAILABILITY_MODAL, CONNECT_MINE
 from bot.staff import (
     MISSING_PERMISSION,
     NEEDS_RECONNECT,
@@ -171,3 +178,46 @@ def build_connect_nudge(user_ids: list[str], asked_by: str) -> Message:
             ]
         ),
     )
+
+
+# The availability modal's blocks; each block's element has the same action id.
+ASK_WHO, ASK_WHEN, ASK_LENGTH = "who", "when", "length"
+WHEN_CHOICES = ("today", "tomorrow", "this week", "next week")
+
+
+def build_availability_modal(channel_id: str) -> dict[str, Any]:
+    """The panel's Availability form: who (everyone when left empty), when, how long; the
+    channel rides along. Its answer is the same as `availability`'s, to whoever submitted."""
+    options = [Option(value=w, label=w.capitalize()) for w in WHEN_CHOICES]
+    view = View(
+        type="modal",
+        callback_id=AVAILABILITY_MODAL,
+        private_metadata=channel_id,
+        title="Who is free?",
+        submit="Show",
+        close="Cancel",
+        blocks=[
+            InputBlock(
+                block_id=ASK_WHO,
+                label="Who",
+                optional=True,
+                hint="Leave it empty for everyone",
+                element=UserMultiSelectElement(action_id=ASK_WHO, placeholder="Everyone"),
+            ),
+            InputBlock(
+                block_id=ASK_WHEN,
+                label="When",
+                element=StaticSelectElement(
+                    action_id=ASK_WHEN, options=options, initial_option=options[0]
+                ),
+            ),
+            InputBlock(
+                block_id=ASK_LENGTH,
+                label="Only where this fits",
+                optional=True,
+                hint="Like 30m, 1h, 1h30m or 90m",
+                element=PlainTextInputElement(action_id=ASK_LENGTH, placeholder="1h30m"),
+            ),
+        ],
+    )
+    return view.to_dict()

@@ -30,6 +30,7 @@ from bot.booking import (
     NO_PRIMARY,
     NOT_FOUND,
     NOT_SAVED,
+    NOT_YOURS,
     OUTSIDE_HOURS,
     PAST,
     PRIMARY_BROKEN,
@@ -43,6 +44,7 @@ from bot.commands import MAX_TITLE
 from bot.messages import Message, escape, format_day, mention
 from bot.messages.availability import why_unknown
 from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING
+from bot.messages.people import who_can
 from bot.staff import NOT_CONNECTED
 from bot.when import format_duration
 from storage.models import Booking, BookingStatus
@@ -246,8 +248,16 @@ def build_cancel_notice(outcome: Cancelled, by: str, zone: ZoneInfo, today: date
     return Message.text_only(text)
 
 
-def build_not_cancelled(outcome: NotCancelled, short_id: str) -> Message:
-    if outcome.reason == NOT_FOUND:
+def build_not_cancelled(outcome: NotCancelled, short_id: str, owner: str | None = None) -> Message:
+    """Why a booking was not cancelled; `owner` is the customer's, who could cancel it."""
+    if outcome.reason == NOT_YOURS and outcome.booking is not None:
+        booking = outcome.booking
+        text = (
+            f"Booking `{escape(short_id)}` is {mention(booking.staff_user_id)}'s. You can cancel "
+            f"your own bookings; this one only they, {mention(booking.booked_by)} who booked it, "
+            f"or {who_can(owner)} can cancel."
+        )
+    elif outcome.reason == NOT_FOUND:
         text = (
             f"There's no booking `{escape(short_id)}` in this channel. "
             "The id is on the booking's message, like `K7Q2MX`."

@@ -39,12 +39,27 @@ COMMANDS = (
         "the business's timezone and working hours (alone: show them)",
     ),
     ("/tonomo disconnect [primary]", "remove your calendar (or the primary one) and revoke access"),
+    (
+        "/tonomo settings owner | onboarder | staff @person",
+        "correct who is who: the owner (settings, the primary calendar, booking anyone), "
+        "the vendor's onboarders, and the staff",
+    ),
     ("/tonomo help", "this message"),
 )
 
 
-def build_help() -> Message:
-    lines = "\n".join(f"• `{cmd}`: {what}" for cmd, what in COMMANDS)
+SLASH = "/tonomo"
+MENTION = "@Tonomo"
+"""How a person of another organisation (no slash commands) talks to the bot."""
+
+
+def in_door(text: str, door: str) -> str:
+    """A command's form as typed at that door: `/tonomo …` or `@Tonomo …`."""
+    return text.replace(SLASH, door)
+
+
+def build_help(door: str = SLASH) -> Message:
+    lines = "\n".join(f"• `{in_door(cmd, door)}`: {what}" for cmd, what in COMMANDS)
     return Message.of(
         "Tonomo connects your team's Google calendars to this channel.",
         HeaderBlock(text="Tonomo calendar bot"),
@@ -60,24 +75,29 @@ def build_help() -> Message:
                 MarkdownTextObject(
                     text="Each person connects their own calendar from their own Slack account; "
                     "the links I send are personal."
-                )
+                ),
+                MarkdownTextObject(
+                    text=f"No `{SLASH}` where you are (you joined from another organisation)? "
+                    f"Mention me with the same words, like `{MENTION} availability tomorrow`, "
+                    "or use the buttons on my checklist message in this channel."
+                ),
             ]
         ),
     )
 
 
-def build_invalid(problem: str, usage: str | None) -> Message:
+def build_invalid(problem: str, usage: str | None, door: str = SLASH) -> Message:
     text = escape(problem)
     if usage:
-        text += f"\nTry: `{usage}`"
-    text += "\n`/tonomo help` lists everything I can do."
+        text += f"\nTry: `{in_door(usage, door)}`"
+    text += f"\n`{door} help` lists everything I can do."
     return Message.text_only(text)
 
 
-def build_not_in_channel() -> Message:
+def build_not_in_channel(door: str = SLASH) -> Message:
     text = (
         "I work inside your company's channel with your onboarder: "
-        "type `/tonomo` there, and I'll take it from there."
+        f"type `{door}` there, and I'll take it from there."
     )
     return Message.text_only(text)
 

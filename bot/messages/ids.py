@@ -28,3 +28,18 @@ BOOK_SLOT = "book_slot"
 
 BOOK_MODAL = "book_modal"
 """The callback id of the booking modal."""
+
+REPLACE_PRIMARY = "replace_primary"
+"""Confirmed: replace the connected primary calendar; the value is its connection id."""
+
+OPEN_BOOK_FORM = "open_book_form"
+"""The panel's Book button (and the answer to `@Tonomo book`): opens the booking modal."""
+
+OPEN_AVAILABILITY_FORM = "open_availability_form"
+"""The panel's Availability button: opens the availability modal."""
+
+SHOW_STATUS = "show_status"
+"""The panel's Status button: the status, to whoever clicked."""
+
+AVAILABILITY_MODAL = "availability_modal"
+"""The callback id of the availability modal."""

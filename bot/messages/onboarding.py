@@ -22,7 +22,14 @@ from slack_sdk.models.blocks import (
 from bot.checklist import STEPS, PersonStanding, Progress, Reminded, Standing
 from bot.messages import SECTION_LIMIT, Message, escape, mention, pack_lines
 from bot.messages.connect import GENERIC_ACCOUNT_ADVICE
-from bot.messages.ids import CONNECT_MINE, CONNECT_PRIMARY, REMIND_STAFF
+from bot.messages.ids import (
+    CONNECT_MINE,
+    CONNECT_PRIMARY,
+    OPEN_AVAILABILITY_FORM,
+    OPEN_BOOK_FORM,
+    REMIND_STAFF,
+    SHOW_STATUS,
+)
 
 DONE = ":white_check_mark:"
 TO_DO = ":white_large_square:"
@@ -37,6 +44,18 @@ REMINDED_SHOWN = 300
 CONNECT_PRIMARY_LABEL = "Connect primary calendar"
 CONNECT_MINE_LABEL = "Connect my calendar"
 REMIND_LABEL = "Remind staff"
+PANEL_ACTIONS = (
+    CONNECT_PRIMARY,
+    CONNECT_MINE,
+    REMIND_STAFF,
+    OPEN_AVAILABILITY_FORM,
+    OPEN_BOOK_FORM,
+    SHOW_STATUS,
+)
+"""The checklist's buttons, in order: it is also the channel's panel."""
+AVAILABILITY_LABEL = "Availability"
+BOOK_LABEL = "Book"
+STATUS_LABEL = "Status"
 
 
 def _section(text: str) -> SectionBlock:
@@ -148,11 +167,21 @@ def build_checklist(progress: Progress) -> Message:
                 ButtonElement(text=REMIND_LABEL, action_id=REMIND_STAFF),
             ]
         ),
+        # The channel's panel: everything, for people who have no /tonomo (another
+        # organisation's people, guests), answered to whoever clicks.
+        ActionsBlock(
+            elements=[
+                ButtonElement(text=AVAILABILITY_LABEL, action_id=OPEN_AVAILABILITY_FORM),
+                ButtonElement(text=BOOK_LABEL, action_id=OPEN_BOOK_FORM),
+                ButtonElement(text=STATUS_LABEL, action_id=SHOW_STATUS),
+            ]
+        ),
         ContextBlock(
             elements=[
                 MarkdownTextObject(
-                    text="The connect buttons give whoever clicks their own personal link, "
-                    "visible only to them."
+                    text="Every button answers whoever clicks, visible only to them; the connect "
+                    "buttons give your own personal link. No `/tonomo` where you are? Mention "
+                    "me instead: `@Tonomo help`."
                 )
             ]
         ),

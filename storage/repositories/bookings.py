@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Booking, BookingStatus
@@ -38,6 +38,20 @@ class BookingRepository(Repository):
         """The customer's live bookings that overlap `[start, end)`, earliest first."""
         async with self._sessions() as session:
             return list(await session.scalars(_overlapping([customer_id], start, end)))
+
+    async def count_upcoming_bookings(self, customer_id: int, now: datetime) -> int:
+        """Live bookings of the customer that haven't ended by `now`."""
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(Booking)
+                .where(
+                    Booking.customer_id == customer_id,
+                    Booking.status == BookingStatus.BOOKED,
+                    Booking.ends_at > now,
+                )
+            )
+            return int(count or 0)
 
     async def mark_cancelled(self, booking_id: int, *, at: datetime, by: str) -> bool:
         """Cancel a live booking; False when it was cancelled already."""

@@ -8,9 +8,18 @@ from storage.repositories.bookings import BookingRepository
 from storage.repositories.connections import ConnectionRepository
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.oauth import OAuthStateRepository
+from storage.repositories.people import PeopleRepository
+from storage.repositories.requests import RequestRepository
 
 
-class Store(CustomerRepository, OAuthStateRepository, ConnectionRepository, BookingRepository):
+class Store(
+    CustomerRepository,
+    PeopleRepository,
+    OAuthStateRepository,
+    ConnectionRepository,
+    BookingRepository,
+    RequestRepository,
+):
     """The bot's storage, over an async session factory."""
 
     async def ping(self) -> None:

@@ -285,7 +285,8 @@ async def test_two_bookings_of_the_same_slot_at_once_one_wins(team: RunningBot) 
             team.slack.send_slash_command(
                 team.events_url, user_id=user, channel_id=CHANNEL, text=text
             )
-            for user in (OWNER, BOB, OWNER, BOB)
+            # The owner books anyone; Alice may book herself.
+            for user in (OWNER, ALICE, OWNER, ALICE)
         )
     )
     await wait_until(
@@ -361,7 +362,7 @@ async def test_the_cancel_button_updates_the_booking_in_place(team: RunningBot) 
     posted = await book(team, f"<@{ALICE}|alice> {next_weekday().isoformat()} 9:00 1h Shoot")
     await team.slack.send_block_action(
         team.events_url,
-        user_id=BOB,
+        user_id=ALICE,  # her own booking
         channel_id=CHANNEL,
         action_id=CANCEL_BOOKING,
         message_ts=posted["ts"],

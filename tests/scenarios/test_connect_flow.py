@@ -158,7 +158,7 @@ async def test_disconnect_still_removes_when_google_cannot_be_reached(bot: Runni
     await connect(bot, user=OWNER, email="bookings@acme-photo.com", primary=True)
     bot.google.server_error("/revoke", times=None)
 
-    reply = await command(bot, "disconnect primary", user=ALICE)
+    reply = await command(bot, "disconnect primary", user=OWNER)
 
     assert "myaccount.google.com/permissions" in text_of(reply)
     assert await stored_connections(bot) == []

@@ -190,13 +190,16 @@ async def test_only_the_owner_can_reconnect_a_staff_calendar(bot: RunningBot) ->
     )
 
 
-async def test_anyone_in_the_channel_can_reconnect_the_primary(bot: RunningBot) -> None:
+async def test_only_the_owner_or_an_onboarder_can_reconnect_the_primary(bot: RunningBot) -> None:
     await connect(bot, user=OWNER, email="bookings@acme-photo.com", primary=True)
     bot.google.revoke_account_tokens("bookings@acme-photo.com")
     await periodic_round(bot)
     (alert,) = alerts(bot)
 
-    (url,) = button_urls((await click_reconnect(bot, alert, user=BOB))["blocks"])
+    refused = await click_reconnect(bot, alert, user=BOB)
+    assert button_urls(refused["blocks"]) == []
+    assert f"Only <@{OWNER}> (the owner) or an onboarder" in text_of(refused)
+    (url,) = button_urls((await click_reconnect(bot, alert, user=OWNER))["blocks"])
     assert url.startswith(bot.google.auth_uri)
 
 

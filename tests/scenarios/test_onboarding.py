@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.messages.connect import GENERIC_ACCOUNT_ADVICE, UNVERIFIED_TIP, WORKSPACE_TIP
 from bot.messages.ids import CONNECT_MINE, CONNECT_PRIMARY, REMIND_STAFF
+from bot.messages.onboarding import PANEL_ACTIONS
 from sandbox.fake_google import approve_consent
 from sandbox.fake_slack import button_urls, text_of
 from storage.models import Customer
@@ -135,7 +136,7 @@ async def test_the_bot_added_to_a_channel_registers_it_and_posts_the_checklist(
     assert f":hourglass_flowing_sand: <@{OWNER}>" in text
     assert f":hourglass_flowing_sand: <@{ALICE}>" in text
     assert f"<@{BOB}>" not in text  # not in this channel
-    assert action_ids(checklist) == [CONNECT_PRIMARY, CONNECT_MINE, REMIND_STAFF]
+    assert action_ids(checklist) == list(PANEL_ACTIONS)
     await checklist_kept(bot, checklist["ts"], NEW_CHANNEL)
     assert (await stored_customer(bot, NEW_CHANNEL)).timezone == "America/New_York"  # inviter's
 
@@ -190,7 +191,7 @@ async def test_onboard_posts_the_checklist_with_four_steps_and_three_buttons(
     assert GENERIC_ACCOUNT_ADVICE in text
     for person in (OWNER, ALICE, BOB):
         assert f":hourglass_flowing_sand: <@{person}>" in text
-    assert action_ids(checklist) == [CONNECT_PRIMARY, CONNECT_MINE, REMIND_STAFF]
+    assert action_ids(checklist) == list(PANEL_ACTIONS)
 
 
 async def test_the_checklist_updates_in_place_as_a_staff_member_connects(bot: RunningBot) -> None:
@@ -343,13 +344,17 @@ async def test_remind_staff_with_everyone_connected_says_so(bot: RunningBot) -> 
     assert "no one to remind" in text_of(reply)
 
 
-async def test_a_button_in_a_channel_not_set_up_says_so(bot: RunningBot) -> None:
+async def test_a_button_in_a_channel_not_set_up_registers_it_as_a_command_would(
+    bot: RunningBot,
+) -> None:
     before = len(bot.slack.responses)
     await bot.slack.send_block_action(
         bot.events_url, user_id=ALICE, channel_id=CHANNEL, action_id=CONNECT_PRIMARY
     )
     await wait_until(lambda: len(bot.slack.responses) > before)
-    assert "isn't set up with me yet" in text_of(bot.slack.responses[before])
+    (url,) = button_urls(bot.slack.responses[before]["blocks"])
+    assert url.startswith(bot.google.auth_uri)
+    assert (await stored_customer(bot, CHANNEL)).channel_id == CHANNEL
 
 
 # --- someone joining the channel ---------------------------------------------------------------

@@ -1,0 +1,290 @@
+"""Who is who in a customer's channel, and who may do what (CONTRACT: "People of two
+organisations").
+
+A customer's channel is usually shared. The vendor's onboarders are full members of the
+workspace that installed the app; the business's owner and photographers join from their
+own organisation (Slack Connect) or as guests. Slack's own facts tell them apart:
+
+- `users.info` → `user.team_id` is the person's home workspace (for a person of another
+  organisation, their own team's id), and `is_restricted` / `is_ultra_restricted` mark a
+  multi- or single-channel guest;
+- `conversations.info` → `is_ext_shared` says the channel is shared with another
+  organisation.
+
+The roles, decided in this order (`decide_role`):
+
+1. set with `settings owner|onboarder|staff @user`: that, whatever Slack says;
+2. the customer's owner (the first person of the customer who connects the primary
+   calendar, or set with `settings owner`): owner;
+3. a full member of the installing workspace, in a channel that also has people of
+   another organisation or guests ("mixed"): onboarder;
+4. everyone else: staff. In a channel with neither (a business that installed the app
+   itself) everyone is staff, and its owner as above.
+
+Permissions (`may`): onboarders may do everything, for anyone; the owner may connect or
+replace the primary calendar, change settings, and book and cancel for anyone; staff
+connect, reconnect and disconnect their own calendar, book themselves and cancel their own
+bookings. Until a channel has an owner, every person of the customer may do what the owner
+may, so the first setup needs no ceremony. Onboarders are never counted as staff.
+
+Pure decisions live in the functions; `People` gathers the facts (Slack, through the
+`Directory`'s cache, and the database) and records each decision on the member's row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+
+from bot import commands
+from bot.slack import Directory, SlackUser
+from storage.models import ConnectionKind, Customer, Member
+from storage.repositories import Store
+
+logger = logging.getLogger(__name__)
+
+MIXED_KEPT = 60.0
+"""Seconds a channel's sharing and guests, as read from Slack, are trusted (member joins
+and leaves forget them at once: `People.forget_channel`)."""
+
+
+class Role(enum.StrEnum):
+    ONBOARDER = "onboarder"
+    OWNER = "owner"
+    STAFF = "staff"
+
+
+class RoleSource(enum.StrEnum):
+    """How a person's role was decided (stored beside it)."""
+
+    SLACK = "slack"
+    """From Slack's facts: their workspace, guest flags, the channel's sharing."""
+    PRIMARY = "primary"
+    """The first person of the customer to connect the primary calendar: the owner."""
+    SETTINGS = "settings"
+    """Set with `settings owner|onboarder|staff @user`."""
+
+
+class Act(enum.StrEnum):
+    """What only some people may do."""
+
+    PRIMARY = "primary"
+    """Connect, replace, reconnect or disconnect the primary calendar."""
+    SETTINGS = "settings"
+    """Change a setting (timezone, hours, digest schedule, roles)."""
+    BOOK_OTHERS = "book_others"
+    """Book someone other than oneself."""
+    CANCEL_OTHERS = "cancel_others"
+    """Cancel a booking of someone else's (neither booked for nor by them)."""
+
+
+def is_guest(user: SlackUser) -> bool:
+    return user.is_restricted or user.is_ultra_restricted
+
+
+def is_full_member(user: SlackUser, install_team: str) -> bool:
+    """A full member of the installing workspace: its own team, not a guest."""
+    return user.team_id == install_team and not is_guest(user)
+
+
+def channel_is_mixed(*, ext_shared: bool, people: Sequence[SlackUser], install_team: str) -> bool:
+    """A channel with people of another organisation or guests: its full members of the
+    installing workspace are the vendor's onboarders."""
+    return ext_shared or any(not is_full_member(p, install_team) for p in people)
+
+
+def decide_role(
+    user_id: str,
+    *,
+    user: SlackUser | None,
+    install_team: str,
+    mixed: bool,
+    owner: str | None,
+    set_role: Role | None,
+) -> tuple[Role, RoleSource]:
+    """One person's role in one channel, and how it was decided (see the module's text).
+
+    `user` is what Slack says of them (None when Slack won't say: they count as staff, the
+    role that may least); `set_role` what `settings` set for them, if anything.
+    """
+    if set_role is not None:
+        return set_role, RoleSource.SETTINGS
+    if owner is not None and user_id == owner:
+        return Role.OWNER, RoleSource.PRIMARY
+    if mixed and user is not None and is_full_member(user, install_team):
+        return Role.ONBOARDER, RoleSource.SLACK
+    return Role.STAFF, RoleSource.SLACK
+
+
+def may(role: Role, act: Act, *, has_owner: bool) -> bool:
+    """May a person of `role` do `act`? (CONTRACT's table.)"""
+    if role in (Role.ONBOARDER, Role.OWNER):
+        return True
+    return not has_owner  # until there is an owner, everyone may do what the owner may
+
+
+def act_of(command: commands.Command, user_id: str) -> Act | None:
+    """What only some may do that `command`, asked by `user_id`, would do (None: anyone
+    may). Cancelling is decided with the booking in hand (`bot.booking`)."""
+    if isinstance(command, commands.ConnectCalendar | commands.Disconnect):
+        return Act.PRIMARY if command.kind is ConnectionKind.PRIMARY else None
+    if isinstance(command, commands.SetTimezone | commands.SetHours | commands.SetRole):
+        return Act.SETTINGS
+    if isinstance(command, commands.DigestSetting):
+        return None if command.action == "now" else Act.SETTINGS
+    if isinstance(command, commands.Book):
+        return None if command.user_id == user_id else Act.BOOK_OTHERS
+    return None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why someone may not do something, and who can."""
+
+    act: Act
+    owner: str | None
+    """The customer's owner (a Slack user id), who can; None when there is none."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    """The facts behind a channel's roles, read once for one decision or one list."""
+
+    install_team: str
+    mixed: bool
+    owner: str | None
+    set_roles: dict[str, Role] = field(default_factory=dict)
+
+    def role(self, user_id: str, user: SlackUser | None) -> tuple[Role, RoleSource]:
+        return decide_role(
+            user_id,
+            user=user,
+            install_team=self.install_team,
+            mixed=self.mixed,
+            owner=self.owner,
+            set_role=self.set_roles.get(user_id),
+        )
+
+
+def set_roles_of(members: Sequence[Member]) -> dict[str, Role]:
+    return {
+        m.slack_user_id: Role(m.role)
+        for m in members
+        if m.role_source == RoleSource.SETTINGS and m.role in Role.__members__.values()
+    }
+
+
+class People:
+    """Roles and permissions for the bot's doors, from Slack's facts and the database."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        directory: Directory,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._clock = clock
+        self._mixed_seen: dict[str, tuple[float, bool]] = {}
+        """Per channel: whether it is mixed, and when that was read."""
+
+    def forget_channel(self, channel_id: str) -> None:
+        """Someone joined or left the channel: read its people afresh next time."""
+        self._mixed_seen.pop(channel_id, None)
+
+    async def channel(
+        self, customer: Customer, *, members: Sequence[Member] | None = None
+    ) -> Channel:
+        """The facts of the customer's channel that roles are decided from."""
+        if members is None:
+            members = await self._store.list_members(customer.id)
+        return Channel(
+            install_team=customer.team_id,
+            mixed=await self._mixed(customer),
+            owner=customer.owner_user_id,
+            set_roles=set_roles_of(members),
+        )
+
+    async def _mixed(self, customer: Customer) -> bool:
+        """Whether the channel has people of another organisation or guests: read from Slack
+        at most once a `MIXED_KEPT` (and afresh after anyone joins or leaves)."""
+        kept = self._mixed_seen.get(customer.channel_id)
+        if kept is not None and self._clock() - kept[0] < MIXED_KEPT:
+            return kept[1]
+        mixed = await self._read_mixed(customer)
+        self._mixed_seen[customer.channel_id] = (self._clock(), mixed)
+        return mixed
+
+    async def _read_mixed(self, customer: Customer) -> bool:
+        info, members = await asyncio.gather(
+            self._directory.channel_info(customer.channel_id),
+            self._directory.people_in(customer.channel_id),
+        )
+        users = await asyncio.gather(*(self._directory.user(m) for m in members or ()))
+        return channel_is_mixed(
+            ext_shared=bool(info and info.ext_shared),
+            people=[u for u in users if u is not None],
+            install_team=customer.team_id,
+        )
+
+    async def role_of(self, customer: Customer, user_id: str) -> Role:
+        """The person's role in the customer's channel, recorded on their member row."""
+        channel = await self.channel(customer)
+        role, source = channel.role(user_id, await self._directory.user(user_id))
+        await self._store.record_role(customer.id, user_id, role.value, source.value)
+        return role
+
+    async def refusal(self, customer: Customer, user_id: str, act: Act) -> Refusal | None:
+        """None when the person may do `act` in this channel; else who can."""
+        role = await self.role_of(customer, user_id)
+        if may(role, act, has_owner=customer.owner_user_id is not None):
+            return None
+        return Refusal(act=act, owner=customer.owner_user_id)
+
+    async def staff_in(
+        self, customer: Customer, *, known_people: Collection[str] = ()
+    ) -> list[str] | None:
+        """The channel's people who are the customer's (owner and staff: no onboarders, no
+        bots), in channel order; None when Slack won't list the channel. Members in
+        `known_people` are taken as people (`Directory.people_in`)."""
+        people = await self._directory.people_in(customer.channel_id, known_people=known_people)
+        if people is None:
+            return None
+        channel = await self.channel(customer)
+        users = await asyncio.gather(*(self._directory.user(p) for p in people))
+        return [
+            person
+            for person, user in zip(people, users, strict=True)
+            if channel.role(person, user)[0] is not Role.ONBOARDER
+        ]
+
+    async def onboarders_in(self, customer: Customer) -> set[str]:
+        """The channel's onboarders (to leave out of every staff list)."""
+        people = await self._directory.people_in(customer.channel_id) or []
+        staff = set(await self.staff_in(customer) or people)
+        return {p for p in people if p not in staff}
+
+    async def set_role(self, customer: Customer, user_id: str, role: Role, *, by: str) -> None:
+        """`settings owner|onboarder|staff @user`: fixed whatever Slack says. One owner a
+        channel: a new owner replaces the old one, who becomes staff."""
+        if role is Role.OWNER:
+            await self._store.set_owner(customer.id, user_id, by=by)
+        else:
+            if customer.owner_user_id == user_id:
+                await self._store.set_owner(customer.id, None, by=by)
+            await self._store.set_member_role(customer.id, user_id, role.value, by=by)
+
+    async def primary_connected_by(self, customer: Customer, user_id: str) -> bool:
+        """The primary calendar was connected by `user_id`: the first person of the customer
+        to do so becomes its owner (True when they did)."""
+        if customer.owner_user_id is not None:
+            return False
+        if await self.role_of(customer, user_id) is Role.ONBOARDER:
+            return False  # an onboarder helping out is not the business's owner
+        return await self._store.claim_owner(customer.id, user_id)
