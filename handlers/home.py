@@ -2,7 +2,9 @@
 
 `app_home_opened` also fires for the Messages tab (`tab: "messages"`); only the Home tab is
 published. Clicks in the tab carry no `response_url`, so `bot/home.py` answers them by
-publishing the tab again.
+publishing the tab again. A Remind in the onboarder's desk posts the channel's friendly
+reminder (`Onboarding.remind`), once `bot/home.py` has found that channel on the clicker's
+own desk.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
+from bot.checklist import Reminded
+from bot.messages.home import DESK_REMIND
 from bot.messages.ids import CONNECT_HERE
 from bot.services import Services
+from storage.models import Customer
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -31,6 +36,19 @@ def register(app: AsyncApp, services: Services) -> None:
         value = str((body.get("actions") or [{}])[0].get("value", ""))
         await services.home.show_connect_link(
             team_of(body), body["user"]["id"], int(value) if value.isdigit() else 0
+        )
+
+    @app.action(DESK_REMIND)
+    async def handle_desk_remind_click(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        user_id = body["user"]["id"]
+        value = str((body.get("actions") or [{}])[0].get("value", ""))
+
+        async def remind(customer: Customer) -> tuple[Reminded, int]:
+            return await services.onboarding.remind(customer, by=user_id)
+
+        await services.home.remind(
+            team_of(body), user_id, int(value) if value.isdigit() else 0, remind
         )
 
 

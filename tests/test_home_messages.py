@@ -7,7 +7,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.calendar.port import GOOGLE_UNREACHABLE, GRANT_REVOKED
-from bot.messages.home import HOME_BLOCK_LIMIT, HomeView, Place, SignInLink, build_home
+from bot.checklist import progress_of
+from bot.messages.home import (
+    DESK_REMIND,
+    HOME_BLOCK_LIMIT,
+    BrokenConnection,
+    DeskRow,
+    HomeView,
+    Place,
+    SignInLink,
+    build_home,
+)
 from bot.messages.ids import CONNECT_HERE, CONNECT_LINK, RECONNECT
 from sandbox.fake_slack import text_of, view_errors
 from storage.models import CalendarConnection, ConnectionKind, ConnectionState, Customer
@@ -237,3 +247,153 @@ def test_200_places_of_every_kind_keep_both_groups() -> None:
     more = more_count(view, "that need you") + more_count(view, "where all is well")
     assert len(shown) + more == 200
     assert any(int(c[1:]) % 2 == 0 for c in shown), "the fine ones keep at least a section"
+
+
+# --- the onboarder's desk -----------------------------------------------------------------------
+
+
+def desk_row(
+    where: Customer,
+    *,
+    staff: int = 3,
+    connected: int = 3,
+    primary: ConnectionState | None = ConnectionState.CONNECTED,
+    broken_since: datetime | None = None,
+    digest_on: bool = True,
+    digest_sent_at: datetime | None = None,
+) -> DeskRow:
+    people = [f"W{where.id:04d}{n:03d}" for n in range(staff)]
+    connections = [connection(1000 * where.id + n, where, STAFF) for n in range(connected)]
+    for person, made in zip(people, connections, strict=False):
+        made.owner_key = person
+    broken: list[BrokenConnection] = []
+    if broken_since is not None:
+        connections[0].state = BROKEN
+        broken.append(BrokenConnection(connection=connections[0], since=broken_since))
+    the_primary = None
+    if primary is not None:
+        the_primary = connection(1000 * where.id + 999, where, PRIMARY, primary)
+        connections.append(the_primary)
+    where.digest_enabled = digest_on
+    where.digest_time = "07:00"
+    return DeskRow(
+        customer=where,
+        progress=progress_of(where, connections, people),
+        primary=the_primary,
+        broken=broken,
+        digest_sent_at=digest_sent_at,
+    )
+
+
+def desk_channels(view: dict[str, Any]) -> list[str]:
+    """The channels in the desk, in the order shown (before the person's own calendars)."""
+    text = text_of({"blocks": view["blocks"]})
+    desk = text.split("Your calendars")[0]
+    return list(dict.fromkeys(re.findall(r"<#(C\d+)>", desk)))
+
+
+def test_the_desk_shows_each_channel_worst_first() -> None:
+    rows = [
+        desk_row(customer(1)),  # all done
+        desk_row(customer(2), staff=5, connected=1),  # four never connected
+        desk_row(customer(3), primary=None),  # no primary
+        desk_row(customer(4), broken_since=CHECKED),  # broken
+        desk_row(customer(5), staff=5, connected=4),  # one never connected
+        desk_row(customer(6), broken_since=CHECKED - timedelta(days=2)),  # broken for longer
+    ]
+    view = home([], desk=rows)
+    assert desk_channels(view) == ["C0006", "C0004", "C0003", "C0002", "C0005", "C0001"]
+    text = text_of(view)
+    assert "Your desk" in text and "*Needs work* (5)" in text and "*All done* (1)" in text
+    assert "Welcome to Tonomo" not in text, "an onboarder has their desk instead"
+
+
+def test_a_desk_row_says_progress_breakage_who_never_connected_and_the_digest() -> None:
+    new_york = customer(7, "America/New_York")
+    # 03:30 UTC on March 8 is 10:30pm on Saturday March 7 in New York; 12:00 UTC is 8am.
+    row = desk_row(
+        new_york,
+        staff=9,
+        connected=2,
+        broken_since=CHECKED,
+        digest_sent_at=NOW,
+    )
+    view = home([], desk=[row])
+    [section] = [b for b in view["blocks"] if "<#C0007>" in text_of({"blocks": [b]})]
+    line = section["text"]["text"]
+    assert "Primary calendar: :white_check_mark: connected, person7999@example.com." in line
+    # Two connected, one of them broken: one of nine counts as connected.
+    assert "Staff: 1 of 9 connected." in line
+    assert "Broken: <@W0007000>'s calendar, needs reconnecting since Sat 7 Mar at 10:30pm." in line
+    assert (
+        "Never connected: <@W0007002>, <@W0007003>, <@W0007004>, <@W0007005>, <@W0007006> and 2 more."
+        in line
+    )
+    assert (
+        "Daily digest: on, at 7am on working days; last went today at 8am. _(New York time)_"
+        in line
+    )
+    assert section["accessory"]["action_id"] == DESK_REMIND
+    assert section["accessory"]["value"] == "7"
+    assert section["accessory"]["text"]["text"] == "Remind"
+
+
+def test_a_desk_row_with_no_primary_and_the_digest_off() -> None:
+    row = desk_row(customer(8), staff=0, connected=0, primary=None, digest_on=False)
+    text = text_of(home([], desk=[row]))
+    assert "Primary calendar: :hourglass_flowing_sand: not connected yet." in text
+    assert "Staff: no one of the business is in the channel yet." in text
+    assert "Daily digest: off; it hasn't gone yet." in text
+    assert DESK_REMIND not in accessory_ids(home([], desk=[row])), "no one to remind"
+
+
+def test_the_desk_comes_before_the_persons_own_calendars_and_the_notice_first() -> None:
+    mine = customer(1)
+    view = home(
+        [Place(customer=mine, connections=[connection(1, mine)])],
+        desk=[desk_row(customer(2), staff=2, connected=0)],
+        notice="<#C0002>: Done: I reminded 2 people who haven't connected a calendar yet.",
+    )
+    text = text_of(view)
+    assert text.index("Your desk") < text.index("<#C0002>") < text.index("Your calendars")
+    assert text.index("Your calendars") < text.index("<#C0001>")
+    assert "Done: I reminded 2 people" in text_of({"blocks": view["blocks"][:3]})
+    assert text.count("Done: I reminded") == 1
+
+
+def test_300_customers_on_the_desk_stay_within_limits_and_count_the_rest() -> None:
+    rows = [
+        desk_row(
+            customer(i), staff=10, connected=1 + i % 9, broken_since=CHECKED if i % 7 else None
+        )
+        for i in range(1, 301)
+    ]
+    mine = [
+        Place(customer=customer(900 + i), connections=[connection(i, customer(900 + i))])
+        for i in range(50)
+    ]
+    for places in ([], mine):
+        view = home(places, desk=rows)
+        shown = desk_channels(view)
+        assert len(shown) + more_count(view, "that need work") == 300
+        assert shown[0] in {f"C{i:04d}" for i in range(1, 301) if i % 7}, "broken ones first"
+        remind = [
+            b["accessory"]["value"]
+            for b in view["blocks"]
+            if (b.get("accessory") or {}).get("action_id") == DESK_REMIND
+        ]
+        assert remind == [c[1:].lstrip("0") for c in shown]
+        if places:
+            assert "Your calendars" in text_of(view), "the person's own calendars keep room"
+            assert (
+                more_count(view, "where all is well") + len(shown_channels(view)) - len(shown) == 50
+            )
+
+
+def test_300_customers_all_done_are_packed_and_all_shown() -> None:
+    rows = [desk_row(customer(i), digest_sent_at=NOW) for i in range(1, 301)]
+    view = home([], desk=rows)
+    assert len(desk_channels(view)) + more_count(view, "where all is done") == 300
+    assert len(desk_channels(view)) > 100
+    assert DESK_REMIND not in accessory_ids(view)
+    assert all(len(b["text"]["text"]) <= 3000 for b in view["blocks"] if b["type"] == "section")

@@ -1,16 +1,23 @@
-"""The App Home tab: a person's own calendar connections in every channel, and their health.
+"""The App Home tab: an onboarder's desk, then a person's own calendar connections in every
+channel, and their health.
 
 `build_home` is pure: domain values in, the `home` view for `views.publish` out. Slack allows
 100 blocks in a Home tab (https://api.slack.com/reference/block-kit/blocks), so the channels
 that need the person get a section each (with its button), the ones that don't are packed
 several to a section, and past the limit the rest are counted in one line.
+
+The desk (only for someone who is the onboarder of at least one channel) comes first: one
+row per customer, worst first (`desk_order`: something broken, then no primary calendar,
+then the most people who never connected), each with a Remind button when someone is
+waiting; channels where all is done are packed. It takes at most `DESK_BLOCK_LIMIT` blocks
+when the person has calendars of their own to show below it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,10 +31,12 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.messages import SECTION_LIMIT, escape, format_day
+from bot.checklist import Progress, Reminded, Standing
+from bot.messages import SECTION_LIMIT, escape, format_day, mention
 from bot.messages.connect import UNVERIFIED_TIP, WORKSPACE_TIP
 from bot.messages.health import explain, reconnect_button
 from bot.messages.ids import CONNECT_HERE, CONNECT_LINK
+from bot.messages.onboarding import build_remind_reply
 from bot.messages.status import STATE_LABEL
 from bot.when import format_time_12h
 from storage.models import CalendarConnection, ConnectionKind, ConnectionState, Customer
@@ -36,6 +45,15 @@ HOME_BLOCK_LIMIT = 100
 """Blocks in a Home tab (Slack's limit)."""
 
 NOT_CONNECTED_LABEL = ":hourglass_flowing_sand: not connected yet"
+
+DESK_REMIND = "desk_remind"
+"""In the Home tab's desk: post the friendly reminder in one channel; the value is its
+customer id. (Kept beside the desk's builder; the other action ids are in `ids`.)"""
+DESK_REMIND_LABEL = "Remind"
+DESK_BLOCK_LIMIT = 70
+"""Blocks the desk may take when the person's own calendars are shown below it."""
+NEVER_NAMED = 5
+"""People who never connected, named in a desk row; the rest are counted."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,19 +83,82 @@ class SignInLink:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BrokenConnection:
+    """A connection of the customer's that needs a person to act, and since when."""
+
+    connection: CalendarConnection
+    since: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeskRow:
+    """One channel where the person is the onboarder: how far it has come."""
+
+    customer: Customer
+    progress: Progress
+    """Its checklist's facts: the primary, the customer's people (no onboarders), the digest."""
+    primary: CalendarConnection | None = None
+    broken: list[BrokenConnection] = field(default_factory=list)
+    digest_sent_at: datetime | None = None
+    """When its digest last went; None when it never has."""
+
+    @property
+    def waiting(self) -> list[str]:
+        """The customer's people in the channel who have never connected a calendar."""
+        return self.progress.not_connected
+
+    @property
+    def needs_work(self) -> bool:
+        return bool(self.broken) or not self.progress.primary_done or bool(self.waiting)
+
+
+def desk_order(row: DeskRow) -> tuple[int, int, int, datetime, int]:
+    """Worst first: something broken (the longest broken first), then no primary calendar,
+    then the most people who never connected, then the rest, oldest customer first."""
+    oldest = min((b.since for b in row.broken), default=datetime.max.replace(tzinfo=UTC))
+    return (
+        0 if row.broken else 1,
+        0 if row.progress.primary is Standing.NOT_YET else 1,
+        -len(row.waiting),
+        oldest,
+        row.customer.id,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class HomeView:
     places: list[Place]
     now: datetime
     check_interval: timedelta
     link: SignInLink | None = None
     notice: str = ""
-    """A line (mrkdwn) at the top: why a click gave no link."""
+    """A line (mrkdwn) at the top: why a click gave no link, what a Remind did."""
+    desk: Sequence[DeskRow] = ()
+    """The channels where the person is the onboarder (none: no desk)."""
 
 
 def build_home(view: HomeView) -> dict[str, Any]:
-    """The Home tab: what needs the person first, then everything that is fine."""
-    blocks = _overview(view) if view.places else _welcome(view)
+    """The Home tab: the onboarder's desk, if any; then what needs the person, then
+    everything that is fine."""
+    if not view.desk:
+        blocks = _overview(view) if view.places else _welcome(view)
+    else:
+        limit = DESK_BLOCK_LIMIT if view.places else HOME_BLOCK_LIMIT
+        blocks = _desk(view, limit)
+        if view.places:
+            blocks += _overview(replace(view, notice=""), HOME_BLOCK_LIMIT - len(blocks))
     return {"type": "home", "blocks": [b.to_dict() for b in blocks]}
+
+
+def build_desk_remind_notice(channel_id: str, outcome: Reminded, count: int) -> str:
+    """What a Remind in the desk did, in the channel it names."""
+    return f"<#{channel_id}>: {build_remind_reply(outcome, count).text}"
+
+
+NOT_YOUR_DESK = (
+    "That channel isn't one where you're the onboarder, so I didn't post anything there. "
+    "Your channels are listed below."
+)
 
 
 def build_already_connected(channel_id: str) -> str:
@@ -96,7 +177,7 @@ GONE_CHANNEL = (
 # --- the overview ---------------------------------------------------------------------------
 
 
-def _overview(view: HomeView) -> list[Block]:
+def _overview(view: HomeView, limit: int = HOME_BLOCK_LIMIT) -> list[Block]:
     needing = [p for p in view.places if p.needs_them]
     fine = [p for p in view.places if not p.needs_them]
     head: list[Block] = [
@@ -123,7 +204,7 @@ def _overview(view: HomeView) -> list[Block]:
     ]
     link_blocks = _link_blocks(view.link) if view.link is not None else []
     # Kept for the two groups' headings, their "…and N more" lines and the divider between.
-    room = HOME_BLOCK_LIMIT - len(head) - len(tail) - len(link_blocks) - 5
+    room = limit - len(head) - len(tail) - len(link_blocks) - 5
 
     fine_sections = list(_packed(fine, view))
     keep_for_fine = 1 if fine_sections else 0
@@ -241,6 +322,158 @@ def _connection_line(connection: CalendarConnection, zone: ZoneInfo, view: HomeV
     if connection.state is ConnectionState.UNREACHABLE:
         line += f"; next try {_when(checked + view.check_interval, zone, view.now)}"
     return line + f" ({_zone_words(zone)})."
+
+
+# --- the desk ---------------------------------------------------------------------------------
+
+
+def _desk(view: HomeView, limit: int) -> list[Block]:
+    """The onboarder's channels, worst first, within `limit` blocks."""
+    rows = sorted(view.desk, key=desk_order)
+    needing = [r for r in rows if r.needs_work]
+    done = [r for r in rows if not r.needs_work]
+    head: list[Block] = [
+        HeaderBlock(text="Your desk"),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=f"The {_channels(len(rows))} where you're the onboarder, worst first: "
+                "what is broken and since when, who has never connected, and the daily digest. "
+                f"*{DESK_REMIND_LABEL}* posts a friendly reminder in that channel."
+            )
+        ),
+    ]
+    if view.notice:
+        head.append(_notice(view.notice))
+    tail: list[Block] = [DividerBlock()]
+    # Kept for the two groups' headings and their "…and N more" lines.
+    room = limit - len(head) - len(tail) - 4
+    done_sections = list(_pack(_desk_text(r, view.now) for r in done))
+    keep_for_done = 1 if done_sections else 0
+
+    needing_blocks: list[Block] = []
+    for row in needing:
+        if room - 1 < keep_for_done:
+            break
+        room -= 1
+        needing_blocks.append(_section(_desk_text(row, view.now), _remind_button(row)))
+    if len(needing_blocks) < len(needing):
+        needing_blocks.append(_more(len(needing) - len(needing_blocks), "that need work"))
+
+    done_blocks: list[Block] = []
+    shown_done = 0
+    for text, count in done_sections:
+        if len(done_blocks) >= room:
+            break
+        done_blocks.append(SectionBlock(text=MarkdownTextObject(text=text)))
+        shown_done += count
+    if shown_done < len(done):
+        done_blocks.append(_more(len(done) - shown_done, "where all is done"))
+
+    body: list[Block] = []
+    if needing:
+        body += [_heading(f":point_right: *Needs work* ({len(needing)})"), *needing_blocks]
+    if done:
+        body += [_heading(f"*All done* ({len(done)})"), *done_blocks]
+    return head + body + tail
+
+
+def _remind_button(row: DeskRow) -> ButtonElement | None:
+    if not row.waiting:
+        return None
+    return ButtonElement(text=DESK_REMIND_LABEL, action_id=DESK_REMIND, value=str(row.customer.id))
+
+
+def _desk_text(row: DeskRow, now: datetime) -> str:
+    """A channel's row: its progress, what is broken and since when, who never connected,
+    and the digest; times in the customer's own timezone."""
+    zone = ZoneInfo(row.customer.timezone)
+    progress = row.progress
+    mark = (
+        ":red_circle:"
+        if row.broken
+        else ":large_orange_circle:"
+        if row.needs_work
+        else ":large_green_circle:"
+    )
+    lines = [f"{mark} {_channel(row.customer)}", f"Primary calendar: {_primary_words(row)}."]
+    if not progress.everyone_known:
+        lines.append(
+            f"Staff: {progress.connected_count} connected; I can't see who is in the channel "
+            "right now."
+        )
+    else:
+        lines.append(
+            f"Staff: {progress.connected_count} of {len(progress.people)} connected."
+            if progress.people
+            else "Staff: no one of the business is in the channel yet."
+        )
+    for broken in row.broken:
+        connection = broken.connection
+        what = (
+            f"the primary calendar ({escape(connection.account_email)})"
+            if connection.kind is ConnectionKind.PRIMARY
+            else f"{mention(connection.owner_key)}'s calendar"
+        )
+        lines.append(
+            f":warning: Broken: {what}, {STATE_LABEL[connection.state].split(' ', 1)[1]} "
+            f"since {_on(broken.since, zone, now)}."
+        )
+    if row.waiting:
+        named = ", ".join(mention(u) for u in row.waiting[:NEVER_NAMED])
+        more = len(row.waiting) - NEVER_NAMED
+        if more > 0:
+            named += f" and {more} more"
+        lines.append(f"Never connected: {named}.")
+    lines.append(_digest_words(row, zone, now))
+    return _cut("\n".join(lines))
+
+
+def _primary_words(row: DeskRow) -> str:
+    if row.primary is None:
+        return NOT_CONNECTED_LABEL
+    return f"{STATE_LABEL[row.primary.state]}, {escape(row.primary.account_email)}"
+
+
+def _digest_words(row: DeskRow, zone: ZoneInfo, now: datetime) -> str:
+    state = "off"
+    if row.progress.digest_on:
+        state = f"on, at {_clock(row.progress.digest_time)} on working days"
+    if row.digest_sent_at is None:
+        return f"Daily digest: {state}; it hasn't gone yet. _({_zone_words(zone)})_"
+    last = _on(row.digest_sent_at, zone, now)
+    return f"Daily digest: {state}; last went {last}. _({_zone_words(zone)})_"
+
+
+def _clock(hhmm: str) -> str:
+    """`07:00` → `7am`; anything unreadable as it is."""
+    try:
+        return format_time_12h(time.fromisoformat(hhmm))
+    except ValueError:
+        return hhmm
+
+
+def _on(moment: datetime, zone: ZoneInfo, now: datetime) -> str:
+    """`today at 3:15pm`, or `Tue 1 Dec at 3:15pm`, in the zone's wall-clock time."""
+    local = moment.astimezone(zone)
+    today = now.astimezone(zone).date()
+    day = "today" if local.date() == today else format_day(local.date(), today)
+    return f"{day} at {format_time_12h(local.time())}"
+
+
+def _pack(texts: Iterator[str]) -> Iterator[tuple[str, int]]:
+    """Texts, as few to a section as fit: each section's text and how many it holds."""
+    packed, count = "", 0
+    for one in texts:
+        if packed and len(packed) + 2 + len(one) > SECTION_LIMIT:
+            yield packed, count
+            packed, count = "", 0
+        packed, count = (f"{packed}\n\n{one}" if packed else one), count + 1
+    if packed:
+        yield packed, count
+
+
+def _channels(count: int) -> str:
+    return "channel" if count == 1 else f"{count} channels"
 
 
 # --- the sign-in link, where they clicked -----------------------------------------------------

@@ -7,6 +7,7 @@ from sqlalchemy import text
 from storage.repositories.bookings import BookingRepository
 from storage.repositories.connections import ConnectionRepository
 from storage.repositories.customers import CustomerRepository
+from storage.repositories.desk import DeskRepository
 from storage.repositories.oauth import OAuthStateRepository
 from storage.repositories.people import PeopleRepository
 from storage.repositories.requests import RequestRepository
@@ -19,6 +20,7 @@ class Store(
     ConnectionRepository,
     BookingRepository,
     RequestRepository,
+    DeskRepository,
 ):
     """The bot's storage, over an async session factory."""
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
+from bot.messages.home import DESK_REMIND
 from bot.messages.ids import CONNECT_HERE, CONNECT_LINK, RECONNECT
 from sandbox.fake_google import approve_consent
 from sandbox.fake_slack import button_urls, text_of
@@ -188,3 +191,135 @@ async def test_the_messages_tab_publishes_nothing(bot: RunningBot) -> None:
     assert sent.status == 200
     await open_home(bot, OWNER)  # the Home tab, opened after it, is published
     assert len(bot.slack.requests.matching(r"/api/views\.publish$")) == len(publishes) + 1
+
+
+# --- the onboarder's desk -----------------------------------------------------------------------
+#
+# A channel shared with Acme Photo's own organisation (Slack Connect): Alice, of the workspace
+# that installed the app, is its onboarder; Olivia (the owner) and Pat (a photographer) join
+# from Acme Photo, where they have no /tonomo and no Home tab.
+
+ACME = "T0ACME"
+OLIVIA, PAT = "W0OLIVIA", "W0PAT"
+SHARED = "C0SHARED"
+PAT_EMAIL = "pat@acme-photo.com"
+
+
+async def mention(bot: RunningBot, user: str, text: str, channel: str = SHARED) -> dict[str, Any]:
+    """`@Tonomo text` in the channel; the answer only `user` sees."""
+    before = len(bot.slack.ephemerals(channel, user))
+    _, sent = await bot.slack.send_message(
+        bot.events_url, user_id=user, channel_id=channel, text=f"<@{bot.slack.bot_user_id}> {text}"
+    )
+    assert sent is not None and sent.status == 200
+    answers = await wait_until(lambda: bot.slack.ephemerals(channel, user)[before:])
+    return answers[0]
+
+
+async def shared_channel(bot: RunningBot) -> Customer:
+    """The shared channel, its checklist posted by Alice; Olivia connected the primary
+    calendar and Pat his own."""
+    bot.slack.add_team(ACME, name="Acme Photo", domain="acme-photo")
+    bot.slack.add_user(OLIVIA, name="olivia", tz="America/New_York", team_id=ACME)
+    bot.slack.add_user(PAT, name="pat", tz="America/New_York", team_id=ACME)
+    bot.slack.add_channel(
+        SHARED, name="acme-photo-onboarding", members=[ALICE, OLIVIA, PAT], shared_with=[ACME]
+    )
+    await bot.slack.send_slash_command(
+        bot.events_url, user_id=ALICE, channel_id=SHARED, text="onboard"
+    )
+    await wait_until(lambda: bot.slack.messages(SHARED))  # the checklist
+    for user, text, email in (
+        (OLIVIA, "connect-calendar primary", PRIMARY_EMAIL),
+        (PAT, "connect-calendar", PAT_EMAIL),
+    ):
+        (url,) = button_urls((await mention(bot, user, text))["blocks"])
+        await sign_in(bot, url, email)
+    return await customer(bot, SHARED)
+
+
+def desk_row_of(view: dict[str, Any], channel: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [
+        b
+        for b in view["blocks"]
+        if b["type"] == "section" and f"<#{channel}>" in text_of({"blocks": [b]})
+    ]
+    assert len(found) == 1
+    return found[0]
+
+
+async def test_the_onboarder_sees_their_desk_and_reminds_the_channel(bot: RunningBot) -> None:
+    shared = await shared_channel(bot)
+    view = await open_home(bot, ALICE)
+    text = text_of(view)
+    assert "Your desk" in text
+    row = desk_row_of(view, SHARED)
+    line = text_of({"blocks": [row]})
+    assert f"Primary calendar: :white_check_mark: connected, {PRIMARY_EMAIL}." in line
+    # Olivia and Pat are the business's; Alice, the onboarder, is not counted.
+    assert "Staff: 1 of 2 connected." in line
+    assert f"Never connected: <@{OLIVIA}>." in line and f"<@{ALICE}>" not in line
+    assert "Daily digest: on, at 7am on working days; it hasn't gone yet." in line
+    assert "Broken" not in line
+    [remind] = buttons(view, DESK_REMIND)
+    assert remind["value"] == str(shared.id) and remind["text"]["text"] == "Remind"
+    # Not staff there: the tab doesn't ask her to connect a calendar of her own.
+    assert not buttons(view, CONNECT_HERE)
+
+    before = len(bot.slack.messages(SHARED))
+    answered = await click(bot, ALICE, view, DESK_REMIND)
+    assert f"<#{SHARED}>: Done: I reminded 1 person" in text_of(answered)
+    posted = await wait_until(lambda: bot.slack.messages(SHARED)[before:])
+    reminder = text_of(posted[-1])
+    assert f"<@{OLIVIA}>" in reminder and "please connect your Google calendar" in reminder
+    assert f"<@{PAT}>" not in reminder.split("asks you")[0]
+    assert f"<@{ALICE}> asks you to connect" in reminder
+
+
+async def test_a_breakage_and_the_digest_show_on_the_desk(bot: RunningBot) -> None:
+    shared = await shared_channel(bot)
+    bot.google.revoke_account_tokens(PAT_EMAIL)
+    await bot.services.health.check_customer(shared)
+    await bot.slack.send_slash_command(
+        bot.events_url, user_id=ALICE, channel_id=SHARED, text="digest now"
+    )
+    deadline = time.monotonic() + 5
+    while (await bot.services.store.desk_of(TEAM, ALICE))[0].digest_sent_at is None:
+        assert time.monotonic() < deadline, "the digest was not sent"
+        await asyncio.sleep(0.01)
+
+    line = text_of({"blocks": [desk_row_of(await open_home(bot, ALICE), SHARED)]})
+    assert f":red_circle: *<#{SHARED}>*" in line
+    # (today, unless the test ran across midnight in Chicago, Alice's timezone)
+    assert f"Broken: <@{PAT}>'s calendar, needs reconnecting since " in line
+    assert "Staff: 0 of 2 connected." in line
+    assert "Daily digest: on, at 7am on working days; last went " in line
+
+
+async def test_a_forged_remind_for_another_customer_is_refused(bot: RunningBot) -> None:
+    await shared_channel(bot)
+    # In the photo channel (no other organisation, no guests) Alice is staff, not onboarder.
+    await command(bot, "settings", user=ALICE)
+    photos = await customer(bot)
+    view = await open_home(bot, ALICE)
+    assert [b["value"] for b in buttons(view, DESK_REMIND)] != [str(photos.id)]
+
+    before = len(bot.slack.messages(CHANNEL)), len(bot.slack.messages(SHARED))
+    sent = await bot.slack.send_block_action(
+        bot.events_url,
+        user_id=ALICE,
+        channel_id=None,
+        action_id=DESK_REMIND,
+        value=str(photos.id),
+        view_id=view["id"],
+    )
+    assert sent.status == 200
+    answered = await republished(bot, ALICE, view)
+    assert "isn't one where you're the onboarder" in text_of(answered)
+    assert (len(bot.slack.messages(CHANNEL)), len(bot.slack.messages(SHARED))) == before
+
+
+async def test_staff_of_a_channel_have_no_desk(bot: RunningBot) -> None:
+    await command(bot, "settings", user=BOB)
+    text = text_of(await open_home(bot, BOB))
+    assert "Your desk" not in text and not buttons(await open_home(bot, BOB), DESK_REMIND)
