@@ -38,7 +38,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import random
 import re
 import signal
 import sys
@@ -46,57 +45,38 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
-from zoneinfo import ZoneInfo
 
 import aiohttp
 
 from bench.ack_latency import FORM, USER_AGENT, log_problems
-from bench.emulators import TIMEZONES, channel_id, user_id, user_name
-from bench.fleet import (
-    HOST,
-    REPO,
-    SIGNING_SECRET,
-    Child,
-    Ports,
-    base_env,
-    bot_argv,
-    bot_env,
-    cpu_seconds,
-    emulators_argv,
-    exit_on_sigterm,
-    free_port,
-    start_child,
-    stop_child,
-    wait_ready,
+from bench.answer_setup import (
+    FREEBUSY_PATH,
+    REPLY_TIMEOUT_S,
+    ZONE,
+    Control,
+    Processes,
+    add_calendar_options,
+    grid_problems,
+    most_in_flight,
+    staff_calendars,
+    staff_email,
+    start_processes,
+    thread_count,
 )
+from bench.emulators import user_id, user_name
+from bench.fleet import SIGNING_SECRET, cpu_seconds, exit_on_sigterm, wait_ready
 from bench.report import machine, percentile
 from sandbox.fake_google import approve_consent
 from sandbox.fake_slack import button_urls, sign, text_of
 
 TARGET_S = 0.6
-ZONE = TIMEZONES[0]  # the owner's Slack timezone, so the customer's; the calendars' too
-CHANNEL = channel_id(0)
 OWNER = user_id(0)
 OWNER_EMAIL = "bookings@bench.example"
-FREEBUSY_PATH = "/calendar/v3/freeBusy"
-REPLY_TIMEOUT_S = 30.0
 PAUSE_S = 0.25  # between asks, so that nothing of one is still running at the next
 EXPIRED_LIFETIME_S = 120  # under google-auth's 3 min 45 s margin: expired on arrival
-SEEDED_DAYS = 16  # from yesterday: this week and next week, whatever today is
-SUMMARIES = (
-    "Shoot: 14 Oak St",
-    "Shoot: 220 Harbor Rd",
-    "Twilight shoot: 9 Pine Ave",
-    "Drone: 31 Lake View Dr",
-    "Floor plan: 7 Elm Ct",
-    "Client walkthrough",
-    "Editing",
-    "Travel",
-)
 
 
 @dataclass(frozen=True)
@@ -128,152 +108,10 @@ SCENARIOS = (
 )
 
 
-# --- the processes --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Processes:
-    emulators: Child
-    bot: Child
-    ports: Ports
-
-    @property
-    def control_url(self) -> str:
-        return f"http://{HOST}:{self.ports.control}"
-
-    @property
-    def events_url(self) -> str:
-        return f"http://{HOST}:{self.ports.bot}/slack/events"
-
-
-def start_processes(stack: contextlib.ExitStack, work: Path, *, users: int) -> Processes:
-    """The emulators and the bot; each is stopped when `stack` closes, whatever happened."""
-    # The floor's port is not served: this benchmark has no floor.
-    ports = Ports(*(free_port() for _ in range(5)))
-
-    def start(name: str, argv: list[str], env: dict[str, str], cwd: Path, port: int) -> Child:
-        health_url = f"http://{HOST}:{port}/healthz"
-        child = start_child(name, argv, env, cwd=cwd, logs=work, health_url=health_url)
-        stack.callback(stop_child, child)
-        return child
-
-    return Processes(
-        emulators=start(
-            "emulators",
-            emulators_argv(ports, channels=1, users=users),
-            base_env(),
-            REPO,
-            ports.control,
-        ),
-        # From the temporary directory, so no developer's .env is read.
-        bot=start("bot", bot_argv(), bot_env(ports, work), work, ports.bot),
-        ports=ports,
-    )
-
-
-@dataclass(frozen=True)
-class Control:
-    """The emulators' control API."""
-
-    session: aiohttp.ClientSession
-    url: str
-
-    async def slash_command(self, user: str, text: str) -> dict[str, str]:
-        """The form fields Slack would post for `/tonomo text`, with a response_url it accepts."""
-        wanted = {"commands": [{"channel_id": CHANNEL, "user_id": user, "text": text}]}
-        async with self.session.post(f"{self.url}/slash-commands", json=wanted) as answer:
-            answer.raise_for_status()
-            fields: dict[str, str] = (await answer.json())["commands"][0]
-            return fields
-
-    async def set_google_latency(self, seconds: float) -> None:
-        async with self.session.post(f"{self.url}/latency", json={"google": seconds}) as answer:
-            answer.raise_for_status()
-
-    async def add_calendars(self, accounts: list[dict[str, Any]]) -> int:
-        """Google accounts with their events; how many events."""
-        body = {"accounts": accounts}
-        async with self.session.post(f"{self.url}/google/calendars", json=body) as answer:
-            answer.raise_for_status()
-            return int((await answer.json())["events"])
-
-    async def expire_google_tokens(self, lifetime: int) -> None:
-        body = {"lifetime": lifetime}
-        async with self.session.post(f"{self.url}/google/expire-tokens", json=body) as answer:
-            answer.raise_for_status()
-
-    async def requests(
-        self, emulator: str, path: str, since: float, wait: float = 0.0
-    ) -> list[dict[str, Any]]:
-        """What the emulator received at or after `since` (epoch s) on matching paths."""
-        query = {"emulator": emulator, "path": path, "since": repr(since), "wait": str(wait)}
-        async with self.session.get(f"{self.url}/requests", params=query) as answer:
-            answer.raise_for_status()
-            found: list[dict[str, Any]] = (await answer.json())["requests"]
-            return found
-
-
-# --- the calendars ------------------------------------------------------------------------
-
-
-def staff_email(number: int) -> str:
-    return f"photographer{number:02d}@bench.example"
-
-
-def staff_events(rng: random.Random, first: date, zone: ZoneInfo) -> list[dict[str, str]]:
-    """A photographer's fortnight: 2–4 events a working day, some all-day, some marked free."""
-    events: list[dict[str, str]] = []
-
-    def timed(day: date, minutes_after_8: int, length: int, transparency: str) -> None:
-        start = datetime.combine(day, datetime.min.time(), zone) + timedelta(
-            hours=8, minutes=minutes_after_8
-        )
-        events.append(
-            {
-                "start": start.isoformat(),
-                "end": (start + timedelta(minutes=length)).isoformat(),
-                "summary": rng.choice(SUMMARIES),
-                "transparency": transparency,
-            }
-        )
-
-    def all_day(day: date, summary: str, transparency: str) -> None:
-        end = day + timedelta(days=1)
-        events.append(
-            {
-                "start": day.isoformat(),
-                "end": end.isoformat(),
-                "summary": summary,
-                "transparency": transparency,
-            }
-        )
-
-    for offset in range(SEEDED_DAYS):
-        day = first + timedelta(days=offset)
-        if day.weekday() >= 5:
-            if rng.random() < 0.2:  # a weekend shoot now and then
-                timed(day, 120, rng.choice((60, 120, 180)), "opaque")
-            continue
-        if rng.random() < 0.07:
-            all_day(day, "Out of office", "opaque")
-        if rng.random() < 0.1:
-            all_day(day, "Reminder: invoices", "transparent")
-        for _ in range(rng.randint(2, 4)):
-            transparency = "transparent" if rng.random() < 0.15 else "opaque"
-            timed(day, 15 * rng.randrange(40), rng.choice((30, 45, 60, 90, 120, 180)), transparency)
-    return events
-
-
 def calendars(options: Options) -> list[dict[str, Any]]:
     """The owner's primary calendar, empty, and every staff member's, busy."""
-    zone = ZoneInfo(ZONE)
-    yesterday = datetime.now(zone).date() - timedelta(days=1)
-    accounts: list[dict[str, Any]] = [{"email": OWNER_EMAIL, "time_zone": ZONE, "events": []}]
-    for number in range(1, options.staff + 1):
-        rng = random.Random(f"{options.seed}:{staff_email(number)}")
-        events = staff_events(rng, yesterday, zone)
-        accounts.append({"email": staff_email(number), "time_zone": ZONE, "events": events})
-    return accounts
+    owner = {"email": OWNER_EMAIL, "time_zone": ZONE, "events": []}
+    return [owner, *staff_calendars(options.staff, options.seed)]
 
 
 # --- talking to the bot -------------------------------------------------------------------
@@ -337,29 +175,6 @@ class Bot:
                 raise RuntimeError(f"the callback for {email} answered {page.status}")
 
 
-def grid_problems(message: dict[str, Any], names: list[str], days: int) -> list[str]:
-    """What is wrong with an answer that should show every name in `names` over `days` days."""
-    text = text_of(message)
-    if not text.startswith("Availability"):
-        return [f"the answer is not an availability grid: {text[:200]!r}"]
-    rows: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        words = line.strip("`").split()
-        if words and words[0] in names:
-            rows[words[0]] = words[1:]
-    problems = []
-    missing = [n for n in names if n not in rows]
-    if missing:
-        problems.append(f"{len(missing)} staff missing from the grid, first {missing[:3]}")
-    short = [n for n, cells in rows.items() if len(cells) != days]
-    if short:
-        problems.append(f"{len(short)} rows without {days} cells, first {short[:3]}")
-    unknown = [n for n, cells in rows.items() if "?" in cells]
-    if unknown:
-        problems.append(f"{len(unknown)} staff unknown (`?`), first {unknown[:3]}")
-    return problems
-
-
 # --- one ask --------------------------------------------------------------------------------
 
 
@@ -380,16 +195,6 @@ class Answer:
     """Most Google calls arrived within one latency of each other: in flight at once."""
     google_calls: dict[str, int]
     bot_cpu_s: float
-
-
-def most_in_flight(arrivals: list[float], latency: float) -> int:
-    ordered = sorted(arrivals)
-    most, first = 0, 0
-    for last, at in enumerate(ordered):
-        while ordered[first] <= at - latency:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
 
 
 @dataclass
@@ -527,13 +332,6 @@ def summarize(scenario: Scenario, answers: list[Answer], options: Options, threa
     )
 
 
-def thread_count(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Threads:"):
-            return int(line.split()[1])
-    return 0
-
-
 @dataclass(frozen=True)
 class Measured:
     results: list[Result]
@@ -666,19 +464,16 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         prog="python -m bench.availability_answer",
         description="Time from `/tonomo availability` to its answer, 50 staff, Google slow.",
     )
+    add_calendar_options(parser, staff=50)
     add = parser.add_argument
-    add("--staff", type=int, default=50, help="staff members with a connected calendar (50)")
     add("--rounds", type=int, default=20, help="timed asks per scenario (20)")
     add("--warmup", type=int, default=2, help="untimed asks before each scenario (2)")
-    add("--latency", type=float, default=0.15, help="seconds Google takes per call (0.15)")
     add(
         "--when",
         default="next week",
         choices=["next week", "this week"],
         help="the days asked about (next week: Monday to Sunday)",
     )
-    add("--seed", type=int, default=1, help="of the calendars' random events (1)")
-    add("--json", type=Path, default=None, metavar="FILE", help="also write the figures here")
     args = parser.parse_args(argv)
     if min(args.staff, args.rounds) < 1 or args.warmup < 0 or args.latency < 0:
         parser.error("--staff and --rounds must be ≥ 1, --warmup and --latency ≥ 0")

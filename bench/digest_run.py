@@ -61,7 +61,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bench.availability_answer import SUMMARIES, most_in_flight, thread_count
+from bench.answer_setup import SUMMARIES, most_in_flight, thread_count
 from bench.fleet import (
     HOST,
     REPO,

@@ -26,7 +26,15 @@ so it is neither recorded nor slowed by their fault injection) lets the benchmar
   expires now, and those issued from now on last S seconds (when given);
 - `POST /slack/channels` `{"channels": [{"id", "name", "members": [{"id", "name",
   "tz"}, …]}, …]}`: each channel, with the bot and those people as its members; each
-  person is added to the workspace (or replaced) with their name and Slack timezone;
+  person is added to the workspace (or replaced) with their name and Slack timezone.
+  People of another organisation (Slack Connect): `"teams": [{"id", "name", "domain"}]`
+  beside `channels` adds those organisations' workspaces, a member's `"team_id"` names
+  their own, and a channel's `"shared_with": [team ids]` shares it with them;
+- `POST /mentions` `{"mentions": [{"channel_id", "user_id", "text"}, …]}`: each person
+  posts `@Tonomo text` in the channel (`FakeSlack.send_message`, the text in Slack's wire
+  form `<@BOT> text`), and the body of the `app_mention` event Slack delivers for it is
+  returned, `{"mentions": [{"ts", "body"}, …]}`, for the benchmark to sign and send
+  itself (the emulator delivers it to this control API, which only acknowledges it);
 - `GET /requests?emulator=slack|google&path=REGEX&since=T&wait=S`: the requests that
   emulator received at or after T (seconds since the epoch, as `time.time()` counts
   them) whose path matches, oldest first: method, path, when it arrived and the body.
@@ -126,6 +134,8 @@ class Emulators:
         app.router.add_post("/google/expire-tokens", self._google_expire_tokens)
         app.router.add_post("/slack/channels", self._slack_channels)
         app.router.add_get("/requests", self._requests)
+        app.router.add_post("/mentions", self._mentions)
+        app.router.add_post("/delivered", self._delivered)
         return app
 
     async def _healthz(self, _request: web.Request) -> web.Response:
@@ -201,21 +211,48 @@ class Emulators:
         return web.json_response({"lifetime": self.google.access_token_lifetime})
 
     async def _slack_channels(self, request: web.Request) -> web.Response:
-        wanted: list[dict[str, Any]] = (await request.json())["channels"]
+        body: dict[str, Any] = await request.json()
+        for team in body.get("teams", []):
+            self.slack.add_team(str(team["id"]), name=str(team["name"]), domain=str(team["domain"]))
+        wanted: list[dict[str, Any]] = body["channels"]
         people = 0
         for channel in wanted:
             members = [dict(m) for m in channel["members"]]
             for member in members:
                 self.slack.add_user(
-                    str(member["id"]), name=str(member["name"]), tz=str(member["tz"])
+                    str(member["id"]),
+                    name=str(member["name"]),
+                    tz=str(member["tz"]),
+                    team_id=str(member["team_id"]) if "team_id" in member else None,
                 )
             self.slack.add_channel(
                 str(channel["id"]),
                 name=str(channel["name"]),
                 members=[str(m["id"]) for m in members],
+                shared_with=[str(t) for t in channel.get("shared_with", [])],
             )
             people += len(members)
         return web.json_response({"channels": len(wanted), "members": people})
+
+    async def _mentions(self, request: web.Request) -> web.Response:
+        wanted: list[dict[str, Any]] = (await request.json())["mentions"]
+        # The emulator delivers each event here, to `_delivered`; the benchmark sends it on.
+        here = f"{request.url.origin()}/delivered"
+        mentions = []
+        for mention in wanted:
+            message, sent = await self.slack.send_message(
+                here,
+                user_id=str(mention["user_id"]),
+                channel_id=str(mention["channel_id"]),
+                text=f"<@{self.slack.bot_user_id}> {mention['text']}",
+            )
+            if sent is None:
+                raise web.HTTPBadRequest(text=f"no app_mention for {mention}")
+            mentions.append({"ts": message["ts"], "body": sent.request_body})
+        return web.json_response({"mentions": mentions})
+
+    async def _delivered(self, _request: web.Request) -> web.Response:
+        return web.Response()
 
     async def _requests(self, request: web.Request) -> web.Response:
         query = request.query
