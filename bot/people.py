@@ -150,6 +150,13 @@ class Refusal:
     """The customer's owner (a Slack user id), who can; None when there is none."""
 
 
+def refusal_of(role: Role, act: Act | None, customer: Customer) -> Refusal | None:
+    """None when a person of `role` may do `act` for this customer; else who can."""
+    if act is None or may(role, act, has_owner=customer.owner_user_id is not None):
+        return None
+    return Refusal(act=act, owner=customer.owner_user_id)
+
+
 @dataclass(frozen=True)
 class Channel:
     """The facts behind a channel's roles, read once for one decision or one list."""
@@ -242,10 +249,13 @@ class People:
 
     async def refusal(self, customer: Customer, user_id: str, act: Act) -> Refusal | None:
         """None when the person may do `act` in this channel; else who can."""
-        role = await self.role_of(customer, user_id)
-        if may(role, act, has_owner=customer.owner_user_id is not None):
-            return None
-        return Refusal(act=act, owner=customer.owner_user_id)
+        return refusal_of(await self.role_of(customer, user_id), act, customer)
+
+    async def has_home(self, customer: Customer, user_id: str) -> bool:
+        """People of another organisation have no App Home for this app (Slack gives them
+        none); a member of the installing workspace has one."""
+        user = await self._directory.user(user_id)
+        return user is not None and user.team_id == customer.team_id
 
     async def staff_in(
         self, customer: Customer, *, known_people: Collection[str] = ()

@@ -71,7 +71,8 @@ def create_web_app(services: Services, *, periodic_jobs: bool = True) -> web.App
                 await services.health.deliver_notices()  # clear the alert in place now
             await services.onboarding.refresh(outcome.customer)
             # A Home tab left open (maybe on the link it gave) shows the connection now.
-            await services.home.refresh(outcome.customer.team_id, outcome.slack_user_id)
+            if await services.people.has_home(outcome.customer, outcome.slack_user_id):
+                await services.home.refresh(outcome.customer.team_id, outcome.slack_user_id)
         page = build_callback_page(outcome)
         return web.Response(status=page.status, text=page.html, content_type="text/html")
 

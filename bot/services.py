@@ -124,6 +124,7 @@ async def build_services(settings: Settings) -> Services:
         onboarding=Onboarding(store=store, poster=poster, people=people),
         home=Home(
             store=store,
+            directory=directory,
             connections=connections,
             slack=slack,
             check_interval=timedelta(minutes=settings.health_check_minutes),

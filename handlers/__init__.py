@@ -8,6 +8,7 @@ command, a mention, a panel button and a modal are doors into the same command o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -23,8 +24,10 @@ APOLOGY = "Sorry, something went wrong on my side and I couldn't finish that. Pl
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    commands.register(app, services)
-    mentions.register(app, services)
+    # Slash commands and mentions take turns in one queue after their ack.
+    after_ack = asyncio.Semaphore(commands.AFTER_ACK_CONCURRENCY)
+    commands.register(app, services, after_ack)
+    mentions.register(app, services, after_ack)
     panel.register(app, services)
     actions.register(app, services)
     scheduling.register(app, services)

@@ -20,7 +20,10 @@ logger = logging.getLogger(__name__)
 Reply = Callable[[Message], Awaitable[None]]
 """Sends a message only the person who asked sees."""
 
-NOT_SET_UP = "This channel isn't set up with me yet: type `/tonomo help` in it first."
+NOT_SET_UP = (
+    "This channel isn't set up with me yet: mention me in it first (`@Tonomo help`), "
+    "or type `/tonomo help`."
+)
 
 
 def ephemeral(respond: AsyncRespond) -> Reply:

@@ -36,7 +36,7 @@ from bot.messages.help import (
 from bot.messages.onboarding import build_checklist_not_posted
 from bot.messages.people import build_refusal, build_replace_primary, build_role_set
 from bot.messages.status import StatusView, build_status
-from bot.people import Role, act_of
+from bot.people import Role, act_of, refusal_of
 from bot.services import Services
 from bot.slack import user_timezone
 from handlers import digest, scheduling
@@ -71,8 +71,7 @@ class Asked:
     """How the person types commands here: `/tonomo` or `@Tonomo`."""
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    work_after_ack = asyncio.Semaphore(AFTER_ACK_CONCURRENCY)
+def register(app: AsyncApp, services: Services, work_after_ack: asyncio.Semaphore) -> None:
 
     @app.command("/tonomo")
     async def handle_tonomo_command(
@@ -129,12 +128,12 @@ async def run(
         await asked.reply(build_invalid(parsed.problem, parsed.usage, asked.door))
         return
     customer = await customer_of(services, asked, client)
-    act = act_of(parsed, asked.user_id)
-    if act is not None:
-        refusal = await services.people.refusal(customer, asked.user_id, act)
-        if refusal is not None:
-            await asked.reply(build_refusal(refusal))
-            return
+    # Who they are here is decided (and recorded) for every command, whatever it asks.
+    role = await services.people.role_of(customer, asked.user_id)
+    refusal = refusal_of(role, act_of(parsed, asked.user_id), customer)
+    if refusal is not None:
+        await asked.reply(build_refusal(refusal))
+        return
     reply, user_id = asked.reply, asked.user_id
     if isinstance(parsed, commands.ConnectCalendar):
         await connect(services, customer, asked, parsed.kind)

@@ -12,6 +12,7 @@ so a redelivery, on any instance, is answered by nobody.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
@@ -38,7 +39,7 @@ def command_text(text: str, bot_user_id: str | None) -> str:
     return SLASH_WORD.sub("", after, count=1)
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, services: Services, work_after_ack: asyncio.Semaphore) -> None:
     @app.event("app_mention")
     async def handle_app_mention(
         ack: AsyncAck,
@@ -70,4 +71,5 @@ def register(app: AsyncApp, services: Services) -> None:
             door=MENTION,
         )
         parsed = commands.parse(command_text(str(event.get("text", "")), context.bot_user_id))
-        await run(services, parsed, asked, client)
+        async with work_after_ack:
+            await run(services, parsed, asked, client)
