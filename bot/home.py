@@ -73,14 +73,14 @@ class Home:
         connections: Connections,
         slack: AsyncWebClient,
         check_interval: timedelta,
-        directory: Directory | None = None,
+        directory: Directory,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
         self._connections = connections
         self._slack = slack
         self._check_interval = check_interval
-        self._directory = directory if directory is not None else Directory(slack)
+        self._directory = directory
         self._clock = clock
         self._reads = asyncio.Semaphore(CHANNELS_READ_AT_ONCE)
 
