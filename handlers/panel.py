@@ -147,7 +147,6 @@ def register(app: AsyncApp, services: Services) -> None:
         if not await clicks.in_channel(services, channel_id, user["id"]):
             await reply(Message.text_only(NOT_IN_CHANNEL))
             return
-        door = MENTION if user.get("team_id") != clicks.installed_team(body) else SLASH
         who = Asked(
             team_id=clicks.installed_team(body),
             channel_id=channel_id,
@@ -155,7 +154,7 @@ def register(app: AsyncApp, services: Services) -> None:
             user_name=str(user.get("username") or user.get("name") or ""),
             request_key=f"view:{view.get('id', '')}",
             reply=reply,
-            door=door,
+            door=door_of(body),
         )
         await run(services, asked, who, client)
 
