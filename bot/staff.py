@@ -41,6 +41,8 @@ CALENDAR_CONCURRENCY = 50
 
 # Why a staff member's time is unknown.
 NOT_CONNECTED = "not_connected"
+ONBOARDER = "onboarder"
+"""A member's stored role (`bot.people.Role.ONBOARDER`): never counted as staff."""
 NEEDS_RECONNECT = "needs_reconnect"
 MISSING_PERMISSION = "missing_permission"
 UNREADABLE = "unreadable"
@@ -135,10 +137,20 @@ class AvailabilityReport:
         return replace(self, people=people)
 
 
+def _is_onboarder(member: Member | None) -> bool:
+    return member is not None and member.role == ONBOARDER
+
+
 def _people(customer: Customer, user_ids: Sequence[str], roster: Roster) -> list[Person]:
-    """The people asked for, in order; with none asked for, every connected staff member."""
-    staff = {c.owner_key: c for c in roster.connections if c.kind is ConnectionKind.STAFF}
+    """The people asked for, in order; with none asked for, every connected staff member
+    (an onboarder who connected a calendar of their own is not staff: left out)."""
     by_user = {m.slack_user_id: m for m in roster.members}
+    staff = {
+        c.owner_key: c
+        for c in roster.connections
+        if c.kind is ConnectionKind.STAFF
+        and (c.owner_key in user_ids or not _is_onboarder(by_user.get(c.owner_key)))
+    }
     return [
         Person(
             user_id=user_id,

@@ -394,6 +394,21 @@ async def test_the_onboarder_is_absent_from_every_staff_list(bot: RunningBot) ->
     assert count == 2 and f"<@{SAM}>" not in reminder.splitlines()[0]
 
 
+async def test_an_onboarder_with_a_calendar_of_their_own_is_still_not_staff(
+    bot: RunningBot,
+) -> None:
+    await connect_by_mention(bot, SAM, "sam@vendor.example")
+    await connect_by_mention(bot, ALICE, "alice@acme-photo.com")
+    week = text_of(await mention(bot, OLIVIA, "availability this week"))
+    assert f"<@{ALICE}>" in week or "alice" in week
+    assert f"<@{SAM}>" not in week and "sam" not in week
+    assert await bot.services.digests.post_now(await customer(bot))
+    digest = [t for t in channel_texts(bot) if "availability" in t.lower()][-1]
+    assert f"<@{ALICE}>" in digest and f"<@{SAM}>" not in digest
+    # Asked for by name, the onboarder's own calendar is read like anyone's.
+    assert "Nobody" not in text_of(await mention(bot, OLIVIA, f"availability <@{SAM}> tomorrow"))
+
+
 async def test_a_guest_in_a_channel_that_is_not_shared(
     google: FakeGoogle, database_url: str
 ) -> None:
