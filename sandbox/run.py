@@ -2,11 +2,14 @@
 Google emulated.
 
 It starts both emulators, a fresh SQLite database and the bot's real server, with its
-production code paths (only the URLs differ), then seeds a demo customer: the channel
-#acme-photo-onboarding with its owner and three photographers, whose Google calendars hold
-two weeks of realistic busy time. The primary calendar (a shared bookings@ account) and two
-of the photographers are connected through the real connect flow, as people would: a signed
-`/tonomo connect-calendar`, Google's consent pages, the bot's own callback. The third
+production code paths (only the URLs differ), then seeds a demo customer: the Slack Connect
+channel #acme-photo-onboarding, in the vendor's workspace (Tonomo Onboarding, which
+installed the app) with its onboarder, and shared with Acme Photo's own organisation, whose
+owner and three photographers join from there. Their Google calendars hold two weeks of
+realistic busy time. People of another organisation have no slash command, so the primary
+calendar (a shared bookings@ account, connected by Olivia, who thereby becomes the owner)
+and two of the photographers' are connected as they would do it: a click on the channel
+panel's connect button, Google's consent pages, the bot's own callback. The third
 photographer is left to connect.
 
 The page that plays Slack (`sandbox/ui.py`, `sandbox/web/`) is served by the same server,
@@ -33,15 +36,24 @@ from aiohttp import ClientError, ClientSession, web
 from cryptography.fernet import Fernet
 
 from bot.config import Settings
+from bot.messages.ids import CONNECT_MINE, CONNECT_PRIMARY
 from bot.server import create_web_app
 from bot.services import build_services
 from sandbox.fake_google import ConsentPageError, FakeGoogle, approve_consent
 from sandbox.fake_slack import FakeSlack, button_urls
-from sandbox.ui import Person, SandboxUI
+from sandbox.ui import Person, SandboxUI, find_element
 
 CLIENT_ID = "tonomo-sandbox.apps.googleusercontent.com"
 CLIENT_SECRET = "tonomo-sandbox-secret"  # noqa: S105 - the emulator's own client
-WORKSPACE = "Acme Photo"
+VENDOR_TEAM = "T0TONOMO"
+VENDOR = "Tonomo Onboarding"
+"""The installing workspace: the vendor's, whose onboarders help each customer."""
+VENDOR_DOMAIN = "tonomo-onboarding"
+CUSTOMER_TEAM = "T0ACMEPHOTO"
+CUSTOMER = "Acme Photo"
+"""The customer's own organisation, which the channel is shared with (Slack Connect)."""
+CUSTOMER_DOMAIN = "acme-photo"
+WORKSPACE = VENDOR
 CHANNEL = "C0ACMEPHOTO"
 CHANNEL_NAME = "acme-photo-onboarding"
 ZONE = "America/New_York"
@@ -52,18 +64,25 @@ OWNER = "U0OLIVIA"
 ALICE = "U0ALICE"
 BOB = "U0BOB"
 CARMEN = "U0CARMEN"
-PEOPLE = [
-    Person(OWNER, "olivia", "Olivia Owner", "Owner"),
-    Person(ALICE, "alice", "Alice Lens", "Photographer"),
-    Person(BOB, "bob", "Bob Shutter", "Photographer"),
-    Person(CARMEN, "carmen", "Carmen Flash", "Photographer"),
+ONBOARDER = "U0SAM"
+CUSTOMER_PEOPLE = [
+    Person(OWNER, "olivia", "Olivia Owner", "Owner", CUSTOMER),
+    Person(ALICE, "alice", "Alice Lens", "Photographer", CUSTOMER),
+    Person(BOB, "bob", "Bob Shutter", "Photographer", CUSTOMER),
+    Person(CARMEN, "carmen", "Carmen Flash", "Photographer", CUSTOMER),
 ]
-EMAILS = {person.user_id: f"{person.name}@{DOMAIN}" for person in PEOPLE}
+SAM = Person(ONBOARDER, "sam", "Sam Onboarder", "Onboarder", VENDOR)
+PEOPLE = [*CUSTOMER_PEOPLE, SAM]
+"""Who the page can act as: Acme Photo's people first (Olivia is who the page starts as),
+then the vendor's onboarder."""
+EMAILS = {person.user_id: f"{person.name}@{DOMAIN}" for person in CUSTOMER_PEOPLE}
+ONBOARDER_EMAIL = f"sam@{VENDOR_DOMAIN}.com"
 CONNECTED_STAFF = (ALICE, BOB)
 """Connected at start-up; Carmen is not."""
 PARTNER = "jordan@harborhomes.com"
 """A realtor outside the business who invites the photographers to things."""
 
+BOT_NAME = "Tonomo"
 SEED_TIMEOUT = 10.0
 T = TypeVar("T")
 
@@ -93,17 +112,33 @@ def bot_environment(
 # ---------------------------------------------------------------------------------------------
 
 
+def new_slack() -> FakeSlack:
+    """The Slack emulator, its workspace the vendor's: the one that installed the app."""
+    return FakeSlack(team_id=VENDOR_TEAM, team_name=VENDOR, team_domain=VENDOR_DOMAIN)
+
+
 def seed_workspace(slack: FakeSlack) -> None:
-    """The people and their channel, the bot already in it."""
-    for person in PEOPLE:
+    """The onboarder in the vendor's workspace, Acme Photo's people in their own, and the
+    channel between them (shared with Acme Photo), the bot already in it."""
+    slack.add_team(CUSTOMER_TEAM, name=CUSTOMER, domain=CUSTOMER_DOMAIN)
+    slack.add_user(
+        ONBOARDER, name=SAM.name, real_name=SAM.real_name, tz=ZONE, email=ONBOARDER_EMAIL
+    )
+    for person in CUSTOMER_PEOPLE:
         slack.add_user(
             person.user_id,
             name=person.name,
             real_name=person.real_name,
             tz=ZONE,
             email=EMAILS[person.user_id],
+            team_id=CUSTOMER_TEAM,
         )
-    slack.add_channel(CHANNEL, name=CHANNEL_NAME, members=[p.user_id for p in PEOPLE])
+    slack.add_channel(
+        CHANNEL,
+        name=CHANNEL_NAME,
+        members=[p.user_id for p in PEOPLE],
+        shared_with=[CUSTOMER_TEAM],
+    )
 
 
 def seed_calendars(google: FakeGoogle, today: date) -> None:
@@ -193,8 +228,9 @@ def seed_calendars(google: FakeGoogle, today: date) -> None:
 
 
 async def seed_customer(sandbox: Sandbox) -> None:
-    """The bot is added to the channel (the checklist is posted), then the primary calendar
-    and two photographers' are connected through the real connect flow."""
+    """The onboarder adds the bot to the channel (the checklist, its panel, is posted); then
+    the primary calendar and two photographers' are connected through the real connect
+    flow, from the panel's buttons: people of Acme Photo have no `/tonomo`."""
     slack, events_url = sandbox.slack, sandbox.bot_url + "/slack/events"
     added = {
         "type": "member_joined_channel",
@@ -202,7 +238,7 @@ async def seed_customer(sandbox: Sandbox) -> None:
         "channel": CHANNEL,
         "channel_type": "G",
         "team": slack.team_id,
-        "inviter": OWNER,
+        "inviter": ONBOARDER,
     }
     await slack.send_event(events_url, added)
     await _wait_for(lambda: slack.messages(CHANNEL))
@@ -215,27 +251,46 @@ async def seed_customer(sandbox: Sandbox) -> None:
 async def connect(
     sandbox: Sandbox, http: ClientSession, user_id: str, email: str, *, primary: bool = False
 ) -> None:
-    """`/tonomo connect-calendar [primary]`, then Google's pages, then the bot's callback."""
+    """A click on the panel's "Connect primary calendar" or "Connect my calendar", the link
+    the bot answers with (only that person sees it), Google's pages, the bot's callback."""
     slack = sandbox.slack
-    before = len(slack.responses)
-    sent = await slack.send_slash_command(
+    action_id = CONNECT_PRIMARY if primary else CONNECT_MINE
+    panel, block_id = _panel_button(slack, action_id)
+    before = len(slack.ephemerals(CHANNEL, user_id))
+    sent = await slack.send_block_action(
         sandbox.bot_url + "/slack/events",
         user_id=user_id,
         channel_id=CHANNEL,
-        text="connect-calendar primary" if primary else "connect-calendar",
+        action_id=action_id,
+        block_id=block_id,
+        message_ts=panel["ts"],
     )
     if sent.status != 200:
-        raise SeedError(f"the bot answered the command with HTTP {sent.status}")
-    reply = await _wait_for(
-        lambda: next((r for r in slack.responses[before:] if r["user"] == user_id), None)
-    )
-    urls = button_urls(reply["blocks"])
-    if not urls:
-        raise SeedError("the bot's reply had no sign-in link")
-    location = await approve_consent(urls[0], email=email)
+        raise SeedError(f"the bot answered the click with HTTP {sent.status}")
+
+    def link() -> str | None:
+        for answer in slack.ephemerals(CHANNEL, user_id)[before:]:
+            urls = [
+                u for u in button_urls(answer["blocks"]) if u.startswith(sandbox.google.auth_uri)
+            ]
+            if urls:
+                return urls[0]
+        return None
+
+    location = await approve_consent(await _wait_for(link), email=email)
     async with http.get(location) as page:
         if page.status != 200:
             raise SeedError(f"the bot's callback answered HTTP {page.status}")
+
+
+def _panel_button(slack: FakeSlack, action_id: str) -> tuple[dict[str, Any], str]:
+    """The channel's panel (the checklist message) and the block holding that button."""
+    for message in slack.messages(CHANNEL):
+        for block in message.get("blocks") or []:
+            block_id = str(block.get("block_id", ""))
+            if find_element([block], block_id, action_id) is not None:
+                return message, block_id
+    raise SeedError(f"the channel's panel has no {action_id} button")
 
 
 class SeedError(Exception):
@@ -274,7 +329,7 @@ async def running_sandbox(port: int, *, seed: bool = True) -> AsyncIterator[Sand
     """Both emulators and the bot's real server on 127.0.0.1:`port` with a fresh database,
     and the page under `/sandbox/`; with `seed`, the demo customer set up first."""
     google = FakeGoogle(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
-    slack = FakeSlack()
+    slack = new_slack()
     seed_workspace(slack)
     seed_calendars(google, datetime.now(ZoneInfo(ZONE)).date())
     await google.start()
@@ -295,6 +350,7 @@ async def running_sandbox(port: int, *, seed: bool = True) -> AsyncIterator[Sand
                 channel_name=CHANNEL_NAME,
                 people=PEOPLE,
                 workspace=WORKSPACE,
+                bot_name=BOT_NAME,
             )
             app.add_subapp("/sandbox/", ui.app)
             app.router.add_get("/", _to_the_page)
@@ -328,9 +384,12 @@ def describe(sandbox: Sandbox) -> str:
     return (
         "\nThe Tonomo sandbox is running. Open it in your browser:\n\n"
         f"    {sandbox.url}\n\n"
-        f"It is a Slack channel, #{CHANNEL_NAME}, where you act as Olivia (the owner) or one of\n"
-        "her photographers, Alice, Bob and Carmen: type /tonomo help to start. The primary\n"
-        f"calendar ({PRIMARY_EMAIL}) and {staff} calendars are connected; Carmen's is not.\n\n"
+        f"It is #{CHANNEL_NAME}, a Slack Connect channel of {VENDOR}'s workspace\n"
+        f"shared with {CUSTOMER}. Act as Olivia (the owner) or her photographers Alice, Bob\n"
+        f"and Carmen: of another organisation, they have no /tonomo and no Home tab, so they\n"
+        f"mention the app (@{BOT_NAME} help) or use its panel's buttons. Or act as Sam, the\n"
+        f"onboarder of {VENDOR}, who can also type /tonomo help. The primary calendar\n"
+        f"({PRIMARY_EMAIL}) and {staff} calendars are connected; Carmen's is not.\n\n"
         f"  bot              {sandbox.bot_url}  (Slack calls /slack/events; health at /healthz)\n"
         f"  Slack emulator   {sandbox.slack.api_url}\n"
         f"  Google emulator  {sandbox.google.base_url}  (sign-in pages open from the bot's links)\n"

@@ -4,15 +4,22 @@
 JavaScript, no build step) and a JSON API for it. Everything the page shows is what the bot
 really did, as the Slack emulator recorded it (`chat.postMessage`, `chat.postEphemeral`,
 `chat.update`, `views.*`, response_url answers); everything the person does on the page is
-sent to the bot as Slack sends it, signed, by the emulator: slash commands, `block_actions`,
-`view_submission`, `app_home_opened`.
+sent to the bot as Slack sends it, signed, by the emulator: slash commands, messages (with an
+`app_mention` event when they mention the bot), `block_actions`, `view_submission`,
+`app_home_opened`.
+
+The channel may be a Slack Connect channel: people of another organisation than the
+workspace that installed the app are told, as Slack tells them, that they have no slash
+command of this app and no Home tab for it; they mention the bot (`@Tonomo …`) instead.
 
 The API, all JSON, the person named by `as` (a user id or a name):
 
     GET  api/state?as=U…[&since=N]  what that person sees (no one named: the first person);
                                     with `since`, waits (up to 25 s) until the version
                                     differs from N (long polling)
-    POST api/send    {as, text}                      the composer: `/tonomo …` or a message
+    POST api/send    {as, text, thread_ts?}          the composer: `/tonomo …` or a message
+                                                     (in the thread of `thread_ts`);
+                                                     `@Tonomo …` mentions the bot
     POST api/action  {as, action_id, block_id, message_ts | view_id, selected?}
     POST api/home    {as}                            the person opens the app's Home tab
     POST api/submit  {as, view_id, values}           submits a modal
@@ -40,7 +47,7 @@ from typing import Any
 
 from aiohttp import ClientError, web
 
-from sandbox.fake_slack import FakeSlack, SentRequest
+from sandbox.fake_slack import FakeSlack, SentRequest, SlashCommandUnavailable
 
 JsonDict = dict[str, Any]
 
@@ -63,6 +70,10 @@ COMMAND_FAILED = '{command} failed with the error "{error}"'
 NO_ANSWER = "The app didn't respond in time. Please try again."
 ERROR_ANSWER = "The app answered with an error (HTTP {status})."
 MODAL_TROUBLE = "We had some trouble connecting. Try again?"
+NO_HOME = (
+    "{app} is an app of {workspace}, another organization's workspace, so it has no Home tab "
+    "for you. Mention @{app} in a channel you share, or use the buttons of its messages."
+)
 
 # Inputs a person fills in, and the field of `view.state.values` that holds each.
 _INPUT_KEYS = {
@@ -115,6 +126,8 @@ class Person:
     """Their Slack handle, as typed after @."""
     real_name: str
     title: str = ""
+    organisation: str = ""
+    """The organisation they belong to (their own Slack workspace's name)."""
 
     def as_json(self) -> JsonDict:
         return {
@@ -122,6 +135,7 @@ class Person:
             "name": self.name,
             "real_name": self.real_name,
             "title": self.title,
+            "organisation": self.organisation,
         }
 
 
@@ -179,6 +193,28 @@ class SandboxUI:
         where they don't outlive the session they were posted in)."""
         self.ephemerals_since = time.time()
 
+    def is_external(self, user_id: str) -> bool:
+        """Whether they belong to another organisation than the installing workspace."""
+        try:
+            return self.slack.is_external(user_id)
+        except KeyError:
+            return False
+
+    def no_home(self, person: Person) -> str | None:
+        """Why `person` has no Home tab of the app (Slack's explanation), or None."""
+        if not self.is_external(person.user_id):
+            return None
+        return NO_HOME.format(app=self.bot_name, workspace=self.slack.team_name)
+
+    def person_json(self, person: Person) -> JsonDict:
+        external = self.is_external(person.user_id)
+        return person.as_json() | {
+            "external": external,
+            "organisation": person.organisation or (self.slack.team_name if not external else ""),
+            "home": not external,
+            "slash_commands": not external,
+        }
+
     def person(self, who: Any) -> Person:
         text = str(who or "").strip().lower().removeprefix("@")
         for person in self.people:
@@ -192,16 +228,19 @@ class SandboxUI:
         views = self.slack.views(person.user_id)
         modals = [v for v in views if v.get("type") == "modal"]
         homes = [v for v in views if v.get("type") == "home"]
+        people = [self.person_json(p) for p in self.people]
         return {
             "version": self.version,
-            "me": person.as_json(),
-            "people": [p.as_json() for p in self.people],
+            "me": self.person_json(person) | {"no_home": self.no_home(person)},
+            "people": people,
             "workspace": self.workspace,
             "bot": {"id": self.slack.bot_user_id, "name": self.bot_name},
             "channel": {
                 "id": self.channel_id,
                 "name": self.channel_name,
                 "members": len(self.people),
+                "shared": any(p["external"] for p in people),
+                "organisations": list(dict.fromkeys(p["organisation"] for p in people)),
             },
             "users": self._user_names(),
             "channels": {self.channel_id: self.channel_name},
@@ -211,7 +250,8 @@ class SandboxUI:
         }
 
     def messages(self, person: Person) -> list[JsonDict]:
-        """The channel's messages and `person`'s ephemeral ones, oldest first."""
+        """The channel's messages and `person`'s ephemeral ones, oldest first; thread
+        replies among them (their `thread_ts` names their parent, which has `reply_count`)."""
         shown = [
             self._message_json(m, ephemeral=False) for m in self.slack.messages(self.channel_id)
         ]
@@ -232,7 +272,14 @@ class SandboxUI:
     def _author(self, user_id: str) -> JsonDict:
         if user_id == self.slack.bot_user_id:
             return {"id": user_id, "name": self.bot_name, "is_bot": True}
-        return {"id": user_id, "name": self._user_names().get(user_id, user_id), "is_bot": False}
+        person = next((p for p in self.people if p.user_id == user_id), None)
+        return {
+            "id": user_id,
+            "name": self._user_names().get(user_id, user_id),
+            "is_bot": False,
+            "external": self.is_external(user_id),
+            "organisation": self.person_json(person)["organisation"] if person else "",
+        }
 
     def _message_json(self, message: JsonDict, *, ephemeral: bool) -> JsonDict:
         # Only apps post ephemeral messages; the emulator's `user` there is who sees it.
@@ -245,9 +292,19 @@ class SandboxUI:
             "edited": "edited" in message,
             "ephemeral": ephemeral,
             "thread_ts": message.get("thread_ts"),
+            "reply_count": message.get("reply_count", 0),
+            "reply_users": list(message.get("reply_users") or []),
+            "latest_reply": message.get("latest_reply"),
         }
 
-    def _add_local(self, person: Person, text: str, blocks: Any, author: JsonDict) -> None:
+    def _add_local(
+        self,
+        person: Person,
+        text: str,
+        blocks: Any,
+        author: JsonDict,
+        thread_ts: str | None = None,
+    ) -> None:
         ts = max(time.time(), self._last_local_ts + 0.000001)
         self._last_local_ts = ts
         message = {
@@ -257,7 +314,10 @@ class SandboxUI:
             "blocks": blocks if isinstance(blocks, list) else [],
             "edited": False,
             "ephemeral": True,
-            "thread_ts": None,
+            "thread_ts": thread_ts,
+            "reply_count": 0,
+            "reply_users": [],
+            "latest_reply": None,
         }
         self._local.append({"user": person.user_id, "message": message})
         self._local_changes += 1
@@ -271,20 +331,20 @@ class SandboxUI:
 
     # -- what the person does -----------------------------------------------------------------
 
-    async def send(self, person: Person, typed: str) -> JsonDict:
-        """The composer: a slash command goes to the bot, anything else is a message."""
+    async def send(self, person: Person, typed: str, thread_ts: str | None = None) -> JsonDict:
+        """The composer (in the thread of `thread_ts`, if given): a slash command goes to the
+        bot, anything else is a message, which Slack delivers to the bot as an `app_mention`
+        when it mentions it (`@Tonomo …`)."""
         text = typed.strip()
         if not text:
             raise BadRequest("nothing to send")
         if not text.startswith("/"):
-            self.slack.add_message(
-                self.channel_id, user_id=person.user_id, text=self.encode_typed(text, links=True)
-            )
-            return {"ok": True, "kind": "message"}
+            return await self._post_message(person, text, thread_ts)
         command, _, rest = text.partition(" ")
         command = command.lower()
         if command != "/tonomo":
-            self._add_local(person, NOT_A_COMMAND.format(command=command), [], SLACKBOT)
+            note = NOT_A_COMMAND.format(command=command)
+            self._add_local(person, note, [], SLACKBOT, thread_ts)
             return {"ok": False, "kind": "command", "error": "not a command"}
         try:
             sent = await self.slack.send_slash_command(
@@ -293,15 +353,19 @@ class SandboxUI:
                 channel_id=self.channel_id,
                 text=self.encode_typed(rest.strip()),
             )
+        except SlashCommandUnavailable as refused:
+            # People of another organisation have none of this workspace's commands: Slack
+            # sends the app nothing and tells them so, visible only to them.
+            self._add_local(person, refused.message, [], SLACKBOT, thread_ts)
+            return {"ok": False, "kind": "command", "error": refused.message}
         except (TimeoutError, ClientError) as err:
             error = "operation_timeout" if isinstance(err, TimeoutError) else "dispatch_failed"
-            self._add_local(
-                person, COMMAND_FAILED.format(command=command, error=error), [], SLACKBOT
-            )
+            note = COMMAND_FAILED.format(command=command, error=error)
+            self._add_local(person, note, [], SLACKBOT, thread_ts)
             return {"ok": False, "kind": "command", "error": error}
         if sent.status != 200:
             note = COMMAND_FAILED.format(command=command, error="dispatch_failed")
-            self._add_local(person, note, [], SLACKBOT)
+            self._add_local(person, note, [], SLACKBOT, thread_ts)
             return {"ok": False, "kind": "command", "error": "dispatch_failed"}
         reply = ack_reply(sent)
         if reply is not None:
@@ -312,21 +376,45 @@ class SandboxUI:
                 reply.get("text", ""),
                 reply.get("blocks"),
                 self._author(self.slack.bot_user_id),
+                thread_ts,
             )
         return {"ok": True, "kind": "command", "reply": reply}
 
+    async def _post_message(self, person: Person, text: str, thread_ts: str | None) -> JsonDict:
+        try:
+            message, sent = await self.slack.send_message(
+                self.events_url,
+                user_id=person.user_id,
+                channel_id=self.channel_id,
+                text=self.encode_typed(text, links=True),
+                thread_ts=thread_ts,
+            )
+        except ValueError as err:
+            raise Gone(str(err)) from err
+        except (TimeoutError, ClientError):
+            # The message is posted; the bot did not take Slack's event in time (Slack tells
+            # the person nothing, and retries the event).
+            return {"ok": True, "kind": "message", "mention": True, "delivered": False}
+        answer: JsonDict = {"ok": True, "kind": "message", "ts": message["ts"]}
+        if sent is not None:
+            answer.update(mention=True, delivered=sent.status == 200)
+        return answer
+
     def encode_typed(self, text: str, *, links: bool = False) -> str:
-        """Typed text as Slack sends it: `&`, `<`, `>` escaped, `@name` and `#channel` as
-        mentions (the command has `should_escape: true`); with `links`, web addresses as
-        links (as the client does in a message)."""
+        """Typed text as Slack sends it: `&`, `<`, `>` escaped, `@name` (the bot's too) and
+        `#channel` as mentions: `<@U…|name>` in a command (it has `should_escape: true`);
+        with `links`, as in a message, `<@U…>` and web addresses as links."""
         escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         if links:
             escaped = re.sub(r"\bhttps?://[^\s<>|]+", lambda m: f"<{m.group(0)}>", escaped)
         names = {p.name.lower(): p.user_id for p in self.people}
+        names.setdefault(self.bot_name.lower(), self.slack.bot_user_id)
 
         def user(match: re.Match[str]) -> str:
             user_id = names.get(match.group(1).lower())
-            return self.slack.mention(user_id) if user_id else match.group(0)
+            if user_id is None:
+                return match.group(0)
+            return f"<@{user_id}>" if links else self.slack.mention(user_id)
 
         def channel(match: re.Match[str]) -> str:
             if match.group(1).lower() != self.channel_name.lower():
@@ -377,10 +465,15 @@ class SandboxUI:
         return {"ok": True}
 
     async def open_home(self, person: Person) -> JsonDict:
+        note = self.no_home(person)
+        if note is not None:
+            return {"ok": False, "error": note, "no_home": True}
         try:
             sent = await self.slack.send_event(
                 self.events_url, self.slack.app_home_opened(person.user_id)
             )
+        except ValueError as err:  # the emulator's word: no App Home for this person
+            return {"ok": False, "error": str(err), "no_home": True}
         except (TimeoutError, ClientError):
             return {"ok": False, "error": NO_ANSWER}
         return {"ok": sent.status == 200}
@@ -471,7 +564,8 @@ class SandboxUI:
     async def _send(self, request: web.Request) -> web.Response:
         with _answers() as answer:
             body = await _json(request)
-            answer.update(await self.send(self.person(body.get("as")), _required_str(body, "text")))
+            person, text = self.person(body.get("as")), _required_str(body, "text")
+            answer.update(await self.send(person, text, _optional_str(body, "thread_ts")))
         return _reply(answer)
 
     async def _action(self, request: web.Request) -> web.Response:

@@ -1,5 +1,8 @@
 """The sandbox: its page and the page's API, driven over plain HTTP as a browser would, and
-the demo customer it seeds. (The page's own JavaScript is for a browser test.)"""
+the demo customer it seeds: a Slack Connect channel of the vendor's workspace (Sam, the
+onboarder), shared with Acme Photo (Olivia and her photographers), whose people have no
+`/tonomo` and no Home tab and mention the bot instead. (The page's own JavaScript is for a
+browser test.)"""
 
 from __future__ import annotations
 
@@ -19,17 +22,20 @@ from aiohttp import ClientConnectionError, ClientSession, web
 from slack_sdk.web.async_client import AsyncWebClient
 
 from sandbox.fake_google import FakeGoogle, approve_consent
-from sandbox.fake_slack import FakeSlack, button_urls, text_of
+from sandbox.fake_slack import FakeSlack, SlashCommandUnavailable, button_urls, text_of
 from sandbox.run import (
     ALICE,
     BOB,
     CARMEN,
     CHANNEL,
     CHANNEL_NAME,
+    CUSTOMER,
     EMAILS,
+    ONBOARDER,
     OWNER,
     PEOPLE,
     PRIMARY_EMAIL,
+    VENDOR,
     ZONE,
     Sandbox,
     running_sandbox,
@@ -130,6 +136,22 @@ def channel_texts(state: State) -> list[str]:
     return [text_of(m) for m in state["messages"] if not m["ephemeral"]]
 
 
+def panel_click(state: State, action_id: str) -> dict[str, Any]:
+    """A click on a button of the channel's panel (the checklist message)."""
+    panel = state["messages"][0]
+    block_id, _ = element(panel["blocks"], action_id)
+    return {"action_id": action_id, "block_id": block_id, "message_ts": panel["ts"]}
+
+
+async def slack_refusal(page: Page) -> str:
+    """What Slack tells a person of another organisation who types `/tonomo`."""
+    with pytest.raises(SlashCommandUnavailable) as refused:
+        await page.sandbox.slack.send_slash_command(
+            page.sandbox.bot_url + "/slack/events", user_id=CARMEN, channel_id=CHANNEL, text=""
+        )
+    return refused.value.message
+
+
 def element(blocks: list[dict[str, Any]], action_id: str) -> tuple[str, dict[str, Any]]:
     """The block id and element of the first element with that action id."""
     for block in blocks:
@@ -158,6 +180,7 @@ async def test_the_state_shows_the_seeded_channel(page: Page) -> None:
     state = await page.state("olivia")
     assert state["me"]["id"] == OWNER and state["channel"]["name"] == CHANNEL_NAME
     assert [p["id"] for p in state["people"]] == [p.user_id for p in PEOPLE]
+    assert state["channel"]["shared"] and state["channel"]["organisations"] == [CUSTOMER, VENDOR]
     texts = channel_texts(state)
     assert "Getting started with Tonomo" in texts[0]  # the checklist, posted when the bot came
     assert PRIMARY_EMAIL in texts[1] and EMAILS[ALICE] in texts[2] and EMAILS[BOB] in texts[3]
@@ -167,11 +190,42 @@ async def test_the_state_shows_the_seeded_channel(page: Page) -> None:
     assert state["users"][ALICE] == "Alice Lens" and state["modal"] is None
 
 
+async def test_the_persons_carry_their_organisation_and_only_the_vendor_s_have_home(
+    page: Page,
+) -> None:
+    state = await page.state("carmen")
+    people = {p["id"]: p for p in state["people"]}
+    for user_id in (OWNER, ALICE, BOB, CARMEN):
+        assert people[user_id]["organisation"] == CUSTOMER and people[user_id]["external"]
+        assert not people[user_id]["home"] and not people[user_id]["slash_commands"]
+    sam = people[ONBOARDER]
+    assert sam["organisation"] == VENDOR and not sam["external"] and sam["home"]
+    assert state["me"]["no_home"] and "no Home tab" in state["me"]["no_home"]
+    assert VENDOR in state["me"]["no_home"] and (await page.state("sam"))["me"]["no_home"] is None
+
+    # Slack gives them no App Home: opening it sends the bot nothing and says why.
+    refused = await page.post("home", {"as": "carmen"})
+    assert refused == {"ok": False, "error": state["me"]["no_home"], "no_home": True}
+    assert (await page.state("carmen"))["home"] is None
+
+    # Who wrote what, and from which organisation.
+    await page.post("send", {"as": "carmen", "text": "hello"})
+    said = (await page.state("sam"))["messages"][-1]
+    assert said["author"] == {
+        "id": CARMEN,
+        "name": "Carmen Flash",
+        "is_bot": False,
+        "external": True,
+        "organisation": CUSTOMER,
+    }
+
+
 async def test_the_seed_connects_the_primary_and_two_staff_but_not_carmen(page: Page) -> None:
-    answer = await page.post("send", {"as": "olivia", "text": "/tonomo status"})
-    assert answer["ok"] and "Checking" in answer["reply"]["text"]  # the ack, shown to her
+    # The onboarder, of the workspace that installed the app, has /tonomo.
+    answer = await page.post("send", {"as": "sam", "text": "/tonomo status"})
+    assert answer["ok"] and "Checking" in answer["reply"]["text"]  # the ack, shown to him
     state = await page.state_until(
-        "olivia", lambda s: any("Calendar connections" in text_of(m) for m in ephemerals(s))
+        "sam", lambda s: any("Calendar connections" in text_of(m) for m in ephemerals(s))
     )
     status = text_of(ephemerals(state)[-1])
     assert "3 of 3 calendar connection(s) working" in status
@@ -180,13 +234,70 @@ async def test_the_seed_connects_the_primary_and_two_staff_but_not_carmen(page: 
     assert EMAILS[CARMEN] not in status
     [waiting] = [line for line in status.splitlines() if "Not connected yet" in line]
     assert f"<@{CARMEN}>" in waiting and f"<@{OWNER}>" in waiting
-    assert ephemerals(await page.state("alice")) == []  # only Olivia sees it
+    assert f"<@{ONBOARDER}>" not in waiting  # an onboarder is never staff
+    assert ephemerals(await page.state("olivia")) == []  # only Sam sees it
+
+
+async def test_an_external_person_s_slash_command_is_refused_as_slack_does(page: Page) -> None:
+    answer = await page.post("send", {"as": "alice", "text": "/tonomo help"})
+    explanation = await slack_refusal(page)
+    assert answer == {"ok": False, "kind": "command", "error": explanation}
+    [note] = ephemerals(await page.state("alice"))  # Slack's own note, only to her
+    assert note["author"]["name"] == "Slackbot" and note["text"] == explanation
+    assert "/tonomo" in explanation and VENDOR in explanation
+    assert ephemerals(await page.state("bob")) == []
+    assert all(text_of(m) != "/tonomo help" for m in (await page.state("bob"))["messages"])
+
+
+async def test_a_mention_is_answered_to_that_person(page: Page) -> None:
+    answer = await page.post("send", {"as": "alice", "text": "@Tonomo help"})
+    assert answer["ok"] and answer["mention"] and answer["delivered"]
+    state = await page.state_until("alice", lambda s: bool(ephemerals(s)))
+    said = next(m for m in state["messages"] if m["ts"] == answer["ts"])
+    assert said["text"] == f"<@{page.sandbox.slack.bot_user_id}> help" and not said["ephemeral"]
+    [shown] = ephemerals(state)
+    assert shown["author"]["is_bot"] and "connect-calendar" in text_of(shown)
+    assert shown["thread_ts"] is None  # in the channel, as the mention was
+    assert ephemerals(await page.state("bob")) == []
+
+
+async def test_olivia_connecting_the_primary_made_her_the_owner(page: Page) -> None:
+    await page.post("send", {"as": "carmen", "text": "@Tonomo book @alice tomorrow 16:00 1h X"})
+    state = await page.state_until("carmen", lambda s: bool(ephemerals(s)))
+    refusal = text_of(ephemerals(state)[-1])
+    assert f"<@{OWNER}> (the owner)" in refusal and "book yourself" in refusal
+
+
+async def test_a_mention_in_a_thread_is_answered_in_that_thread(page: Page) -> None:
+    asked = await page.post("send", {"as": "carmen", "text": "Who is free tomorrow?"})
+    thread_ts = asked["ts"]
+    reply = {"as": "carmen", "text": "@tonomo availability tomorrow", "thread_ts": thread_ts}
+    answer = await page.post("send", reply)
+    assert answer["mention"] and answer["delivered"]
+    state = await page.state_until("carmen", lambda s: bool(ephemerals(s)))
+    [shown] = ephemerals(state)
+    assert shown["thread_ts"] == thread_ts and "Availability" in text_of(shown)
+    parent = next(m for m in state["messages"] if m["ts"] == thread_ts)
+    assert parent["reply_count"] == 1 and parent["reply_users"] == [CARMEN]
+    mention = next(m for m in state["messages"] if m["ts"] == answer["ts"])
+    assert mention["thread_ts"] == thread_ts
+    assert page.sandbox.slack.replies(CHANNEL, thread_ts)[0]["ts"] == answer["ts"]
+    assert ephemerals(await page.state("olivia")) == []  # only Carmen sees the answer
+
+    # A slash command typed in the thread: Slack's note to an external person shows there.
+    await page.post("send", {"as": "carmen", "text": "/tonomo status", "thread_ts": thread_ts})
+    note = ephemerals(await page.state("carmen"))[-1]
+    assert note["author"]["name"] == "Slackbot" and note["thread_ts"] == thread_ts
+
+    # No thread under a reply, nor under a message that isn't there.
+    gone = {"as": "carmen", "text": "hm", "thread_ts": answer["ts"]}
+    await page.post("send", gone, status=409)
 
 
 async def test_help_typed_in_the_composer_is_answered_to_that_person(page: Page) -> None:
-    answer = await page.post("send", {"as": "alice", "text": "/tonomo help"})
+    answer = await page.post("send", {"as": "sam", "text": "/tonomo help"})
     assert answer["ok"] and "connect-calendar" in text_of(answer["reply"])
-    [shown] = ephemerals(await page.state("alice"))
+    [shown] = ephemerals(await page.state("sam"))
     assert shown["author"]["is_bot"] and "connect-calendar" in text_of(shown)
     assert ephemerals(await page.state("bob")) == []
 
@@ -197,9 +308,7 @@ async def test_help_typed_in_the_composer_is_answered_to_that_person(page: Page)
     await page.post("send", {"as": "bob", "text": "Hi @alice, <b>see</b> #acme-photo-onboarding"})
     said = (await page.state("alice"))["messages"][-1]
     assert said["author"]["id"] == BOB and not said["ephemeral"]
-    assert said["text"] == (
-        f"Hi <@{ALICE}|alice>, &lt;b&gt;see&lt;/b&gt; <#{CHANNEL}|{CHANNEL_NAME}>"
-    )
+    assert said["text"] == f"Hi <@{ALICE}>, &lt;b&gt;see&lt;/b&gt; <#{CHANNEL}|{CHANNEL_NAME}>"
 
 
 async def test_a_button_click_reaches_the_bot_and_its_link_connects(page: Page) -> None:
@@ -228,7 +337,9 @@ async def test_a_button_click_reaches_the_bot_and_its_link_connects(page: Page) 
 
 
 async def test_the_booking_modal_opens_validates_and_submits(page: Page) -> None:
-    await page.post("send", {"as": "olivia", "text": "/tonomo book"})
+    # Olivia, of another organisation, opens it from the panel's Book button.
+    click = panel_click(await page.state("olivia"), "open_book_form")
+    assert (await page.post("action", {"as": "olivia", **click}))["ok"]
     modal = (await page.state_until("olivia", lambda s: s["modal"]))["modal"]
     assert modal["title"]["text"] == "Book a staff member"
     assert (await page.state("alice"))["modal"] is None
@@ -266,22 +377,22 @@ async def test_the_booking_modal_opens_validates_and_submits(page: Page) -> None
 
 
 async def test_a_modal_closes(page: Page) -> None:
-    await page.post("send", {"as": "bob", "text": "/tonomo book"})
+    await page.post("send", {"as": "sam", "text": "/tonomo book"})
+    modal = (await page.state_until("sam", lambda s: s["modal"]))["modal"]
+    assert await page.post("close", {"as": "sam", "view_id": modal["id"]}) == {"ok": True}
+    click = panel_click(await page.state("bob"), "open_book_form")
+    assert (await page.post("action", {"as": "bob", **click}))["ok"]
     modal = (await page.state_until("bob", lambda s: s["modal"]))["modal"]
     await page.post("close", {"as": "alice", "view_id": modal["id"]}, status=409)  # not hers
     assert await page.post("close", {"as": "bob", "view_id": modal["id"]}) == {"ok": True}
     assert (await page.state("bob"))["modal"] is None
 
 
-async def test_the_home_tab_opens_and_answers_its_buttons(page: Page) -> None:
-    assert (await page.post("home", {"as": "olivia"}))["ok"]
-    home = (await page.state_until("olivia", lambda s: s["home"]))["home"]
-    assert "Your calendars" in text_of(home)
-    block_id, _ = element(home["blocks"], "connect_here")  # her own staff calendar
-    click = {"as": "olivia", "action_id": "connect_here", "block_id": block_id}
-    assert (await page.post("action", {**click, "view_id": home["id"]}))["ok"]
-    state = await page.state_until("olivia", lambda s: button_urls(s["home"]["blocks"]))
-    assert button_urls(state["home"]["blocks"])[0].startswith(page.sandbox.google.auth_uri)
+async def test_the_home_tab_opens_for_the_onboarder(page: Page) -> None:
+    assert (await page.post("home", {"as": "sam"}))["ok"]
+    home = (await page.state_until("sam", lambda s: s["home"]))["home"]
+    assert "Tonomo" in text_of(home) and home["type"] == "home"
+    assert (await page.state("olivia"))["home"] is None
 
 
 async def test_the_api_refuses_what_makes_no_sense(page: Page) -> None:
@@ -291,6 +402,19 @@ async def test_the_api_refuses_what_makes_no_sense(page: Page) -> None:
     await page.post("send", {"as": "alice", "text": "   "}, status=400)
     gone = {"as": "alice", "action_id": "connect_mine", "block_id": "x", "message_ts": "1.2"}
     await page.post("action", gone, status=409)
+
+
+async def test_the_panel_s_availability_button_answers_the_one_who_clicked(page: Page) -> None:
+    click = panel_click(await page.state("carmen"), "open_availability_form")
+    assert (await page.post("action", {"as": "carmen", **click}))["ok"]
+    modal = (await page.state_until("carmen", lambda s: s["modal"]))["modal"]
+    values = {"who": {"who": [ALICE]}, "when": {"when": "tomorrow"}, "length": {"length": "1h"}}
+    done = await page.post("submit", {"as": "carmen", "view_id": modal["id"], "values": values})
+    assert done == {"ok": True}, done
+    state = await page.state_until("carmen", lambda s: bool(ephemerals(s)))
+    answer = text_of(ephemerals(state)[-1])
+    assert "Availability" in answer and f"<@{ALICE}>" in answer and state["modal"] is None
+    assert ephemerals(await page.state("olivia")) == []
 
 
 async def test_long_polling_answers_when_something_changes(page: Page) -> None:
@@ -402,8 +526,9 @@ def test_typed_text_is_escaped_and_mentions_become_slack_s() -> None:
     assert ui.encode_typed("book @alice & @nobody <x> a@b.c #other") == (
         f"book <@{ALICE}|alice> &amp; @nobody &lt;x&gt; a@b.c #other"
     )
-    assert ui.encode_typed("see https://example.com/?a=1&b=2 now", links=True) == (
-        "see <https://example.com/?a=1&amp;b=2> now"
+    # In a message, mentions are `<@U…>`, the bot's too, and web addresses links.
+    assert ui.encode_typed("@Tonomo see https://example.com/?a=1&b=2 @alice", links=True) == (
+        f"<@{slack.bot_user_id}> see <https://example.com/?a=1&amp;b=2> <@{ALICE}>"
     )
 
 

@@ -44,6 +44,8 @@
     state: null, // the last state from the server
     version: null, // its version; null: fetch at once
     pane: "channel",
+    thread: null, // the ts of the message whose thread is open, or null
+    threadKey: null,
     nodes: new Map(), // message ts -> {sig, node}
     modalKey: null,
     homeKey: null,
@@ -572,28 +574,74 @@
     S.version = state.version;
     document.body.dataset.version = state.version;
     document.body.dataset.me = state.me.id;
-    $("workspace-name").textContent = state.workspace;
+    const me = state.me;
+    // Each person sees the channel from their own organisation's workspace, as in Slack.
+    $("workspace-name").textContent = me.organisation || state.workspace;
     $("channel-link-name").textContent = state.channel.name;
+    $("channel-link-shared").hidden = !state.channel.shared;
     $("channel-title").textContent = "# " + state.channel.name;
     $("channel-members").textContent = `${state.channel.members} members and ${state.bot.name}`;
+    const others = state.channel.organisations.filter((o) => o !== me.organisation);
+    $("channel-shared").hidden = !state.channel.shared;
+    $("channel-shared").textContent = state.channel.shared ? `Shared with ${others.join(", ")}` : "";
     $("app-name").textContent = state.bot.name;
     $("home-title").textContent = state.bot.name;
-    $("composer").placeholder = `Message #${state.channel.name}, or type /tonomo help`;
+    $("composer").placeholder = me.slash_commands
+      ? `Message #${state.channel.name}, or type /tonomo help`
+      : `Message #${state.channel.name}, or mention @${state.bot.name} help`;
+    $("composer-help").textContent = "Enter sends, Shift+Enter adds a line. Mention people as "
+      + `@alice, the app as @${state.bot.name}${me.slash_commands ? " (or type /tonomo)" : ""}.`;
+    $("thread-channel").textContent = "# " + state.channel.name;
     renderSwitcher(state);
+    renderHomeLink(state);
     renderMessages(state);
+    renderThread(state);
     renderHome(state);
     renderModal(state);
   }
 
+  function renderHomeLink(state) {
+    const link = $("home-tab-link");
+    const note = $("home-unavailable");
+    const none = !state.me.home;
+    link.classList.toggle("disabled", none);
+    if (none) link.setAttribute("aria-disabled", "true");
+    else link.removeAttribute("aria-disabled");
+    link.title = none ? state.me.no_home : "";
+    note.hidden = !none;
+    note.textContent = none ? state.me.no_home : "";
+    if (none && S.pane === "home") showPane("channel");
+  }
+
+  // People grouped by organisation: the customer's (Slack Connect) and the workspace that
+  // installed the app.
   function renderSwitcher(state) {
     const key = JSON.stringify(state.people);
     const switcher = $("person-switcher");
     if (key !== S.people) {
       S.people = key;
-      switcher.replaceChildren(...state.people.map((p) =>
-        el("option", { value: p.id, "data-name": p.name }, `${p.real_name}${p.title ? ` (${p.title.toLowerCase()})` : ""}`)));
+      const groups = new Map();
+      for (const p of state.people) {
+        const label = p.organisation
+          ? `${p.organisation} · ${p.external ? "another organisation (Slack Connect)" : `installed ${state.bot.name}`}`
+          : "";
+        if (!groups.has(label)) groups.set(label, []);
+        groups.get(label).push(el("option", {
+          value: p.id, "data-name": p.name, "data-organisation": p.organisation,
+          "data-external": p.external ? "true" : "false",
+        }, `${p.real_name}${p.title ? ` (${p.title.toLowerCase()})` : ""}`));
+      }
+      switcher.replaceChildren(...Array.from(groups, ([label, options]) =>
+        (label ? el("optgroup", { label }, options) : options)).flat());
     }
     switcher.value = state.me.id;
+    const me = state.me;
+    $("me-organisation").replaceChildren(
+      el("span", { className: `org-badge${me.external ? " external" : ""}`, "data-testid": "my-org-badge" },
+        me.organisation || state.workspace),
+      el("span", { className: "org-note" }, me.external
+        ? `Slack Connect: no /tonomo and no Home tab for ${state.bot.name}; mention @${state.bot.name} or use its buttons.`
+        : `Installed ${state.bot.name}: /tonomo and its Home tab work.`));
   }
 
   function avatar(author) {
@@ -618,26 +666,107 @@
     return day.toLocaleDateString([], { weekday: "long", month: "long", day: "numeric" });
   }
 
-  function renderMessage(message, continued) {
+  const isTopLevel = (m) => !m.thread_ts || m.thread_ts === m.ts;
+  const repliesTo = (messages, ts) => messages.filter((m) => m.thread_ts === ts && m.ts !== ts);
+  // Someone else's message can start a thread; an ephemeral one can't.
+  const threadable = (m) => !m.ephemeral && isTopLevel(m);
+
+  // `thread`: {replies, shown} for a message in the channel (its thread's summary), or null.
+  function renderMessage(message, continued, thread) {
     const ctx = { surface: "message", message_ts: message.ts };
     const author = message.author;
+    const mine = S.state && S.state.me;
+    const foreign = !author.is_bot && author.organisation && mine && author.organisation !== mine.organisation;
+    // A person's message carries its text as rich_text blocks; the text is the same.
+    const blocks = message.blocks.filter((b) => b.type !== "rich_text");
     const body = el("div", { className: "message-body" },
       !continued && el("div", { className: "message-head" },
         el("span", { className: "author", "data-testid": "message-author" }, author.name),
         author.is_bot && el("span", { className: "app-badge" }, "APP"),
+        foreign && el("span", { className: "org-badge small external", "data-testid": "org-badge",
+          title: `${author.name} is in ${author.organisation}, another organisation` }, author.organisation),
         el("time", { className: "time", datetime: when(message.ts).toISOString() }, clock(message.ts))),
       message.ephemeral && el("div", { className: "ephemeral-note", "data-testid": "ephemeral-note" },
         el("span", { "aria-hidden": "true" }, "👁 "), "Only visible to you"),
       el("div", { className: "message-content", "data-testid": "message-content" },
-        message.blocks.length ? renderBlocks(message.blocks, ctx) : el("div", { className: "mrkdwn" }, mrkdwn(message.text))));
+        blocks.length ? renderBlocks(blocks, ctx) : el("div", { className: "mrkdwn" }, mrkdwn(message.text))),
+      thread && thread.replies.length > 0 && threadSummary(message, thread.replies));
+    const tools = thread && el("div", { className: "message-tools" },
+      el("button", {
+        type: "button", className: "tool", "data-testid": "reply-in-thread", title: "Reply in thread",
+        "aria-label": "Reply in thread", onclick: () => openThread(message.ts),
+      }, "💬 Reply in thread"));
     return el("div", {
-      className: `message${message.ephemeral ? " ephemeral" : ""}${continued ? " continued" : ""}`,
+      className: `message${message.ephemeral ? " ephemeral" : ""}${continued ? " continued" : ""}${S.thread === message.ts && thread ? " in-open-thread" : ""}`,
       "data-testid": "message",
       "data-ts": message.ts,
+      "data-thread-ts": message.thread_ts || undefined,
       "data-author": author.id,
       "data-ephemeral": message.ephemeral ? "true" : "false",
       "data-edited": message.edited ? "true" : "false",
-    }, continued ? el("div", { className: "gutter" }, el("time", { className: "time" }, clock(message.ts))) : avatar(author), body);
+    }, continued ? el("div", { className: "gutter" }, el("time", { className: "time" }, clock(message.ts))) : avatar(author), body, tools);
+  }
+
+  // Under a message: its replies (Slack counts real ones; ephemeral answers in the thread are
+  // only the viewer's), and a way into the thread.
+  function threadSummary(message, replies) {
+    const real = replies.filter((r) => !r.ephemeral).length;
+    const mine = replies.length - real;
+    const parts = [];
+    if (real) parts.push(`${real} ${real === 1 ? "reply" : "replies"}`);
+    if (mine) parts.push(`${mine} only visible to you`);
+    return el("button", {
+      type: "button", className: "thread-summary", "data-testid": "thread-replies",
+      onclick: () => openThread(message.ts),
+    }, parts.join(" · "), el("span", { className: "thread-view" }, "View thread"));
+  }
+
+  function openThread(ts) {
+    S.thread = ts;
+    S.threadKey = null;
+    if (S.state) {
+      renderMessages(S.state);
+      renderThread(S.state);
+    }
+    // The pane narrows the channel: keep the thread's first message in sight.
+    const parent = S.nodes.get(ts);
+    if (parent) parent.node.scrollIntoView({ block: "nearest" });
+    $("thread-composer").focus();
+  }
+
+  function closeThread() {
+    S.thread = null;
+    S.threadKey = null;
+    if (S.state) {
+      renderMessages(S.state);
+      renderThread(S.state);
+    }
+  }
+
+  // The open thread: its first message, then its replies (ephemeral ones in it too).
+  function renderThread(state) {
+    const pane = $("thread-pane");
+    const parent = S.thread && state.messages.find((m) => m.ts === S.thread);
+    if (!parent || S.pane !== "channel") {
+      if (!parent) S.thread = null;
+      pane.hidden = true;
+      S.threadKey = null;
+      return;
+    }
+    pane.hidden = false;
+    const replies = repliesTo(state.messages, parent.ts);
+    const key = JSON.stringify([parent, replies, state.me.id]);
+    if (key === S.threadKey) return;
+    S.threadKey = key;
+    const list = $("thread-list");
+    const count = replies.filter((r) => !r.ephemeral).length;
+    list.replaceChildren(
+      renderMessage(parent, false, null),
+      el("div", { className: "thread-divider", "data-testid": "thread-count" },
+        el("span", {}, count ? `${count} ${count === 1 ? "reply" : "replies"}` : "No replies yet")),
+      ...replies.map((m, i) => renderMessage(m, i > 0 && replies[i - 1].author.id === m.author.id
+        && replies[i - 1].ephemeral === m.ephemeral, null)));
+    list.scrollTop = list.scrollHeight;
   }
 
   function renderMessages(state) {
@@ -647,11 +776,12 @@
     const nodes = new Map();
     let lastDay = null;
     let previous = null;
-    if (!state.messages.length) {
+    const channel = state.messages.filter(isTopLevel);
+    if (!channel.length) {
       wanted.push(el("div", { className: "empty", "data-testid": "empty-channel" },
-        "No messages yet. Type /tonomo help below."));
+        `No messages yet. Mention @${state.bot.name} help below.`));
     }
-    for (const message of state.messages) {
+    for (const message of channel) {
       const day = dayLabel(message.ts);
       if (day !== lastDay) {
         wanted.push(el("div", { className: "day-divider" }, el("span", {}, day)));
@@ -661,13 +791,14 @@
       const continued = previous !== null && previous.author.id === message.author.id
         && previous.ephemeral === message.ephemeral
         && parseFloat(message.ts) - parseFloat(previous.ts) < 300;
-      const sig = JSON.stringify([message, continued]);
+      const thread = threadable(message) ? { replies: repliesTo(state.messages, message.ts) } : null;
+      const sig = JSON.stringify([message, continued, thread, S.thread === message.ts, state.me.organisation]);
       const known = S.nodes.get(message.ts);
       let node;
       if (known && known.sig === sig) {
         node = known.node;
       } else {
-        node = renderMessage(message, continued);
+        node = renderMessage(message, continued, thread);
         if (known && JSON.stringify(known.message.blocks) !== JSON.stringify(message.blocks)) {
           node.classList.add("updated"); // edited in place: a short highlight
         }
@@ -794,6 +925,8 @@
     $("home-pane").hidden = pane !== "home";
     $("channel-link").classList.toggle("active", pane === "channel");
     $("home-tab-link").classList.toggle("active", pane === "home");
+    if (pane !== "channel") $("thread-pane").hidden = true;
+    else if (S.state) renderThread(S.state);
     saveLocation();
     if (pane === "home") openHome();
     else $("composer").focus();
@@ -819,6 +952,7 @@
     S.nodes = new Map();
     S.modalKey = null;
     S.homeKey = null;
+    S.threadKey = null;
     S.scrolledOnce = false;
     $("modal-root").replaceChildren();
     saveLocation();
@@ -826,14 +960,24 @@
     if (S.pane === "home") openHome();
   }
 
+  // What the composer suggests: `/tonomo …` to those who have the command, `@Tonomo …` (the
+  // same grammar, as a mention) to everyone.
+  function hintsFor(typed) {
+    const bot = (S.state && S.state.bot.name) || "Tonomo";
+    const slash = !S.state || S.state.me.slash_commands;
+    if (typed.startsWith("/")) return slash ? COMMANDS : [];
+    if (!typed.startsWith("@") || !("@" + bot.toLowerCase()).startsWith(typed.split(" ")[0])) return [];
+    return COMMANDS.map(([cmd, what]) => [cmd.replace(/^\/tonomo/, "@" + bot), what]);
+  }
+
   function updateHints() {
     const box = $("command-hints");
     const text = $("composer").value;
     const typed = text.trimStart().toLowerCase();
-    const matches = typed.startsWith("/") && !text.includes("\n")
-      ? COMMANDS.filter(([cmd]) => cmd.startsWith(typed) || (typed.length > 1 && cmd.includes(typed.slice(1)))).slice(0, 8)
-      : [];
-    if (!matches.length || COMMANDS.some(([cmd]) => cmd === typed)) {
+    const known = text.includes("\n") ? [] : hintsFor(typed);
+    const matches = known.filter(([cmd]) => cmd.toLowerCase().startsWith(typed)
+      || (typed.length > 1 && typed.startsWith("/") && cmd.includes(typed.slice(1)))).slice(0, 8);
+    if (!matches.length || known.some(([cmd]) => cmd.toLowerCase() === typed)) {
       box.hidden = true;
       return;
     }
@@ -850,6 +994,22 @@
     box.hidden = false;
   }
 
+  async function sendReply() {
+    const composer = $("thread-composer");
+    const text = composer.value.trim();
+    if (!text || !S.thread) return;
+    const button = $("thread-send-button");
+    button.disabled = true;
+    const answer = await post("send", { text, thread_ts: S.thread });
+    button.disabled = false;
+    if (answer.ok || answer.kind) {
+      composer.value = "";
+      composer.style.height = "";
+    }
+    if (!answer.ok && !answer.kind) toast(answer.error || "That could not be sent.");
+    refreshNow();
+  }
+
   async function sendComposer() {
     const composer = $("composer");
     const text = composer.value.trim();
@@ -858,6 +1018,7 @@
     button.disabled = true;
     const answer = await post("send", { text });
     button.disabled = false;
+    S.scrolledOnce = false; // what one sends, one sees: the channel scrolls to its end
     if (answer.ok || answer.kind) {
       composer.value = "";
       composer.style.height = "";
@@ -874,7 +1035,24 @@
 
     $("person-switcher").addEventListener("change", (ev) => switchTo(ev.target.value));
     $("channel-link").addEventListener("click", (ev) => { ev.preventDefault(); showPane("channel"); });
-    $("home-tab-link").addEventListener("click", (ev) => { ev.preventDefault(); showPane("home"); });
+    $("home-tab-link").addEventListener("click", (ev) => {
+      ev.preventDefault();
+      if (S.state && !S.state.me.home) toast(S.state.me.no_home);
+      else showPane("home");
+    });
+    $("thread-close").addEventListener("click", closeThread);
+    $("thread-form").addEventListener("submit", (ev) => { ev.preventDefault(); sendReply(); });
+    const threadComposer = $("thread-composer");
+    threadComposer.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        sendReply();
+      }
+    });
+    threadComposer.addEventListener("input", () => {
+      threadComposer.style.height = "";
+      threadComposer.style.height = `${Math.min(threadComposer.scrollHeight, 200)}px`;
+    });
     $("composer-form").addEventListener("submit", (ev) => { ev.preventDefault(); sendComposer(); });
     const composer = $("composer");
     composer.addEventListener("keydown", (ev) => {
