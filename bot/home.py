@@ -49,7 +49,7 @@ from bot.messages.home import (
     build_home,
 )
 from bot.people import Channel, Role, channel_is_mixed, set_roles_of
-from bot.slack import Directory
+from bot.slack import Directory, slack_error
 from storage.models import ConnectionKind, Customer, utcnow
 from storage.repositories import Store
 from storage.repositories.desk import DeskFacts
@@ -174,7 +174,7 @@ class Home:
             await self.show(team_id, slack_user_id)
         except SlackApiError as err:
             logger.warning(
-                "views.publish for %s failed: %s", slack_user_id, err.response.get("error")
+                "views.publish for %s failed: %s", slack_user_id, slack_error(err)
             )
         except (aiohttp.ClientError, TimeoutError) as err:
             logger.warning("views.publish for %s failed: %s", slack_user_id, type(err).__name__)

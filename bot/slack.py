@@ -45,12 +45,21 @@ def web_client(*, token: str, base_url: str, session: aiohttp.ClientSession) -> 
     )
 
 
+def slack_error(err: SlackApiError) -> str:
+    """Slack's error name (`ratelimited`, `not_in_channel`…); for an answer that wasn't
+    Slack's JSON (a proxy's 502 page, say) `http_STATUS`."""
+    data = err.response.data
+    if isinstance(data, dict):
+        return str(data.get("error", ""))
+    return f"http_{err.response.status_code}"
+
+
 async def user_timezone(client: AsyncWebClient, slack_user_id: str) -> str | None:
     """The user's Slack timezone (`users.info` → `user.tz`), or None if Slack won't say."""
     try:
         response = await client.users_info(user=slack_user_id)
     except SlackApiError as err:
-        logger.warning("users.info failed for %s: %s", slack_user_id, err.response.get("error"))
+        logger.warning("users.info failed for %s: %s", slack_user_id, slack_error(err))
         return None
     user = response.get("user") or {}
     tz = user.get("tz")
@@ -132,7 +141,7 @@ class Poster:
         try:
             return await call()
         except SlackApiError as err:
-            error = str(err.response.get("error", ""))
+            error = slack_error(err)
             logger.warning("%s in %s failed: %s", method, customer.channel_id, error)
             if error in CHANNEL_PROBLEMS:
                 await self._store.set_channel_problem(customer.id, error, self._clock())
@@ -187,7 +196,7 @@ class Directory:
                 members += page.get("members", [])
         except SlackApiError as err:
             logger.info(
-                "conversations.members of %s failed: %s", channel_id, err.response.get("error")
+                "conversations.members of %s failed: %s", channel_id, slack_error(err)
             )
             return None
         verdicts = await asyncio.gather(

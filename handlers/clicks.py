@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.messages import Message
 from bot.services import Services
+from bot.slack import slack_error
 from storage.models import Customer
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def ephemeral_in(
             )
         except SlackApiError as err:
             logger.warning(
-                "chat.postEphemeral in %s failed: %s", channel_id, err.response.get("error")
+                "chat.postEphemeral in %s failed: %s", channel_id, slack_error(err)
             )
 
     return reply

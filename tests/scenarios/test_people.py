@@ -532,3 +532,39 @@ async def test_a_forged_reconnect_for_another_channels_connection_is_refused(
             assert response.status == 200
     (still,) = await bot.services.store.list_connections(other.id)
     assert still.account_email == "boss@other.example"
+
+
+# --- faults ---------------------------------------------------------------------------------
+
+
+async def test_a_mention_whose_answer_slack_refuses_leaves_the_bot_answering(
+    bot: RunningBot,
+) -> None:
+    """chat.postEphemeral fails once (a 503): that answer is lost and logged, nothing is
+    stored half-way, and the next mention is answered."""
+    bot.slack.server_error("chat.postEphemeral")
+    _, sent = await bot.slack.send_message(
+        bot.events_url,
+        user_id=ALICE,
+        channel_id=CHANNEL,
+        text=f"<@{bot.slack.bot_user_id}> connect-calendar",
+    )
+    assert sent is not None and sent.status == 200
+    await wait_until(lambda: bot.slack.requests.matching("^/api/chat.postEphemeral$"))
+    answer = await mention(bot, ALICE, "connect-calendar")
+    assert "Connect your Google calendar" in text_of(answer)
+    assert len(bot.slack.ephemerals(CHANNEL, ALICE)) == 1
+
+
+async def test_when_slack_wont_say_who_someone_is_they_get_the_least_powers(
+    bot: RunningBot,
+) -> None:
+    """users.info failing for Sam: he can't be told from the business's people, so he is
+    taken as staff (never an onboarder by default), and the owner's rules apply to him."""
+    bot.slack.server_error("users.info", times=None)
+    await connect_by_mention(bot, OLIVIA, PRIMARY_EMAIL, primary=True)
+    assert (await customer(bot)).owner_user_id == OLIVIA
+    refused = text_of(await mention(bot, SAM, "settings timezone Europe/London"))
+    assert f"Only <@{OLIVIA}> (the owner) or an onboarder" in refused
+    # Registered in UTC (Slack wouldn't give Olivia's timezone), and left so.
+    assert (await customer(bot)).timezone == "UTC"
