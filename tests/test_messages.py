@@ -63,7 +63,7 @@ def test_status_dates_are_in_the_customers_timezone() -> None:
 
 def test_empty_status_says_what_to_do() -> None:
     text = status([])
-    assert "/tonomo connect-calendar primary" in text and "None yet" in text
+    assert "@Tonomo connect-calendar primary" in text and "None yet" in text
 
 
 def test_every_message_has_fallback_text() -> None:

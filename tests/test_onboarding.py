@@ -289,10 +289,10 @@ def test_step_three_is_done_once_availability_was_asked() -> None:
 def test_step_four_says_when_the_digest_comes_and_how_to_change_it() -> None:
     on = body(build_checklist(progress_of(customer(timezone="Asia/Kolkata"), [], [])))
     assert "Every working day at 7:00 (Asia/Kolkata)" in on
-    assert "`/tonomo digest off`" in on
+    assert "`@Tonomo digest off`" in on
     off = build_checklist(progress_of(customer(digest=False), [], []))
     assert step(off, 4).startswith(":white_large_square:")
-    assert "`/tonomo digest on`" in body(off)
+    assert "`@Tonomo digest on`" in body(off)
 
 
 def test_all_done_is_celebrated() -> None:
@@ -365,7 +365,7 @@ def test_past_300_the_reminder_counts_the_rest() -> None:
         (Reminded.NO_ONE_WAITING, 0, "no one to remind"),
         (Reminded.MEMBERS_UNKNOWN, 0, "can't see who is in this channel"),
         (Reminded.JUST_DONE, 0, "a moment ago"),
-        (Reminded.NOT_POSTED, 0, "`/tonomo status` says why"),
+        (Reminded.NOT_POSTED, 0, "`@Tonomo status` says why"),
     ],
 )
 def test_the_remind_reply_says_what_happened(outcome: Reminded, count: int, said: str) -> None:

@@ -351,7 +351,7 @@ def test_a_grid_of_names_that_need_escaping_keeps_every_row() -> None:
 def test_nobody_connected_says_how_to_connect() -> None:
     message = build_availability(report([]), MONDAY)
     assert_valid(message)
-    assert "/tonomo connect-calendar" in body(message)
+    assert "@Tonomo connect-calendar" in body(message)
 
 
 def test_the_connect_nudge_names_the_people_and_offers_a_button() -> None:
@@ -596,7 +596,7 @@ def test_reading_any_button_value_never_raises(value: str) -> None:
     ("reason", "quoted"),
     [
         (PAST, "already passed"),
-        (NO_PRIMARY, "/tonomo connect-calendar primary"),
+        (NO_PRIMARY, "@Tonomo connect-calendar primary"),
         (PRIMARY_BROKEN, "Nothing was booked"),
         (GOOGLE_DOWN, "nothing was booked"),
         (NOT_SAVED, "Nothing was booked"),
@@ -715,7 +715,7 @@ def test_the_settings_show_the_timezone_the_hours_and_own_hours() -> None:
     assert "*Timezone:* Asia/Kolkata" in shown
     assert "*Working hours:* 9:00–17:00, Mon–Fri" in shown
     assert "• <@U0000000001>: 10:00–18:00, Tue–Sat" in shown
-    assert "/tonomo settings hours" in shown
+    assert "@Tonomo settings hours" in shown
 
 
 @pytest.mark.parametrize("count", [0, 1, 50, 200])

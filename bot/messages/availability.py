@@ -45,8 +45,8 @@ CELL_WIDTH = 7
 
 WHY_UNKNOWN = {
     NOT_CONNECTED: "hasn't connected a calendar yet",
-    NEEDS_RECONNECT: "calendar needs reconnecting (see `/tonomo status`)",
-    MISSING_PERMISSION: "calendar is missing a permission (see `/tonomo status`)",
+    NEEDS_RECONNECT: "calendar needs reconnecting (see `@Tonomo status`)",
+    MISSING_PERMISSION: "calendar is missing a permission (see `@Tonomo status`)",
 }
 UNREADABLE_TEXT = "calendar couldn't be read just now (Google didn't answer); try again soon"
 
@@ -154,7 +154,7 @@ def _cell(windows: list[Interval], working: bool) -> str:
 def build_nobody_connected(asked_for_everyone: bool) -> Message:
     text = (
         "No staff member has connected a calendar yet, so I can't tell who is free. "
-        "Each photographer runs `/tonomo connect-calendar` in this channel to connect their own."
+        "Each photographer runs `@Tonomo connect-calendar` in this channel to connect their own."
     )
     return Message.text_only(text if asked_for_everyone else "I couldn't find those people.")
 

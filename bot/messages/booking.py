@@ -107,7 +107,7 @@ def build_booked_again(outcome: Booked, zone: ZoneInfo, today: date) -> Message:
     if booking.status is BookingStatus.CANCELLED:
         return Message.text_only(
             f"That was booked already as `{booking.short_id}`, and has since been cancelled. "
-            "To book it again, run `/tonomo book` anew."
+            "To book it again, run `@Tonomo book` anew."
         )
     return Message.text_only(
         f"That's booked already, nothing more to do: `{booking.short_id}`, "
@@ -161,7 +161,7 @@ def build_conflict(
             SectionBlock(
                 text=MarkdownTextObject(
                     text=f"They have no free {length} in the coming week. "
-                    "`/tonomo availability next week` shows the week after."
+                    "`@Tonomo availability next week` shows the week after."
                 )
             )
         )
@@ -197,11 +197,11 @@ REFUSAL_TEXT = {
     PAST: "That time has already passed. Pick a time later than now.",
     NO_PRIMARY: (
         "The business's primary calendar isn't connected yet: it's the calendar that holds "
-        "every booking. Connect it with `/tonomo connect-calendar primary`, then book again."
+        "every booking. Connect it with `@Tonomo connect-calendar primary`, then book again."
     ),
     PRIMARY_BROKEN: (
         "The primary calendar needs reconnecting before I can put bookings on it: "
-        "`/tonomo status` has the Reconnect button. Nothing was booked."
+        "`@Tonomo status` has the Reconnect button. Nothing was booked."
     ),
     GOOGLE_DOWN: "Google didn't answer, so nothing was booked. Please try again in a minute.",
     NOT_SAVED: (
@@ -217,7 +217,7 @@ def build_refused(refused: Refused, staff_user_id: str) -> Message:
     elif refused.reason == NOT_CONNECTED:
         text = (
             f"I can't book {mention(staff_user_id)}: they haven't connected a calendar yet, so I "
-            "can't see when they're free. They connect their own with `/tonomo connect-calendar`."
+            "can't see when they're free. They connect their own with `@Tonomo connect-calendar`."
         )
     else:  # their calendar is broken or couldn't be read
         text = f"I can't book {mention(staff_user_id)}: their {why_unknown(refused.reason)}."
@@ -280,7 +280,7 @@ FORM_STAFF, FORM_DAY, FORM_TIME, FORM_DURATION, FORM_TITLE = (
 
 
 def build_book_modal(channel_id: str, zone: ZoneInfo, today: date) -> dict[str, Any]:
-    """`/tonomo book` alone: a form for the same booking; the channel rides along."""
+    """`@Tonomo book` alone: a form for the same booking; the channel rides along."""
     view = View(
         type="modal",
         callback_id=BOOK_MODAL,

@@ -123,7 +123,7 @@ def build_disconnect_reply(kind: ConnectionKind, done: Disconnected | None) -> M
 
 def build_reconnect_refusal(owner: str | None) -> Message:
     if owner is None:
-        text = "That connection no longer exists. `/tonomo connect-calendar` connects a calendar afresh."
+        text = "That connection no longer exists. `@Tonomo connect-calendar` connects a calendar afresh."
     else:
         text = (
             f"Only {mention(owner)} can reconnect their calendar: each person connects from their "

@@ -110,7 +110,7 @@ def build_digest(view: DigestView) -> list[Message]:
     footer = (
         f"Read live from Google at {read.hour}:{read.minute:02d} ({report.zone.key}). "
         f"Shoots counted at {format_duration(view.shoot)}, your usual length. "
-        "`/tonomo digest off` stops this; `/tonomo digest at 7:30` moves it."
+        "`@Tonomo digest off` stops this; `@Tonomo digest at 7:30` moves it."
     )
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=footer)]))
     return _in_parts(title, blocks)

@@ -115,18 +115,18 @@ def _staff_step(progress: Progress) -> list[Block]:
     blocks: list[Block] = [_section(f"{intro}\n{summary}")]
     lines = [_person_line(p) for p in people[:PEOPLE_SHOWN]]
     if len(people) > PEOPLE_SHOWN:
-        lines.append(f"…and {len(people) - PEOPLE_SHOWN} more: `/tonomo status` lists everyone.")
+        lines.append(f"…and {len(people) - PEOPLE_SHOWN} more: `@Tonomo status` lists everyone.")
     blocks += [_section(text) for text in pack_lines(lines)]
     return blocks
 
 
 def _availability_step(progress: Progress) -> str:
-    title = "*3. Try `/tonomo availability`*"
+    title = "*3. Try `@Tonomo availability`*"
     if progress.availability_asked:
         return f"{DONE} {title}\nDone: you've seen who is free, live from their calendars."
     return (
         f"{TO_DO} {title}\nType it here to see who is free today, read live from their "
-        "calendars; `/tonomo availability this week` shows the week."
+        "calendars; `@Tonomo availability this week` shows the week."
     )
 
 
@@ -135,10 +135,10 @@ def _digest_step(progress: Progress) -> str:
     if progress.digest_on:
         return (
             f"{DONE} *4. The daily digest is on*\nEvery working day at {at} I post who is free "
-            "that day. `/tonomo digest off` turns it off; `/tonomo digest at 8:00` moves it."
+            "that day. `@Tonomo digest off` turns it off; `@Tonomo digest at 8:00` moves it."
         )
     return (
-        f"{TO_DO} *4. Turn on the daily digest*\nIt's off. `/tonomo digest on` has me post who "
+        f"{TO_DO} *4. Turn on the daily digest*\nIt's off. `@Tonomo digest on` has me post who "
         f"is free every working day at {at}."
     )
 
@@ -180,8 +180,8 @@ def build_checklist(progress: Progress) -> Message:
             elements=[
                 MarkdownTextObject(
                     text="Every button answers whoever clicks, visible only to them; the connect "
-                    "buttons give your own personal link. No `/tonomo` where you are? Mention "
-                    "me instead: `@Tonomo help`."
+                    "buttons give your own personal link. For anything else, mention me: "
+                    "`@Tonomo help`."
                 )
             ]
         ),
@@ -190,7 +190,7 @@ def build_checklist(progress: Progress) -> Message:
 
 def build_checklist_not_posted() -> Message:
     return Message.text_only(
-        "I couldn't post the checklist in this channel. `/tonomo status` says why."
+        "I couldn't post the checklist in this channel. `@Tonomo status` says why."
     )
 
 
@@ -284,5 +284,5 @@ def build_remind_reply(outcome: Reminded, count: int = 0) -> Message:
     elif outcome is Reminded.JUST_DONE:
         text = "I reminded them a moment ago; once is enough for now."
     else:
-        text = "I couldn't post the reminder in this channel. `/tonomo status` says why."
+        text = "I couldn't post the reminder in this channel. `@Tonomo status` says why."
     return Message.text_only(text)

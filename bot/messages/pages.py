@@ -9,7 +9,7 @@ from bot.connections import Connected, Failure, NotConnected
 from bot.messages.connect import GENERIC_ACCOUNT_ADVICE, WORKSPACE_TIP
 from storage.models import ConnectionKind
 
-AGAIN = "To try again, type <code>/tonomo connect-calendar</code> in your Slack channel for a fresh link."
+AGAIN = "To try again, mention <code>@Tonomo connect-calendar</code> in your Slack channel for a fresh link."
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ FAILURES: dict[Failure, tuple[int, str, str]] = {
         400,
         "This sign-in link was already used",
         "Each link works once. If you already finished signing in, your calendar is connected: "
-        "<code>/tonomo status</code> in Slack shows it. Otherwise: " + AGAIN,
+        "<code>@Tonomo status</code> in Slack shows it. Otherwise: " + AGAIN,
     ),
     Failure.MISSING_CODE: (
         400,

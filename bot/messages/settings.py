@@ -33,8 +33,8 @@ def describe_hours(hours: WorkingHours) -> str:
 
 
 HOW_TO_CHANGE = (
-    "Change them with `/tonomo settings timezone Area/City` and "
-    "`/tonomo settings hours 9:00-17:00 mon-fri` (add `@person` for one person's own hours)."
+    "Change them with `@Tonomo settings timezone Area/City` and "
+    "`@Tonomo settings hours 9:00-17:00 mon-fri` (add `@person` for one person's own hours)."
 )
 
 
@@ -69,7 +69,7 @@ def build_hours_set(hours: WorkingHours, timezone: str, user_id: str | None) -> 
 
 def describe_digest(customer: Customer) -> str:
     if not customer.digest_enabled:
-        return "off (`/tonomo digest on` turns it on)"
+        return "off (`@Tonomo digest on` turns it on)"
     at = format_time_24h(time.fromisoformat(customer.digest_time))
     days = describe_days(working_hours(customer).weekdays)
     return f"on, at {at} on working days ({days}), {customer.timezone}"
@@ -78,5 +78,5 @@ def describe_digest(customer: Customer) -> str:
 def build_digest_set(customer: Customer) -> Message:
     return Message.text_only(
         f":white_check_mark: The daily digest is {describe_digest(customer)}. "
-        "`/tonomo digest now` posts today's at once."
+        "`@Tonomo digest now` posts today's at once."
     )

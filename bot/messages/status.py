@@ -1,4 +1,4 @@
-"""The `/tonomo status` message: every calendar connection of a customer, checked live."""
+"""The `@Tonomo status` message: every calendar connection of a customer, checked live."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def build_status(view: StatusView) -> Message:
         blocks.append(
             SectionBlock(
                 text=MarkdownTextObject(
-                    text=":hourglass_flowing_sand: not connected yet: `/tonomo connect-calendar primary`"
+                    text=":hourglass_flowing_sand: not connected yet: `@Tonomo connect-calendar primary`"
                 )
             )
         )
@@ -102,7 +102,7 @@ def build_status(view: StatusView) -> Message:
         blocks.append(
             SectionBlock(
                 text=MarkdownTextObject(
-                    text="None yet: each photographer runs `/tonomo connect-calendar`."
+                    text="None yet: each photographer runs `@Tonomo connect-calendar`."
                 )
             )
         )
@@ -113,7 +113,7 @@ def build_status(view: StatusView) -> Message:
             SectionBlock(
                 text=MarkdownTextObject(
                     text=f":hourglass_flowing_sand: Not connected yet: {names}{extra}. "
-                    "Each of them runs `/tonomo connect-calendar`."
+                    "Each of them runs `@Tonomo connect-calendar`."
                 )
             )
         )

@@ -129,7 +129,7 @@ async def test_the_bot_added_to_a_channel_registers_it_and_posts_the_checklist(
     for step in (
         "1. Connect the primary calendar",
         "2. Everyone connects their own calendar",
-        "3. Try `/tonomo availability`",
+        "3. Try `@Tonomo availability`",
         "4. The daily digest is on",
     ):
         assert step in text
