@@ -173,9 +173,7 @@ class Home:
         try:
             await self.show(team_id, slack_user_id)
         except SlackApiError as err:
-            logger.warning(
-                "views.publish for %s failed: %s", slack_user_id, slack_error(err)
-            )
+            logger.warning("views.publish for %s failed: %s", slack_user_id, slack_error(err))
         except (aiohttp.ClientError, TimeoutError) as err:
             logger.warning("views.publish for %s failed: %s", slack_user_id, type(err).__name__)
 

@@ -195,9 +195,7 @@ class Directory:
             ):
                 members += page.get("members", [])
         except SlackApiError as err:
-            logger.info(
-                "conversations.members of %s failed: %s", channel_id, slack_error(err)
-            )
+            logger.info("conversations.members of %s failed: %s", channel_id, slack_error(err))
             return None
         verdicts = await asyncio.gather(
             *(self.is_person(m) for m in members if m not in known_people)

@@ -57,9 +57,7 @@ def ephemeral_in(
                 thread_ts=thread_ts,
             )
         except SlackApiError as err:
-            logger.warning(
-                "chat.postEphemeral in %s failed: %s", channel_id, slack_error(err)
-            )
+            logger.warning("chat.postEphemeral in %s failed: %s", channel_id, slack_error(err))
 
     return reply
 
