@@ -205,12 +205,9 @@ class People:
         """Someone joined or left the channel: read its people afresh next time."""
         self._mixed_seen.pop(channel_id, None)
 
-    async def channel(
-        self, customer: Customer, *, members: Sequence[Member] | None = None
-    ) -> Channel:
+    async def channel(self, customer: Customer) -> Channel:
         """The facts of the customer's channel that roles are decided from."""
-        if members is None:
-            members = await self._store.list_members(customer.id)
+        members = await self._store.list_members(customer.id)
         return Channel(
             install_team=customer.team_id,
             mixed=await self._mixed(customer),
@@ -273,12 +270,6 @@ class People:
             for person, user in zip(people, users, strict=True)
             if channel.role(person, user)[0] is not Role.ONBOARDER
         ]
-
-    async def onboarders_in(self, customer: Customer) -> set[str]:
-        """The channel's onboarders (to leave out of every staff list)."""
-        people = await self._directory.people_in(customer.channel_id) or []
-        staff = set(await self.staff_in(customer) or people)
-        return {p for p in people if p not in staff}
 
     async def set_role(self, customer: Customer, user_id: str, role: Role, *, by: str) -> None:
         """`settings owner|onboarder|staff @user`: fixed whatever Slack says. One owner a
