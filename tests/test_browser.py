@@ -19,18 +19,17 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright
 from playwright.async_api import expect as playwright_expect
 
-from sandbox.fake_google import FakeGoogle
 from sandbox.run import CARMEN, CUSTOMER, EMAILS, ONBOARDER, OWNER, ZONE, Sandbox, running_sandbox
 from tests.conftest import free_port
+from tests.test_sandbox import free_day
 
 ARTIFACTS = Path(os.environ.get("TONOMO_ARTIFACTS", "test-artifacts")) / "browser"
 CHROMIUM = os.environ.get("TONOMO_CHROMIUM") or shutil.which("chromium")
@@ -73,28 +72,6 @@ def next_working_day() -> str:
     while day.weekday() >= 5:
         day += timedelta(days=1)
     return day.isoformat()
-
-
-def free_day(google: FakeGoogle, email: str, start: str, end: str) -> str:
-    """A working day from tomorrow on when the calendar has nothing from `start` to `end`."""
-    zone = ZoneInfo(ZONE)
-    day = datetime.now(zone).date()
-    while True:
-        day += timedelta(days=1)
-        begin = datetime.combine(day, time.fromisoformat(start), zone)
-        finish = datetime.combine(day, time.fromisoformat(end), zone)
-        spans = [_span(e, zone) for e in google.events(email)]
-        if day.weekday() < 5 and not any(a < finish and begin < b for a, b in spans):
-            return day.isoformat()
-
-
-def _span(event: dict[str, Any], zone: ZoneInfo) -> tuple[datetime, datetime]:
-    def moment(value: dict[str, str]) -> datetime:
-        if "date" in value:
-            return datetime.combine(date.fromisoformat(value["date"]), time(), zone)
-        return datetime.fromisoformat(value["dateTime"])
-
-    return moment(event["start"]), moment(event["end"])
 
 
 def panel(page: Page) -> Locator:
