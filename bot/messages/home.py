@@ -225,15 +225,7 @@ def _overview(view: HomeView, limit: int = HOME_BLOCK_LIMIT) -> list[Block]:
     if shown_needing < len(needing):
         needing_blocks.append(_more(len(needing) - shown_needing, "that need you"))
 
-    fine_blocks: list[Block] = []
-    shown_fine = 0
-    for text, count in fine_sections:
-        if len(fine_blocks) >= room:
-            break
-        fine_blocks.append(SectionBlock(text=MarkdownTextObject(text=text)))
-        shown_fine += count
-    if shown_fine < len(fine):
-        fine_blocks.append(_more(len(fine) - shown_fine, "where all is well"))
+    fine_blocks = _sections_within(fine_sections, room, len(fine), "where all is well")
 
     body: list[Block] = []
     if needing:
@@ -359,15 +351,7 @@ def _desk(view: HomeView, limit: int) -> list[Block]:
     if len(needing_blocks) < len(needing):
         needing_blocks.append(_more(len(needing) - len(needing_blocks), "that need work"))
 
-    done_blocks: list[Block] = []
-    shown_done = 0
-    for text, count in done_sections:
-        if len(done_blocks) >= room:
-            break
-        done_blocks.append(SectionBlock(text=MarkdownTextObject(text=text)))
-        shown_done += count
-    if shown_done < len(done):
-        done_blocks.append(_more(len(done) - shown_done, "where all is done"))
+    done_blocks = _sections_within(done_sections, room, len(done), "where all is done")
 
     body: list[Block] = []
     if needing:
@@ -375,6 +359,23 @@ def _desk(view: HomeView, limit: int) -> list[Block]:
     if done:
         body += [_heading(f"*All done* ({len(done)})"), *done_blocks]
     return head + body + tail
+
+
+def _sections_within(
+    sections: list[tuple[str, int]], room: int, total: int, which: str
+) -> list[Block]:
+    """Sections of packed rows (text, rows in it) in at most `room` blocks, and a line that
+    counts the rows left out of `total`."""
+    blocks: list[Block] = []
+    shown = 0
+    for text, count in sections:
+        if len(blocks) >= room:
+            break
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=text)))
+        shown += count
+    if shown < total:
+        blocks.append(_more(total - shown, which))
+    return blocks
 
 
 def _remind_button(row: DeskRow) -> ButtonElement | None:
