@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.booking import Bookings
 from bot.calendar.google import GoogleCalendar
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.connections import Connections
 from bot.customers import Customers
 from bot.digest import Digests
@@ -20,7 +20,7 @@ from bot.health import Health
 from bot.home import Home
 from bot.onboarding import Onboarding
 from bot.people import People
-from bot.slack import Directory, Poster, web_client
+from bot.slack import BotIdentity, Directory, InvalidToken, Poster, web_client
 from bot.staff import CALENDAR_CONCURRENCY, Staff
 from bot.tokens import TokenCipher
 from storage.db import create_engine, migrate, session_factory
@@ -36,6 +36,7 @@ class Services:
     engine: AsyncEngine
     store: Store
     slack: AsyncWebClient
+    identity: BotIdentity
     calendar: GoogleCalendar
     customers: Customers
     connections: Connections
@@ -88,6 +89,17 @@ async def build_services(settings: Settings) -> Services:
         base_url=settings.slack_api_url,
         session=aiohttp.ClientSession(),
     )
+    identity = BotIdentity(slack)
+    try:
+        await identity.learn()
+    except InvalidToken as err:
+        if slack.session is not None:
+            await slack.session.close()
+        await engine.dispose()
+        raise ConfigError(
+            f"SLACK_BOT_TOKEN: Slack refuses this token ({err}); expected the app's Bot User "
+            "OAuth Token (xoxb-…) from its OAuth & Permissions page"
+        ) from err
     poster = Poster(client=slack, store=store)
     staff = Staff(store=store, calendar=calendar, cipher=cipher)
     directory = Directory(slack)
@@ -99,6 +111,7 @@ async def build_services(settings: Settings) -> Services:
         engine=engine,
         store=store,
         slack=slack,
+        identity=identity,
         calendar=calendar,
         customers=Customers(store=store),
         connections=connections,

@@ -66,6 +66,65 @@ async def user_timezone(client: AsyncWebClient, slack_user_id: str) -> str | Non
     return tz if isinstance(tz, str) else None
 
 
+START_TIMEOUT = 10.0
+"""Seconds `auth.test` may take at start-up before the bot starts without its answer."""
+
+
+class BotIdentity:
+    """Who the bot is in Slack (`auth.test`): asked once at start-up, never on an ack's path.
+
+    Bolt would ask on the first request, before its ack (5 s of Slack latency, 5 s late;
+    Slack unreachable, every request a 500). Here a token Slack refuses stops start-up with
+    one line; a Slack that can't be reached yet is asked again in the background, and
+    requests are served meanwhile with what is known (the token itself).
+    """
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+        self.team_id: str | None = None
+        self.bot_user_id: str | None = None
+        self.bot_id: str | None = None
+        self._asking: asyncio.Task[None] | None = None
+
+    async def learn(self) -> None:
+        """Ask Slack. A refused token raises `InvalidToken`; Slack unreachable is logged and
+        asked again later (`learn_later`)."""
+        try:
+            answer = await asyncio.wait_for(self._client.auth_test(), START_TIMEOUT)
+        except SlackApiError as err:
+            if slack_error(err) in TEAM_PROBLEMS:
+                raise InvalidToken(slack_error(err)) from err
+            logger.warning("auth.test failed (%s): asking again later", slack_error(err))
+            return
+        except (aiohttp.ClientError, TimeoutError) as err:
+            logger.warning(
+                "Slack can't be reached yet (%s): asking again later", type(err).__name__
+            )
+            return
+        self.team_id = _str_or_none(answer.get("team_id"))
+        self.bot_user_id = _str_or_none(answer.get("user_id"))
+        self.bot_id = _str_or_none(answer.get("bot_id"))
+
+    def learn_later(self) -> None:
+        """Ask again in the background, once at a time, if it isn't known yet."""
+        if self.bot_user_id is None and (self._asking is None or self._asking.done()):
+            self._asking = asyncio.create_task(self._learn_quietly())
+
+    async def _learn_quietly(self) -> None:
+        try:
+            await self.learn()
+        except InvalidToken as err:
+            logger.error("Slack refuses SLACK_BOT_TOKEN now: %s", err)
+
+
+class InvalidToken(Exception):
+    """Slack refused the bot token (invalid_auth, token_revoked…)."""
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 CHANNEL_PROBLEMS = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 """Slack errors that stop posting in one channel until a command there shows it is back."""
 TEAM_PROBLEMS = frozenset({"token_revoked", "account_inactive", "invalid_auth", "not_authed"})

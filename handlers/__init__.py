@@ -8,7 +8,6 @@ command, a mention, a panel button and a modal are doors into the same command o
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -17,23 +16,22 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.services import Services
 from handlers import actions, commands, events, home, mentions, onboarding, panel, scheduling
+from handlers.work import APOLOGY, AfterAck
 
 logger = logging.getLogger(__name__)
 
-APOLOGY = "Sorry, something went wrong on my side and I couldn't finish that. Please try again in a minute."
-
 
 def register(app: AsyncApp, services: Services) -> None:
-    # Slash commands and mentions take turns in one queue after their ack.
-    after_ack = asyncio.Semaphore(commands.AFTER_ACK_CONCURRENCY)
+    # Every listener acknowledges, then leaves its work to one fair queue (handlers.work).
+    after_ack = AfterAck()
     commands.register(app, services, after_ack)
     mentions.register(app, services, after_ack)
-    panel.register(app, services)
-    actions.register(app, services)
-    scheduling.register(app, services)
-    onboarding.register(app, services)
-    home.register(app, services)
-    events.register(app, services)
+    panel.register(app, services, after_ack)
+    actions.register(app, services, after_ack)
+    scheduling.register(app, services, after_ack)
+    onboarding.register(app, services, after_ack)
+    home.register(app, services, after_ack)
+    events.register(app, services, after_ack)
     events.register_fallback(app)
     app.error(handle_error)
 

@@ -13,21 +13,18 @@ from bot.messages.people import build_refusal
 from bot.people import Act
 from bot.services import Services
 from handlers import clicks, home
+from handlers.work import AfterAck
 from storage.models import ConnectionKind
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
     # A link button opens its URL in the browser, and Slack still reports the click:
     # acknowledging it keeps Slack from showing the person an error.
     @app.action(CONNECT_LINK)
     async def acknowledge_link_click(ack: AsyncAck) -> None:
         await ack()
 
-    @app.action(RECONNECT)
-    async def handle_reconnect_click(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
+    async def reconnect(body: dict[str, Any], respond: AsyncRespond | None, *_: Any) -> None:
         value = str((body.get("actions") or [{}])[0].get("value", ""))
         user_id = body["user"]["id"]
         connection_id = int(value) if value.isdigit() else 0
@@ -35,10 +32,12 @@ def register(app: AsyncApp, services: Services) -> None:
         if in_home:
             team_id = home.team_of(body)
             customer = await services.home.customer_with(team_id, user_id, connection_id)
-        else:
+        elif respond is not None:
             customer, reply = await clicks.clicked_in(services, body, respond)
             if customer is None:
                 return
+        else:
+            return
         connection = await services.store.get_connection(connection_id)
         if (
             customer is not None
@@ -61,3 +60,5 @@ def register(app: AsyncApp, services: Services) -> None:
             if answer.kind is not None and answer.url is not None
             else build_reconnect_refusal(answer.owner)
         )
+
+    app.action(RECONNECT)(after_ack.listener(reconnect))

@@ -9,7 +9,6 @@ and `run` does the rest, the same for both. A panel button that stands for a com
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -41,14 +40,8 @@ from bot.services import Services
 from bot.slack import user_timezone
 from handlers import digest, scheduling
 from handlers.clicks import Reply
+from handlers.work import AfterAck
 from storage.models import ConnectionKind, Customer, utcnow
-
-AFTER_ACK_CONCURRENCY = 8
-"""Commands whose work (after the ack) runs at once; the rest wait their turn, holding little.
-
-Under a burst this keeps the heap small, so garbage collection never pauses the acks of
-the requests still arriving for long.
-"""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,7 +64,7 @@ class Asked:
     """How the person types commands here: `/tonomo` or `@Tonomo`."""
 
 
-def register(app: AsyncApp, services: Services, work_after_ack: asyncio.Semaphore) -> None:
+def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
 
     @app.command("/tonomo")
     async def handle_tonomo_command(
@@ -113,8 +106,13 @@ def register(app: AsyncApp, services: Services, work_after_ack: asyncio.Semaphor
             reply=reply,
             trigger_id=command["trigger_id"],
         )
-        async with work_after_ack:
-            await run(services, parsed, asked, client)
+        # The booking form must open before its trigger expires (3 s): it queues for nothing.
+        after_ack.start(
+            channel_id,
+            lambda: run(services, parsed, asked, client),
+            apologize=reply,
+            queue=not isinstance(parsed, commands.BookForm),
+        )
 
 
 async def run(

@@ -8,21 +8,19 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.services import Services
+from handlers.work import AfterAck
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    @app.event("app_uninstalled")
-    async def handle_app_uninstalled(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
+def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
+    async def app_uninstalled(body: dict[str, Any], *_: Any) -> None:
         await services.poster.stop_team(str(body.get("team_id", "")), "app_uninstalled")
 
-    @app.event("tokens_revoked")
-    async def handle_tokens_revoked(
-        ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]
-    ) -> None:
-        await ack()
-        if (event.get("tokens") or {}).get("bot"):
+    async def tokens_revoked(body: dict[str, Any], *_: Any) -> None:
+        if ((body.get("event") or {}).get("tokens") or {}).get("bot"):
             await services.poster.stop_team(str(body.get("team_id", "")), "tokens_revoked")
+
+    app.event("app_uninstalled")(after_ack.listener(app_uninstalled))
+    app.event("tokens_revoked")(after_ack.listener(tokens_revoked))
 
 
 def register_fallback(app: AsyncApp) -> None:

@@ -11,36 +11,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncApp
 
 from bot.checklist import Reminded
 from bot.messages.home import DESK_REMIND
 from bot.messages.ids import CONNECT_HERE
 from bot.services import Services
+from handlers.work import AfterAck
 from storage.models import Customer
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    @app.event("app_home_opened")
-    async def handle_app_home_opened(
-        ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]
-    ) -> None:
-        await ack()
-        if event.get("tab") != "home":
-            return
-        await services.home.show(str(body.get("team_id", "")), str(event["user"]))
+def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
+    async def home_opened(body: dict[str, Any], *_: Any) -> None:
+        event = body["event"]
+        if event.get("tab") == "home":
+            await services.home.show(str(body.get("team_id", "")), str(event["user"]))
 
-    @app.action(CONNECT_HERE)
-    async def handle_connect_here_click(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
+    async def connect_here(body: dict[str, Any], *_: Any) -> None:
         value = str((body.get("actions") or [{}])[0].get("value", ""))
         await services.home.show_connect_link(
             team_of(body), body["user"]["id"], int(value) if value.isdigit() else 0
         )
 
-    @app.action(DESK_REMIND)
-    async def handle_desk_remind_click(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
+    async def desk_remind(body: dict[str, Any], *_: Any) -> None:
         user_id = body["user"]["id"]
         value = str((body.get("actions") or [{}])[0].get("value", ""))
 
@@ -50,6 +43,10 @@ def register(app: AsyncApp, services: Services) -> None:
         await services.home.remind(
             team_of(body), user_id, int(value) if value.isdigit() else 0, remind
         )
+
+    app.event("app_home_opened")(after_ack.listener(home_opened))
+    app.action(CONNECT_HERE)(after_ack.listener(connect_here))
+    app.action(DESK_REMIND)(after_ack.listener(desk_remind))
 
 
 def clicked_in_home(body: dict[str, Any]) -> bool:

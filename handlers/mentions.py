@@ -12,7 +12,6 @@ so a redelivery, on any instance, is answered by nobody.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from typing import Any
@@ -23,8 +22,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import commands
 from bot.messages.help import MENTION, build_not_in_channel
 from bot.services import Services
-from handlers.clicks import ephemeral_in
+from handlers.clicks import Reply, ephemeral_in
 from handlers.commands import Asked, run
+from handlers.work import AfterAck
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def command_text(text: str, bot_user_id: str | None) -> str:
     return SLASH_WORD.sub("", after, count=1)
 
 
-def register(app: AsyncApp, services: Services, work_after_ack: asyncio.Semaphore) -> None:
+def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
     @app.event("app_mention")
     async def handle_app_mention(
         ack: AsyncAck,
@@ -51,13 +51,26 @@ def register(app: AsyncApp, services: Services, work_after_ack: asyncio.Semaphor
         await ack()
         channel_id, user_id = str(event.get("channel", "")), str(event.get("user", ""))
         event_id = str(body.get("event_id", ""))
-        if not (channel_id and user_id and event_id):
-            return
+        if channel_id and user_id and event_id:
+            reply = ephemeral_in(client, channel_id, user_id, thread_ts=event.get("thread_ts"))
+            after_ack.start(
+                channel_id,
+                lambda: answer(body, event, context, client, reply),
+                apologize=reply,
+            )
+
+    async def answer(
+        body: dict[str, Any],
+        event: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+        reply: Reply,
+    ) -> None:
+        channel_id, user_id = str(event["channel"]), str(event["user"])
+        event_id = str(body["event_id"])
         if not await services.store.first_delivery(f"event:{event_id}"):
             logger.info("app_mention %s was redelivered: answered already", event_id)
             return
-        thread_ts = event.get("thread_ts")
-        reply = ephemeral_in(client, channel_id, user_id, thread_ts=thread_ts)
         if channel_id.startswith("D"):
             await reply(build_not_in_channel(MENTION))
             return
@@ -71,5 +84,4 @@ def register(app: AsyncApp, services: Services, work_after_ack: asyncio.Semaphor
             door=MENTION,
         )
         parsed = commands.parse(command_text(str(event.get("text", "")), context.bot_user_id))
-        async with work_after_ack:
-            await run(services, parsed, asked, client)
+        await run(services, parsed, asked, client)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -21,18 +21,21 @@ from bot.messages.onboarding import build_remind_reply
 from bot.services import Services
 from bot.slack import user_timezone
 from handlers import clicks
+from handlers.work import AfterAck
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    @app.event("member_joined_channel")
-    async def handle_member_joined(
-        ack: AsyncAck,
+def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
+    async def member_joined(
         body: dict[str, Any],
-        event: dict[str, Any],
-        context: AsyncBoltContext,
+        _respond: AsyncRespond | None,
         client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
-        await ack()
+        event = body["event"]
+        # A redelivered event (https://api.slack.com/apis/connections/events-api#retries)
+        # is claimed once: one welcome, one checklist.
+        if not await services.store.first_delivery(f"event:{body.get('event_id', '')}"):
+            return
         # The installing workspace: in a Slack Connect channel the envelope's team_id can be
         # the joining person's own (Bolt reads authorizations[0].team_id for it).
         team_id = context.team_id or str(body.get("team_id", ""))
@@ -65,11 +68,10 @@ def register(app: AsyncApp, services: Services) -> None:
         else:
             await services.onboarding.welcome(customer, user_id)
 
-    @app.event("member_left_channel")
-    async def handle_member_left(
-        ack: AsyncAck, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    async def member_left(
+        body: dict[str, Any], _respond: AsyncRespond | None, _client: Any, context: AsyncBoltContext
     ) -> None:
-        await ack()
+        event = body["event"]
         if event.get("user") == context.bot_user_id:
             return  # nothing can be posted or edited there any more
         channel_id = str(event.get("channel", ""))
@@ -80,12 +82,14 @@ def register(app: AsyncApp, services: Services) -> None:
         if customer is not None:
             await services.onboarding.refresh(customer)
 
-    @app.action(REMIND_STAFF)
-    async def handle_remind_staff(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
+    async def remind_staff(body: dict[str, Any], respond: AsyncRespond | None, *_: Any) -> None:
+        if respond is None:
+            return
         customer, reply = await clicks.clicked_in(services, body, respond)
         if customer is not None:
             outcome, count = await services.onboarding.remind(customer, by=body["user"]["id"])
             await reply(build_remind_reply(outcome, count))
+
+    app.event("member_joined_channel")(after_ack.listener(member_joined))
+    app.event("member_left_channel")(after_ack.listener(member_left))
+    app.action(REMIND_STAFF)(after_ack.listener(remind_staff))

@@ -7,7 +7,6 @@ room as `/tonomo` and `@Tonomo` (`handlers.commands.run`), answered to whoever c
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -40,6 +39,7 @@ from bot.services import Services
 from bot.when import WhenError, parse_duration
 from handlers import clicks
 from handlers.commands import Asked, run
+from handlers.work import AfterAck, Work
 from storage.models import ConnectionKind
 
 STALE_REPLACE = (
@@ -72,38 +72,45 @@ def asked_by_click(body: dict[str, Any], respond: AsyncRespond) -> Asked:
     )
 
 
-Click = Callable[[AsyncAck, dict[str, Any], AsyncRespond, AsyncWebClient], Awaitable[None]]
+def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
+    def runs(command: commands.Command) -> Work:
+        """A button that runs `command` for whoever clicks it."""
 
+        async def handle_panel_click(
+            body: dict[str, Any], respond: AsyncRespond | None, client: AsyncWebClient, *_: Any
+        ) -> None:
+            if (body.get("channel") or {}).get("id") and respond is not None:
+                await run(services, command, asked_by_click(body, respond), client)
 
-def _runs(services: Services, command: commands.Command) -> Click:
-    """A button that runs `command` for whoever clicks it."""
+        return handle_panel_click
 
-    async def handle_panel_click(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-    ) -> None:
-        await ack()
-        if (body.get("channel") or {}).get("id"):
-            await run(services, command, asked_by_click(body, respond), client)
-
-    return handle_panel_click
-
-
-def register(app: AsyncApp, services: Services) -> None:
     for action_id, command in (
         (CONNECT_MINE, commands.ConnectCalendar(ConnectionKind.STAFF)),
         (CONNECT_PRIMARY, commands.ConnectCalendar(ConnectionKind.PRIMARY)),
-        (OPEN_BOOK_FORM, commands.BookForm()),
         (SHOW_STATUS, commands.Status()),
     ):
-        app.action(action_id)(_runs(services, command))
+        app.action(action_id)(after_ack.listener(runs(command)))
 
-    @app.action(REPLACE_PRIMARY)
-    async def handle_replace_primary(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
+    @app.action(OPEN_BOOK_FORM)
+    async def handle_open_book_form(
+        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
+        await ack()
+        channel_id = (body.get("channel") or {}).get("id")
+        if channel_id:  # the form must open before its trigger expires: it queues for nothing
+            asked = asked_by_click(body, respond)
+            after_ack.start(
+                channel_id,
+                lambda: run(services, commands.BookForm(), asked, client),
+                apologize=clicks.ephemeral(respond),
+                queue=False,
+            )
+
+    async def replace_primary(body: dict[str, Any], respond: AsyncRespond | None, *_: Any) -> None:
         """Confirmed: the sign-in link that replaces the primary calendar (if the one the
         message named is still the primary here, and this person may replace it)."""
-        await ack()
+        if respond is None:
+            return
         customer, reply = await clicks.clicked_in(services, body, respond)
         if customer is None:
             return
@@ -120,13 +127,15 @@ def register(app: AsyncApp, services: Services) -> None:
         url = await services.connections.consent_link(customer, user_id, ConnectionKind.PRIMARY)
         await reply(build_connect_link(ConnectionKind.PRIMARY, url))
 
+    app.action(REPLACE_PRIMARY)(after_ack.listener(replace_primary))
+
     @app.action(OPEN_AVAILABILITY_FORM)
     async def handle_open_availability_form(
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
         channel_id = (body.get("channel") or {}).get("id")
-        if channel_id:
+        if channel_id:  # no I/O but Slack's: at once, before the trigger expires
             await client.views_open(
                 trigger_id=body["trigger_id"], view=build_availability_modal(channel_id)
             )
@@ -144,19 +153,23 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         channel_id = str(view.get("private_metadata", ""))
         reply = clicks.ephemeral_in(client, channel_id, user["id"])
-        if not await clicks.in_channel(services, channel_id, user["id"]):
-            await reply(Message.text_only(NOT_IN_CHANNEL))
-            return
-        who = Asked(
-            team_id=clicks.installed_team(body),
-            channel_id=channel_id,
-            user_id=user["id"],
-            user_name=str(user.get("username") or user.get("name") or ""),
-            request_key=f"view:{view.get('id', '')}",
-            reply=reply,
-            door=door_of(body),
-        )
-        await run(services, asked, who, client)
+
+        async def answer() -> None:
+            if not await clicks.in_channel(services, channel_id, user["id"]):
+                await reply(Message.text_only(NOT_IN_CHANNEL))
+                return
+            who = Asked(
+                team_id=clicks.installed_team(body),
+                channel_id=channel_id,
+                user_id=user["id"],
+                user_name=str(user.get("username") or user.get("name") or ""),
+                request_key=f"view:{view.get('id', '')}",
+                reply=reply,
+                door=door_of(body),
+            )
+            await run(services, asked, who, client)
+
+        after_ack.start(channel_id, answer, apologize=reply)
 
 
 def availability_asked(values: dict[str, Any]) -> commands.Availability | dict[str, str]:

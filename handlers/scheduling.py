@@ -5,6 +5,8 @@ Used by the `/tonomo` command listener, and registers the buttons and the modal 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from datetime import datetime
 from typing import Any
@@ -14,6 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.models.blocks import ButtonElement, MarkdownTextObject, SectionBlock
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import commands, when
 from bot.booking import Booked, BookingRequest, Cancelled, CancelOutcome, Conflict
@@ -44,10 +47,19 @@ from bot.services import Services
 from bot.staff import NOT_CONNECTED, local_today, stored_hours, working_hours
 from handlers import clicks
 from handlers.clicks import NOT_SET_UP, Reply
+from handlers.work import AfterAck
 from storage.models import Customer, utcnow
+
+logger = logging.getLogger(__name__)
 
 FORM_FIELDS = (FORM_STAFF, FORM_DAY, FORM_TIME, FORM_DURATION, FORM_TITLE)
 NOT_IN_CHANNEL = "Only people in the channel can book from this form."
+CANT_CHECK_NOW = (
+    "I can't reach my records right now, so nothing was booked. Please submit again in a minute."
+)
+FORM_CHECK_SECONDS = 1.2
+"""Each of the booking form's checks (the channel's customer, who is in it) before its
+answer, well within the 3 seconds Slack waits for it."""
 STALE_BUTTON = "That button doesn't work any more. Please run the command again."
 SLOT_ACTION = re.compile(f"^{BOOK_SLOT}_[0-9]+$")
 """The buttons of suggested slots (each of a message's buttons needs its own action id)."""
@@ -207,12 +219,10 @@ async def settings(
         await reply(build_settings(customer, working_hours(customer), own))
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    @app.action(CANCEL_BOOKING)
-    async def handle_cancel_click(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
+def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
+    async def cancel_click(body: dict[str, Any], respond: AsyncRespond | None, *_: Any) -> None:
+        if respond is None:
+            return
         customer, reply = await clicks.clicked_in(services, body, respond)
         if customer is None:
             return
@@ -229,9 +239,9 @@ def register(app: AsyncApp, services: Services) -> None:
         else:
             await reply(build_not_cancelled(outcome, short_id, customer.owner_user_id))
 
-    @app.action(SLOT_ACTION)
-    async def handle_slot_click(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
+    async def slot_click(body: dict[str, Any], respond: AsyncRespond | None, *_: Any) -> None:
+        if respond is None:
+            return
         customer, reply = await clicks.clicked_in(services, body, respond)
         action = body["actions"][0]
         slot = read_slot_value(str(action.get("value", "")))
@@ -253,20 +263,35 @@ def register(app: AsyncApp, services: Services) -> None:
         )
         await run_booking(services, customer, request, reply)
 
+    app.action(CANCEL_BOOKING)(after_ack.listener(cancel_click))
+    app.action(SLOT_ACTION)(after_ack.listener(slot_click))
+
     @app.view(BOOK_MODAL)
     async def handle_book_form(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         view = body["view"]
         channel_id, user_id = str(view.get("private_metadata", "")), body["user"]["id"]
-        customer = await clicks.customer_of(services, body, channel_id)
-        if customer is None:
-            await ack(response_action="errors", errors={FORM_STAFF: NOT_SET_UP})
-            return
-        if not await clicks.in_channel(services, channel_id, user_id):
-            await ack(response_action="errors", errors={FORM_STAFF: NOT_IN_CHANNEL})
-            return
         parsed = commands.parse_book_form(view.get("state", {}).get("values", {}), FORM_FIELDS)
         if isinstance(parsed, dict):
             await ack(response_action="errors", errors=parsed)
+            return
+        # What needs the database and Slack has a bound, so the form is answered within
+        # Slack's 3 seconds whatever they do: kept open with the trouble said on it.
+        try:
+            customer = await asyncio.wait_for(
+                clicks.customer_of(services, body, channel_id), FORM_CHECK_SECONDS
+            )
+            in_channel = customer is not None and await asyncio.wait_for(
+                clicks.in_channel(services, channel_id, user_id), FORM_CHECK_SECONDS
+            )
+        except (SQLAlchemyError, OSError, TimeoutError):
+            logger.warning("the booking form could not be checked in time", exc_info=True)
+            await ack(response_action="errors", errors={FORM_STAFF: CANT_CHECK_NOW})
+            return
+        if customer is None:
+            await ack(response_action="errors", errors={FORM_STAFF: NOT_SET_UP})
+            return
+        if not in_channel:
+            await ack(response_action="errors", errors={FORM_STAFF: NOT_IN_CHANNEL})
             return
         try:
             day = when.parse_day(parsed.day, today=local_today(customer, utcnow()))
@@ -289,4 +314,9 @@ def register(app: AsyncApp, services: Services) -> None:
             booked_by=user_id,
             request_key=f"view:{view.get('id', '')}",
         )
-        await run_booking(services, customer, request, reply, note=when.repeated_time_note(start))
+        note = when.repeated_time_note(start)
+        after_ack.start(
+            channel_id,
+            lambda: run_booking(services, customer, request, reply, note=note),
+            apologize=reply,
+        )

@@ -86,11 +86,15 @@ class Fault:
     latency: float = 0.0
     times: int | None = None
     method: str | None = None
+    body_contains: str | None = None
+    """Only requests whose body holds this text (a channel's id, say)."""
 
-    def matches(self, request: web.Request) -> bool:
+    def matches(self, request: web.Request, body: bytes = b"") -> bool:
         if self.times is not None and self.times <= 0:
             return False
         if self.method is not None and request.method != self.method.upper():
+            return False
+        if self.body_contains is not None and self.body_contains.encode() not in body:
             return False
         return re.search(self.path_pattern, request.path) is not None
 
@@ -111,9 +115,9 @@ class Faults:
         self._items.clear()
         self.latency = 0.0
 
-    def take(self, request: web.Request) -> Fault | None:
+    def take(self, request: web.Request, body: bytes = b"") -> Fault | None:
         for fault in self._items:
-            if fault.matches(request):
+            if fault.matches(request, body):
                 if fault.times is not None:
                     fault.times -= 1
                 return fault
@@ -147,7 +151,7 @@ def instrument(app: web.Application, *, skip_path_prefixes: tuple[str, ...] = ()
                 peer=_peer(request),
             )
         )
-        fault = faults.take(request)
+        fault = faults.take(request, body)
         delay = faults.latency + (fault.latency if fault else 0.0)
         if delay > 0:
             await asyncio.sleep(delay)
