@@ -9,15 +9,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import sys
+from collections.abc import Iterable
 
 from aiohttp import web
+from aiohttp.web_log import AccessLogger
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
 from dotenv import load_dotenv
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import ConfigError, Settings
 from bot.server import create_web_app
 from bot.services import build_services, freeze_start_up
+from bot.tokens import TokenCipher, reseal_stored_secrets
+from storage.db import DatabaseUnreachable
 
 # Libraries that log request and response bodies (tokens included) at DEBUG: never below INFO.
 TOKEN_LEAKING_LOGGERS = (
@@ -34,16 +41,70 @@ TOKEN_LEAKING_LOGGERS = (
 )
 
 
+# Bolt logs a request whose signature it rejects, whole body included, at INFO.
+BODY_LOGGING_LOGGERS = ("slack_bolt.AsyncRequestVerification", "slack_bolt.RequestVerification")
+
+# Query parameters that are secrets while they live: Google's one-time code and our state.
+SECRET_PARAMETERS = re.compile(r"(?<=[?&;])(code|state)=[^&;\s\"]*")
+
+
+def redact_url(text: str) -> str:
+    """`text` with the values of `code=` and `state=` query parameters hidden."""
+    return SECRET_PARAMETERS.sub(r"\1=REDACTED", text)
+
+
+class RedactedAccessLogger(AccessLogger):
+    """aiohttp's access log, with the OAuth callback's `code` and `state` hidden, in the
+    request line and in headers that carry a URL (a page's Referer)."""
+
+    def _format_line(
+        self, request: BaseRequest, response: StreamResponse, time: float
+    ) -> Iterable[tuple[str | tuple[str, str], str]]:
+        line = super()._format_line(request, response, time)
+        return [(key, redact_url(v) if isinstance(v, str) else v) for key, v in line]
+
+
+class WithoutRequestBody(logging.Filter):
+    """Keeps the fact that a request was rejected, drops the body Bolt logs with it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING and "body" in str(record.msg):
+            record.msg = "a request with an invalid signature was rejected (its body not logged)"
+            record.args = ()
+        return True
+
+
+class WithoutMigrationChatter(logging.Filter):
+    """Alembic says which dialect it uses at every start; what it upgrades is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(level)
     floor = max(logging.INFO, logging.getLevelNamesMapping()[level])
     for name in TOKEN_LEAKING_LOGGERS:
         logging.getLogger(name).setLevel(floor)
+    # Bolt sets its loggers' levels when the app is built, but leaves their filters be.
+    for name in BODY_LOGGING_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, WithoutRequestBody) for f in logger.filters):
+            logger.addFilter(WithoutRequestBody())
+    migration = logging.getLogger("alembic.runtime.migration")
+    if not any(isinstance(f, WithoutMigrationChatter) for f in migration.filters):
+        migration.addFilter(WithoutMigrationChatter())
 
 
 async def make_app(settings: Settings) -> web.Application:
-    app = create_web_app(await build_services(settings))
+    services = await build_services(settings)
+    try:
+        await reseal_stored_secrets(services.engine, TokenCipher(settings.token_encryption_key))
+    except BaseException:
+        await services.close()
+        raise
+    app = create_web_app(services)
     freeze_start_up()
     return app
 
@@ -78,7 +139,14 @@ def main(argv: list[str] | None = None) -> int:
             port=settings.port,
             shutdown_timeout=10,
             print=None,
+            access_log_class=RedactedAccessLogger,
         )
+    except ConfigError as err:  # the key list opens no stored token
+        print(f"tonomo: {err}", file=sys.stderr)
+        return 2
+    except DatabaseUnreachable as err:
+        print(f"tonomo: {err}", file=sys.stderr)
+        return 1
     except (SQLAlchemyError, OSError) as err:
         print(f"tonomo: could not start: {describe_start_error(err)}", file=sys.stderr)
         return 1
@@ -88,11 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 def describe_start_error(err: Exception) -> str:
     if isinstance(err, SQLAlchemyError):
         return f"the database at DATABASE_URL did not answer ({type(err).__name__})."
-    return (
-        f"{err.strerror or err} (check HOST and PORT, and that the database is reachable)."
-        if isinstance(err, OSError)
-        else str(err)
-    )
+    return f"{err.strerror or err} (check HOST and PORT)." if isinstance(err, OSError) else str(err)
 
 
 if __name__ == "__main__":

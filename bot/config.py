@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -29,6 +30,9 @@ DEFAULTS = {
     "HEALTH_CHECK_MINUTES": "30",
     "LOG_LEVEL": "INFO",
 }
+
+FERNET_KEY = re.compile(r"[A-Za-z0-9_-]{43}=")
+"""32 bytes, url-safe base64."""
 
 GOOGLE_URL_VARIABLES = (
     "GOOGLE_AUTH_URI",
@@ -110,7 +114,7 @@ class Settings:
             ),
             public_url=_http_url("PUBLIC_URL", get("PUBLIC_URL")).rstrip("/"),
             database_url=_database_url(get("DATABASE_URL")),
-            token_encryption_key=_fernet_key(
+            token_encryption_key=_fernet_keys(
                 required(
                     "TOKEN_ENCRYPTION_KEY",
                     'a Fernet key (python -c "from cryptography.fernet '
@@ -166,14 +170,21 @@ def _database_url(value: str) -> str:
     return value
 
 
-def _fernet_key(value: str) -> str:
-    try:
-        Fernet(value.encode())
-    except ValueError as err:
-        raise ConfigError(
-            "TOKEN_ENCRYPTION_KEY is malformed: expected a Fernet key (32 url-safe base64-encoded bytes)."
-        ) from err
-    return value
+def _fernet_keys(value: str) -> str:
+    """One Fernet key, or several comma-separated, newest first (the first seals, any opens)."""
+    keys = [key.strip() for key in value.split(",")]
+    for number, key in enumerate(keys, start=1):
+        try:
+            if not FERNET_KEY.fullmatch(key):  # base64 decoding alone skips stray characters
+                raise ValueError("not 32 bytes of url-safe base64")
+            Fernet(key.encode())
+        except ValueError as err:
+            which = f"key {number} of {len(keys)} is not" if len(keys) > 1 else "expected"
+            raise ConfigError(
+                f"TOKEN_ENCRYPTION_KEY is malformed: {which} a Fernet key (32 url-safe "
+                "base64-encoded bytes; several keys are comma-separated, newest first)."
+            ) from err
+    return ",".join(keys)
 
 
 def _integer(name: str, value: str, *, low: int, high: int) -> int:

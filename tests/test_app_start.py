@@ -10,10 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from aiohttp import ClientConnectionError, ClientSession
 from cryptography.fernet import Fernet
 
-from app import TOKEN_LEAKING_LOGGERS, configure_logging
+from app import TOKEN_LEAKING_LOGGERS, configure_logging, redact_url
 from sandbox.fake_google import FakeGoogle
 from sandbox.fake_slack import FakeSlack
 from sandbox.run import bot_environment
@@ -151,3 +152,25 @@ def test_debug_logging_keeps_token_carrying_libraries_quiet() -> None:
             assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
     finally:
         logging.getLogger().setLevel(logging.WARNING)
+
+
+def test_bolts_rejection_message_keeps_no_request_body(caplog: pytest.LogCaptureFixture) -> None:
+    configure_logging("INFO")
+    try:
+        caplog.set_level(logging.INFO, logger="slack_bolt.AsyncRequestVerification")
+        logging.getLogger("slack_bolt.AsyncRequestVerification").info(
+            "Invalid request signature detected (signature: v0=1, timestamp: 1, "
+            "body: token=x&text=book+secret-body-words)"
+        )
+    finally:
+        logging.getLogger().setLevel(logging.WARNING)
+    assert "invalid signature was rejected" in caplog.text
+    assert "secret-body-words" not in caplog.text
+
+
+def test_the_access_log_hides_code_and_state_wherever_a_url_carries_them() -> None:
+    line = '"GET /oauth/google/callback?state=abc&code=4/0Ae-x&scope=a+b HTTP/1.1" "https://x/cb?code=y;state=z"'
+    assert redact_url(line) == (
+        '"GET /oauth/google/callback?state=REDACTED&code=REDACTED&scope=a+b HTTP/1.1" '
+        '"https://x/cb?code=REDACTED;state=REDACTED"'
+    )

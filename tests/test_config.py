@@ -78,3 +78,15 @@ def test_base_urls_get_their_trailing_slash() -> None:
     )
     assert s.slack_api_url == "http://127.0.0.1:5/api/"
     assert s.public_url == "https://bot.example.com"
+
+
+def test_several_keys_are_comma_separated_newest_first() -> None:
+    newer = Fernet.generate_key().decode()
+    s = Settings.from_env({**GOOD, "TOKEN_ENCRYPTION_KEY": f" {newer} , {KEY} "})
+    assert s.token_encryption_key == f"{newer},{KEY}"
+
+    for value in (f"{newer},not-a-key", f"{newer},", f"{newer};{KEY}"):
+        with pytest.raises(ConfigError) as err:
+            Settings.from_env({**GOOD, "TOKEN_ENCRYPTION_KEY": value})
+        assert str(err.value).startswith("TOKEN_ENCRYPTION_KEY is malformed")
+        assert "\n" not in str(err.value) and KEY not in str(err.value)
