@@ -16,7 +16,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from bot.calendar.port import (
@@ -75,6 +75,14 @@ def looks_personal(email: str) -> bool:
     )
 
 
+def account_matches_name(email: str, name: str | None) -> bool:
+    """True when the address's mailbox carries a word of the person's name (alice.lens@ for
+    Alice Lens); False when it doesn't, or the name is not known."""
+    local = email.split("@", 1)[0].lower()
+    words = re.findall(r"[^\W\d_]{3,}", (name or "").lower())
+    return any(word in local for word in words)
+
+
 def state_digest(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
@@ -105,10 +113,23 @@ class Connected:
     replaced_email: str | None
     was_broken: bool = False
     missing_scopes: tuple[str, ...] = field(default=())
+    person_name: str | None = None
+    """The Slack name of the person whose link it was, when Slack says (`with_person`)."""
 
     @property
     def looks_personal(self) -> bool:
         return self.kind is ConnectionKind.PRIMARY and looks_personal(self.account_email)
+
+    @property
+    def may_be_someone_elses(self) -> bool:
+        """A staff calendar whose address doesn't look like its person's: a consent link
+        forwarded to someone else connects that someone into the link owner's slot."""
+        return self.kind is ConnectionKind.STAFF and not account_matches_name(
+            self.account_email, self.person_name
+        )
+
+    def with_person(self, name: str | None) -> Connected:
+        return replace(self, person_name=name or None)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -64,15 +64,29 @@ def create_web_app(services: Services, *, periodic_jobs: bool = True) -> web.App
             page = build_trouble_page()
             return web.Response(status=page.status, text=page.html, content_type="text/html")
         if isinstance(outcome, Connected):
-            if outcome.kind is ConnectionKind.PRIMARY:
-                await services.people.primary_connected_by(outcome.customer, outcome.slack_user_id)
-            await services.poster.post(outcome.customer, build_connected_notice(outcome))
-            if outcome.was_broken:
-                await services.health.deliver_notices()  # clear the alert in place now
-            await services.onboarding.refresh(outcome.customer)
-            # A Home tab left open (maybe on the link it gave) shows the connection now.
-            if await services.people.has_home(outcome.customer, outcome.slack_user_id):
-                await services.home.refresh(outcome.customer.team_id, outcome.slack_user_id)
+            # The connection is saved and its link used: from here on the page says so,
+            # whatever Slack (a 502 page, say) or the database then do; the failure is logged.
+            try:
+                user = await services.directory.user(outcome.slack_user_id)
+                outcome = outcome.with_person(user.name if user is not None else None)
+                if outcome.kind is ConnectionKind.PRIMARY:
+                    await services.people.primary_connected_by(
+                        outcome.customer, outcome.slack_user_id
+                    )
+                await services.poster.post(outcome.customer, build_connected_notice(outcome))
+                if outcome.was_broken:
+                    await services.health.deliver_notices()  # clear the alert in place now
+                await services.onboarding.refresh(outcome.customer)
+                # A Home tab left open (maybe on the link it gave) shows the connection now.
+                if await services.people.has_home(outcome.customer, outcome.slack_user_id):
+                    await services.home.refresh(outcome.customer.team_id, outcome.slack_user_id)
+            except Exception:
+                logger.exception(
+                    "connected a %s calendar for %s in %s, but telling Slack about it failed",
+                    outcome.kind,
+                    outcome.slack_user_id,
+                    outcome.customer.channel_id,
+                )
         page = build_callback_page(outcome)
         return web.Response(status=page.status, text=page.html, content_type="text/html")
 

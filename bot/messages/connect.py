@@ -11,6 +11,7 @@ from slack_sdk.models.blocks import (
 
 from bot.connections import Connected, Disconnected
 from bot.messages import Message, escape, mention
+from bot.messages.health import SCOPE_WORDS
 from bot.messages.ids import CONNECT_LINK
 from storage.models import ConnectionKind
 
@@ -22,6 +23,7 @@ WORKSPACE_TIP = (
     "On Google Workspace, an admin may have to allow the app first: Admin console → Security → "
     "API controls."
 )
+PERMISSIONS_URL = "https://myaccount.google.com/permissions"
 GENERIC_ACCOUNT_ADVICE = (
     "Use a shared account such as info@, booking@ or scheduling@ rather than a person's. "
     "If that person leaves or loses access, scheduling stops, and whoever covers for them in an "
@@ -71,16 +73,35 @@ def build_connected_notice(done: Connected) -> Message:
             line += f" It replaces {escape(done.replaced_email)}."
     else:
         line = f":white_check_mark: {who} {verb} their calendar ({email})."
-    blocks = [SectionBlock(text=MarkdownTextObject(text=line))]
+    blocks: list[SectionBlock | ContextBlock] = [SectionBlock(text=MarkdownTextObject(text=line))]
     if done.missing_scopes:
+        boxes = " and ".join(f"“{SCOPE_WORDS.get(s, s)}”" for s in done.missing_scopes)
+        again = (
+            "`@Tonomo connect-calendar primary`"
+            if done.kind is ConnectionKind.PRIMARY
+            else "`@Tonomo connect-calendar`"
+        )
         blocks.append(
             SectionBlock(
                 text=MarkdownTextObject(
-                    text=":no_entry: Some permissions were left unticked, so I can't use this calendar "
-                    "yet. Connect again and tick every box on Google's page."
+                    text=f":no_entry: A permission was left unticked on Google's page ({boxes}), "
+                    f"so I can't use this calendar yet. {again} gives a fresh link: sign in "
+                    "again and tick every box."
                 )
             )
         )
+    if done.kind is ConnectionKind.STAFF:
+        undo = (
+            f"Connected for {who} with the Google account {email}. {who}, that address doesn't "
+            "look like yours: if it isn't your account, someone else signed in with your link. "
+            "`@Tonomo disconnect` removes it, then connect your own."
+            if done.may_be_someone_elses
+            else f"Not your account, {who}? `@Tonomo disconnect` removes it."
+        )
+        if done.may_be_someone_elses:
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=":grey_question: " + undo)))
+        else:
+            blocks.append(ContextBlock(elements=[MarkdownTextObject(text=undo)]))
     if done.looks_personal:
         blocks.append(
             SectionBlock(
@@ -116,7 +137,7 @@ def build_disconnect_reply(kind: ConnectionKind, done: Disconnected | None) -> M
         text = (
             f"{whose} ({escape(done.account_email)}) is disconnected here, but Google couldn't be "
             "reached to revoke access. You can remove it yourself at "
-            "<https://myaccount.google.com/permissions|your Google account's permissions page>."
+            f"<{PERMISSIONS_URL}|your Google account's permissions page>."
         )
     return Message.text_only(text)
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from html import escape
 
 from bot.connections import Connected, Failure, NotConnected
-from bot.messages.connect import GENERIC_ACCOUNT_ADVICE, WORKSPACE_TIP
+from bot.messages.connect import GENERIC_ACCOUNT_ADVICE, PERMISSIONS_URL, WORKSPACE_TIP
+from bot.messages.health import SCOPE_WORDS
 from storage.models import ConnectionKind
 
 AGAIN = "To try again, mention <code>@Tonomo connect-calendar</code> in your Slack channel for a fresh link."
@@ -86,6 +87,7 @@ def _document(title: str, body: str) -> str:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
 <title>{escape(title, quote=False)} · Tonomo</title>
 <style>
   body {{ font-family: -apple-system, "Segoe UI", Roboto, sans-serif; background: #f6f6f8;
@@ -109,27 +111,66 @@ def build_callback_page(outcome: Connected | NotConnected) -> Page:
     if isinstance(outcome, NotConnected):
         status, title, text = FAILURES[outcome.failure]
         return Page(status, title, _document(title, f"<p>{text}</p>"))
+    if outcome.missing_scopes:
+        return _missing_permission_page(outcome)
     email = escape(outcome.account_email, quote=False)
+    name = escape(outcome.person_name, quote=False) if outcome.person_name else None
+    notes = []
     if outcome.kind is ConnectionKind.PRIMARY:
         title = "The primary calendar is connected"
-        what = f"<p><strong>{email}</strong> is now the business's primary calendar.</p>"
+        what = f"<p><strong>{email}</strong> is now the business's primary calendar"
+        what += f", connected with {name}'s sign-in link.</p>" if name else ".</p>"
     else:
-        title = "Your calendar is connected"
+        title = f"Calendar connected for {name}" if name else "Your calendar is connected"
+        whose = (
+            f"<strong>{name}</strong>'s calendar"
+            if name
+            else "the calendar of the person who asked for this link in Slack"
+        )
         what = (
-            f"<p><strong>{email}</strong> is connected. Your team can now see when you're free.</p>"
+            f"<p><strong>{email}</strong> is now connected as {whose}. Their team can see when "
+            "they're free, never what their events are.</p>"
         )
-    notes = []
-    if outcome.missing_scopes:
-        notes.append(
-            "Some permissions were left unticked, so the calendar can't be used yet. Connect again "
-            "from Slack and tick every box on Google's page."
+        not_them = (
+            f"Not {name}? This sign-in link was made for them, so your calendar has taken their "
+            f"place. Tell them: <code>@Tonomo disconnect</code> in Slack removes it, and "
+            f'<a href="{PERMISSIONS_URL}">your Google account\'s permissions page</a> removes the '
+            "access you gave."
         )
+        if name and outcome.may_be_someone_elses:
+            notes.append(not_them)
+        elif name:
+            what += f"<p>{not_them}</p>"
     if outcome.looks_personal:
         notes.append(
             f"{email} looks like a person's address. {escape(GENERIC_ACCOUNT_ADVICE, quote=False)}"
         )
     body = what + "".join(f'<p class="note">{n}</p>' for n in notes)
     body += "<p>You can close this tab and go back to Slack.</p>"
+    return Page(200, title, _document(title, body))
+
+
+def _missing_permission_page(outcome: Connected) -> Page:
+    """Signed in, but a box was left unticked: connected, and not usable until it is ticked."""
+    email = escape(outcome.account_email, quote=False)
+    if outcome.kind is ConnectionKind.PRIMARY:
+        title = "The primary calendar can't be used yet: a permission is missing"
+        command = "@Tonomo connect-calendar primary"
+    else:
+        title = "Your calendar can't be used yet: a permission is missing"
+        command = "@Tonomo connect-calendar"
+    boxes = " and ".join(
+        f"“{escape(SCOPE_WORDS.get(scope, scope), quote=False)}”"
+        for scope in outcome.missing_scopes
+    )
+    box, was = ("boxes", "were") if len(outcome.missing_scopes) > 1 else ("box", "was")
+    body = (
+        f"<p>You signed in as <strong>{email}</strong>, but on Google's page the {box} "
+        f"{boxes} {was} left unticked, so the bot can't use this calendar yet.</p>"
+        f'<p class="note">To fix it, mention <code>{command}</code> in your Slack channel for a '
+        "fresh link, sign in again and tick every box, that one included.</p>"
+        "<p>You can close this tab and go back to Slack.</p>"
+    )
     return Page(200, title, _document(title, body))
 
 

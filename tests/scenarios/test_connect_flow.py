@@ -325,3 +325,67 @@ async def test_states_long_expired_are_dropped_when_new_links_are_made(bot: Runn
 
     async with bot.services.store._sessions() as session:
         assert len(list(await session.scalars(select(OAuthState)))) == 1
+
+
+async def test_a_link_forwarded_to_someone_else_says_whose_slot_it_filled(
+    bot: RunningBot,
+) -> None:
+    # Alice ("alice" in Slack) forwards her personal link; Bob signs in with it, as himself.
+    url = await pending_link(bot, user=ALICE)
+    location = await approve_consent(url, email="bob.shutter@gmail.com")
+    async with bot.http.get(location) as response:
+        page = await response.text()
+        assert response.status == 200
+
+    assert "Calendar connected for alice" in page
+    assert (
+        "<strong>bob.shutter@gmail.com</strong> is now connected as <strong>alice</strong>'s calendar"
+        in page
+    )
+    assert "Not alice? This sign-in link was made for them" in page
+    assert "<code>@Tonomo disconnect</code>" in page
+    await wait_until(lambda: channel_texts(bot))
+    (notice,) = channel_texts(bot)
+    assert f"Connected for <@{ALICE}> with the Google account bob.shutter@gmail.com" in notice
+    assert "doesn't look like yours" in notice and "`@Tonomo disconnect` removes it" in notice
+    (row,) = await stored_connections(bot)
+    assert (row.owner_key, row.account_email) == (ALICE, "bob.shutter@gmail.com")
+
+    # Alice, the slot's owner, undoes it.
+    reply = await command(bot, "disconnect", user=ALICE)
+    assert "bob.shutter@gmail.com" in text_of(reply) and "disconnected" in text_of(reply)
+    assert await stored_connections(bot) == []
+
+
+async def test_her_own_account_gets_no_doubt_but_still_the_way_back(bot: RunningBot) -> None:
+    status, page = await connect(bot, user=ALICE, email="alice.lens@gmail.com")
+
+    assert status == 200 and "Calendar connected for alice" in page
+    await wait_until(lambda: channel_texts(bot))
+    (notice,) = channel_texts(bot)
+    assert "doesn't look like yours" not in notice
+    assert f"Not your account, <@{ALICE}>? `@Tonomo disconnect` removes it." in notice
+
+
+async def test_the_primary_with_a_permission_left_unticked_is_not_shown_as_connected(
+    bot: RunningBot,
+) -> None:
+    status, page = await connect(
+        bot,
+        user=OWNER,
+        email="bookings@acme-photo.com",
+        primary=True,
+        scopes=[PRIMARY_SCOPES[0], PRIMARY_SCOPES[1]],  # the events box left unticked
+    )
+
+    assert status == 200
+    assert "The primary calendar can't be used yet: a permission is missing" in page
+    assert "is connected" not in page and "is now the business's primary calendar" not in page
+    box = "“See, create, change, and delete events on Google calendars you own”"
+    assert f"the box {box} was left unticked" in page
+    assert "<code>@Tonomo connect-calendar primary</code>" in page
+    (row,) = await stored_connections(bot)
+    assert row.kind == "primary" and row.state is ConnectionState.MISSING_PERMISSION
+    await wait_until(lambda: channel_texts(bot))
+    (notice,) = channel_texts(bot)
+    assert box in notice and "`@Tonomo connect-calendar primary`" in notice
