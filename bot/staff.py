@@ -41,6 +41,12 @@ CALENDAR_CONCURRENCY = 50
 
 # Why a staff member's time is unknown.
 NOT_CONNECTED = "not_connected"
+TOO_SLOW = "too_slow"
+"""Google didn't answer for this calendar within `READ_DEADLINE`: unknown, never free."""
+READ_DEADLINE = 4.0
+"""Seconds one person's calendar may take (their refresh, retries and backoff included)
+before an answer goes out without it, saying so: one hanging Google account never holds
+everyone else's answer."""
 ONBOARDER = "onboarder"
 """A member's stored role (`bot.people.Role.ONBOARDER`): never counted as staff."""
 NEEDS_RECONNECT = "needs_reconnect"
@@ -236,9 +242,13 @@ class Staff:
         tokens = self._cipher.open_tokens(connection.token_ciphertext)
         async with self._limit:
             try:
-                found, fresh = await self._calendar.free_busy(
-                    tokens, ["primary"], span.start, span.end
-                )
+                async with asyncio.timeout(READ_DEADLINE):
+                    found, fresh = await self._calendar.free_busy(
+                        tokens, ["primary"], span.start, span.end
+                    )
+            except TimeoutError:
+                logger.info("free/busy of connection %s: no answer in time", connection.id)
+                return Busy(None, TOO_SLOW)
             except NeedsReconnect:
                 return Busy(None, NEEDS_RECONNECT)
             except MissingPermission:

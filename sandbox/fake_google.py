@@ -712,6 +712,9 @@ class FakeGoogle(Emulator):
         self.app_name = app_name
         self.verified_app = verified_app
         self.accounts: dict[str, Account] = {}
+        self.account_latency: dict[str, float] = {}
+        """Seconds each Calendar API call of that account's waits before it is answered
+        (a fault: one person's Google hanging while everyone else's answers)."""
         self._sign_ins: dict[str, PendingSignIn] = {}
         self._codes: dict[str, AuthorizationCode] = {}
         self._grants: list[Grant] = []
@@ -1217,6 +1220,9 @@ class FakeGoogle(Emulator):
                 return _unauthenticated(missing=False)
             if not METHOD_SCOPES[name] & set(access.scopes):
                 return _insufficient_scope(name)
+            delay = self.account_latency.get(account.email, 0.0)
+            if delay:
+                await asyncio.sleep(delay)  # this account's Calendar answers slowly (a fault)
             try:
                 return await handler(request, account)
             except ApiError as err:

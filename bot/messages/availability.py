@@ -32,6 +32,7 @@ from bot.staff import (
     MISSING_PERMISSION,
     NEEDS_RECONNECT,
     NOT_CONNECTED,
+    TOO_SLOW,
     AvailabilityReport,
     PersonAvailability,
 )
@@ -47,6 +48,8 @@ WHY_UNKNOWN = {
     NOT_CONNECTED: "hasn't connected a calendar yet",
     NEEDS_RECONNECT: "calendar needs reconnecting (see `@Tonomo status`)",
     MISSING_PERMISSION: "calendar is missing a permission (see `@Tonomo status`)",
+    TOO_SLOW: "calendar wasn't read in time (Google didn't answer within seconds); "
+    "their time is unknown, not free: try again soon",
 }
 UNREADABLE_TEXT = "calendar couldn't be read just now (Google didn't answer); try again soon"
 
