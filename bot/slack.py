@@ -48,10 +48,13 @@ def web_client(*, token: str, base_url: str, session: aiohttp.ClientSession) -> 
 def slack_error(err: SlackApiError) -> str:
     """Slack's error name (`ratelimited`, `not_in_channel`…); for an answer that wasn't
     Slack's JSON (a proxy's 502 page, say) `http_STATUS`."""
-    data = err.response.data
+    # slack_sdk hands over its own response, or (for a body labelled JSON that isn't)
+    # aiohttp's: read either without assuming which.
+    data = getattr(err.response, "data", None)
     if isinstance(data, dict):
         return str(data.get("error", ""))
-    return f"http_{err.response.status_code}"
+    status = getattr(err.response, "status_code", None) or getattr(err.response, "status", "")
+    return f"http_{status}"
 
 
 async def user_timezone(client: AsyncWebClient, slack_user_id: str) -> str | None:

@@ -35,3 +35,35 @@ async def test_people_are_asked_about_once_however_many_channels_ask_at_once(
     for person, most in ((OWNER, 8), ("U0HELPER", 8), (slack.bot_user_id, 8), (BOB, 16)):
         assert 1 <= asked.count(person) <= most, person
     assert ALICE not in asked, "known to be a person: nobody asks"
+
+
+async def test_slack_errors_are_read_whatever_slack_answered() -> None:
+    """A 502 page labelled JSON gives slack_sdk no response of its own to hand over."""
+    from aiohttp import web
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.slack import slack_error
+
+    async def bad_gateway(_request: web.Request) -> web.Response:
+        return web.Response(
+            status=502, text="<html>502</html>", headers={"Content-Type": "application/json"}
+        )
+
+    app = web.Application()
+    app.router.add_route("*", "/api/{method}", bad_gateway)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        client = AsyncWebClient(token="xoxb-1", base_url=f"http://127.0.0.1:{port}/api/")
+        try:
+            await client.chat_postMessage(channel="C1", text="hi")
+        except SlackApiError as err:
+            assert slack_error(err) == "http_502"
+        else:
+            raise AssertionError("a 502 should raise")
+    finally:
+        await runner.cleanup()
