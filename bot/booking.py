@@ -1,16 +1,26 @@
-"""Book and cancel: the conflict check under a lock, and exactly one event per booking.
+"""Book and cancel: the conflict check under a claim, and exactly one event per booking.
 
 Booking a staff member:
 1. A request already booked (a Slack retry, a double click) gets its booking back.
-2. Under the staff member's lock (`Store.booking_lock`), the request is checked again,
-   then against their working hours, their bookings, and their calendar read live.
-3. The event goes on the primary calendar with an id the bot chose, so the client
+2. The person is claimed (`Store.claim_booking`): one booking of a person at a time. The
+   claim is a row, committed at once, not a transaction held open, because a booking then
+   waits for Google (seconds, up to a minute when Google is slow) and no transaction may
+   stay open over that: on SQLite it would hold the one writer's lock, and every other
+   channel's writes would wait for Google too. A second booking of the same person waits
+   for the claim (at most `CLAIM_WAIT`), then sees what the first one booked; a booker
+   that crashed holding it leaves a claim that lapses after `CLAIM_LEASE`.
+3. Holding the claim, the request is checked again, then against their working hours,
+   their bookings, and their calendar read live.
+4. The event goes on the primary calendar with an id the bot chose, so the client
    library's retries of the insert can't make a second event (Google answers 409, which
    counts as done). Each attempt at a booking has a fresh id: Google keeps a deleted
    event's id taken, and a later attempt must not land on a deleted event.
-4. The booking row is saved in the same transaction. If Google refuses the insert, no row
-   is saved (and an insert whose answer was lost is deleted again); if the row can't be
-   saved, the event is deleted again. A booking row always matches exactly one event.
+5. The booking row is saved in a short transaction that locks the person's claim row and
+   checks once more for the request and for overlapping bookings: whatever a lapsed claim
+   let through, a slot is booked once. If Google refuses the insert, no row is saved (and
+   an insert whose answer was lost is deleted again); if the row can't be saved, or the
+   last check finds the slot taken, the event is deleted again. A booking row always
+   matches exactly one event.
 
 A conflict says what kind it is (outside working hours, another booking, busy on their
 own calendar: never the title of their event) and offers the nearest free slots.
@@ -18,11 +28,15 @@ own calendar: never the title of their event) and offers the nearest free slots.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -38,7 +52,7 @@ from bot.calendar.port import (
 )
 from bot.staff import NEEDS_RECONNECT, Person, Staff, day_span
 from bot.tokens import TokenCipher
-from storage.models import Booking, BookingStatus, CalendarConnection, Customer
+from storage.models import Booking, BookingStatus, CalendarConnection, Customer, utcnow
 from storage.repositories import Store
 
 logger = logging.getLogger(__name__)
@@ -49,6 +63,15 @@ SUGGESTION_DAYS = 7
 """Days, from the one asked for, in which the nearest free slots are looked for."""
 SLOT_STEP = timedelta(minutes=30)
 """Suggested slots start on the hour or the half hour, local time."""
+CLAIM_LEASE = timedelta(minutes=2)
+"""How long a claim on booking a person lasts if its holder never frees it (it crashed).
+Longer than a booking takes with Google at its slowest (a calendar read, then an insert of
+up to four tries of 10 s); a claim that lapses early costs no double booking, only wasted
+work and an event taken back (step 5)."""
+CLAIM_WAIT = timedelta(seconds=20)
+"""How long a booking waits while someone else books the same person, before saying so."""
+CLAIM_POLL = (0.05, 0.5)
+"""Seconds between looks at a claimed person: the first pause, doubling up to the last."""
 
 # Why a booking was refused (besides the staff member's own problems in `bot.staff`).
 PAST = "past"
@@ -56,6 +79,8 @@ NO_PRIMARY = "no_primary"
 PRIMARY_BROKEN = "primary_broken"
 GOOGLE_DOWN = "google_down"
 NOT_SAVED = "not_saved"
+BEING_BOOKED = "being_booked"
+"""Someone else has been booking the same person for longer than `CLAIM_WAIT`."""
 
 # Kinds of conflict.
 OUTSIDE_HOURS = "outside_hours"
@@ -174,9 +199,43 @@ class Bookings:
             return Refused(NO_PRIMARY)
         if primary.state.is_broken:
             return Refused(PRIMARY_BROKEN)
-        return await self._book_locked(customer, request, person, person.connection, primary, now)
+        async with self._claim(customer.id, person.user_id) as claimed:
+            if not claimed:
+                return Refused(BEING_BOOKED)
+            return await self._book_claimed(
+                customer, request, person, person.connection, primary, now
+            )
 
-    async def _book_locked(
+    @asynccontextmanager
+    async def _claim(self, customer_id: int, staff_user_id: str) -> AsyncIterator[bool]:
+        """Hold the claim on booking this person (True), or False when someone else held it
+        for all of `CLAIM_WAIT`. Freed on exit; each look at it is its own short write."""
+        holder = secrets.token_hex(8)
+        deadline = time.monotonic() + CLAIM_WAIT.total_seconds()
+        pause, longest = CLAIM_POLL
+        while True:
+            now = utcnow()
+            if await self._store.claim_booking(
+                customer_id, staff_user_id, holder=holder, now=now, until=now + CLAIM_LEASE
+            ):
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                logger.info("booking %s for customer %s: still claimed", staff_user_id, customer_id)
+                yield False
+                return
+            await asyncio.sleep(min(pause, left))
+            pause = min(2 * pause, longest)
+        try:
+            yield True
+        finally:
+            try:
+                await self._store.release_booking_claim(customer_id, staff_user_id, holder)
+            except SQLAlchemyError:
+                # What was booked stands, and is told; the claim lapses by itself.
+                logger.warning("claim on booking %s left to lapse", staff_user_id, exc_info=True)
+
+    async def _book_claimed(
         self,
         customer: Customer,
         request: BookingRequest,
@@ -185,69 +244,86 @@ class Bookings:
         primary: CalendarConnection,
         now: datetime,
     ) -> BookingOutcome:
+        """Book, holding the claim on `person`: no transaction is open across Google's calls."""
         digest = request_digest(request.request_key)
         zone = ZoneInfo(customer.timezone)
         asked = request.interval
         first_day = asked.start.astimezone(zone).date()
         days = [first_day + timedelta(days=n) for n in range(SUGGESTION_DAYS)]
-        inserted = False
         refreshed: list[tuple[CalendarConnection, TokenSet | None]] = []
         try:
-            async with self._store.booking_lock(staff_connection.id) as locked:
-                if (earlier := await locked.find_for_request(digest)) is not None:
-                    return Booked(earlier, again=True)
-                clashes = await locked.overlapping(
-                    customer.id, person.user_id, asked.start, asked.end
+            # Another booking of this request may have finished while this one waited.
+            if (earlier := await self._store.find_booking_for_request(digest)) is not None:
+                return Booked(earlier, again=True)
+            clashes = await self._store.staff_bookings_between(
+                customer.id, person.user_id, asked.start, asked.end
+            )
+            span = day_span(days, zone)
+            answers = await self._staff.busy(customer, [person], span, store_tokens=False)
+            busy = answers[person.user_id]
+            refreshed.append((staff_connection, busy.refreshed))
+            if busy.intervals is None:
+                return Refused(busy.problem)
+            kind = _conflict(asked, person, zone, clashes, busy.intervals)
+            if kind is not None:
+                return _conflict_outcome(
+                    kind, request, person, zone, days, busy.intervals, clashes, now
                 )
-                span = day_span(days, zone)
-                answers = await self._staff.busy(customer, [person], span, store_tokens=False)
-                busy = answers[person.user_id]
-                refreshed.append((staff_connection, busy.refreshed))
-                if busy.intervals is None:
-                    return Refused(busy.problem)
-                kind = _conflict(asked, person, zone, clashes, busy.intervals)
-                if kind is not None:
-                    free = free_windows(
-                        days=days, zone=zone, hours=person.hours, busy=busy.intervals, now=now
+            booking = Booking(
+                customer_id=customer.id,
+                short_id=short_id(digest),
+                request_key=digest,
+                event_id=new_event_id(),
+                staff_user_id=person.user_id,
+                staff_email=staff_connection.account_email,
+                title=request.title,
+                starts_at=asked.start,
+                ends_at=asked.end,
+                booked_by=request.booked_by,
+                created_at=now,
+                status=BookingStatus.BOOKED,
+            )
+            answer = await self._insert_event(customer, primary, booking)
+            if isinstance(answer, Refused):
+                return answer
+            refreshed.append((primary, answer))
+            saved = await self._save(customer, primary, booking)
+            if isinstance(saved, Booked | Refused):
+                return saved
+            # Booked by someone whose claim outlived ours: ours is taken back.
+            return _conflict_outcome(
+                BOOKED, request, person, zone, days, busy.intervals, saved, now
+            )
+        finally:
+            await self._staff.keep_tokens(*refreshed)
+
+    async def _save(
+        self, customer: Customer, primary: CalendarConnection, booking: Booking
+    ) -> Booked | Refused | list[Booking]:
+        """Save the booking whose event is made, checking once more in the same short
+        transaction: Booked, a refusal, or the bookings in its way. Unless this booking is
+        saved, its event is deleted again."""
+        clashes: list[Booking] = []
+        earlier: Booking | None = None
+        try:
+            async with self._store.saving_booking(customer.id, booking.staff_user_id) as saving:
+                earlier = await saving.find_for_request(booking.request_key)
+                if earlier is None:
+                    clashes = await saving.overlapping(
+                        customer.id, booking.staff_user_id, booking.starts_at, booking.ends_at
                     )
-                    slots = nearest_slots(
-                        [w for windows in free.values() for w in windows],
-                        request.duration,
-                        asked.start,
-                        SUGGESTIONS,
-                        zone=zone,
-                        step=SLOT_STEP,
-                    )
-                    return Conflict(kind, asked, slots, clashes[0] if clashes else None)
-                booking = Booking(
-                    customer_id=customer.id,
-                    short_id=short_id(digest),
-                    request_key=digest,
-                    event_id=new_event_id(),
-                    staff_user_id=person.user_id,
-                    staff_email=staff_connection.account_email,
-                    title=request.title,
-                    starts_at=asked.start,
-                    ends_at=asked.end,
-                    booked_by=request.booked_by,
-                    created_at=now,
-                    status=BookingStatus.BOOKED,
-                )
-                answer = await self._insert_event(customer, primary, booking)
-                if isinstance(answer, Refused):
-                    return answer
-                refreshed.append((primary, answer))
-                inserted = True
-                locked.add(booking)
+                if earlier is None and not clashes:
+                    saving.add(booking)
         except SQLAlchemyError:
-            if not inserted:
-                raise
-            logger.exception("booking %s could not be saved: removing its event", digest[:12])
+            logger.exception("booking %s could not be saved: removing its event", booking.short_id)
             await self._delete_event(primary, booking.event_id)
             return Refused(NOT_SAVED)
-        finally:
-            # Only now, with the lock released: storing them inside would wait for the lock.
-            await self._staff.keep_tokens(*refreshed)
+        if earlier is not None or clashes:
+            logger.warning(
+                "booking %s was beaten to its slot: removing its event", booking.short_id
+            )
+            await self._delete_event(primary, booking.event_id)
+            return Booked(earlier, again=True) if earlier is not None else clashes
         logger.info("booked %s for customer %s", booking.short_id, customer.id)
         return Booked(booking)
 
@@ -344,3 +420,28 @@ def _conflict(
     if any(interval.overlaps(asked) for interval in busy):
         return BUSY
     return None
+
+
+def _conflict_outcome(
+    kind: str,
+    request: BookingRequest,
+    person: Person,
+    zone: ZoneInfo,
+    days: list[date],
+    busy: list[Interval],
+    clashes: list[Booking],
+    now: datetime,
+) -> Conflict:
+    """The conflict, with the nearest free slots around the time asked for."""
+    asked = request.interval
+    taken = [Interval(c.starts_at, c.ends_at) for c in clashes]
+    free = free_windows(days=days, zone=zone, hours=person.hours, busy=busy + taken, now=now)
+    slots = nearest_slots(
+        [w for windows in free.values() for w in windows],
+        request.duration,
+        asked.start,
+        SUGGESTIONS,
+        zone=zone,
+        step=SLOT_STEP,
+    )
+    return Conflict(kind, asked, slots, clashes[0] if clashes else None)

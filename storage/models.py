@@ -272,6 +272,26 @@ class Booking(Base):
     cancelled_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
+class BookingClaim(Base):
+    """Who is booking one staff member right now: one booking of a person at a time, with
+    no transaction open while it reads their calendar and writes its event at Google.
+
+    A booking claims the person's row (`claimed_until` set, `holder` its own), works, then
+    frees it (`claimed_until` None); a crashed booker's claim lapses at `claimed_until`.
+    The row is kept once made: the short transaction that saves a booking locks it, which
+    is what makes that transaction's check for overlapping bookings safe.
+    """
+
+    __tablename__ = "booking_claims"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    staff_user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(32))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class Digest(Base):
     """A customer's daily digest for one local date: claimed before it is sent, so it is
     sent once however many instances run, and sent late rather than never."""

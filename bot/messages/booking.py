@@ -24,6 +24,7 @@ from slack_sdk.models.views import View
 
 from bot.availability import Interval, format_range
 from bot.booking import (
+    BEING_BOOKED,
     BOOKED,
     BUSY,
     GOOGLE_DOWN,
@@ -204,6 +205,10 @@ REFUSAL_TEXT = {
         "`@Tonomo status` has the Reconnect button. Nothing was booked."
     ),
     GOOGLE_DOWN: "Google didn't answer, so nothing was booked. Please try again in a minute.",
+    BEING_BOOKED: (
+        "Someone else is booking them right now and it's taking a while, so I didn't book "
+        "this. Nothing was booked; please try again in a minute."
+    ),
     NOT_SAVED: (
         "Something went wrong on my side while saving the booking, so I took the event back "
         "off the calendar. Nothing was booked; please try again."

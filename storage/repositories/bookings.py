@@ -1,7 +1,10 @@
-"""Bookings: the `bookings` table.
+"""Bookings: the `bookings` table, and `booking_claims`, one row per staff member booked.
 
-A booking is made inside `booking_lock`, which holds a lock taken by writing the staff
-member's `calendar_connections` row; `BookingTransaction` is what it may do meanwhile.
+A booking of a person is made in three short steps, none of them open while Google is
+asked anything: `claim_booking` takes the person's claim row (one upsert, committed at
+once), the caller reads their calendar and writes the event at Google, then `saving_booking`
+opens the transaction that checks again and saves the row, and `release_booking_claim`
+frees the claim. `BookingTransaction` is what that last transaction may do.
 """
 
 from __future__ import annotations
@@ -10,15 +13,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Booking, BookingStatus
+from storage.models import Booking, BookingClaim, BookingStatus
 from storage.repositories.base import Repository, _overlapping
 
 
 class BookingRepository(Repository):
-    """`bookings`: finding, listing and cancelling them, and the lock to make one."""
+    """`bookings`: finding, listing and cancelling them; `booking_claims`: making one."""
 
     async def find_booking(self, customer_id: int, short_id: str) -> Booking | None:
         async with self._sessions() as session:
@@ -63,25 +67,78 @@ class BookingRepository(Repository):
             )
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
-    @asynccontextmanager
-    async def booking_lock(self, staff_connection_id: int) -> AsyncIterator[BookingTransaction]:
-        """A transaction holding the lock on one staff member's bookings; commits on exit.
+    async def staff_bookings_between(
+        self, customer_id: int, staff_user_id: str, start: datetime, end: datetime
+    ) -> list[Booking]:
+        """One staff member's live bookings that overlap `[start, end)`, earliest first."""
+        async with self._sessions() as session:
+            return list(
+                await session.scalars(_staff_overlapping(customer_id, staff_user_id, start, end))
+            )
 
-        The lock is a write to the staff member's connection row: on PostgreSQL it takes
-        that row's lock, which a concurrent booking of the same person waits for; SQLite
-        lets one writer at a time, so there it serialises every booking. Whatever the
-        holder reads after taking it includes every booking committed before.
+    async def claim_booking(
+        self, customer_id: int, staff_user_id: str, *, holder: str, now: datetime, until: datetime
+    ) -> bool:
+        """Take the claim on booking this staff member until `until`: True unless someone
+        else holds a claim that has not lapsed by `now`.
+
+        One statement, committed at once: the person's row is inserted, or taken over only
+        when free or lapsed (`INSERT … ON CONFLICT DO UPDATE … WHERE`, which SQLite and
+        PostgreSQL both settle atomically against a concurrent claim).
+        """
+        async with self._sessions.begin() as session:
+            insert = postgresql.insert if _is_postgresql(session) else sqlite.insert
+            claim = insert(BookingClaim).values(
+                customer_id=customer_id,
+                staff_user_id=staff_user_id,
+                holder=holder,
+                claimed_until=until,
+            )
+            taken = await session.scalar(
+                claim.on_conflict_do_update(
+                    index_elements=[BookingClaim.customer_id, BookingClaim.staff_user_id],
+                    set_={"holder": holder, "claimed_until": until},
+                    where=or_(
+                        BookingClaim.claimed_until.is_(None), BookingClaim.claimed_until <= now
+                    ),
+                ).returning(BookingClaim.holder)
+            )
+            return taken == holder
+
+    async def release_booking_claim(
+        self, customer_id: int, staff_user_id: str, holder: str
+    ) -> None:
+        """Free the claim, if `holder` still holds it (a lapsed one may be someone else's)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(BookingClaim)
+                .where(_claim_of(customer_id, staff_user_id), BookingClaim.holder == holder)
+                .values(claimed_until=None)
+            )
+
+    @asynccontextmanager
+    async def saving_booking(
+        self, customer_id: int, staff_user_id: str
+    ) -> AsyncIterator[BookingTransaction]:
+        """A short transaction to check and save a booking of one staff member; commits on
+        exit. Nothing else is awaited while it is open.
+
+        It starts by writing the person's claim row (made by `claim_booking`), so a second
+        save of the same person waits for this one to commit: on PostgreSQL that row's
+        lock, on SQLite the one writer's lock, taken at once instead of upgraded from a
+        read. Whatever it reads then includes every booking committed before.
         """
         async with self._sessions.begin() as session:
             await session.execute(
-                text("UPDATE calendar_connections SET owner_key = owner_key WHERE id = :id"),
-                {"id": staff_connection_id},
+                update(BookingClaim)
+                .where(_claim_of(customer_id, staff_user_id))
+                .values(holder=BookingClaim.holder)
             )
             yield BookingTransaction(session)
 
 
 class BookingTransaction:
-    """What a booking does while it holds the lock (`Store.booking_lock`)."""
+    """What saving a booking does in its short transaction (`Store.saving_booking`)."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -92,10 +149,25 @@ class BookingTransaction:
     async def overlapping(
         self, customer_id: int, staff_user_id: str, start: datetime, end: datetime
     ) -> list[Booking]:
-        query = _overlapping([customer_id], start, end).where(
-            Booking.staff_user_id == staff_user_id
-        )
+        query = _staff_overlapping(customer_id, staff_user_id, start, end)
         return list(await self._session.scalars(query))
 
     def add(self, booking: Booking) -> None:
         self._session.add(booking)
+
+
+def _staff_overlapping(
+    customer_id: int, staff_user_id: str, start: datetime, end: datetime
+) -> Select[Booking]:
+    """Live bookings of one staff member that overlap `[start, end)`, earliest first."""
+    return _overlapping([customer_id], start, end).where(Booking.staff_user_id == staff_user_id)
+
+
+def _claim_of(customer_id: int, staff_user_id: str) -> ColumnElement[bool]:
+    return and_(
+        BookingClaim.customer_id == customer_id, BookingClaim.staff_user_id == staff_user_id
+    )
+
+
+def _is_postgresql(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
