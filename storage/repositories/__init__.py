@@ -7,7 +7,7 @@ One module per aggregate, each owning its tables' queries:
 - `oauth`: the single-use OAuth states of the connect flow.
 - `connections`: calendar connections, their health checks' leases and outcomes, and the
   events those record with the notices (alerts) they post.
-- `bookings`: bookings, and the lock a booking is made under.
+- `bookings`: bookings, and the claim a booking of one person is made under.
 - `digests`: `DigestStore`, the daily digests' settings, candidates and claims.
 - `base`: the session factory they share and the query builders more than one uses.
 
