@@ -16,16 +16,26 @@ with a Reconnect button, however many checks follow. A change from broken back t
 connected records an all-clear. Notices are an outbox in the database: whoever records
 the change commits the notice with it, and sending claims it first, so each is sent
 once even with several instances.
+
+The instance's own health (`/healthz`) is here too: `probe_database` asks the database
+for a read and a write (rolled back), since a database that reads but refuses writes (a
+read-only file, a PostgreSQL replica or `default_transaction_read_only`) would accept
+every command's reads and fail its saves; `InstanceHealth` adds the periodic jobs, each
+of which must have completed a round within twice its period.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.calendar.port import (
     GOOGLE_UNREACHABLE,
@@ -50,6 +60,9 @@ from storage.models import (
     utcnow,
 )
 from storage.repositories import RECONNECTED, CheckOutcome, Store
+
+if TYPE_CHECKING:
+    from bot.scheduler import JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -171,11 +184,17 @@ class Health:
         a short queue, so a slow account holds up only the worker checking it, and a lease
         (five minutes) outlasts the little time a connection waits in the queue. Leasing
         is what lets several instances share a round without doubling checks.
+
+        The claimer and the workers live in one task group, so the round always ends:
+        when claiming fails half-way (the database gone), the connections already handed
+        over are checked, the idle workers are let go and the error is raised; when a
+        check fails, or the round is cancelled, every other task is cancelled with it.
         """
         # Due means "not checked since this round began, less the interval": a connection
         # checked during this round is not due again within it.
         checked_before = self._clock() - interval
-        queue: asyncio.Queue[CalendarConnection | None] = asyncio.Queue(maxsize=self.concurrency)
+        queue: asyncio.Queue[CalendarConnection] = asyncio.Queue(maxsize=self.concurrency)
+        checked = 0
 
         async def claim() -> None:
             while True:
@@ -187,29 +206,33 @@ class Health:
                     limit=self.concurrency,
                 )
                 if not ids:
-                    break
+                    return
                 for connection in await self._store.connections_by_ids(ids):
                     await queue.put(connection)
-            for _ in range(self.concurrency):
-                await queue.put(None)
 
-        async def work() -> int:
-            checked = 0
-            while (connection := await queue.get()) is not None:
-                await self.check(connection)
-                checked += 1
-            return checked
+        async def work() -> None:
+            nonlocal checked
+            while True:
+                connection = await queue.get()
+                try:
+                    await self.check(connection)
+                    checked += 1
+                finally:
+                    queue.task_done()
 
-        claimer = asyncio.create_task(claim())
-        try:
-            counts = await asyncio.gather(*(work() for _ in range(self.concurrency)))
-        finally:
-            # Let a cancelled claim finish unwinding its transaction before anyone closes
-            # the database under it.
-            claimer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await claimer
-        return sum(counts)
+        async with asyncio.TaskGroup() as group:
+            workers = [group.create_task(work()) for _ in range(self.concurrency)]
+            try:
+                try:
+                    await claim()
+                except Exception:
+                    await queue.join()  # what was leased is checked before the error goes up
+                    raise
+                await queue.join()
+            finally:
+                for worker in workers:  # idle now, or the round is ending anyway
+                    worker.cancel()
+        return checked
 
     async def deliver_notices(self, *, batch: int = 50) -> int:
         """Send the notices nobody has sent yet; each is claimed before it is sent.
@@ -252,3 +275,80 @@ class Health:
         if event.reason == RECONNECTED:
             return breakage.notice_ts  # the channel was already told who reconnected
         return await self._poster.post(customer, build_all_clear(connection))
+
+
+# --- the instance's own health -----------------------------------------------------
+
+DATABASE_OK = "ok"
+DATABASE_UNREACHABLE = "unreachable"
+DATABASE_READ_ONLY = "read-only"
+DATABASE_TOO_SLOW = "too slow"
+
+# The migrations' own one-row table: on every database, and touched by nothing else.
+_READ = text("SELECT version_num FROM alembic_version")
+# Matches no row, yet needs write access: SQLite takes its write lock, PostgreSQL refuses
+# it in a read-only transaction. Rolled back either way.
+_WRITE = text("UPDATE alembic_version SET version_num = version_num WHERE 1 = 0")
+
+
+async def probe_database(engine: AsyncEngine, *, within: float) -> str:
+    """DATABASE_OK when the database answers a read and a write within `within` seconds;
+    otherwise what is wrong (the cause is logged)."""
+
+    async def read_then_write() -> str:
+        async with engine.connect() as connection:
+            await connection.execute(_READ)
+            try:
+                await connection.execute(_WRITE)
+            except SQLAlchemyError:
+                logger.warning("health check: the database refuses writes", exc_info=True)
+                return DATABASE_READ_ONLY
+            finally:
+                await connection.rollback()
+        return DATABASE_OK
+
+    try:
+        return await asyncio.wait_for(read_then_write(), timeout=within)
+    except TimeoutError:
+        logger.warning("health check: the database did not answer within %.1f s", within)
+        return DATABASE_TOO_SLOW
+    except (SQLAlchemyError, OSError):
+        logger.warning("health check: the database does not answer", exc_info=True)
+        return DATABASE_UNREACHABLE
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstanceHealth:
+    """What `/healthz` says: the database's answer and every periodic job's last round."""
+
+    database: str
+    jobs: Sequence[JobStatus] = ()
+    """The periodic jobs running here (none when this instance runs no periodic jobs)."""
+
+    @property
+    def problems(self) -> list[str]:
+        found = []
+        if self.database != DATABASE_OK:
+            found.append(f"database: {self.database}")
+        for job in self.jobs:
+            if job.overdue:
+                found.append(
+                    f"periodic job {job.name}: no round completed in "
+                    f"{2 * job.period.total_seconds():g} s"
+                    + (f" ({job.last_error})" if job.last_error else "")
+                )
+        return found
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_json(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "status": "ok" if self.ok else "unavailable",
+            "database": self.database,
+            "jobs": {job.name: job.as_json() for job in self.jobs},
+        }
+        if not self.ok:
+            body["problems"] = self.problems
+        return body

@@ -7,7 +7,6 @@ here: 401 if its signature is bad, 400 if it is signed, never a 500.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 
@@ -19,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import handlers
 from bot.connections import Connected
+from bot.health import InstanceHealth, probe_database
 from bot.messages.connect import build_connected_notice
 from bot.messages.pages import build_callback_page, build_trouble_page
 from bot.scheduler import Scheduler
@@ -91,14 +91,11 @@ def create_web_app(services: Services, *, periodic_jobs: bool = True) -> web.App
         return web.Response(status=page.status, text=page.html, content_type="text/html")
 
     async def healthz(_request: web.Request) -> web.Response:
-        try:
-            await asyncio.wait_for(services.store.ping(), timeout=HEALTH_TIMEOUT)
-        except (SQLAlchemyError, OSError, TimeoutError):
-            logger.warning("health check: the database does not answer", exc_info=True)
-            return web.json_response(
-                {"status": "unavailable", "database": "unreachable"}, status=503
-            )
-        return web.json_response({"status": "ok", "database": "ok"})
+        report = InstanceHealth(
+            database=await probe_database(services.engine, within=HEALTH_TIMEOUT),
+            jobs=scheduler.statuses(),  # none unless this instance runs its periodic jobs
+        )
+        return web.json_response(report.as_json(), status=200 if report.ok else 503)
 
     scheduler = Scheduler(
         health=services.health,

@@ -1,4 +1,10 @@
-"""The `@Tonomo status` message: every calendar connection of a customer, checked live."""
+"""The `@Tonomo status` message: every calendar connection of a customer, checked live.
+
+A live check that Google did not answer (a timeout, a rate limit, an error on its side)
+changes no verdict: the connection keeps the state it had, and counts the failure in
+`check_failures`. So a connection still "connected" whose last check failed was not
+confirmed just now, and the row says so instead of "checked at".
+"""
 
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ STATE_LABEL = {
     ConnectionState.MISSING_PERMISSION: ":no_entry: missing permission",
     ConnectionState.UNREACHABLE: ":grey_question: unreachable",
 }
+NOT_CHECKED_LABEL = ":grey_question: couldn't be checked just now"
 
 CHANNEL_PROBLEM_WORDS = {
     "not_in_channel": "I'm not a member of this channel, so I can't post alerts or the daily digest here: `/invite @Tonomo`.",
@@ -57,6 +64,11 @@ def _time(moment: datetime, zone: ZoneInfo) -> str:
     return f"{hour}:{local:%M}{'am' if local.hour < 12 else 'pm'}"
 
 
+def _unanswered(connection: CalendarConnection) -> bool:
+    """Connected as far as anyone knows, but the last check got no answer from Google."""
+    return connection.state is ConnectionState.CONNECTED and bool(connection.check_failures)
+
+
 def _row(connection: CalendarConnection, view: StatusView) -> SectionBlock:
     zone = ZoneInfo(view.timezone)
     who = (
@@ -64,9 +76,17 @@ def _row(connection: CalendarConnection, view: StatusView) -> SectionBlock:
         if connection.kind is ConnectionKind.PRIMARY
         else mention(connection.slack_user_id)
     )
-    line = f"{STATE_LABEL[connection.state]}: {escape(connection.account_email)}, {who}"
+    label = NOT_CHECKED_LABEL if _unanswered(connection) else STATE_LABEL[connection.state]
+    line = f"{label}: {escape(connection.account_email)}, {who}"
     checked = connection.last_checked_at
-    if connection.state is ConnectionState.CONNECTED and checked is not None:
+    if _unanswered(connection) and checked is not None:
+        retry = checked + view.check_interval
+        line += (
+            f"\nGoogle didn't answer when I tried at {_time(checked, zone)} (too slow or too busy). It was "
+            f"connected at the last check Google answered, so nothing is marked broken; "
+            f"next try at {_time(retry, zone)}. Connected since {_date(connection.connected_at, zone)}."
+        )
+    elif connection.state is ConnectionState.CONNECTED and checked is not None:
         line += f"\nChecked at {_time(checked, zone)}; connected since {_date(connection.connected_at, zone)}."
     elif connection.state is ConnectionState.UNREACHABLE and checked is not None:
         retry = checked + view.check_interval
@@ -125,6 +145,9 @@ def build_status(view: StatusView) -> Message:
             )
         )
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=n) for n in notes]))
-    working = sum(c.state is ConnectionState.CONNECTED for c in view.connections)
+    unanswered = sum(_unanswered(c) for c in view.connections)
+    working = sum(c.state is ConnectionState.CONNECTED for c in view.connections) - unanswered
     summary = f"{working} of {len(view.connections)} calendar connection(s) working."
+    if unanswered:
+        summary += f" {unanswered} couldn't be checked just now."
     return Message.of(summary, *blocks)

@@ -7,7 +7,9 @@ import threading
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bot.calendar.port import STAFF_SCOPES
 from bot.health import UNREACHABLE_AFTER
@@ -332,6 +334,60 @@ async def test_a_timeout_is_transient(bot: RunningBot) -> None:
     connection = await connection_of(bot, ALICE)
     assert connection.state is ConnectionState.CONNECTED and connection.check_failures == 1
     assert alerts(bot) == []
+
+
+async def test_status_shows_a_google_timeout_as_not_checked(bot: RunningBot) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    calendar = bot.services.calendar
+    calendar._timeout, calendar._num_retries = 0.3, 0
+    calendar._thread = threading.local()  # the worker threads' new Http objects take it
+    bot.google.faults.add(Fault(PRIMARY_PATH, latency=1.0))  # Google hangs past the timeout
+
+    reply = await live_status(bot)
+
+    shown = text_of(reply)
+    assert ":grey_question: couldn't be checked just now: alice@acme-photo.com" in shown
+    assert "Google didn't answer when I tried at" in shown
+    assert "nothing is marked broken; next try at" in shown
+    assert ":white_check_mark:" not in shown and "Checked at" not in shown
+    assert "0 of 1 calendar connection(s) working. 1 couldn't be checked just now." in shown
+    assert reconnect_buttons(reply) == []
+    connection = await connection_of(bot, ALICE)  # the stored verdict is unchanged
+    assert connection.state is ConnectionState.CONNECTED and connection.check_failures == 1
+    assert alerts(bot) == []
+
+    bot.google.faults.clear()
+    shown = text_of(await live_status(bot))
+    assert ":white_check_mark: connected: alice@acme-photo.com" in shown and "Checked at" in shown
+
+
+async def test_a_round_whose_claim_fails_half_way_ends_with_the_error(
+    bot: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    await connect(bot, user=BOB, email=BOB_EMAIL)
+    health, store = bot.services.health, bot.services.store
+    monkeypatch.setattr(health, "concurrency", 1)  # one connection per claim
+    claim, claims = store.claim_due_connections, 0
+
+    async def claim_due_connections(**kwargs: Any) -> list[int]:
+        nonlocal claims
+        claims += 1
+        if claims == 2:  # while the first connection is being checked
+            raise OperationalError("UPDATE calendar_connections …", {}, ConnectionResetError())
+        return await claim(**kwargs)
+
+    monkeypatch.setattr(store, "claim_due_connections", claim_due_connections)
+    before = {who: (await connection_of(bot, who)).last_checked_at for who in (ALICE, BOB)}
+
+    with pytest.raises(ExceptionGroup) as failed:  # before the fix: waited forever
+        await asyncio.wait_for(health.check_due(interval=timedelta(0)), timeout=5)
+
+    assert [type(e) for e in failed.value.exceptions] == [OperationalError]
+    after = {who: (await connection_of(bot, who)).last_checked_at for who in (ALICE, BOB)}
+    assert after[ALICE] != before[ALICE], "the connection handed over was checked"
+    assert after[BOB] == before[BOB]
+    assert await health.check_due(interval=timedelta(0)) == 2  # the next round goes on
 
 
 async def test_the_scheduler_loop_finds_a_breakage_by_itself(bot: RunningBot) -> None:
