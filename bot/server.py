@@ -1,22 +1,26 @@
 """The aiohttp application: `/slack/events` into Bolt, the OAuth callback, `/healthz`.
 
-Bolt verifies every Slack request's signature and timestamp (401 otherwise) and runs
-listeners with `ack()` first. A request whose body cannot even be parsed is answered
-here: 401 if its signature is bad, 400 if it is signed, never a 500.
+Every Slack request is checked here before Bolt sees it (`bot.ingress`): its signature on
+the raw bytes (401 otherwise), then its shape (400 for a signed request that isn't one of
+Slack's); never a 500. Bolt then runs the listeners, each acknowledging first.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
+import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.signature import SignatureVerifier
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.async_request import AsyncBoltRequest
 from sqlalchemy.exc import SQLAlchemyError
 
 import handlers
+from bot import ingress
 from bot.connections import Connected
 from bot.health import InstanceHealth, probe_database
 from bot.messages.connect import build_connected_notice
@@ -32,8 +36,26 @@ HEALTH_TIMEOUT = 2.0
 
 
 def create_bolt_app(services: Services) -> AsyncApp:
-    # Bolt checks the bot token with auth.test on the first request, not at start-up.
-    app = AsyncApp(client=services.slack, signing_secret=services.settings.slack_signing_secret)
+    """Bolt, told who the bot is from start-up's `auth.test` (it would otherwise ask Slack
+    before its first ack), and trusting `slack_events`' own signature check."""
+    identity = services.identity
+
+    async def authorize(**_: object) -> AuthorizeResult:
+        identity.learn_later()  # only while Slack hasn't answered yet
+        return AuthorizeResult(
+            enterprise_id=None,
+            team_id=identity.team_id,
+            bot_user_id=identity.bot_user_id,
+            bot_id=identity.bot_id,
+            bot_token=services.settings.slack_bot_token,
+        )
+
+    app = AsyncApp(
+        client=services.slack,
+        signing_secret=services.settings.slack_signing_secret,
+        authorize=authorize,
+        request_verification_enabled=False,
+    )
     handlers.register(app, services)
     return app
 
@@ -41,16 +63,25 @@ def create_bolt_app(services: Services) -> AsyncApp:
 def create_web_app(services: Services, *, periodic_jobs: bool = True) -> web.Application:
     """The bot's web app; with `periodic_jobs`, its health and digest loops run while it serves."""
     bolt = create_bolt_app(services)
-    verifier = SignatureVerifier(services.settings.slack_signing_secret)
+    secret = services.settings.slack_signing_secret
 
     async def slack_events(request: web.Request) -> web.Response:
+        """Signed, then well-formed, then Bolt (`bot.ingress`): never a 5xx from here."""
         try:
-            bolt_request = await to_bolt_request(request)
-        except ValueError:  # a broken `payload` or JSON body (json.JSONDecodeError is a ValueError)
-            body = await request.text()
-            if not verifier.is_valid_request(body, dict(request.headers)):
-                return web.Response(status=401, text="invalid request")
+            body = await request.read()
+        except (web.HTTPException, ValueError, aiohttp.ClientPayloadError):
+            return web.Response(status=401, text="invalid request")  # can't be verified
+        if not ingress.signed(body, request.headers, secret, time.time()):
+            return web.Response(status=401, text="invalid request")
+        problem = ingress.problem(body, request.headers)
+        if problem is not None:
+            logger.info("a signed request was refused: %s", problem)
             return web.Response(status=400, text="malformed request")
+        bolt_request = AsyncBoltRequest(
+            body=body.decode(),
+            query=request.query_string,
+            headers=request.headers,  # type: ignore[arg-type]
+        )
         return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     async def oauth_callback(request: web.Request) -> web.Response:
