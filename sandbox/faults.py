@@ -4,20 +4,27 @@ Both emulators are `Emulator`s: an aiohttp application served on loopback. `inst
 adds a middleware that records every request in a `RequestLog` and, before the real
 handler runs, applies the first matching `Fault`: added latency, a canned error response,
 or both. Each emulator builds its own service-shaped error bodies and hands them to
-`Faults.add`.
+`Faults.add`. `database_down` takes the bot's own database away, for the tests and
+benchmarks of what the bot does meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 from aiohttp import web
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -216,3 +223,47 @@ class Emulator:
         if self._base_url is None:
             raise RuntimeError(f"{type(self).__name__} is not started")
         return self._base_url
+
+
+@contextlib.asynccontextmanager
+async def database_down(
+    engine: AsyncEngine, database_url: str, *, admin_url: str
+) -> AsyncIterator[None]:
+    """The bot's database out of reach until the block ends (the bot's pool is emptied
+    first, so its next session has to connect anew).
+
+    SQLite: the file (and its WAL files) moved away and a directory put in its place, so
+    nothing opens there. PostgreSQL: the database refuses connections (`ALLOW_CONNECTIONS
+    false`, through `admin_url`, a superuser's connection to another database) and its
+    open sessions are ended.
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        path = Path(str(url.database))
+        await engine.dispose()
+        moved = [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+        for p in moved:
+            os.rename(p, f"{p}.away")
+        os.mkdir(path)
+        try:
+            yield
+        finally:
+            os.rmdir(path)
+            for p in moved:
+                os.rename(f"{p}.away", p)
+        return
+    admin = await asyncpg.connect(
+        make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        await admin.execute(f'ALTER DATABASE "{url.database}" WITH ALLOW_CONNECTIONS false')
+        await admin.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = $1 AND pid <> pg_backend_pid()",
+            url.database,
+        )
+        await engine.dispose()
+        yield
+    finally:
+        await admin.execute(f'ALTER DATABASE "{url.database}" WITH ALLOW_CONNECTIONS true')
+        await admin.close()

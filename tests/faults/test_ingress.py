@@ -7,26 +7,23 @@ and how fast it came, what each person saw, what Slack was asked, what is stored
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
 import os
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import urlencode
 
-import asyncpg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from bot.config import ConfigError, Settings
 from bot.services import build_services
+from sandbox import faults
 from sandbox.fake_google import FakeGoogle
 from sandbox.fake_slack import FakeSlack, text_of
 from sandbox.faults import Fault
@@ -297,40 +294,8 @@ async def test_after_hostile_requests_the_bot_still_answers_help(bot: RunningBot
 # --- 3. the database down: every command still acknowledged ---------------------------------
 
 
-@contextlib.asynccontextmanager
-async def database_down(bot: RunningBot, database_url: str) -> AsyncIterator[None]:
-    """The bot's database refuses connections until the block ends (its pool emptied
-    first, so the next session has to connect anew)."""
-    if database_url.startswith("sqlite"):
-        path = Path(make_url(database_url).database or "")
-        await bot.services.engine.dispose()
-        moved = [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
-        for p in moved:
-            os.rename(p, f"{p}.away")
-        os.mkdir(path)  # a directory where the file was: SQLite can't open it
-        try:
-            yield
-        finally:
-            os.rmdir(path)
-            for p in moved:
-                os.rename(f"{p}.away", p)
-        return
-    name = make_url(database_url).database
-    admin = await asyncpg.connect(
-        make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
-    try:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = $1 AND pid <> pg_backend_pid()",
-            name,
-        )
-        await bot.services.engine.dispose()
-        yield
-    finally:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        await admin.close()
+def database_down(bot: RunningBot, database_url: str) -> AbstractAsyncContextManager[None]:
+    return faults.database_down(bot.services.engine, database_url, admin_url=POSTGRES_URL)
 
 
 async def test_with_the_database_down_every_command_is_acknowledged_and_explained(
