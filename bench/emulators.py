@@ -39,7 +39,18 @@ so it is neither recorded nor slowed by their fault injection) lets the benchmar
   emulator received at or after T (seconds since the epoch, as `time.time()` counts
   them) whose path matches, oldest first: method, path, when it arrived and the body.
   With `wait`, the answer waits up to S seconds for at least one, or until the asker
-  hangs up.
+  hangs up;
+- `POST /slack/faults` `{"path_pattern", "status", "body", "headers", "latency", "times",
+  "method", "body_contains"}`: a `sandbox.faults.Fault` on Slack's emulator (first match
+  wins), e.g. one channel's `chat.postMessage` answered 429 with `Retry-After`;
+- `POST /faults/clear` `{"emulator": "slack"|"google"}`: that emulator's faults removed
+  (its added latency kept), and for Google every account's own latency too;
+- `POST /google/account-latency` `{"accounts": {email: S, …}}`: seconds each Calendar API
+  call of that account waits before it is answered (one person's Google hanging); 0
+  removes it;
+- `GET /slack/messages?channels=C1,C2&since=T`: what was posted in each channel and
+  accepted (a post answered with a fault is not), oldest first, each message as the
+  emulator keeps it; its `ts` is when it was accepted, and only those at or after T.
 
 `GOOGLE_CLIENT_ID`, `GOOGLE_CLIENT_SECRET`, `SLACK_BOT_TOKEN` and `SLACK_SIGNING_SECRET`
 in the environment name the credentials the emulators accept.
@@ -69,6 +80,7 @@ from sandbox.fake_slack import (
     VERIFICATION_TOKEN,
     FakeSlack,
 )
+from sandbox.faults import Fault
 
 TIMEZONES = ("America/New_York", "America/Chicago", "America/Los_Angeles", "Europe/London")
 WAIT_TICK_SECONDS = 0.005  # how often `GET /requests?wait=…` looks again
@@ -136,6 +148,10 @@ class Emulators:
         app.router.add_get("/requests", self._requests)
         app.router.add_post("/mentions", self._mentions)
         app.router.add_post("/delivered", self._delivered)
+        app.router.add_post("/slack/faults", self._slack_faults)
+        app.router.add_post("/faults/clear", self._clear_faults)
+        app.router.add_post("/google/account-latency", self._account_latency)
+        app.router.add_get("/slack/messages", self._slack_messages)
         return app
 
     async def _healthz(self, _request: web.Request) -> web.Response:
@@ -253,6 +269,51 @@ class Emulators:
 
     async def _delivered(self, _request: web.Request) -> web.Response:
         return web.Response()
+
+    async def _slack_faults(self, request: web.Request) -> web.Response:
+        wanted: dict[str, Any] = await request.json()
+        times = wanted.get("times")
+        fault = Fault(
+            path_pattern=str(wanted["path_pattern"]),
+            status=None if wanted.get("status") is None else int(wanted["status"]),
+            body=wanted.get("body"),
+            headers={str(k): str(v) for k, v in (wanted.get("headers") or {}).items()},
+            latency=float(wanted.get("latency", 0.0)),
+            times=None if times is None else int(times),
+            method=None if wanted.get("method") is None else str(wanted["method"]),
+            body_contains=(
+                None if wanted.get("body_contains") is None else str(wanted["body_contains"])
+            ),
+        )
+        self.slack.faults.add(fault)
+        return web.json_response({"added": fault.path_pattern})
+
+    async def _clear_faults(self, request: web.Request) -> web.Response:
+        wanted: dict[str, Any] = await request.json()
+        emulator = self.google if wanted.get("emulator") == "google" else self.slack
+        latency = emulator.faults.latency
+        emulator.faults.clear()  # it resets the added latency too: keep that
+        emulator.faults.latency = latency
+        if emulator is self.google:
+            self.google.account_latency.clear()
+        return web.json_response({"cleared": wanted.get("emulator", "slack")})
+
+    async def _account_latency(self, request: web.Request) -> web.Response:
+        wanted: dict[str, Any] = (await request.json())["accounts"]
+        for email, seconds in wanted.items():
+            if float(seconds) > 0:
+                self.google.account_latency[str(email)] = float(seconds)
+            else:
+                self.google.account_latency.pop(str(email), None)
+        return web.json_response({"accounts": self.google.account_latency})
+
+    async def _slack_messages(self, request: web.Request) -> web.Response:
+        since = float(request.query.get("since", 0))
+        found = {
+            channel: [m for m in self.slack.messages(channel) if float(m["ts"]) >= since]
+            for channel in request.query["channels"].split(",")
+        }
+        return web.json_response({"messages": found})
 
     async def _requests(self, request: web.Request) -> web.Response:
         query = request.query
