@@ -11,7 +11,7 @@ beside a run with no fault:
   answers within 1.5 × the no-fault run's (p99 against p99, the same nine channels);
 - **(b) one staff member's Google hangs for 20 s**: every Calendar API call of one
   person's account, a staff member in the first three channels, waits 20 s. Target:
-  every answer that includes them arrives within `bot.staff.READ_DEADLINE` (4 s) of its
+  every answer that includes them arrives within `bot.calendar.port.READ_DEADLINE` (4 s) of its
   command, showing that calendar as not read in time, and every other answer within
   1.5 × the no-fault run's (p99 against p99, the same commands);
 - **(c) the database gone for 10 s**: the bot's database refuses every connection for
@@ -98,8 +98,8 @@ from bench.fleet import (
 )
 from bench.health_checks import scratch_database
 from bench.report import machine, percentile
+from bot.calendar.port import READ_DEADLINE
 from bot.scheduler import TICK_SECONDS
-from bot.staff import READ_DEADLINE
 from handlers.work import NO_RECORDS
 from sandbox.fake_google import approve_consent
 from sandbox.fake_slack import button_urls, sign, text_of

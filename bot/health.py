@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.calendar.port import (
     GOOGLE_UNREACHABLE,
+    READ_DEADLINE,
     CalendarError,
     CalendarProvider,
     MissingPermission,
@@ -105,7 +106,11 @@ class Health:
         """The live check itself: one refresh if needed, one Calendar call."""
         tokens = self._cipher.open_tokens(connection.token_ciphertext)
         try:
-            _, fresh = await self._calendar.fetch_account(tokens)
+            async with asyncio.timeout(READ_DEADLINE):
+                _, fresh = await self._calendar.fetch_account(tokens)
+        except TimeoutError:
+            logger.info("check of connection %s: no answer in time", connection.id)
+            return Finding(None, GOOGLE_UNREACHABLE)
         except NeedsReconnect as err:
             return Finding(ConnectionState.NEEDS_RECONNECT, err.reason)
         except MissingPermission:

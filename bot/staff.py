@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from bot.availability import Interval, WorkingHours, free_windows, merge
 from bot.calendar.port import (
+    READ_DEADLINE,
     CalendarError,
     CalendarProvider,
     MissingPermission,
@@ -43,10 +44,6 @@ CALENDAR_CONCURRENCY = 50
 NOT_CONNECTED = "not_connected"
 TOO_SLOW = "too_slow"
 """Google didn't answer for this calendar within `READ_DEADLINE`: unknown, never free."""
-READ_DEADLINE = 4.0
-"""Seconds one person's calendar may take (their refresh, retries and backoff included)
-before an answer goes out without it, saying so: one hanging Google account never holds
-everyone else's answer."""
 ONBOARDER = "onboarder"
 """A member's stored role (`bot.people.Role.ONBOARDER`): never counted as staff."""
 NEEDS_RECONNECT = "needs_reconnect"

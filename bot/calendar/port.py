@@ -76,6 +76,13 @@ BusyTimes = dict[str, list[Interval] | None]
 """Busy intervals per calendar id asked for; None when Google reported an error for that calendar: unknown, never free."""
 
 
+READ_DEADLINE = 4.0
+"""Seconds one person's calendar may take (a token refresh, the client library's retries
+and backoff included) while someone waits for an answer; past it, their calendar is
+reported as not read (or not checked) in time, never as free or broken. One hanging
+Google account never holds everyone else's answer."""
+
+
 class CalendarError(Exception):
     """Anything that went wrong talking to the calendar service."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from bot.staff import READ_DEADLINE
+from bot.calendar.port import READ_DEADLINE
 from sandbox.fake_slack import text_of
 from storage.models import ConnectionState
 from tests.conftest import ALICE, BOB, OWNER, RunningBot
@@ -37,4 +37,23 @@ async def test_a_hanging_google_account_is_shown_as_not_read_in_time(bot: Runnin
         (await bot.services.store.find_customer("T0TEST", "C0PHOTOS")).id  # type: ignore[union-attr]
     )
     assert {c.state for c in connections} == {ConnectionState.CONNECTED}
+    bot.google.account_latency.clear()
+
+
+async def test_status_with_a_hanging_google_account_answers_within_the_deadline(
+    bot: RunningBot,
+) -> None:
+    """The live check of `status` has the same deadline: Bob's shows as not checked just
+    now (a transient: nothing stored as broken, no alert), Alice's as connected."""
+    assert (await connect(bot, user=ALICE, email=ALICE_EMAIL))[0] == 200
+    assert (await connect(bot, user=BOB, email=BOB_EMAIL))[0] == 200
+    bot.google.account_latency[BOB_EMAIL] = READ_DEADLINE + 2.0
+
+    started = time.monotonic()
+    answer = text_of(await command(bot, "status", user=OWNER, follow_up=True))
+    took = time.monotonic() - started
+
+    assert took < READ_DEADLINE + 1.0
+    assert "couldn't be checked just now" in answer
+    assert not [m for m in bot.slack.messages("C0PHOTOS") if "needs reconnecting" in text_of(m)]
     bot.google.account_latency.clear()
