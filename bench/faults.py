@@ -126,7 +126,9 @@ NO_RECORDS_START = NO_RECORDS.split(",")[0]  # "I can't reach my records right n
 DIGEST_TITLE = "Today's availability"
 ANSWER_TIMEOUT_S = 40.0
 SLOW_ANSWER_TIMEOUT_S = 3 * HANG_S + 10
-ISSUE_BOUND_S = 5.0  # the issue's "at most 5 s" for the adapter's timeout
+ISSUE_BOUND_S = 5.0
+"""The named bound for an answer that includes the slow person (the issue's "at most
+5 s"): the calendar read's own deadline, `READ_DEADLINE` (4 s), plus the answer's work."""
 SEND_TIMEOUT_S = 15.0
 POLL_S = 0.2
 SETTLE_S = 1.0
@@ -874,8 +876,9 @@ def checks(bursts: list[Burst], outage: Outage, options: Options) -> list[Check]
             "(b) answers that include the slow person",
             f"{in_deadline} of {len(times)} within {READ_DEADLINE:g} s, {in_bound} within "
             f"{ISSUE_BOUND_S:g} s; latest {latest:.2f} s",
-            f"≤ READ_DEADLINE {READ_DEADLINE:g} s",
-            latest <= READ_DEADLINE,
+            f"≤ {ISSUE_BOUND_S:g} s (the read's own deadline is READ_DEADLINE, "
+            f"{READ_DEADLINE:g} s)",
+            latest <= ISSUE_BOUND_S,
         ),
         ratio_check(
             "(b) every other answer", slow, reference, lambda c: not includes_slow(c.channel)

@@ -7,7 +7,7 @@ not raised in the listener (https://api.slack.com/interactivity/handling#acknowl
 Slack waits 3 seconds).
 
 Fairness: each channel may have `PER_CHANNEL` pieces of work running, and the instance
-`TOTAL`; the rest wait their turn holding nothing but a small closure. A channel whose
+`TOTAL` (figures in bench/README.md, `bench.faults`); the rest wait their turn holding nothing but a small closure. A channel whose
 work waits out Slack's Retry-After holds at most its own share, so another channel's
 `status` still runs at once. Anything unexpected is logged with its traceback and the
 person gets a short apology, as Bolt's error handler would have done.
@@ -30,9 +30,11 @@ from handlers.clicks import ephemeral
 
 logger = logging.getLogger(__name__)
 
-PER_CHANNEL = 4
-"""Pieces of work one channel may have running at once."""
-TOTAL = 16
+PER_CHANNEL = 6
+"""Pieces of work one channel may have running at once: a burst of a few commands in one
+channel runs side by side, and a channel stuck waiting (on Slack's Retry-After, on a
+hanging Google account) holds at most this many of the instance's."""
+TOTAL = 24
 """Pieces of work the instance runs at once. Under a burst this keeps the heap small, so
 garbage collection never pauses the acks of the requests still arriving for long."""
 
