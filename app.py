@@ -128,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     load_dotenv(".env", override=False)  # real environment variables win over .env
     try:
         settings = Settings.from_env()
-    except ConfigError as err:
-        print(f"tonomo: {err}", file=sys.stderr)
+    except ConfigError as err:  # every bad variable at once, one line each
+        report(err)
         return 2
     configure_logging(settings.log_level)
     try:
@@ -138,11 +138,11 @@ def main(argv: list[str] | None = None) -> int:
             host=settings.host,
             port=settings.port,
             shutdown_timeout=10,
-            print=None,
+            print=lambda _: print(listening_line(settings), flush=True),
             access_log_class=RedactedAccessLogger,
         )
-    except ConfigError as err:  # the key list opens no stored token
-        print(f"tonomo: {err}", file=sys.stderr)
+    except ConfigError as err:  # Slack refuses the token; the key list opens no stored token
+        report(err)
         return 2
     except DatabaseUnreachable as err:
         print(f"tonomo: {err}", file=sys.stderr)
@@ -151,6 +151,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tonomo: could not start: {describe_start_error(err)}", file=sys.stderr)
         return 1
     return 0
+
+
+def report(err: ConfigError) -> None:
+    for problem in err.problems or [str(err)]:
+        print(f"tonomo: {problem}", file=sys.stderr)
+
+
+def listening_line(settings: Settings) -> str:
+    """Said once the server accepts connections (aiohttp calls it then)."""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return (
+        f"tonomo: listening on http://{host}:{settings.port} "
+        f"(Slack and Google reach it at {settings.public_url}); Ctrl-C stops it"
+    )
 
 
 def describe_start_error(err: Exception) -> str:

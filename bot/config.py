@@ -1,8 +1,9 @@
 """Settings: the one place that reads the environment.
 
 `Settings.from_env()` validates every variable of the contract and raises `ConfigError`
-with one line naming the variable and what was expected. `app.py` prints that line
-and exits; nothing else in the bot reads `os.environ`.
+naming every variable that is missing, malformed or still a placeholder from
+`.env.example`, one line each, so an empty `.env` is fixed in one go. `app.py` prints
+those lines and exits; nothing else in the bot reads `os.environ`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import ipaddress
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
@@ -31,6 +33,8 @@ DEFAULTS = {
     "LOG_LEVEL": "INFO",
 }
 
+T = TypeVar("T")
+
 FERNET_KEY = re.compile(r"[A-Za-z0-9_-]{43}=")
 """32 bytes, url-safe base64."""
 
@@ -42,8 +46,23 @@ GOOGLE_URL_VARIABLES = (
 )
 
 
+PLACEHOLDER = re.compile(r"(^|[^a-z])your[-_]|<[^>]*>|^(changeme|change-me|replace-me|todo)$", re.I)
+"""What a value copied from `.env.example` (or a tutorial) still says: `xoxb-your-bot-token`,
+`your-client-id.apps.googleusercontent.com`, `<secret>`."""
+
+PLACEHOLDER_HOSTS = ("tonomo.example.com",)
+"""The public address `.env.example` and `manifest.yml` ship with."""
+
+
 class ConfigError(Exception):
-    """A missing or malformed variable; the message is the one line shown at start-up."""
+    """Missing, malformed or placeholder variables: one line each, the lines shown at start-up.
+
+    `problems` holds the lines; the message is them joined by newlines (a single problem is
+    a single line)."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,8 +97,12 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read and validate the configuration (the process environment by default)."""
+        """Read and validate the configuration (the process environment by default).
+
+        Every variable is checked before anything is refused: the `ConfigError` names them
+        all, in the order `.env.example` lists them."""
         source = os.environ if env is None else env
+        problems: list[str] = []
 
         def get(name: str) -> str:
             return source.get(name, "").strip() or DEFAULTS.get(name, "")
@@ -88,46 +111,101 @@ class Settings:
             value = source.get(name, "").strip()
             if not value:
                 raise ConfigError(f"{name} is not set: expected {expected}.")
+            if PLACEHOLDER.search(value):
+                raise ConfigError(
+                    f"{name} is still the placeholder from .env.example: expected {expected}."
+                )
             return value
 
-        bot_token = required("SLACK_BOT_TOKEN", "a Slack bot token starting with xoxb-")
-        if not bot_token.startswith("xoxb-"):
-            raise ConfigError(
-                "SLACK_BOT_TOKEN is malformed: expected a bot token starting with xoxb-."
-            )
-        return cls(
-            slack_bot_token=bot_token,
-            slack_signing_secret=required(
-                "SLACK_SIGNING_SECRET",
-                "the signing secret from the Slack app's Basic Information page",
+        def checked(read: Callable[[], T], fallback: T) -> T:
+            """`read()`, or `fallback` with its problem kept for the one error at the end."""
+            try:
+                return read()
+            except ConfigError as err:
+                problems.extend(err.problems)
+                return fallback
+
+        settings = cls(
+            slack_bot_token=checked(lambda: _bot_token(required), ""),
+            slack_signing_secret=checked(
+                lambda: required(
+                    "SLACK_SIGNING_SECRET",
+                    "the signing secret from the Slack app's Basic Information page",
+                ),
+                "",
             ),
-            slack_api_url=_base_url("SLACK_API_URL", get("SLACK_API_URL")),
-            google_client_id=required(
-                "GOOGLE_CLIENT_ID", "the OAuth client ID of a Google Cloud project"
+            slack_api_url=checked(lambda: _base_url("SLACK_API_URL", get("SLACK_API_URL")), ""),
+            google_client_id=checked(
+                lambda: required(
+                    "GOOGLE_CLIENT_ID",
+                    "the OAuth client ID of a Google Cloud project (…apps.googleusercontent.com)",
+                ),
+                "",
             ),
-            google_client_secret=required("GOOGLE_CLIENT_SECRET", "the OAuth client secret"),
-            google_auth_uri=_google_url("GOOGLE_AUTH_URI", get("GOOGLE_AUTH_URI")),
-            google_token_uri=_google_url("GOOGLE_TOKEN_URI", get("GOOGLE_TOKEN_URI")),
-            google_revoke_uri=_google_url("GOOGLE_REVOKE_URI", get("GOOGLE_REVOKE_URI")),
-            google_api_url=_base_url(
-                "GOOGLE_API_URL", _google_url("GOOGLE_API_URL", get("GOOGLE_API_URL"))
+            google_client_secret=checked(
+                lambda: required("GOOGLE_CLIENT_SECRET", "that OAuth client's secret"),
+                "",
             ),
-            public_url=_http_url("PUBLIC_URL", get("PUBLIC_URL")).rstrip("/"),
-            database_url=_database_url(get("DATABASE_URL")),
-            token_encryption_key=_fernet_keys(
-                required(
-                    "TOKEN_ENCRYPTION_KEY",
-                    'a Fernet key (python -c "from cryptography.fernet '
-                    'import Fernet; print(Fernet.generate_key().decode())")',
-                )
+            google_auth_uri=checked(
+                lambda: _google_url("GOOGLE_AUTH_URI", get("GOOGLE_AUTH_URI")),
+                "",
+            ),
+            google_token_uri=checked(
+                lambda: _google_url("GOOGLE_TOKEN_URI", get("GOOGLE_TOKEN_URI")),
+                "",
+            ),
+            google_revoke_uri=checked(
+                lambda: _google_url("GOOGLE_REVOKE_URI", get("GOOGLE_REVOKE_URI")),
+                "",
+            ),
+            google_api_url=checked(
+                lambda: _base_url(
+                    "GOOGLE_API_URL", _google_url("GOOGLE_API_URL", get("GOOGLE_API_URL"))
+                ),
+                "",
+            ),
+            public_url=checked(lambda: _public_url(get("PUBLIC_URL")), ""),
+            database_url=checked(lambda: _database_url(get("DATABASE_URL")), ""),
+            token_encryption_key=checked(
+                lambda: _fernet_keys(
+                    required(
+                        "TOKEN_ENCRYPTION_KEY",
+                        'a Fernet key (python -c "from cryptography.fernet '
+                        'import Fernet; print(Fernet.generate_key().decode())")',
+                    )
+                ),
+                "",
             ),
             host=get("HOST"),
-            port=_integer("PORT", get("PORT"), low=1, high=65535),
-            health_check_minutes=_integer(
-                "HEALTH_CHECK_MINUTES", get("HEALTH_CHECK_MINUTES"), low=1, high=1440
+            port=checked(lambda: _integer("PORT", get("PORT"), low=1, high=65535), 0),
+            health_check_minutes=checked(
+                lambda: _integer(
+                    "HEALTH_CHECK_MINUTES", get("HEALTH_CHECK_MINUTES"), low=1, high=1440
+                ),
+                0,
             ),
-            log_level=_log_level(get("LOG_LEVEL")),
+            log_level=checked(lambda: _log_level(get("LOG_LEVEL")), ""),
         )
+        if problems:
+            raise ConfigError(*problems)
+        return settings
+
+
+def _bot_token(required: Callable[[str, str], str]) -> str:
+    token = required("SLACK_BOT_TOKEN", "a Slack bot token starting with xoxb-")
+    if not token.startswith("xoxb-"):
+        raise ConfigError("SLACK_BOT_TOKEN is malformed: expected a bot token starting with xoxb-.")
+    return token
+
+
+def _public_url(value: str) -> str:
+    url = _http_url("PUBLIC_URL", value).rstrip("/")
+    if urlsplit(url).hostname in PLACEHOLDER_HOSTS:
+        raise ConfigError(
+            f"PUBLIC_URL is still the placeholder {url}: expected the https:// address where "
+            "Slack and Google reach this bot."
+        )
+    return url
 
 
 def _http_url(name: str, value: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,11 +45,74 @@ def start(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_missing_configuration_is_one_line(tmp_path: Path) -> None:
+REQUIRED = [
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "GOOGLE_CLIENT_ID",
+    "GOOGLE_CLIENT_SECRET",
+    "TOKEN_ENCRYPTION_KEY",
+]
+
+
+def named(stderr: str) -> list[str]:
+    """The variable each line of `stderr` names; every line is one of ours."""
+    lines = stderr.strip().splitlines()
+    assert all(line.startswith("tonomo: ") for line in lines), stderr
+    return [line.removeprefix("tonomo: ").split()[0].rstrip(":") for line in lines]
+
+
+def test_missing_configuration_is_one_line_per_variable_all_at_once(tmp_path: Path) -> None:
     result = start({}, tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0
-    assert "SLACK_BOT_TOKEN" in result.stderr and "Traceback" not in result.stderr
+    assert named(result.stderr) == REQUIRED
+    assert "Traceback" not in result.stderr
+
+
+def test_env_example_as_it_ships_names_every_placeholder_at_once(tmp_path: Path) -> None:
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    result = start({}, tmp_path)
+    assert result.returncode == 2
+    assert named(result.stderr) == [
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "GOOGLE_CLIENT_ID",
+        "GOOGLE_CLIENT_SECRET",
+        "PUBLIC_URL",
+        "TOKEN_ENCRYPTION_KEY",
+    ]
+    assert result.stderr.count("placeholder") == 5 and "Traceback" not in result.stderr
+    assert "TOKEN_ENCRYPTION_KEY is not set" in result.stderr
+    assert result.stdout == ""  # never said it was listening
+
+
+async def test_a_token_slack_refuses_stops_start_up_in_one_line(
+    tmp_path: Path, google: FakeGoogle, slack: FakeSlack
+) -> None:
+    env = bot_environment(
+        slack=slack,
+        google=google,
+        public_url="http://127.0.0.1:9",
+        database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "app.py"),
+        cwd=tmp_path,
+        env={
+            **clean_environment(),
+            **env,
+            "SLACK_BOT_TOKEN": "xoxb-revoked-long-ago",
+            "HOST": "127.0.0.1",
+            "PORT": str(free_port()),
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 2
+    stderr = err.decode()
+    assert named(stderr.splitlines()[-1]) == ["SLACK_BOT_TOKEN"]
+    assert "Traceback" not in stderr and b"listening" not in out
 
 
 def test_dotenv_is_read_and_real_environment_wins(tmp_path: Path) -> None:
@@ -108,10 +172,13 @@ async def test_the_bot_serves_with_real_configuration(
         str(ROOT / "app.py"),
         cwd=tmp_path,
         env=env,
-        stdout=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
     try:
+        assert process.stdout is not None
+        said = (await asyncio.wait_for(process.stdout.readline(), timeout=30)).decode()
+        assert said.startswith(f"tonomo: listening on http://127.0.0.1:{port} ")
         assert (await wait_for_health(url, process))["status"] == "ok"
         sent = await slack.send_slash_command(
             url + "/slack/events", user_id=OWNER, channel_id=CHANNEL, text="help"

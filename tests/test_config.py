@@ -90,3 +90,56 @@ def test_several_keys_are_comma_separated_newest_first() -> None:
             Settings.from_env({**GOOD, "TOKEN_ENCRYPTION_KEY": value})
         assert str(err.value).startswith("TOKEN_ENCRYPTION_KEY is malformed")
         assert "\n" not in str(err.value) and KEY not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SLACK_BOT_TOKEN", "xoxb-your-bot-token"),
+        ("SLACK_SIGNING_SECRET", "your-signing-secret"),
+        ("GOOGLE_CLIENT_ID", "your-client-id.apps.googleusercontent.com"),
+        ("GOOGLE_CLIENT_SECRET", "your_client_secret"),
+        ("GOOGLE_CLIENT_SECRET", "<client secret>"),
+        ("PUBLIC_URL", "https://tonomo.example.com/"),
+    ],
+)
+def test_placeholders_are_refused_by_name(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({**GOOD, name: value})
+    assert str(err.value).startswith(f"{name} is still the placeholder")
+    assert "\n" not in str(err.value)
+
+
+def test_every_problem_is_reported_at_once_in_the_order_of_env_example() -> None:
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env(
+            {
+                "SLACK_BOT_TOKEN": "xoxp-a-user-token",
+                "GOOGLE_CLIENT_ID": "your-client-id.apps.googleusercontent.com",
+                "PORT": "eighty",
+                "LOG_LEVEL": "LOUD",
+            }
+        )
+    problems = err.value.problems
+    assert [p.split()[0] for p in problems] == [
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "GOOGLE_CLIENT_ID",
+        "GOOGLE_CLIENT_SECRET",
+        "TOKEN_ENCRYPTION_KEY",
+        "PORT",
+        "LOG_LEVEL",
+    ]
+    assert str(err.value).splitlines() == problems
+
+
+def test_real_looking_values_are_not_mistaken_for_placeholders() -> None:
+    s = Settings.from_env(
+        {
+            **GOOD,
+            "SLACK_SIGNING_SECRET": "8f14e45fceea167a5a36dedd4bea2543",
+            "GOOGLE_CLIENT_SECRET": "GOCSPX-yourself-and-others",
+            "PUBLIC_URL": "https://tonomo.acme-photo.com",
+        }
+    )
+    assert s.public_url == "https://tonomo.acme-photo.com"
