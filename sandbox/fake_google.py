@@ -34,8 +34,9 @@ import os
 import re
 import secrets
 import signal
+import sys
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from html.parser import HTMLParser
@@ -477,7 +478,8 @@ body { margin: 0; min-height: 100vh; display: flex; flex-direction: column;
   align-items: center; justify-content: center; background: #f0f4f9; color: #1f1f1f;
   font-family: "Google Sans", Roboto, "Segoe UI", Arial, sans-serif; font-size: 14px; }
 main { box-sizing: border-box; width: min(450px, calc(100% - 32px)); margin: 24px 0 8px;
-  padding: 36px 40px; background: #fff; border: 1px solid #dadce0; border-radius: 28px; }
+  padding: 36px 40px; background: #fff; border: 1px solid #dadce0; border-radius: 28px;
+  overflow-wrap: anywhere; }
 h1 { margin: 0 0 8px; font-size: 24px; font-weight: 400; line-height: 1.3; }
 h2 { margin: 24px 0 8px; font-size: 16px; font-weight: 500; }
 p { line-height: 1.5; }
@@ -2026,7 +2028,11 @@ async def _serve(
     *,
     app_name: str | None = None,
     verified_app: bool = False,
-) -> None:
+) -> int:
+    """Serve until SIGINT or SIGTERM; 1 (with one line) when the port can't be had.
+
+    The handlers are our own, not Python's KeyboardInterrupt: a process started with SIGINT
+    ignored (a shell's background job) must still stop on Ctrl-C's signal."""
     fake = FakeGoogle(
         client_id=os.environ.get("GOOGLE_CLIENT_ID") or None,
         client_secret=os.environ.get("GOOGLE_CLIENT_SECRET") or None,
@@ -2034,22 +2040,39 @@ async def _serve(
         verified_app=verified_app,
     )
     fake.faults.latency = latency
-    await fake.start(host, port)
     stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await fake.start(host, port)
+    except OSError as err:
+        await fake.stop()
+        print(
+            f"Fake Google could not listen on {host}:{port}: {os.strerror(err.errno) if err.errno else err} "
+            "(try another --port)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
     print(f"Fake Google listening on {fake.base_url} (Calendar API at {fake.api_url})", flush=True)
     try:
         await stop.wait()
     finally:
         await fake.stop()
+    print("Fake Google stopped", flush=True)
+    return 0
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     """`python -m sandbox.fake_google --port N [--host H] [--latency S] [--app-name NAME]
-    [--verified]`; Ctrl-C stops it."""
-    parser = argparse.ArgumentParser(description="Serve the Google OAuth and Calendar emulator.")
+    [--verified]`; Ctrl-C (or SIGTERM) stops it."""
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox.fake_google",
+        description="Serve the Google OAuth and Calendar emulator.",
+    )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any)")
     parser.add_argument(
         "--latency", type=float, default=0.0, help="seconds added to every request (default 0)"
     )
@@ -2061,9 +2084,9 @@ def main() -> None:
         action="store_true",
         help='a verified app: no "Google hasn\'t verified this app" warning',
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     try:
-        asyncio.run(
+        return asyncio.run(
             _serve(
                 args.host,
                 args.port,
@@ -2072,9 +2095,9 @@ def main() -> None:
                 verified_app=args.verified,
             )
         )
-    except KeyboardInterrupt:
-        print("Fake Google stopped", flush=True)
+    except KeyboardInterrupt:  # Ctrl-C before the handlers were in place
+        return 130
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

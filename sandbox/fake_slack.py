@@ -31,6 +31,7 @@ import re
 import secrets
 import signal
 import string
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -1746,12 +1747,26 @@ def text_of(message: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-async def _serve(fake: FakeSlack, host: str, port: int) -> None:
+async def _serve(fake: FakeSlack, host: str, port: int) -> int:
+    """Serve until SIGINT or SIGTERM; 1 (with one line) when the port can't be had.
+
+    The handlers are our own, not Python's KeyboardInterrupt: a process started with SIGINT
+    ignored (a shell's background job) must still stop on Ctrl-C's signal."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await fake.start(host, port)
+    try:
+        await fake.start(host, port)
+    except OSError as err:
+        await fake.stop()
+        print(
+            f"Fake Slack could not listen on {host}:{port}: {os.strerror(err.errno) if err.errno else err} "
+            "(try another --port)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
     try:
         print(
             f"Fake Slack listening on {fake.base_url} (Web API at {fake.api_url}); Ctrl-C stops it",
@@ -1760,9 +1775,10 @@ async def _serve(fake: FakeSlack, host: str, port: int) -> None:
         await stop.wait()
     finally:
         await fake.stop()
+    return 0
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sandbox.fake_slack", description="Serve the Slack emulator."
     )
@@ -1777,8 +1793,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         signing_secret=os.environ.get("SLACK_SIGNING_SECRET") or DEFAULT_SIGNING_SECRET,
     )
     fake.faults.latency = args.latency
-    asyncio.run(_serve(fake, args.host, args.port))
+    try:
+        return asyncio.run(_serve(fake, args.host, args.port))
+    except KeyboardInterrupt:  # Ctrl-C before the handlers were in place
+        return 130
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

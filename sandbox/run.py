@@ -328,7 +328,8 @@ class Sandbox:
 async def running_sandbox(port: int, *, seed: bool = True) -> AsyncIterator[Sandbox]:
     """Both emulators and the bot's real server on 127.0.0.1:`port` with a fresh database,
     and the page under `/sandbox/`; with `seed`, the demo customer set up first."""
-    google = FakeGoogle(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    # Google's pages name the app by its consent screen's app name, as they do for real.
+    google = FakeGoogle(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, app_name=BOT_NAME)
     slack = new_slack()
     seed_workspace(slack)
     seed_calendars(google, datetime.now(ZoneInfo(ZONE)).date())

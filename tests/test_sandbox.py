@@ -29,6 +29,7 @@ from sandbox.run import (
     CARMEN,
     CHANNEL,
     CHANNEL_NAME,
+    CLIENT_ID,
     CUSTOMER,
     EMAILS,
     ONBOARDER,
@@ -334,6 +335,20 @@ async def test_a_button_click_reaches_the_bot_and_its_link_connects(page: Page) 
         "olivia", lambda s: "3 of 4 connected" in text_of(s["messages"][0])
     )
     assert updated["messages"][0]["ts"] == checklist["ts"] and updated["messages"][0]["edited"]
+
+
+async def test_google_s_pages_name_the_app_tonomo_not_its_client_id(page: Page) -> None:
+    checklist = (await page.state("carmen"))["messages"][0]
+    block_id, _ = element(checklist["blocks"], "connect_mine")
+    click = {"action_id": "connect_mine", "block_id": block_id, "message_ts": checklist["ts"]}
+    assert (await page.post("action", {"as": "carmen", **click}))["ok"]
+    state = await page.state_until("carmen", lambda s: bool(ephemerals(s)))
+    [link] = button_urls(ephemerals(state)[0]["blocks"])
+    async with page.http.get(link) as response:
+        chooser = await response.text()
+    assert response.status == 200 and "Choose an account" in chooser
+    assert "to continue to Tonomo" in chooser
+    assert CLIENT_ID not in chooser
 
 
 async def test_the_booking_modal_opens_validates_and_submits(page: Page) -> None:

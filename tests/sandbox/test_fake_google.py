@@ -960,3 +960,68 @@ async def test_it_runs_as_a_program() -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+# Python ignores SIGINT in a process started with it ignored (a shell's `cmd &`) unless the
+# program installs its own handler: run the emulator as such a child would be.
+IGNORING_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+
+async def start_emulator(
+    module: str, *args: str, sigint_ignored: bool = False
+) -> tuple[asyncio.subprocess.Process, str]:
+    """`python -m module args…`, and the first line it prints (where it listens)."""
+    command = ["-c", IGNORING_SIGINT] if sigint_ignored else []
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *command, "-m", module, *args,
+        cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=10)
+    except BaseException:
+        process.kill()
+        await process.wait()
+        raise
+    return process, line.decode()
+
+
+async def stops_on(process: asyncio.subprocess.Process, signum: signal.Signals) -> int:
+    process.send_signal(signum)
+    try:
+        return await asyncio.wait_for(process.wait(), timeout=10)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_it_stops_on_sigint_and_sigterm_even_started_with_sigint_ignored(
+    signum: signal.Signals,
+) -> None:
+    process, line = await start_emulator("sandbox.fake_google", "--port", "0", sigint_ignored=True)
+    assert " listening on http://127.0.0.1:" in line
+    assert await stops_on(process, signum) == 0
+
+
+async def test_a_busy_port_is_one_line_and_exit_code_1() -> None:
+    await refuses_a_busy_port("sandbox.fake_google")
+
+
+async def refuses_a_busy_port(module: str) -> None:
+    """One line on stderr naming the port, exit code 1, nothing on stdout."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process, line = await start_emulator(module, "--port", str(port))
+        assert process.stderr is not None
+        stderr = (await asyncio.wait_for(process.stderr.read(), timeout=10)).decode()
+        assert await asyncio.wait_for(process.wait(), timeout=10) == 1
+    assert line == ""
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert f"could not listen on 127.0.0.1:{port}: Address already in use" in stderr

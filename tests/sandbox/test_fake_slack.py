@@ -36,6 +36,7 @@ from sandbox.fake_slack import (
     sign,
 )
 from tests.helpers import wait_until
+from tests.sandbox.test_fake_google import refuses_a_busy_port, start_emulator, stops_on
 
 TOKEN = "xoxb-fake-slack-test"
 SECRET = "fake-slack-test-secret"
@@ -1318,3 +1319,16 @@ async def test_runs_as_a_module() -> None:
         process.send_signal(signal.SIGINT)
         returncode = await asyncio.wait_for(process.wait(), timeout=10)
     assert returncode == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_it_stops_on_sigint_and_sigterm_even_started_with_sigint_ignored(
+    signum: signal.Signals,
+) -> None:
+    process, line = await start_emulator("sandbox.fake_slack", "--port", "0", sigint_ignored=True)
+    assert line.startswith("Fake Slack listening on http://127.0.0.1:")
+    assert await stops_on(process, signum) == 0
+
+
+async def test_a_busy_port_is_one_line_and_exit_code_1() -> None:
+    await refuses_a_busy_port("sandbox.fake_slack")
