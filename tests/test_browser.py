@@ -6,8 +6,10 @@ connects her calendar from the channel panel's "Connect my calendar" through Goo
 pages, asks who is free with the panel's Availability form, books herself with its Book
 form, and mentions the bot in a thread, which answers there. Olivia, the owner (of Acme
 Photo too), mentions the bot to ask for availability, book a suggested slot and post the
-digest; Sam, the vendor's onboarder, still has `/tonomo` and the Home tab. Screenshots of
-each step are kept in `test-artifacts/browser/`.
+digest; Sam, the vendor's onboarder, still has `/tonomo` and the Home tab. At a desktop's
+width and a phone's (375 px), a week's availability grid stays a grid that scrolls sideways,
+and a message's hover time never overlaps "Only visible to you". Screenshots of each step
+are kept in `test-artifacts/browser/`.
 
 Debian's `chromium` is driven by Playwright (which downloads no browser of its own).
 Without it the test is skipped, unless `TONOMO_REQUIRE_BROWSER=1` (CI) makes that a
@@ -19,12 +21,19 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    FloatRect,
+    Locator,
+    Page,
+    async_playwright,
+)
 from playwright.async_api import expect as playwright_expect
 
 from sandbox.run import CARMEN, CUSTOMER, EMAILS, ONBOARDER, OWNER, ZONE, Sandbox, running_sandbox
@@ -232,4 +241,65 @@ async def test_the_owner_mentions_and_the_onboarder_types_commands(
     await page.get_by_test_id("home-tab-link").click()
     await expect(page.get_by_test_id("home-view")).to_contain_text("Tonomo")
     await shot(page, "15-onboarder-home-tab")
+    await context.close()
+
+
+def zone_where_it_is_eleven() -> str:
+    """A fixed-offset zone whose clock says 11 o'clock now: two-digit hours (10:00 to 12:59
+    for the minutes a test takes) are the widest times the page shows."""
+    offset = (11 - datetime.now(UTC).hour + 12) % 24 - 12  # -12 … 11 hours from UTC
+    return f"Etc/GMT{-offset:+d}"  # POSIX's sign: Etc/GMT-3 is three hours east
+
+
+def overlaps(a: FloatRect | None, b: FloatRect | None) -> bool:
+    assert a is not None and b is not None
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+@pytest.mark.parametrize(("width", "name"), [(1280, "desktop"), (375, "375px")])
+async def test_the_week_grid_stays_a_grid_and_the_hover_time_stays_clear(
+    browser: Browser, sandbox: Sandbox, width: int, name: str
+) -> None:
+    context = await browser.new_context(
+        viewport={"width": width, "height": 800}, timezone_id=zone_where_it_is_eleven()
+    )
+    page = await context.new_page()
+    await page.goto(sandbox.url + f"?as={ONBOARDER}")
+    await expect(page.get_by_test_id("message-list")).to_contain_text("connected")
+
+    # Two answers only Sam sees, one after the other: the second is a continued message,
+    # whose time appears in the gutter on hover, beside "Only visible to you".
+    await type_command(page, "/tonomo help")
+    await expect(only_mine(page, "/tonomo help").last).to_be_visible()
+    await type_command(page, "/tonomo availability next week")
+    grid_message = only_mine(page, "Availability")
+    await expect(grid_message.last.locator("pre")).to_be_visible()
+    answer = page.get_by_test_id("message").last
+    await expect(answer).to_contain_text("Availability")
+    await answer.scroll_into_view_if_needed()
+    await answer.hover()
+    time = answer.get_by_test_id("gutter-time")
+    await expect(time).to_be_visible()
+    note = answer.get_by_test_id("ephemeral-note")
+    assert not overlaps(await time.bounding_box(), await note.bounding_box())
+
+    # The grid keeps its lines whole; at a phone's width it scrolls sideways, and only it.
+    grid = grid_message.last.locator("pre").first
+    style = await grid.evaluate(
+        "pre => ({white: getComputedStyle(pre).whiteSpace, scroll: pre.scrollWidth,"
+        " client: pre.clientWidth, overflow: getComputedStyle(pre).overflowX,"
+        " page: document.documentElement.scrollWidth})"
+    )
+    assert style["white"] == "pre" and style["overflow"] == "auto"
+    assert style["page"] <= width  # the page itself never scrolls sideways
+    if width < 600:
+        assert style["scroll"] > style["client"]
+    await shot(page, f"16-week-grid-and-hover-time-{name}")
+    await grid.evaluate("pre => { pre.scrollLeft = pre.scrollWidth; }")
+    await shot(page, f"17-week-grid-scrolled-{name}")
     await context.close()

@@ -656,6 +656,8 @@
 
   const when = (ts) => new Date(parseFloat(ts) * 1000);
   const clock = (ts) => when(ts).toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+  // The gutter's time, as Slack shows it on hover: the hour and minutes, without AM/PM.
+  const shortClock = (ts) => clock(ts).replace(/\s*[AaPp]\.?\s?[Mm]\.?$/, "");
 
   function dayLabel(ts) {
     const day = when(ts);
@@ -704,7 +706,10 @@
       "data-author": author.id,
       "data-ephemeral": message.ephemeral ? "true" : "false",
       "data-edited": message.edited ? "true" : "false",
-    }, continued ? el("div", { className: "gutter" }, el("time", { className: "time" }, clock(message.ts))) : avatar(author), body, tools);
+    }, continued ? el("div", { className: "gutter" }, el("time", {
+      className: "time", "data-testid": "gutter-time", datetime: when(message.ts).toISOString(),
+      title: clock(message.ts),
+    }, shortClock(message.ts))) : avatar(author), body, tools);
   }
 
   // Under a message: its replies (Slack counts real ones; ephemeral answers in the thread are
