@@ -24,6 +24,14 @@ Booking a staff member:
 
 A conflict says what kind it is (outside working hours, another booking, busy on their
 own calendar: never the title of their event) and offers the nearest free slots.
+
+Cancelling acts where the event is. A booking keeps the account (and calendar) that held
+the primary calendar when it was booked; if the primary has since been replaced by another
+account, that account's connection is gone and the bot can't reach the event. Asking the
+new primary to delete it would be wrong twice over: it isn't there, and Google's 404 would
+read as "already deleted". So the booking stays as it is and the person is offered what can
+be done: connect that account as the primary again, or mark the booking cancelled here and
+delete its event by hand (`cancel(..., by_hand=True)`).
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.availability import Interval, free_windows, nearest_slots
+from bot.availability import Interval, WorkingHours, fitting_slots, free_windows, nearest_slots
 from bot.calendar.port import (
     CalendarError,
     CalendarProvider,
@@ -157,19 +165,30 @@ BookingOutcome = Booked | Conflict | Refused
 class Cancelled:
     booking: Booking
     event_deleted: bool
-    """False when the primary calendar can't be reached for good: its event is left behind."""
+    """False when the booking was marked cancelled here and its event is left behind, to be
+    deleted by hand in `booking.event_account`'s calendar."""
 
 
 @dataclass(frozen=True)
 class NotCancelled:
     reason: str
     booking: Booking | None = None
+    primary_account: str = ""
+    """For EVENT_UNREACHABLE: the account of the primary calendar now ("" when none)."""
 
 
 NOT_FOUND = "not_found"
 ALREADY_CANCELLED = "already_cancelled"
 NOT_YOURS = "not_yours"
 """A staff member asked to cancel a booking neither for them nor made by them."""
+
+EVENT_UNREACHABLE = "event_unreachable"
+"""The account that holds the booking's event isn't connected any more (the primary was
+replaced by another account, or disconnected), or needs reconnecting: nothing can delete
+the event. `NotCancelled.account` names it ("" when unknown)."""
+
+PRIMARY_CALENDAR = "primary"
+"""The calendar of the primary account on which bookings are made."""
 
 CancelOutcome = Cancelled | NotCancelled
 
@@ -276,6 +295,8 @@ class Bookings:
                 event_id=new_event_id(),
                 staff_user_id=person.user_id,
                 staff_email=staff_connection.account_email,
+                event_account=primary.account_email,
+                event_calendar=PRIMARY_CALENDAR,
                 title=request.title,
                 starts_at=asked.start,
                 ends_at=asked.end,
@@ -373,12 +394,14 @@ class Bookings:
         by: str,
         now: datetime,
         may_cancel_others: bool = True,
+        by_hand: bool = False,
     ) -> CancelOutcome:
-        """Delete the booking's event, then mark it cancelled.
+        """Delete the booking's event where it is, then mark it cancelled.
 
         If Google doesn't answer, nothing changes and the person is asked to try again.
-        If the primary calendar is gone or broken for good, the booking is cancelled and
-        the reply says its event must be deleted by hand.
+        If the account holding the event can't be reached (its connection is gone, or needs
+        reconnecting), nothing changes either (EVENT_UNREACHABLE), unless `by_hand`: then the
+        booking is cancelled here and its event is left for the person to delete.
         """
         booking = await self._store.find_booking(customer.id, booking_id)
         if booking is None:
@@ -388,9 +411,13 @@ class Bookings:
         if not may_cancel_others and by not in (booking.staff_user_id, booking.booked_by):
             return NotCancelled(NOT_YOURS, booking)
         primary = await self._store.find_connection(customer.id, "primary")
-        problem = await self._delete_event(primary, booking.event_id) if primary else NO_PRIMARY
+        holder = primary if primary is not None and holds_event(primary, booking) else None
+        problem = await self._delete_event(holder, booking.event_id) if holder else NO_PRIMARY
         if problem == GOOGLE_DOWN:
             return NotCancelled(GOOGLE_DOWN, booking)
+        if problem and not by_hand:
+            now_primary = primary.account_email if primary is not None else ""
+            return NotCancelled(EVENT_UNREACHABLE, booking, primary_account=now_primary)
         if not await self._store.mark_cancelled(booking.id, at=now, by=by):
             return NotCancelled(ALREADY_CANCELLED, booking)
         booking.status, booking.cancelled_at, booking.cancelled_by = (
@@ -400,6 +427,34 @@ class Bookings:
         )
         logger.info("cancelled %s for customer %s", booking.short_id, customer.id)
         return Cancelled(booking, event_deleted=not problem)
+
+
+def holds_event(connection: CalendarConnection, booking: Booking) -> bool:
+    """Whether this connection's account is the one whose calendar holds the booking's event
+    (a booking of unknown account is held by none: a guess could delete nothing and say so)."""
+    return (
+        bool(booking.event_account)
+        and connection.account_email.casefold() == booking.event_account.casefold()
+        and booking.event_calendar == PRIMARY_CALENDAR
+    )
+
+
+def next_working_start(
+    hours: WorkingHours, zone: ZoneInfo, now: datetime, duration: timedelta
+) -> datetime:
+    """Where a booking form starts: the first slot of `duration` within working hours,
+    on the suggestions' grid (`SLOT_STEP`) and not before `now`. On a Sunday evening that
+    is Monday's first hour; at 10:07 on a working day, 10:30. Within a fortnight, or (hours
+    too short for `duration`) the next working day's start."""
+    today = now.astimezone(zone).date()
+    days = [today + timedelta(days=n) for n in range(14)]
+    free = free_windows(days=days, zone=zone, hours=hours, busy=[], now=now)
+    windows = [w for day in days for w in free[day]]
+    slots = fitting_slots(windows, duration, zone=zone, step=SLOT_STEP, limit=1)
+    if slots:
+        return slots[0].start
+    later = next((w for w in windows if w.start > now), None)
+    return later.start if later is not None else now
 
 
 def _conflict(

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,16 +21,29 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import commands, when
-from bot.booking import Booked, BookingRequest, Cancelled, CancelOutcome, Conflict
+from bot.booking import (
+    Booked,
+    BookingOutcome,
+    BookingRequest,
+    Cancelled,
+    CancelOutcome,
+    Conflict,
+    Refused,
+    next_working_start,
+)
 from bot.messages import Message
 from bot.messages.availability import build_availability, build_connect_nudge
 from bot.messages.booking import (
+    DEFAULT_LENGTH,
     FORM_DAY,
     FORM_DURATION,
     FORM_STAFF,
     FORM_TIME,
     FORM_TITLE,
+    MARK_CANCELLED,
+    BookFormValues,
     build_book_modal,
+    build_book_working,
     build_booked_again,
     build_booking,
     build_cancel_notice,
@@ -36,6 +51,9 @@ from bot.messages.booking import (
     build_conflict,
     build_not_cancelled,
     build_refused,
+    build_slot_used,
+    form_error,
+    read_form_slot,
     read_slot_value,
 )
 from bot.messages.help import build_invalid
@@ -48,7 +66,7 @@ from bot.staff import NOT_CONNECTED, local_today, stored_hours, working_hours
 from handlers import clicks
 from handlers.clicks import NOT_SET_UP, Reply
 from handlers.work import AfterAck
-from storage.models import Customer, utcnow
+from storage.models import Booking, Customer, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +78,10 @@ CANT_CHECK_NOW = (
 FORM_CHECK_SECONDS = 1.2
 """Each of the booking form's checks (the channel's customer, who is in it) before its
 answer, well within the 3 seconds Slack waits for it."""
+FORM_ANSWER_SECONDS = 2.2
+"""How long the booking form's answer may take, the booking itself included: Slack waits
+3 seconds (https://api.slack.com/surfaces/modals#interactions). A booking that takes longer
+(Google is slow) goes on after the answer, "Working on it…", and is told in the channel."""
 STALE_BUTTON = "That button doesn't work any more. Please run the command again."
 SLOT_ACTION = re.compile(f"^{BOOK_SLOT}_[0-9]+$")
 """The buttons of suggested slots (each of a message's buttons needs its own action id)."""
@@ -123,27 +145,54 @@ async def book(
     await run_booking(services, customer, request, reply, note=when.repeated_time_note(start))
 
 
+Attempt = BookingOutcome | Message
+"""What trying a booking came to: the outcome, or a refusal of the person asking (a Message)."""
+
+
+async def try_booking(services: Services, customer: Customer, request: BookingRequest) -> Attempt:
+    """Book, if this person may: booking someone else is for the owner and onboarders
+    (whatever the door: a command, a slot, the form)."""
+    if request.staff_user_id != request.booked_by:
+        refusal = await services.people.refusal(customer, request.booked_by, Act.BOOK_OTHERS)
+        if refusal is not None:
+            return build_refusal(refusal)
+    return await services.bookings.book(customer, request, now=utcnow())
+
+
 async def run_booking(
     services: Services,
     customer: Customer,
     request: BookingRequest,
     reply: Reply,
     note: str | None = None,
+) -> Attempt:
+    """Book, then tell: a new booking in the channel, anything else to the person."""
+    outcome = await try_booking(services, customer, request)
+    await tell_booking(services, customer, request, outcome, reply, note)
+    return outcome
+
+
+async def tell_booking(
+    services: Services,
+    customer: Customer,
+    request: BookingRequest,
+    outcome: Attempt,
+    reply: Reply,
+    note: str | None = None,
 ) -> None:
-    """Book, then tell: a new booking in the channel, anything else to the person. Booking
-    someone else is for the owner and onboarders (whatever the door: a slot, the form)."""
-    if request.staff_user_id != request.booked_by:
-        refusal = await services.people.refusal(customer, request.booked_by, Act.BOOK_OTHERS)
-        if refusal is not None:
-            await reply(build_refusal(refusal))
-            return
-    now = utcnow()
-    zone, today = ZoneInfo(customer.timezone), local_today(customer, now)
-    outcome = await services.bookings.book(customer, request, now=now)
-    if isinstance(outcome, Booked) and not outcome.again:
+    """A new booking goes in the channel (its message remembered, to show it cancelled
+    later); anything else to the person."""
+    zone, today = ZoneInfo(customer.timezone), local_today(customer, utcnow())
+    if isinstance(outcome, Message):
+        await reply(outcome)
+    elif isinstance(outcome, Booked) and not outcome.again:
         message = build_booking(outcome.booking, zone, today, note)
-        if await services.poster.post(customer, message) is None:
+        ts = await services.poster.post(customer, message)
+        if ts is None:
             await reply(message)  # the channel can't be posted in: at least they know
+        else:
+            outcome.booking.message_ts = ts
+            await services.store.set_booking_message(outcome.booking.id, ts)
     elif isinstance(outcome, Booked):
         await reply(build_booked_again(outcome, zone, today))
     elif isinstance(outcome, Conflict):
@@ -159,6 +208,7 @@ async def cancel(
     zone, today = ZoneInfo(customer.timezone), local_today(customer, now)
     outcome = await cancel_booking(services, customer, short_id, user_id, now)
     if isinstance(outcome, Cancelled):
+        await show_cancelled(services, customer, outcome.booking)
         notice = build_cancel_notice(outcome, user_id, zone, today)
         if await services.poster.post(customer, notice) is None:
             await reply(notice)
@@ -167,14 +217,37 @@ async def cancel(
 
 
 async def cancel_booking(
-    services: Services, customer: Customer, short_id: str, user_id: str, now: datetime
+    services: Services,
+    customer: Customer,
+    short_id: str,
+    user_id: str,
+    now: datetime,
+    *,
+    by_hand: bool = False,
 ) -> CancelOutcome:
     """Cancel, if this person may: their own bookings, or anyone's for the owner and
     onboarders."""
     may_cancel_others = await services.people.refusal(customer, user_id, Act.CANCEL_OTHERS) is None
     return await services.bookings.cancel(
-        customer, short_id, by=user_id, now=now, may_cancel_others=may_cancel_others
+        customer,
+        short_id,
+        by=user_id,
+        now=now,
+        may_cancel_others=may_cancel_others,
+        by_hand=by_hand,
     )
+
+
+async def show_cancelled(
+    services: Services, customer: Customer, booking: Booking, *, shown_at: str = ""
+) -> None:
+    """Update the booking's message in the channel to show it cancelled (whatever door
+    cancelled it), unless it is the message `shown_at`, already replaced by the click."""
+    if booking.message_ts and booking.message_ts != shown_at:
+        zone, today = ZoneInfo(customer.timezone), local_today(customer, utcnow())
+        await services.poster.update(
+            customer, booking.message_ts, build_cancelled_booking(booking, zone, today)
+        )
 
 
 def build_open_book_form() -> Message:
@@ -191,8 +264,13 @@ def build_open_book_form() -> Message:
 async def open_book_form(
     services: Services, customer: Customer, trigger_id: str, client: AsyncWebClient
 ) -> None:
-    today = local_today(customer, utcnow())
-    view = build_book_modal(customer.channel_id, ZoneInfo(customer.timezone), today)
+    """The booking form, starting at the next working slot (who is booked isn't known yet,
+    so the customer's working hours)."""
+    now, zone = utcnow(), ZoneInfo(customer.timezone)
+    start = next_working_start(working_hours(customer), zone, now, DEFAULT_LENGTH)
+    view = build_book_modal(
+        customer.channel_id, zone, local_today(customer, now), values=BookFormValues(start=start)
+    )
     await client.views_open(trigger_id=trigger_id, view=view)
 
 
@@ -219,6 +297,33 @@ async def settings(
         await reply(build_settings(customer, working_hours(customer), own))
 
 
+class _FormAttempt:
+    """A booking tried before the form's answer: its outcome, if it came in time; after
+    `hand_off`, the booking tells the person itself when it is done."""
+
+    def __init__(self) -> None:
+        self.outcome: Attempt | None = None
+        self.handed_off = False
+
+    async def run(
+        self, book: Callable[[], Awaitable[Attempt]], tell: Callable[[Attempt], Awaitable[None]]
+    ) -> None:
+        outcome = await book()
+        if self.handed_off:  # the form was answered "Working on it…": say how it went
+            await tell(outcome)
+        else:
+            self.outcome = outcome
+
+
+def _form_values(request: BookingRequest) -> BookFormValues:
+    return BookFormValues(
+        start=request.start,
+        duration=request.duration,
+        staff_user_id=request.staff_user_id,
+        title=request.title,
+    )
+
+
 def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
     async def cancel_click(body: dict[str, Any], respond: AsyncRespond | None, *_: Any) -> None:
         if respond is None:
@@ -234,10 +339,33 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
             zone, today = ZoneInfo(customer.timezone), local_today(customer, now)
             message = build_cancelled_booking(outcome.booking, zone, today)
             await respond(text=message.text, blocks=message.blocks, replace_original=True)
-            if not outcome.event_deleted:
-                await reply(build_cancel_notice(outcome, user_id, zone, today))
+            clicked = (body.get("container") or {}).get("message_ts", "")
+            await show_cancelled(services, customer, outcome.booking, shown_at=clicked)
         else:
             await reply(build_not_cancelled(outcome, short_id, customer.owner_user_id))
+
+    async def mark_cancelled_click(
+        body: dict[str, Any], respond: AsyncRespond | None, *_: Any
+    ) -> None:
+        """ "Mark cancelled here": the booking whose event can't be reached is cancelled in
+        the bot; the person deletes the event by hand (the notice says where)."""
+        if respond is None:
+            return
+        customer, reply = await clicks.clicked_in(services, body, respond)
+        if customer is None:
+            return
+        short_id = str(body["actions"][0].get("value", ""))
+        user_id = body["user"]["id"]
+        now = utcnow()
+        outcome = await cancel_booking(services, customer, short_id, user_id, now, by_hand=True)
+        if not isinstance(outcome, Cancelled):
+            await reply(build_not_cancelled(outcome, short_id, customer.owner_user_id))
+            return
+        zone, today = ZoneInfo(customer.timezone), local_today(customer, now)
+        notice = build_cancel_notice(outcome, user_id, zone, today)
+        await respond(text=notice.text, blocks=notice.blocks, replace_original=True)
+        await show_cancelled(services, customer, outcome.booking)
+        await services.poster.post(customer, notice)
 
     async def slot_click(body: dict[str, Any], respond: AsyncRespond | None, *_: Any) -> None:
         if respond is None:
@@ -261,16 +389,27 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
             booked_by=body["user"]["id"],
             request_key=f"slot:{body['channel']['id']}:{message_ts}:{action.get('value')}",
         )
-        await run_booking(services, customer, request, reply)
+        outcome = await run_booking(services, customer, request, reply)
+        if isinstance(outcome, Booked) and not outcome.again:
+            # The offer is used: its message says which, with no buttons left to click.
+            zone, today = ZoneInfo(customer.timezone), local_today(customer, utcnow())
+            used = build_slot_used(outcome.booking, zone, today)
+            await respond(text=used.text, blocks=used.blocks, replace_original=True)
 
     app.action(CANCEL_BOOKING)(after_ack.listener(cancel_click))
+    app.action(MARK_CANCELLED)(after_ack.listener(mark_cancelled_click))
     app.action(SLOT_ACTION)(after_ack.listener(slot_click))
 
     @app.view(BOOK_MODAL)
     async def handle_book_form(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        """The booking form, answered within Slack's 3 seconds: the booking is tried first
+        (bounded), so that whatever concerns the form's fields keeps it open with the
+        trouble said on the field, and a conflict offers the nearest free times in it."""
+        deadline = time.monotonic() + FORM_ANSWER_SECONDS
         view = body["view"]
         channel_id, user_id = str(view.get("private_metadata", "")), body["user"]["id"]
-        parsed = commands.parse_book_form(view.get("state", {}).get("values", {}), FORM_FIELDS)
+        values = view.get("state", {}).get("values", {})
+        parsed = commands.parse_book_form(values, FORM_FIELDS)
         if isinstance(parsed, dict):
             await ack(response_action="errors", errors=parsed)
             return
@@ -293,18 +432,19 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         if not in_channel:
             await ack(response_action="errors", errors={FORM_STAFF: NOT_IN_CHANNEL})
             return
-        try:
-            day = when.parse_day(parsed.day, today=local_today(customer, utcnow()))
-        except when.WhenError as error:
-            await ack(response_action="errors", errors={FORM_DAY: error.problem})
-            return
-        try:
-            start = when.local_moment(day, parsed.at, ZoneInfo(customer.timezone))
-        except when.WhenError as error:
-            await ack(response_action="errors", errors={FORM_TIME: error.problem})
-            return
-        await ack()
-
+        zone = ZoneInfo(customer.timezone)
+        start = read_form_slot(values)  # one of the nearest free times, offered after a conflict
+        if start is None:
+            try:
+                day = when.parse_day(parsed.day, today=local_today(customer, utcnow()))
+            except when.WhenError as error:
+                await ack(response_action="errors", errors={FORM_DAY: error.problem})
+                return
+            try:
+                start = when.local_moment(day, parsed.at, zone)
+            except when.WhenError as error:
+                await ack(response_action="errors", errors={FORM_TIME: error.problem})
+                return
         reply = clicks.ephemeral_in(client, channel_id, user_id)
         request = BookingRequest(
             staff_user_id=parsed.user_id,
@@ -315,8 +455,43 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
             request_key=f"view:{view.get('id', '')}",
         )
         note = when.repeated_time_note(start)
+        attempt = _FormAttempt()
+        task = after_ack.start(
+            channel_id,
+            lambda: attempt.run(
+                lambda: try_booking(services, customer, request),
+                lambda outcome: tell_booking(services, customer, request, outcome, reply, note),
+            ),
+            apologize=reply,
+            queue=False,  # the form's answer waits for it
+        )
+        await asyncio.wait({task}, timeout=max(0.0, deadline - time.monotonic()))
+        outcome = attempt.outcome
+        if outcome is None:
+            attempt.handed_off = True  # nothing awaited since the look: it tells from here
+            if task.done():
+                await ack()  # it failed, and the person got the apology
+            else:
+                await ack(response_action="update", view=build_book_working(channel_id))
+            return
+        if isinstance(outcome, Message):  # they may not book that person
+            await ack(response_action="errors", errors={FORM_STAFF: outcome.text})
+            return
+        if isinstance(outcome, Conflict | Refused):
+            field_error = form_error(outcome)
+            if field_error is not None:
+                await ack(response_action="errors", errors=dict([field_error]))
+                return
+            if isinstance(outcome, Conflict):
+                today = local_today(customer, utcnow())
+                modal = build_book_modal(
+                    channel_id, zone, today, values=_form_values(request), conflict=outcome
+                )
+                await ack(response_action="update", view=modal)
+                return
+        await ack()
         after_ack.start(
             channel_id,
-            lambda: run_booking(services, customer, request, reply, note=note),
+            lambda: tell_booking(services, customer, request, outcome, reply, note),
             apologize=reply,
         )

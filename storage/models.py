@@ -245,6 +245,9 @@ class Booking(Base):
     `request_key` names the Slack request that asked for it (a command's trigger, a clicked
     button's message and value), so a retried request or a double click finds this row
     instead of booking again; `event_id` is derived from it for the same reason at Google.
+    `event_account` and `event_calendar` say where that event is: the primary calendar's
+    account when it was booked. The primary may be replaced by another account later;
+    cancelling acts on the event's own account, never on whichever is primary now.
     """
 
     __tablename__ = "bookings"
@@ -270,6 +273,13 @@ class Booking(Base):
     )
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cancelled_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    event_account: Mapped[str] = mapped_column(String(320), default="")
+    """The Google account whose calendar holds the event; "" when unknown (booked before
+    this was kept, with no primary calendar connected to tell)."""
+    event_calendar: Mapped[str] = mapped_column(String(320), default="primary")
+    """That account's calendar holding the event (the bot books on its `primary`)."""
+    message_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """The booking's message in the channel, updated in place when it is cancelled."""
 
 
 class BookingClaim(Base):

@@ -23,6 +23,7 @@ from bot.booking import (
     ALREADY_CANCELLED,
     BOOKED,
     BUSY,
+    EVENT_UNREACHABLE,
     GOOGLE_DOWN,
     NO_PRIMARY,
     NOT_FOUND,
@@ -35,6 +36,7 @@ from bot.booking import (
     Conflict,
     NotCancelled,
     Refused,
+    next_working_start,
 )
 from bot.commands import MAX_TITLE, Book, parse_book_form
 from bot.messages import SECTION_LIMIT, Message
@@ -47,10 +49,15 @@ from bot.messages.availability import (
 from bot.messages.booking import (
     FORM_DAY,
     FORM_DURATION,
+    FORM_ERROR_TEXT,
+    FORM_SLOT,
     FORM_STAFF,
     FORM_TIME,
     FORM_TITLE,
+    MARK_CANCELLED,
+    BookFormValues,
     build_book_modal,
+    build_book_working,
     build_booked_again,
     build_booking,
     build_cancel_notice,
@@ -58,6 +65,9 @@ from bot.messages.booking import (
     build_conflict,
     build_not_cancelled,
     build_refused,
+    build_slot_used,
+    form_error,
+    read_form_slot,
     read_slot_value,
     slot_value,
     when_text,
@@ -307,7 +317,7 @@ def test_the_week_grid_shows_free_hours_a_dash_and_off() -> None:
     assert_valid(message)
     assert grid_cells(message, "Ana") == ["6h", "3h30", "—", "30m", "8h", "off", "off"]
     assert "Mon 2" in body(message) and "Sun 8" in body(message)
-    assert message.text == "Availability today (Mon 2 Mar) to Sun 8 Mar"
+    assert message.text == "Availability Mon 2 Mar to Sun 8 Mar", "a range says its dates plainly"
 
 
 def test_the_week_grid_in_kolkata_counts_half_hours() -> None:
@@ -372,6 +382,7 @@ def booking(
     minutes: int = 90,
     status: BookingStatus = BookingStatus.BOOKED,
     cancelled_by: str | None = None,
+    event_account: str = "carmen@example.com",
 ) -> Booking:
     start = start or at(MONDAY + timedelta(days=1), 13)
     return Booking(
@@ -389,6 +400,8 @@ def booking(
         created_at=READ_AT,
         status=status,
         cancelled_by=cancelled_by,
+        event_account=event_account,
+        event_calendar="primary",
     )
 
 
@@ -617,9 +630,54 @@ def test_the_cancel_notice_says_whether_the_event_is_gone() -> None:
     left = build_cancel_notice(Cancelled(booking(), event_deleted=False), "U7", NEW_YORK, MONDAY)
     for message in (gone, left):
         assert_valid(message)
-        assert "<@U7> cancelled `K7Q2MX`" in body(message)
-    assert "gone from the primary calendar" in body(gone) and PING not in texts(gone)
-    assert "please delete it in Google Calendar" in body(left)
+    assert "<@U7> cancelled `K7Q2MX`" in body(gone)
+    assert "gone from the primary calendar (carmen@example.com)" in body(gone)
+    assert PING not in texts(gone)
+    assert "<@U7> marked `K7Q2MX` cancelled here" in body(left)
+    assert "gone" not in body(left), "never says the event is gone when it wasn't deleted"
+    assert "still in carmen@example.com's Google Calendar" in body(left)
+    assert "delete it there by hand" in body(left)
+
+
+@pytest.mark.parametrize(
+    ("now_primary", "quoted"),
+    [
+        ("bookings@example.com", "the primary calendar is now bookings@example.com"),
+        ("", "no primary calendar is connected"),
+        ("carmen@example.com", "needs reconnecting"),
+    ],
+)
+def test_an_event_out_of_reach_offers_reconnecting_or_marking_it_cancelled_here(
+    now_primary: str, quoted: str
+) -> None:
+    message = build_not_cancelled(
+        NotCancelled(EVENT_UNREACHABLE, booking(), primary_account=now_primary), "K7Q2MX"
+    )
+    assert_valid(message)
+    shown = body(message)
+    assert "its event is on carmen@example.com's calendar" in shown and quoted in shown
+    assert "Nothing changed" in shown and "gone" not in shown
+    assert "delete its event by hand in carmen@example.com's Google Calendar" in shown
+    (button,) = [e for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
+    assert button["action_id"] == MARK_CANCELLED and button["value"] == "K7Q2MX"
+    assert button["text"]["text"] == "Mark cancelled here" and "confirm" in button
+
+
+def test_an_event_of_unknown_account_is_not_guessed_at() -> None:
+    message = build_not_cancelled(
+        NotCancelled(EVENT_UNREACHABLE, booking(event_account=""), primary_account="b@x.com"),
+        "K7Q2MX",
+    )
+    assert_valid(message)
+    assert "I don't know which Google account holds its event" in body(message)
+    assert "connect-calendar primary" not in body(message)
+
+
+def test_a_used_offer_names_the_booking_and_keeps_no_buttons() -> None:
+    message = build_slot_used(booking(), NEW_YORK, MONDAY)
+    assert_valid(message)
+    assert "`K7Q2MX`" in body(message) and "13:00–14:30" in body(message)
+    assert '"button"' not in json.dumps(message.blocks)
 
 
 @pytest.mark.parametrize(
@@ -772,3 +830,83 @@ def test_a_backtick_in_a_name_cannot_end_the_grid() -> None:
     )
     grid = next(b["text"]["text"] for b in build_availability(report, days[0]).blocks[1:2])
     assert grid.count("```") == 2
+
+
+# --- the booking form's defaults and its answers --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("zone", "now", "expected"),
+    [
+        # A Sunday evening in New York: Monday's first hour, not "today 09:00".
+        (NEW_YORK, datetime(2026, 3, 1, 19, 40), datetime(2026, 3, 2, 9)),
+        # During working hours: the next half hour on the clock.
+        (NEW_YORK, datetime(2026, 3, 3, 10, 7), datetime(2026, 3, 3, 10, 30)),
+        # Too late for an hour today: the next working day.
+        (NEW_YORK, datetime(2026, 3, 6, 16, 10), datetime(2026, 3, 9, 9)),
+        # +5:30: the grid is Kolkata's own clock.
+        (KOLKATA, datetime(2026, 3, 2, 11, 45), datetime(2026, 3, 2, 12)),
+        # Lord Howe springs forward 30 minutes on Sunday 4 Oct 2026; Monday starts at 9:00.
+        (ZoneInfo("Australia/Lord_Howe"), datetime(2026, 10, 4, 1, 0), datetime(2026, 10, 5, 9)),
+    ],
+)
+def test_the_booking_form_starts_at_the_next_working_slot(
+    zone: ZoneInfo, now: datetime, expected: datetime
+) -> None:
+    start = next_working_start(WorkingHours(), zone, now.replace(tzinfo=zone), timedelta(hours=1))
+    assert start == expected.replace(tzinfo=zone)
+    modal = build_book_modal("C1", zone, now.date(), values=BookFormValues(start=start))
+    elements = {block["block_id"]: block["element"] for block in modal["blocks"]}
+    assert elements[FORM_DAY]["initial_date"] == expected.date().isoformat()
+    assert elements[FORM_TIME]["initial_time"] == f"{expected:%H:%M}"
+
+
+def test_a_conflict_keeps_the_form_s_values_and_offers_the_nearest_times() -> None:
+    asked = Interval(at(MONDAY, 13), at(MONDAY, 14))
+    slots = [Interval(at(MONDAY, h), at(MONDAY, h + 1)) for h in (11, 14, 15)]
+    values = BookFormValues(
+        start=asked.start, duration=timedelta(hours=1), staff_user_id="U1", title="Kitchen"
+    )
+    modal = build_book_modal(
+        "C1", NEW_YORK, MONDAY, values=values, conflict=Conflict(BUSY, asked, slots)
+    )
+    View(**modal).to_dict()
+    assert modal["callback_id"] == BOOK_MODAL and modal["private_metadata"] == "C1"
+    assert "their own calendar shows them busy" in modal["blocks"][0]["text"]["text"]
+    elements = {b["block_id"]: b["element"] for b in modal["blocks"] if b["type"] == "input"}
+    assert elements[FORM_STAFF]["initial_user"] == "U1"
+    assert elements[FORM_DAY]["initial_date"] == "2026-03-02"
+    assert elements[FORM_TIME]["initial_time"] == "13:00"
+    assert elements[FORM_DURATION]["initial_value"] == "1h"
+    assert elements[FORM_TITLE]["initial_value"] == "Kitchen"
+    options = elements[FORM_SLOT]["options"]
+    assert [o["text"]["text"].split(", ")[-1] for o in options] == [
+        "11:00–12:00",
+        "14:00–15:00",
+        "15:00–16:00",
+    ]
+    chosen = {FORM_SLOT: {FORM_SLOT: {"selected_option": options[1]}}}
+    assert read_form_slot(chosen) == at(MONDAY, 14)
+    assert read_form_slot({}) is None
+    assert read_form_slot({FORM_SLOT: {FORM_SLOT: {"selected_option": {"value": "x"}}}}) is None
+
+
+def test_refusals_about_the_form_s_fields_go_on_the_field() -> None:
+    asked = Interval(at(MONDAY, 18), at(MONDAY, 19))
+    assert form_error(Refused(PAST)) == (FORM_TIME, FORM_ERROR_TEXT[PAST])
+    assert form_error(Conflict(OUTSIDE_HOURS, asked, []))[0] == FORM_TIME  # type: ignore[index]
+    assert form_error(Refused(NOT_CONNECTED))[0] == FORM_STAFF  # type: ignore[index]
+    assert form_error(Refused(NEEDS_RECONNECT))[0] == FORM_STAFF  # type: ignore[index]
+    assert form_error(Conflict(BUSY, asked, [asked])) is None, "offered in the form instead"
+    no_slots = form_error(Conflict(BOOKED, asked, []))
+    assert no_slots is not None and "no free 1h in the coming week" in no_slots[1]
+    for reason in (NO_PRIMARY, PRIMARY_BROKEN, GOOGLE_DOWN, NOT_SAVED):
+        assert form_error(Refused(reason)) is None, "not the form's: told as a message"
+    for _block, text in [form_error(Refused(r)) or ("", "") for r in (PAST, NOT_CONNECTED)]:
+        assert len(text) <= 150 and "<" not in text, "errors are plain text, short"
+
+
+def test_the_working_view_has_no_submit() -> None:
+    view = build_book_working("C1")
+    View(**view).to_dict()
+    assert "submit" not in view and "Working on it" in json.dumps(view)

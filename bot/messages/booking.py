@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,7 +16,9 @@ from slack_sdk.models.blocks import (
     DatePickerElement,
     InputBlock,
     MarkdownTextObject,
+    Option,
     PlainTextInputElement,
+    RadioButtonsElement,
     SectionBlock,
     TimePickerElement,
     UserSelectElement,
@@ -27,6 +30,7 @@ from bot.booking import (
     BEING_BOOKED,
     BOOKED,
     BUSY,
+    EVENT_UNREACHABLE,
     GOOGLE_DOWN,
     NO_PRIMARY,
     NOT_FOUND,
@@ -169,6 +173,19 @@ def build_conflict(
     return Message.of(f"I can't book that: {why}.", *blocks)
 
 
+def build_slot_used(booking: Booking, zone: ZoneInfo, today: date) -> Message:
+    """The conflict's message once one of its slots is booked (replacing it): which one,
+    and no buttons left to click."""
+    text = (
+        f":white_check_mark: Booked one of the suggested times: {_summary(booking, zone, today)} "
+        f"(`{booking.short_id}`). It's in the channel, with its Cancel button."
+    )
+    return Message.of(
+        f"Booked {booking.short_id}: {escape(booking.title)}",
+        SectionBlock(text=MarkdownTextObject(text=text)),
+    )
+
+
 def slot_value(staff_user_id: str, slot: Interval, title: str) -> str:
     """What a suggested slot's button carries: who, when, how long, what for."""
     minutes = int(slot.duration / timedelta(minutes=1))
@@ -240,21 +257,111 @@ def build_cancelled_booking(booking: Booking, zone: ZoneInfo, today: date) -> Me
     )
 
 
+def _calendar_of(account: str) -> str:
+    return (
+        f"{escape(account)}'s Google Calendar" if account else "the Google Calendar that holds it"
+    )
+
+
 def build_cancel_notice(outcome: Cancelled, by: str, zone: ZoneInfo, today: date) -> Message:
     booking = outcome.booking
-    text = f":wastebasket: {mention(by)} cancelled `{booking.short_id}`: {_summary(booking, zone, today)}."
     if outcome.event_deleted:
-        text += " Its event is gone from the primary calendar."
+        text = (
+            f":wastebasket: {mention(by)} cancelled `{booking.short_id}`: "
+            f"{_summary(booking, zone, today)}. Its event is gone from the primary calendar"
+            + (f" ({escape(booking.event_account)})." if booking.event_account else ".")
+        )
     else:
-        text += (
-            " I couldn't delete its event, because the primary calendar isn't connected or "
-            "needs reconnecting: please delete it in Google Calendar."
+        text = (
+            f":wastebasket: {mention(by)} marked `{booking.short_id}` cancelled here: "
+            f"{_summary(booking, zone, today)}. Its event is still in "
+            f"{_calendar_of(booking.event_account)}, which I can't reach: please delete it "
+            "there by hand."
         )
     return Message.text_only(text)
 
 
+MARK_CANCELLED = "mark_cancelled"
+"""Cancel a booking here whose event the bot can't reach; the value is its short id.
+(Kept beside the messages of cancelling, with the booking form's block ids.)"""
+
+
+def _unreachable(outcome: NotCancelled, short_id: str) -> Message:
+    """Why the event can't be deleted, and the two ways on: reconnect, or mark cancelled
+    here (a button) and delete the event by hand."""
+    booking = outcome.booking
+    account = booking.event_account if booking is not None else ""
+    now = outcome.primary_account
+    if not account:
+        where = (
+            "I don't know which Google account holds its event (it was booked before I kept "
+            "that, with no primary calendar connected since)"
+        )
+        reconnect = ""
+    elif now.casefold() == account.casefold():
+        where = (
+            f"its event is on {escape(account)}'s calendar, the primary calendar, which needs "
+            "reconnecting"
+        )
+        reconnect = (
+            f"• reconnect {escape(account)} (`@Tonomo status` has the Reconnect button), then "
+            "cancel again and I'll delete the event;"
+        )
+    else:
+        replaced = (
+            f" (the primary calendar is now {escape(now)})"
+            if now
+            else " (no primary calendar is connected)"
+        )
+        where = (
+            f"its event is on {escape(account)}'s calendar, and that account isn't connected "
+            f"any more{replaced}"
+        )
+        reconnect = (
+            f"• connect {escape(account)} as the primary calendar again "
+            "(`@Tonomo connect-calendar primary`), then cancel again and I'll delete the event;"
+        )
+    text = f":warning: I can't cancel `{escape(short_id)}` yet: {where}. Nothing changed."
+    ways = "\n".join(
+        line
+        for line in (
+            "What you can do:",
+            reconnect,
+            f"• *Mark cancelled here*: the booking is cancelled in Tonomo and you delete its "
+            f"event by hand in {_calendar_of(account)}.",
+        )
+        if line
+    )
+    value = booking.short_id if booking is not None else short_id
+    return Message.of(
+        f"I can't cancel {short_id} yet: its event's calendar isn't connected.",
+        SectionBlock(text=MarkdownTextObject(text=text)),
+        SectionBlock(text=MarkdownTextObject(text=ways)),
+        ActionsBlock(
+            elements=[
+                ButtonElement(
+                    text="Mark cancelled here",
+                    action_id=MARK_CANCELLED,
+                    value=value,
+                    confirm=ConfirmObject(
+                        title="Mark it cancelled here?",
+                        text=(
+                            "The booking is cancelled in Tonomo; its event stays in "
+                            f"{_calendar_of(account)} until you delete it there."
+                        )[:300],
+                        confirm="Mark cancelled",
+                        deny="Keep it",
+                    ),
+                )
+            ]
+        ),
+    )
+
+
 def build_not_cancelled(outcome: NotCancelled, short_id: str, owner: str | None = None) -> Message:
     """Why a booking was not cancelled; `owner` is the customer's, who could cancel it."""
+    if outcome.reason == EVENT_UNREACHABLE:
+        return _unreachable(outcome, short_id)
     if outcome.reason == NOT_YOURS and outcome.booking is not None:
         booking = outcome.booking
         text = (
@@ -282,10 +389,82 @@ FORM_STAFF, FORM_DAY, FORM_TIME, FORM_DURATION, FORM_TITLE = (
     "duration",
     "title",
 )
+FORM_SLOT = "slot"
+"""After a conflict: the nearest free times, as radio buttons (chosen, it wins over the
+day and time)."""
+
+DEFAULT_LENGTH = timedelta(hours=1)
+"""The booking form's length until someone types another."""
 
 
-def build_book_modal(channel_id: str, zone: ZoneInfo, today: date) -> dict[str, Any]:
-    """`@Tonomo book` alone: a form for the same booking; the channel rides along."""
+@dataclass(frozen=True, kw_only=True)
+class BookFormValues:
+    """What the booking form shows in its fields: its defaults, or what was typed."""
+
+    start: datetime
+    duration: timedelta = DEFAULT_LENGTH
+    staff_user_id: str | None = None
+    title: str = ""
+
+
+def build_book_modal(
+    channel_id: str,
+    zone: ZoneInfo,
+    today: date,
+    *,
+    values: BookFormValues | None = None,
+    conflict: Conflict | None = None,
+) -> dict[str, Any]:
+    """`@Tonomo book` alone: a form for the same booking; the channel rides along.
+
+    `values` fills the fields (without, today at 09:00); with a `conflict`, the form says
+    why that time can't be booked and offers the nearest free times to pick from."""
+    start = values.start.astimezone(zone) if values is not None else None
+    day = start.date() if start is not None else today
+    at = f"{start:%H:%M}" if start is not None else "09:00"
+    duration = format_duration(values.duration if values is not None else DEFAULT_LENGTH)
+    staff: dict[str, Any] = {}
+    if values is not None and values.staff_user_id:
+        staff["initial_user"] = values.staff_user_id
+    title: dict[str, Any] = {}
+    if values is not None and values.title:
+        title["initial_value"] = values.title
+    blocks: list[Any] = []
+    if conflict is not None:
+        blocks += _form_conflict_blocks(conflict, zone, today)
+    blocks += [
+        InputBlock(
+            block_id=FORM_STAFF,
+            label="Who",
+            element=UserSelectElement(action_id=FORM_STAFF, placeholder="A photographer", **staff),
+        ),
+        InputBlock(
+            block_id=FORM_DAY,
+            label="Day",
+            element=DatePickerElement(action_id=FORM_DAY, initial_date=day.isoformat()),
+        ),
+        InputBlock(
+            block_id=FORM_TIME,
+            label=f"Start time ({zone.key})",
+            element=TimePickerElement(action_id=FORM_TIME, initial_time=at),
+        ),
+        InputBlock(
+            block_id=FORM_DURATION,
+            label="Length",
+            hint="Like 30m, 1h, 1h30m or 90m",
+            element=PlainTextInputElement(action_id=FORM_DURATION, initial_value=duration),
+        ),
+        InputBlock(
+            block_id=FORM_TITLE,
+            label="What for",
+            element=PlainTextInputElement(
+                action_id=FORM_TITLE,
+                placeholder="Shoot at 12 Main St",
+                max_length=MAX_TITLE,
+                **title,
+            ),
+        ),
+    ]
     view = View(
         type="modal",
         callback_id=BOOK_MODAL,
@@ -293,37 +472,96 @@ def build_book_modal(channel_id: str, zone: ZoneInfo, today: date) -> dict[str, 
         title="Book a staff member",
         submit="Book",
         close="Cancel",
+        blocks=blocks,
+    )
+    return view.to_dict()
+
+
+def _form_conflict_blocks(conflict: Conflict, zone: ZoneInfo, today: date) -> list[Any]:
+    why = CONFLICT_TEXT[conflict.kind]
+    if conflict.booking is not None:
+        why += f" (`{conflict.booking.short_id}`, {format_range(_booking_interval(conflict.booking), zone)})"
+    text = f":no_entry: I can't book {when_text(conflict.asked, zone, today)}: {why}."
+    length = format_duration(conflict.asked.duration)
+    text += f" Pick one of the nearest free times for {length}, or change the day and time."
+    return [
+        SectionBlock(text=MarkdownTextObject(text=text)),
+        InputBlock(
+            block_id=FORM_SLOT,
+            label="Nearest free times",
+            optional=True,
+            element=RadioButtonsElement(
+                action_id=FORM_SLOT,
+                options=[
+                    Option(text=when_text(slot, zone, today)[:75], value=slot.start.isoformat())
+                    for slot in conflict.slots
+                ],
+            ),
+        ),
+    ]
+
+
+def read_form_slot(values: dict[str, dict[str, dict[str, Any]]]) -> datetime | None:
+    """The nearest free time chosen on the form after a conflict, if one was."""
+    chosen = (values.get(FORM_SLOT, {}).get(FORM_SLOT, {}).get("selected_option") or {}).get(
+        "value"
+    )
+    try:
+        start = datetime.fromisoformat(str(chosen)) if chosen else None
+    except ValueError:
+        return None
+    return start if start is not None and start.tzinfo is not None else None
+
+
+def build_book_working(channel_id: str) -> dict[str, Any]:
+    """The booking form once Google took too long to answer within Slack's 3 seconds: the
+    booking goes on, and its answer comes in the channel."""
+    view = View(
+        type="modal",
+        callback_id=BOOK_MODAL,
+        private_metadata=channel_id,
+        title="Book a staff member",
+        close="Close",
         blocks=[
-            InputBlock(
-                block_id=FORM_STAFF,
-                label="Who",
-                element=UserSelectElement(action_id=FORM_STAFF, placeholder="A photographer"),
-            ),
-            InputBlock(
-                block_id=FORM_DAY,
-                label="Day",
-                element=DatePickerElement(action_id=FORM_DAY, initial_date=today.isoformat()),
-            ),
-            InputBlock(
-                block_id=FORM_TIME,
-                label=f"Start time ({zone.key})",
-                element=TimePickerElement(action_id=FORM_TIME, initial_time="09:00"),
-            ),
-            InputBlock(
-                block_id=FORM_DURATION,
-                label="Length",
-                hint="Like 30m, 1h, 1h30m or 90m",
-                element=PlainTextInputElement(action_id=FORM_DURATION, initial_value="1h"),
-            ),
-            InputBlock(
-                block_id=FORM_TITLE,
-                label="What for",
-                element=PlainTextInputElement(
-                    action_id=FORM_TITLE,
-                    placeholder="Shoot at 12 Main St",
-                    max_length=MAX_TITLE,
-                ),
-            ),
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=":hourglass_flowing_sand: Working on it… Google is slow to answer. "
+                    "I'll tell you in the channel how it went (only you see that). "
+                    "You can close this."
+                )
+            )
         ],
     )
     return view.to_dict()
+
+
+FORM_ERROR_TEXT = {
+    PAST: "That time has already passed. Pick a time later than now.",
+    OUTSIDE_HOURS: "That's outside their working hours. Pick a time within them.",
+    BEING_BOOKED: "Someone else is booking them right now. Please submit again in a minute.",
+    NOT_CONNECTED: (
+        "They haven't connected a calendar yet, so I can't see when they're free. "
+        "They connect their own with @Tonomo connect-calendar."
+    ),
+}
+
+
+def form_error(outcome: Conflict | Refused) -> tuple[str, str] | None:
+    """A refusal that concerns the form's fields: the field's block id and what to say on
+    it; None for one that doesn't (the primary calendar, Google), told as a message."""
+    if isinstance(outcome, Conflict):
+        if outcome.kind == OUTSIDE_HOURS:
+            return FORM_TIME, FORM_ERROR_TEXT[OUTSIDE_HOURS]
+        if not outcome.slots:
+            length = format_duration(outcome.asked.duration)
+            return (
+                FORM_TIME,
+                f"{CONFLICT_TEXT[outcome.kind].capitalize()}, and they have no free {length} in the coming week.",
+            )
+        return None
+    if outcome.reason in (PAST, NOT_CONNECTED, BEING_BOOKED):
+        field = FORM_TIME if outcome.reason == PAST else FORM_STAFF
+        return field, FORM_ERROR_TEXT[outcome.reason]
+    if outcome.reason in REFUSAL_TEXT:
+        return None
+    return FORM_STAFF, f"I can't book them: their {why_unknown(outcome.reason)}."

@@ -67,6 +67,13 @@ class BookingRepository(Repository):
             )
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
+    async def set_booking_message(self, booking_id: int, ts: str) -> None:
+        """Remember the booking's message in the channel (to show it cancelled later)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Booking).where(Booking.id == booking_id).values(message_ts=ts)
+            )
+
     async def staff_bookings_between(
         self, customer_id: int, staff_user_id: str, start: datetime, end: datetime
     ) -> list[Booking]:

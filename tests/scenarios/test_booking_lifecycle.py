@@ -1,0 +1,391 @@
+"""A booking's life after it is made, and the booking form's answers, end to end: signed
+commands, mentions, clicks and modal submissions into the real server; the real Google
+client against the emulator; SQLite and PostgreSQL.
+
+- Cancelling acts on the account that holds the event, even after the primary calendar was
+  replaced by another account; when that account can't be reached, the person is told so
+  and may mark the booking cancelled here and delete the event by hand.
+- Cancelling by any door shows the channel's booking message cancelled.
+- The booking form starts at the next working slot, keeps itself open with the trouble on
+  the field, offers the nearest free times inside itself, and answers within 3 seconds
+  however slow Google is, booking exactly once.
+- A suggested slot, once booked, leaves no live buttons behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot.messages.booking import (
+    FORM_DAY,
+    FORM_DURATION,
+    FORM_SLOT,
+    FORM_STAFF,
+    FORM_TIME,
+    FORM_TITLE,
+    MARK_CANCELLED,
+)
+from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING, REPLACE_PRIMARY
+from handlers import scheduling
+from sandbox.fake_google import approve_consent
+from sandbox.fake_slack import button_urls, text_of
+from sandbox.faults import Fault
+from storage.models import BookingStatus
+from tests.conftest import ALICE, BOB, CHANNEL, OWNER, RunningBot
+from tests.helpers import wait_until
+from tests.scenarios.flows import connect
+from tests.scenarios.test_booking import (
+    ALICE_EMAIL,
+    BOB_EMAIL,
+    NEW_YORK,
+    PRIMARY_EMAIL,
+    SHORT_ID,
+    at,
+    book,
+    bookings,
+    buttons,
+    channel_posts,
+    events_of,
+    next_weekday,
+    send,
+)
+
+CARMEN_EMAIL = "carmen@acme-photo.com"
+
+
+@pytest.fixture
+async def team(bot: RunningBot) -> RunningBot:
+    """A channel in New York with its primary calendar and Alice's and Bob's connected."""
+    assert (await connect(bot, user=OWNER, email=PRIMARY_EMAIL, primary=True))[0] == 200
+    assert (await connect(bot, user=ALICE, email=ALICE_EMAIL))[0] == 200
+    assert (await connect(bot, user=BOB, email=BOB_EMAIL))[0] == 200
+    return bot
+
+
+async def mention(bot: RunningBot, text: str, *, user: str = OWNER) -> dict[str, Any]:
+    """`@Tonomo text` in the channel; the first answer only `user` sees."""
+    before = len(bot.slack.ephemerals(CHANNEL, user))
+    _, sent = await bot.slack.send_message(
+        bot.events_url, user_id=user, channel_id=CHANNEL, text=f"<@{bot.slack.bot_user_id}> {text}"
+    )
+    assert sent is not None and sent.status == 200
+    answers = await wait_until(lambda: bot.slack.ephemerals(CHANNEL, user)[before:])
+    return answers[0]
+
+
+async def replace_primary(bot: RunningBot, email: str) -> None:
+    """The owner replaces the primary calendar: asks, confirms, signs in as `email`."""
+    asked = await mention(bot, "connect-calendar primary")
+    assert any(b["action_id"] == REPLACE_PRIMARY for b in buttons(asked))
+    responses = len(bot.slack.responses)
+    await bot.slack.send_block_action(
+        bot.events_url,
+        user_id=OWNER,
+        channel_id=CHANNEL,
+        action_id=REPLACE_PRIMARY,
+        message_ts=asked["ts"],
+    )
+    answer = await wait_until(
+        lambda: [r for r in bot.slack.responses[responses:] if button_urls(r.get("blocks", []))]
+    )
+    (url,) = button_urls(answer[0]["blocks"])
+    async with bot.http.get(await approve_consent(url, email=email)) as page:
+        assert page.status == 200
+
+
+async def stored_message_ts(bot: RunningBot) -> str | None:
+    """The one booking's remembered message (stored just after it is posted)."""
+    deadline = time.monotonic() + 5
+    while True:
+        (row,) = await bookings(bot)
+        if row.message_ts or time.monotonic() > deadline:
+            return row.message_ts
+        await asyncio.sleep(0.01)
+
+
+def posted(bot: RunningBot, ts: str) -> dict[str, Any]:
+    """The channel's message `ts` as it is now (edited in place or not)."""
+    (message,) = [m for m in channel_posts(bot) if m["ts"] == ts]
+    return message
+
+
+def ephemeral(bot: RunningBot, ts: str, user: str = OWNER) -> dict[str, Any]:
+    (message,) = [m for m in bot.slack.ephemerals(CHANNEL, user) if m["ts"] == ts]
+    return message
+
+
+# --- 1. cancelling where the event is -------------------------------------------------------
+
+
+async def test_after_the_primary_is_replaced_cancel_never_claims_the_event_is_gone(
+    bot: RunningBot,
+) -> None:
+    """The issue's reproduction: the primary connected as carmen@, Bob booked, the primary
+    reconnected as bookings@, then `cancel`."""
+    assert (await connect(bot, user=OWNER, email=CARMEN_EMAIL, primary=True))[0] == 200
+    assert (await connect(bot, user=BOB, email=BOB_EMAIL))[0] == 200
+    day = next_weekday()
+    booked = await book(bot, f"<@{BOB}|bob> {day.isoformat()} 10:00 2h Kitchen remodel shoot")
+    (short_id,) = SHORT_ID.findall(text_of(booked))[:1]
+    (event,) = events_of(bot, CARMEN_EMAIL)
+
+    await replace_primary(bot, PRIMARY_EMAIL)
+    responses = len(bot.slack.responses)
+    await send(bot, f"cancel {short_id}")
+    (answer,) = await wait_until(lambda: bot.slack.responses[responses:])
+    said = text_of(answer)
+    assert "gone" not in said, said
+    assert f"its event is on {CARMEN_EMAIL}'s calendar" in said
+    assert f"the primary calendar is now {PRIMARY_EMAIL}" in said
+    assert "connect-calendar primary" in said, "reconnecting that account is offered"
+    (mark,) = [b for b in buttons(answer) if b["action_id"] == MARK_CANCELLED]
+    assert mark["text"]["text"] == "Mark cancelled here" and mark["value"] == short_id
+    # Nothing changed: the event is where it was, the booking stands, bookings@ wasn't asked.
+    assert [e["id"] for e in events_of(bot, CARMEN_EMAIL)] == [event["id"]]
+    assert bot.google.requests.matching(f"{event['id']}$", "DELETE") == []
+    (row,) = await bookings(bot)
+    assert row.status is BookingStatus.BOOKED
+    assert (row.event_account, row.event_calendar) == (CARMEN_EMAIL, "primary")
+    assert not any("cancelled" in text_of(m).lower() for m in channel_posts(bot))
+
+    # "Mark cancelled here": cancelled in the bot, the event left for a person to delete.
+    ephemerals = bot.slack.ephemerals(CHANNEL, OWNER)
+    offer = next(m for m in reversed(ephemerals) if MARK_CANCELLED in str(m["blocks"]))
+    await bot.slack.send_block_action(
+        bot.events_url,
+        user_id=OWNER,
+        channel_id=CHANNEL,
+        action_id=MARK_CANCELLED,
+        message_ts=offer["ts"],
+    )
+    await wait_until(lambda: "Cancelled" in text_of(posted(bot, booked["ts"])))
+    assert not buttons(posted(bot, booked["ts"])), "the booking's message has no Cancel left"
+    notice = await wait_until(lambda: [m for m in channel_posts(bot) if "marked" in text_of(m)])
+    assert f"still in {CARMEN_EMAIL}'s Google Calendar" in text_of(notice[0])
+    assert "delete it there by hand" in text_of(notice[0])
+    assert "gone" not in text_of(notice[0])
+    replaced = ephemeral(bot, offer["ts"])
+    assert not buttons(replaced) and "marked" in text_of(replaced)
+    (row,) = await bookings(bot)
+    assert row.status is BookingStatus.CANCELLED and row.cancelled_by == OWNER
+    assert [e["id"] for e in events_of(bot, CARMEN_EMAIL)] == [event["id"]]
+
+
+async def test_connecting_the_event_s_account_again_lets_cancel_delete_it(
+    bot: RunningBot,
+) -> None:
+    assert (await connect(bot, user=OWNER, email=CARMEN_EMAIL, primary=True))[0] == 200
+    assert (await connect(bot, user=BOB, email=BOB_EMAIL))[0] == 200
+    booked = await book(bot, f"<@{BOB}|bob> {next_weekday().isoformat()} 10:00 1h Shoot")
+    (short_id,) = SHORT_ID.findall(text_of(booked))[:1]
+    await replace_primary(bot, PRIMARY_EMAIL)
+    await replace_primary(bot, CARMEN_EMAIL)
+
+    await send(bot, f"cancel {short_id}")
+    await wait_until(lambda: "Cancelled" in text_of(posted(bot, booked["ts"])))
+    assert events_of(bot, CARMEN_EMAIL) == []
+    notice = await wait_until(lambda: [m for m in channel_posts(bot) if "Its event" in text_of(m)])
+    assert f"gone from the primary calendar ({CARMEN_EMAIL})" in text_of(notice[-1])
+
+
+# --- 3. the booking's message shows it cancelled, whatever the door -------------------------
+
+
+async def test_cancel_by_command_shows_the_booking_message_cancelled(team: RunningBot) -> None:
+    booked = await book(team, f"<@{ALICE}|alice> {next_weekday().isoformat()} 9:00 1h Shoot")
+    (short_id,) = SHORT_ID.findall(text_of(booked))[:1]
+    assert any(b["action_id"] == CANCEL_BOOKING for b in buttons(booked))
+    assert await stored_message_ts(team) == booked["ts"]
+
+    await send(team, f"cancel {short_id}")
+    await wait_until(lambda: "Cancelled" in text_of(posted(team, booked["ts"])))
+    assert buttons(posted(team, booked["ts"])) == [], "no Cancel button on a cancelled booking"
+    assert events_of(team, PRIMARY_EMAIL) == []
+
+
+async def test_cancel_by_mention_shows_the_booking_message_cancelled(team: RunningBot) -> None:
+    booked = await book(team, f"<@{ALICE}|alice> {next_weekday().isoformat()} 9:00 1h Shoot")
+    (short_id,) = SHORT_ID.findall(text_of(booked))[:1]
+    _, sent = await team.slack.send_message(
+        team.events_url,
+        user_id=ALICE,  # her own booking
+        channel_id=CHANNEL,
+        text=f"<@{team.slack.bot_user_id}> cancel {short_id}",
+    )
+    assert sent is not None and sent.status == 200
+    await wait_until(lambda: "Cancelled" in text_of(posted(team, booked["ts"])))
+    assert buttons(posted(team, booked["ts"])) == []
+    (row,) = await bookings(team)
+    assert row.status is BookingStatus.CANCELLED and row.cancelled_by == ALICE
+
+
+# --- 8. a used suggestion ----------------------------------------------------------------
+
+
+async def test_a_booked_suggestion_leaves_no_live_buttons(team: RunningBot) -> None:
+    day = next_weekday()
+    team.google.add_event(ALICE_EMAIL, start=at(day, 12), end=at(day, 15))
+    offer = await book(team, f"<@{ALICE}|alice> {day.isoformat()} 13:00 1h Kitchen photos")
+    offered = [b for b in buttons(offer) if b["action_id"].startswith(BOOK_SLOT)]
+    assert len(offered) == 3
+
+    await team.slack.send_block_action(
+        team.events_url,
+        user_id=OWNER,
+        channel_id=CHANNEL,
+        action_id=offered[2]["action_id"],
+        message_ts=offer["ts"],
+    )
+    booked = await wait_until(lambda: [m for m in channel_posts(team) if "Booked" in text_of(m)])
+    (short_id,) = SHORT_ID.findall(text_of(booked[0]))[:1]
+    await wait_until(lambda: not buttons(ephemeral(team, offer["ts"])))
+    used = ephemeral(team, offer["ts"])
+    assert "15:00–16:00" in text_of(used) and short_id in text_of(used)
+    assert len(events_of(team, PRIMARY_EMAIL)) == 1
+
+
+# --- 4. the booking form ------------------------------------------------------------------
+
+
+async def open_form(bot: RunningBot) -> dict[str, Any]:
+    await send(bot, "book")
+    (view,) = await wait_until(
+        lambda: [v for v in bot.slack.views() if v.get("callback_id") == BOOK_MODAL]
+    )
+    return view
+
+
+def form_values(
+    day: str, at_time: str, *, duration: str = "1h", title: str = "Listing shoot"
+) -> dict[str, Any]:
+    return {
+        FORM_STAFF: {FORM_STAFF: {"type": "users_select", "selected_user": ALICE}},
+        FORM_DAY: {FORM_DAY: {"type": "datepicker", "selected_date": day}},
+        FORM_TIME: {FORM_TIME: {"type": "timepicker", "selected_time": at_time}},
+        FORM_DURATION: {FORM_DURATION: {"type": "plain_text_input", "value": duration}},
+        FORM_TITLE: {FORM_TITLE: {"type": "plain_text_input", "value": title}},
+    }
+
+
+def inputs(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
+
+
+async def test_the_form_starts_on_monday_9_when_opened_on_a_sunday_evening(
+    team: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sunday_evening = datetime(2026, 12, 6, 19, 40, tzinfo=NEW_YORK)
+    monkeypatch.setattr(scheduling, "utcnow", lambda: sunday_evening.astimezone(UTC))
+    view = await open_form(team)
+    fields = inputs(view)
+    assert fields[FORM_DAY]["initial_date"] == "2026-12-07"
+    assert fields[FORM_TIME]["initial_time"] == "09:00"
+
+
+async def test_a_past_or_after_hours_time_keeps_the_form_open_with_the_error_on_the_time(
+    team: RunningBot,
+) -> None:
+    view = await open_form(team)
+    said = len(team.slack.ephemerals(CHANNEL, OWNER)) + len(team.slack.responses)
+    today = datetime.now(NEW_YORK).date().isoformat()
+    past = await team.slack.send_view_submission(
+        team.events_url, user_id=OWNER, view_id=view["id"], values=form_values(today, "00:00")
+    )
+    answer = past.json()
+    assert answer["response_action"] == "errors"
+    assert "already passed" in answer["errors"][FORM_TIME]
+
+    late = await team.slack.send_view_submission(
+        team.events_url,
+        user_id=OWNER,
+        view_id=view["id"],
+        values=form_values(next_weekday().isoformat(), "18:00"),
+    )
+    answer = late.json()
+    assert answer["response_action"] == "errors"
+    assert "outside their working hours" in answer["errors"][FORM_TIME]
+
+    assert [v["id"] for v in team.slack.views() if v.get("callback_id") == BOOK_MODAL] == [
+        view["id"]
+    ], "the form is still open"
+    assert len(team.slack.ephemerals(CHANNEL, OWNER)) + len(team.slack.responses) == said, (
+        "nothing said outside the form"
+    )
+    assert await bookings(team) == [] and events_of(team, PRIMARY_EMAIL) == []
+
+
+async def test_a_conflict_offers_the_nearest_free_times_in_the_form(team: RunningBot) -> None:
+    day = next_weekday()
+    team.google.add_event(ALICE_EMAIL, start=at(day, 12), end=at(day, 15), summary="Private")
+    view = await open_form(team)
+    sent = await team.slack.send_view_submission(
+        team.events_url,
+        user_id=OWNER,
+        view_id=view["id"],
+        values=form_values(day.isoformat(), "13:00", title="Kitchen photos"),
+    )
+    answer = sent.json()
+    assert answer["response_action"] == "update"
+    updated = answer["view"]
+    assert "their own calendar shows them busy" in str(updated["blocks"][0])
+    assert "Private" not in str(updated)
+    fields = inputs(updated)
+    assert fields[FORM_STAFF]["initial_user"] == ALICE
+    assert fields[FORM_DAY]["initial_date"] == day.isoformat()
+    assert fields[FORM_TIME]["initial_time"] == "13:00"
+    assert fields[FORM_TITLE]["initial_value"] == "Kitchen photos"
+    options = fields[FORM_SLOT]["options"]
+    assert [o["text"]["text"].split(", ")[-1] for o in options] == [
+        "10:30–11:30",
+        "11:00–12:00",
+        "15:00–16:00",
+    ]
+    (still_open,) = [v for v in team.slack.views() if v.get("callback_id") == BOOK_MODAL]
+    assert still_open["id"] == view["id"] and FORM_SLOT in str(still_open["blocks"])
+    assert await bookings(team) == []
+
+    # Picking one of them books it.
+    chosen = form_values(day.isoformat(), "13:00", title="Kitchen photos")
+    chosen[FORM_SLOT] = {FORM_SLOT: {"type": "radio_buttons", "selected_option": options[2]}}
+    done = await team.slack.send_view_submission(
+        team.events_url, user_id=OWNER, view_id=view["id"], values=chosen
+    )
+    assert done.status == 200 and not done.body.strip()
+    await wait_until(lambda: any("15:00–16:00" in text_of(m) for m in channel_posts(team)))
+    (event,) = events_of(team, PRIMARY_EMAIL)
+    assert event["summary"] == "Kitchen photos"
+    (row,) = await bookings(team)
+    assert row.starts_at == at(day, 15)
+
+
+async def test_with_google_slow_the_form_is_answered_in_time_and_books_once(
+    team: RunningBot,
+) -> None:
+    day = next_weekday()
+    team.google.faults.add(Fault(r"/events$", method="POST", latency=3.5, times=1))
+    view = await open_form(team)
+    started = time.monotonic()
+    sent = await team.slack.send_view_submission(
+        team.events_url,
+        user_id=OWNER,
+        view_id=view["id"],
+        values=form_values(day.isoformat(), "11:00", duration="1h30m"),
+    )
+    assert time.monotonic() - started < 3.0, "Slack waits 3 seconds"
+    answer = sent.json()
+    assert answer["response_action"] == "update" and "Working on it" in str(answer["view"])
+    assert "submit" not in answer["view"]
+
+    booked = await wait_until(
+        lambda: [m for m in channel_posts(team) if "11:00–12:30" in text_of(m)], timeout=15
+    )
+    assert len(booked) == 1
+    assert len(events_of(team, PRIMARY_EMAIL)) == 1
+    (row,) = await bookings(team)
+    assert await stored_message_ts(team) == booked[0]["ts"]
+    assert row.starts_at == at(day, 11) and row.ends_at - row.starts_at == timedelta(minutes=90)
