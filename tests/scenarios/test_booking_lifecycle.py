@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from alembic import command as alembic_command
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from bot.messages.booking import (
     FORM_DAY,
@@ -35,6 +39,7 @@ from handlers import scheduling
 from sandbox.fake_google import approve_consent
 from sandbox.fake_slack import button_urls, text_of
 from sandbox.faults import Fault
+from storage.db import alembic_config, create_engine, migrate
 from storage.models import BookingStatus
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, RunningBot
 from tests.helpers import wait_until
@@ -389,3 +394,74 @@ async def test_with_google_slow_the_form_is_answered_in_time_and_books_once(
     (row,) = await bookings(team)
     assert await stored_message_ts(team) == booked[0]["ts"]
     assert row.starts_at == at(day, 11) and row.ends_at - row.starts_at == timedelta(minutes=90)
+
+
+# --- the migration --------------------------------------------------------------------------
+
+
+async def test_existing_bookings_take_their_customer_s_primary_account(database_url: str) -> None:
+    """Migration 0007: a booking made before it is held by its customer's primary calendar
+    as connected now; with none connected, its account is left unknown ("")."""
+    engine = create_engine(database_url)
+
+    def upgrade_to(revision: str) -> Callable[[Connection], None]:
+        def run(connection: Connection) -> None:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            alembic_command.upgrade(config, revision)
+
+        return run
+
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade_to("0006"))
+            for customer_id, channel in ((1, "C1"), (2, "C2")):
+                await connection.execute(
+                    text(
+                        "INSERT INTO customers (id, team_id, channel_id, timezone, registered_by,"
+                        " work_start, work_end, work_days, digest_enabled, digest_time,"
+                        " created_at) VALUES (:id, 'T1', :channel, 'UTC', 'U1', '09:00',"
+                        " '17:00', '01234', true, '07:00', :now)"
+                    ),
+                    {"id": customer_id, "channel": channel, "now": datetime.now(UTC)},
+                )
+            await connection.execute(
+                text(
+                    "INSERT INTO calendar_connections (customer_id, kind, owner_key,"
+                    " slack_user_id, account_email, token_ciphertext, scopes, state,"
+                    " state_reason, connected_at, updated_at, check_failures) VALUES (1,"
+                    " 'primary', 'primary', 'U1', :email, :token, '', 'connected', '', :now,"
+                    " :now, 0)"
+                ),
+                {"email": CARMEN_EMAIL, "token": b"sealed", "now": datetime.now(UTC)},
+            )
+            for n, customer_id in enumerate((1, 2)):
+                await connection.execute(
+                    text(
+                        "INSERT INTO bookings (customer_id, short_id, request_key, event_id,"
+                        " staff_user_id, staff_email, title, starts_at, ends_at, booked_by,"
+                        " created_at, status) VALUES (:customer, :short, :key, :event, 'U2',"
+                        " 'bob@x.com', 'Shoot', :now, :now, 'U1', :now, 'booked')"
+                    ),
+                    {
+                        "customer": customer_id,
+                        "short": f"AAAAA{n}",
+                        "key": f"{n}" * 64,
+                        "event": f"e{n}",
+                        "now": datetime.now(UTC),
+                    },
+                )
+        await migrate(engine)
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text(
+                    "SELECT customer_id, event_account, event_calendar, message_ts FROM bookings"
+                    " ORDER BY customer_id"
+                )
+            )
+            assert [tuple(r) for r in rows] == [
+                (1, CARMEN_EMAIL, "primary", None),
+                (2, "", "primary", None),
+            ]
+    finally:
+        await engine.dispose()
