@@ -35,6 +35,7 @@ from bot.messages import Message
 from bot.messages.availability import build_availability, build_connect_nudge
 from bot.messages.booking import (
     DEFAULT_LENGTH,
+    FORM_BOOK_OTHERS,
     FORM_DAY,
     FORM_DURATION,
     FORM_STAFF,
@@ -475,7 +476,7 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
                 await ack(response_action="update", view=build_book_working(channel_id))
             return
         if isinstance(outcome, Message):  # they may not book that person
-            await ack(response_action="errors", errors={FORM_STAFF: outcome.text})
+            await ack(response_action="errors", errors={FORM_STAFF: FORM_BOOK_OTHERS})
             return
         if isinstance(outcome, Conflict | Refused):
             field_error = form_error(outcome)

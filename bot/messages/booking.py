@@ -546,6 +546,12 @@ FORM_ERROR_TEXT = {
 }
 
 
+FORM_BOOK_OTHERS = (
+    "Only the owner or an onboarder can book someone else here. Choose yourself, or ask them."
+)
+"""On the form's Who: a staff member chose someone else (errors are plain text: no names)."""
+
+
 def form_error(outcome: Conflict | Refused) -> tuple[str, str] | None:
     """A refusal that concerns the form's fields: the field's block id and what to say on
     it; None for one that doesn't (the primary calendar, Google), told as a message."""

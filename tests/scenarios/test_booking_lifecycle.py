@@ -257,10 +257,10 @@ async def test_a_booked_suggestion_leaves_no_live_buttons(team: RunningBot) -> N
 # --- 4. the booking form ------------------------------------------------------------------
 
 
-async def open_form(bot: RunningBot) -> dict[str, Any]:
-    await send(bot, "book")
+async def open_form(bot: RunningBot, user: str = OWNER) -> dict[str, Any]:
+    await send(bot, "book", user=user)
     (view,) = await wait_until(
-        lambda: [v for v in bot.slack.views() if v.get("callback_id") == BOOK_MODAL]
+        lambda: [v for v in bot.slack.views(user) if v.get("callback_id") == BOOK_MODAL]
     )
     return view
 
@@ -322,6 +322,20 @@ async def test_a_past_or_after_hours_time_keeps_the_form_open_with_the_error_on_
         "nothing said outside the form"
     )
     assert await bookings(team) == [] and events_of(team, PRIMARY_EMAIL) == []
+
+
+async def test_staff_choosing_someone_else_is_told_on_the_who_field(team: RunningBot) -> None:
+    view = await open_form(team, ALICE)
+    values = form_values(next_weekday().isoformat(), "10:00")
+    values[FORM_STAFF][FORM_STAFF]["selected_user"] = BOB
+    sent = await team.slack.send_view_submission(
+        team.events_url, user_id=ALICE, view_id=view["id"], values=values
+    )
+    answer = sent.json()
+    assert answer["response_action"] == "errors"
+    assert "Only the owner or an onboarder can book someone else" in answer["errors"][FORM_STAFF]
+    assert "<@" not in answer["errors"][FORM_STAFF], "a field's error is plain text"
+    assert await bookings(team) == []
 
 
 async def test_a_conflict_offers_the_nearest_free_times_in_the_form(team: RunningBot) -> None:
