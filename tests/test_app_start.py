@@ -241,3 +241,20 @@ def test_the_access_log_hides_code_and_state_wherever_a_url_carries_them() -> No
         '"GET /oauth/google/callback?state=REDACTED&code=REDACTED&scope=a+b HTTP/1.1" '
         '"https://x/cb?code=REDACTED;state=REDACTED"'
     )
+
+
+def test_scripts_run_says_in_one_line_when_python3_is_too_old(tmp_path: Path) -> None:
+    shim = tmp_path / "python3"  # a python3 that answers like 3.10 would
+    shim.write_text('#!/bin/sh\n[ "$1" = --version ] && echo "Python 3.10.12" && exit 0\nexit 1\n')
+    shim.chmod(0o755)
+    result = subprocess.run(  # noqa: S603 - our own script
+        [str(ROOT / "scripts" / "run")],
+        env={**clean_environment(), "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "run: Python 3.11 or newer is needed as python3 (found: Python 3.10.12)\n"
+    )
