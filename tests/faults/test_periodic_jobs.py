@@ -209,8 +209,14 @@ async def test_a_job_that_stops_completing_rounds_turns_healthz_503_and_stop_sti
         async with instance_with_jobs(bot, database_url, rounds_hang_after_the_first) as instance:
 
             async def unhealthy() -> tuple[int, dict[str, Any]] | None:
+                # Under load a round of the others can take longer than their tiny period
+                # now and then: wait for a moment when only the hung job is overdue.
                 status, body = await instance.healthz(bot)
-                return (status, body) if status == 503 else None
+                jobs = body.get("jobs", {})
+                others_fine = not any(
+                    jobs.get(n, {}).get("overdue") for n in ("notices", "digests")
+                )
+                return (status, body) if status == 503 and others_fine else None
 
             _, body = await eventually(unhealthy)
             assert body["status"] == "unavailable" and body["database"] == "ok"
