@@ -175,13 +175,14 @@ def build_conflict(
 
 def build_slot_used(booking: Booking, zone: ZoneInfo, today: date) -> Message:
     """The conflict's message once one of its slots is booked (replacing it): which one,
-    and no buttons left to click."""
+    and no buttons left to click. (Its words leave "Booked" to the channel's message.)"""
     text = (
-        f":white_check_mark: Booked one of the suggested times: {_summary(booking, zone, today)} "
-        f"(`{booking.short_id}`). It's in the channel, with its Cancel button."
+        f":white_check_mark: Done: you took {_summary(booking, zone, today)}, booking "
+        f"`{booking.short_id}`. It's in the channel, with its Cancel button; the other times "
+        "are no longer offered."
     )
     return Message.of(
-        f"Booked {booking.short_id}: {escape(booking.title)}",
+        f"You took {booking.short_id}: {escape(booking.title)}",
         SectionBlock(text=MarkdownTextObject(text=text)),
     )
 
