@@ -14,8 +14,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.checklist import Reminded
-from bot.messages.home import DESK_REMIND
-from bot.messages.ids import CONNECT_HERE
+from bot.messages.ids import CONNECT_HERE, DESK_REMIND
 from bot.services import Services
 from handlers.work import AfterAck
 from storage.models import Customer

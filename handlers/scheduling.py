@@ -41,7 +41,6 @@ from bot.messages.booking import (
     FORM_STAFF,
     FORM_TIME,
     FORM_TITLE,
-    MARK_CANCELLED,
     BookFormValues,
     build_book_modal,
     build_book_working,
@@ -58,7 +57,7 @@ from bot.messages.booking import (
     read_slot_value,
 )
 from bot.messages.help import build_invalid
-from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING, OPEN_BOOK_FORM
+from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING, MARK_CANCELLED, OPEN_BOOK_FORM
 from bot.messages.people import build_refusal
 from bot.messages.settings import build_hours_set, build_settings, build_timezone_set
 from bot.people import Act

@@ -9,7 +9,6 @@ from typing import Any
 from bot.calendar.port import GOOGLE_UNREACHABLE, GRANT_REVOKED
 from bot.checklist import progress_of
 from bot.messages.home import (
-    DESK_REMIND,
     HOME_BLOCK_LIMIT,
     BrokenConnection,
     DeskRow,
@@ -18,7 +17,7 @@ from bot.messages.home import (
     SignInLink,
     build_home,
 )
-from bot.messages.ids import CONNECT_HERE, CONNECT_LINK, RECONNECT
+from bot.messages.ids import CONNECT_HERE, CONNECT_LINK, DESK_REMIND, RECONNECT
 from sandbox.fake_slack import text_of, view_errors
 from storage.models import CalendarConnection, ConnectionKind, ConnectionState, Customer
 

@@ -54,7 +54,6 @@ from bot.messages.booking import (
     FORM_STAFF,
     FORM_TIME,
     FORM_TITLE,
-    MARK_CANCELLED,
     BookFormValues,
     build_book_modal,
     build_book_working,
@@ -72,7 +71,7 @@ from bot.messages.booking import (
     slot_value,
     when_text,
 )
-from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING, CONNECT_MINE
+from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING, CONNECT_MINE, MARK_CANCELLED
 from bot.messages.settings import (
     build_hours_set,
     build_settings,

@@ -48,7 +48,7 @@ from bot.booking import (
 from bot.commands import MAX_TITLE
 from bot.messages import Message, escape, format_day, mention
 from bot.messages.availability import why_unknown
-from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING
+from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING, MARK_CANCELLED
 from bot.messages.people import who_can
 from bot.staff import NOT_CONNECTED
 from bot.when import format_duration
@@ -280,11 +280,6 @@ def build_cancel_notice(outcome: Cancelled, by: str, zone: ZoneInfo, today: date
             "there by hand."
         )
     return Message.text_only(text)
-
-
-MARK_CANCELLED = "mark_cancelled"
-"""Cancel a booking here whose event the bot can't reach; the value is its short id.
-(Kept beside the messages of cancelling, with the booking form's block ids.)"""
 
 
 def _unreachable(outcome: NotCancelled, short_id: str) -> Message:

@@ -35,7 +35,7 @@ from bot.checklist import Progress, Reminded, Standing
 from bot.messages import SECTION_LIMIT, escape, format_day, mention
 from bot.messages.connect import UNVERIFIED_TIP, WORKSPACE_TIP
 from bot.messages.health import explain, reconnect_button
-from bot.messages.ids import CONNECT_HERE, CONNECT_LINK
+from bot.messages.ids import CONNECT_HERE, CONNECT_LINK, DESK_REMIND
 from bot.messages.onboarding import build_remind_reply
 from bot.messages.status import STATE_LABEL
 from bot.when import format_time_12h
@@ -46,9 +46,6 @@ HOME_BLOCK_LIMIT = 100
 
 NOT_CONNECTED_LABEL = ":hourglass_flowing_sand: not connected yet"
 
-DESK_REMIND = "desk_remind"
-"""In the Home tab's desk: post the friendly reminder in one channel; the value is its
-customer id. (Kept beside the desk's builder; the other action ids are in `ids`.)"""
 DESK_REMIND_LABEL = "Remind"
 DESK_BLOCK_LIMIT = 70
 """Blocks the desk may take when the person's own calendars are shown below it."""

@@ -43,3 +43,10 @@ SHOW_STATUS = "show_status"
 
 AVAILABILITY_MODAL = "availability_modal"
 """The callback id of the availability modal."""
+
+MARK_CANCELLED = "mark_cancelled"
+"""Cancel a booking here whose event the bot can't reach; the value is its short id."""
+
+DESK_REMIND = "desk_remind"
+"""In the onboarder's desk (the Home tab): post the friendly reminder in one channel; the
+value is its customer id."""

@@ -32,9 +32,8 @@ from bot.messages.booking import (
     FORM_STAFF,
     FORM_TIME,
     FORM_TITLE,
-    MARK_CANCELLED,
 )
-from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING, REPLACE_PRIMARY
+from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING, MARK_CANCELLED, REPLACE_PRIMARY
 from handlers import scheduling
 from sandbox.fake_google import approve_consent
 from sandbox.fake_slack import button_urls, text_of

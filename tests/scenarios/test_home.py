@@ -6,8 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from bot.messages.home import DESK_REMIND
-from bot.messages.ids import CONNECT_HERE, CONNECT_LINK, RECONNECT
+from bot.messages.ids import CONNECT_HERE, CONNECT_LINK, DESK_REMIND, RECONNECT
 from sandbox.fake_google import approve_consent
 from sandbox.fake_slack import button_urls, text_of
 from storage.models import Customer
