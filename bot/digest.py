@@ -244,19 +244,21 @@ class Digests:
         now = self._clock()
         connections = stored.roster.connections
         staff = {c.owner_key for c in connections if c.kind is ConnectionKind.STAFF}
-        report, people = await asyncio.gather(
-            self._staff.availability(
-                customer, user_ids=(), days=[day], duration=None, now=now, roster=stored.roster
-            ),
-            self._people.staff_in(customer, known_people=staff),
-        )
-        primary = {c.slack_user_id for c in connections if c.kind is ConnectionKind.PRIMARY}
-        not_connected = (
-            None if people is None else [p for p in people if p not in staff and p not in primary]
+        # Everyone of the customer in the channel with no calendar of their own is named,
+        # whoever connected the primary calendar (a shared account, not theirs) included.
+        people = await self._people.staff_in(customer, known_people=staff)
+        report = await self._staff.availability(
+            customer,
+            user_ids=(),
+            days=[day],
+            duration=None,
+            now=now,
+            roster=stored.roster,
+            channel_people=people,
         )
         return DigestView(
             report=report,
             day=day,
             shoot=usual_length(stored.lengths),
-            not_connected=not_connected,
+            not_connected=None if people is None else list(report.not_connected),
         )

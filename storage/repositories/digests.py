@@ -14,7 +14,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Booking, Customer, Digest, SlackTeam
+from storage.models import Booking, BookingStatus, Customer, Digest, SlackTeam
 from storage.repositories.base import Repository
 
 
@@ -114,7 +114,8 @@ class DigestStore(Repository):
     async def recent_booking_lengths(
         self, customer_ids: Collection[int], limit: int = 20
     ) -> dict[int, list[timedelta]]:
-        """How long each customer's latest `limit` bookings were, newest first; one query."""
+        """How long each customer's latest `limit` live bookings (not cancelled) were,
+        newest first; one query."""
         latest = (
             select(
                 Booking.customer_id,
@@ -127,7 +128,10 @@ class DigestStore(Repository):
                 )
                 .label("newness"),
             )
-            .where(Booking.customer_id.in_(customer_ids))
+            .where(
+                Booking.customer_id.in_(customer_ids),
+                Booking.status == BookingStatus.BOOKED,  # a cancelled shoot didn't happen
+            )
             .subquery()
         )
         lengths: dict[int, list[timedelta]] = {customer_id: [] for customer_id in customer_ids}

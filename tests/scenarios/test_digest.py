@@ -4,6 +4,7 @@ Slack's rate limits, paused channels, and `digest on | off | now | at`."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from tests.scenarios.flows import connect, live_status
 NEW_YORK = ZoneInfo("America/New_York")
 ALICE_EMAIL = "alice@acme-photo.com"
 BOB_EMAIL = "bob@acme-photo.com"
+PRIMARY_EMAIL = "bookings@acme-photo.com"
 TITLE = "Today's availability"
 
 
@@ -198,3 +200,56 @@ async def test_a_channel_that_can_t_be_posted_in_pauses_its_digest(team: Running
     team.slack.add_member(CHANNEL, team.slack.bot_user_id)
     await live_status(team)  # a command in the channel shows it is back
     assert (await digests_at(team, at(day, 10)).run_due()).sent == 1, "back: sent late"
+
+
+async def test_the_digest_names_whoever_has_no_calendar_of_their_own(team: RunningBot) -> None:
+    # Olivia connected the business's primary calendar (a shared account), not her own.
+    assert (await connect(team, user=OWNER, email=PRIMARY_EMAIL, primary=True))[0] == 200
+    await answer_or_post(team, f"settings onboarder <@{BOB}|bob>")
+    day = next_working_day()
+    assert (await digests_at(team, at(day, 7)).run_due()).sent == 1
+    text = text_of(digests_in(team)[-1])
+    waiting = text[text.index("Not connected yet:") :].split(".")[0]
+    assert f"<@{OWNER}>" in waiting, "the primary calendar isn't Olivia's own"
+    assert f"<@{BOB}>" not in text, "an onboarder is never named"
+
+
+async def test_cancelled_bookings_are_not_the_usual_shoot_length(team: RunningBot) -> None:
+    assert (await connect(team, user=OWNER, email=PRIMARY_EMAIL, primary=True))[0] == 200
+    day = next_working_day() + timedelta(days=7)
+    alice = f"<@{ALICE}|alice>"
+    assert "Booked" in await booked(team, f"book {alice} {day.isoformat()} 9:00 1h Kitchen")
+    for later in (day + timedelta(days=1), day + timedelta(days=2)):
+        reply = await booked(team, f"book {alice} {later.isoformat()} 10:00 4h Estate")
+        short_id = re.search(r"`([0-9A-Z]{6})`", reply)
+        assert short_id is not None, reply
+        await answer_or_post(team, f"cancel {short_id[1]}")
+    assert (await digests_at(team, at(next_working_day(), 7)).run_due()).sent == 1
+    text = text_of(digests_in(team)[-1])
+    assert "Shoots counted at 1h, your usual length" in text, text
+
+
+async def booked(bot: RunningBot, text: str) -> str:
+    """A booking command: the text of the channel's booking message."""
+    posts = len(bot.slack.messages(CHANNEL))
+    sent = await bot.slack.send_slash_command(
+        bot.events_url, user_id=OWNER, channel_id=CHANNEL, text=text
+    )
+    assert sent.status == 200
+    try:
+        await wait_until(lambda: len(bot.slack.messages(CHANNEL)) > posts)
+    except AssertionError:
+        raise AssertionError([text_of(r) for r in bot.slack.responses]) from None
+    return text_of(bot.slack.messages(CHANNEL)[-1])
+
+
+async def answer_or_post(bot: RunningBot, text: str) -> None:
+    """A command whose answer goes to the person or to the channel: sent, and answered."""
+    posts, responses = len(bot.slack.messages(CHANNEL)), len(bot.slack.responses)
+    sent = await bot.slack.send_slash_command(
+        bot.events_url, user_id=OWNER, channel_id=CHANNEL, text=text
+    )
+    assert sent.status == 200
+    await wait_until(
+        lambda: len(bot.slack.messages(CHANNEL)) > posts or len(bot.slack.responses) > responses
+    )
