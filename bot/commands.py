@@ -4,7 +4,10 @@ Pure: no Slack payloads, no I/O, no clock. Words are case-insensitive and extra 
 are ignored; a Slack entity (`<@U123|ana>`) is one word. Anything that is not a command
 gets an `Invalid` that says what was wrong and shows the right form; `parse` never
 raises. Day words stay as typed (which date `tomorrow` is depends on the customer's
-timezone); `bot/` resolves them with `bot.when`, which says what is wrong with a bad one.
+timezone, and `this week` on their working hours); `bot/` resolves them with `bot.when`.
+Whether they are days at all is checked here, so that a mistake is the acknowledgement's
+own answer: given `around` (today's date in UTC), a date that is past, or too far ahead, in
+every timezone is refused too.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import difflib
 import re
 import zoneinfo
 from dataclasses import dataclass
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from typing import Any
 
 from bot import when
@@ -180,7 +183,8 @@ _LOOKS_LIKE_DURATION = re.compile(r"-?[0-9.]+\s*(h|m|min)[0-9a-z]*", re.IGNORECA
 _ZONES = {name.lower(): name for name in zoneinfo.available_timezones()}
 
 
-def parse(text: str) -> Command:
+def parse(text: str, *, around: date | None = None) -> Command:
+    """The command `text` says; `around`, today's date in UTC, lets dates be checked too."""
     words = when.tokenize(text)
     if not words:
         return Help()
@@ -197,9 +201,9 @@ def parse(text: str) -> Command:
         return ConnectCalendar(kind) if verb == "connect-calendar" else Disconnect(kind)
     try:
         if verb == "availability":
-            return _availability(args)
+            return _availability(args, around)
         if verb == "book":
-            return _book(args)
+            return _book(args, around)
         if verb == "cancel":
             return _cancel(args)
         if verb == "settings":
@@ -255,7 +259,7 @@ def _not_a_mention(verb: str, word: str) -> Invalid | None:
     return None
 
 
-def _availability(args: list[str]) -> Command:
+def _availability(args: list[str], around: date | None = None) -> Command:
     user_ids, rest = when.parse_mentions(args)
     for word in rest:
         if (problem := _not_a_mention("availability", word)) is not None:
@@ -270,10 +274,11 @@ def _availability(args: list[str]) -> Command:
             f"I don't understand `{_shown(' '.join(rest))}`. Give at most one day "
             "(or this week / next week) and one length, after the people.",
         )
+    when.check_range(rest, around=around)
     return Availability(tuple(user_ids), tuple(rest), duration)
 
 
-def _book(args: list[str]) -> Command:
+def _book(args: list[str], around: date | None = None) -> Command:
     if not args:
         return BookForm()
     user_ids, _ = when.parse_mentions(args[:1])
@@ -287,6 +292,7 @@ def _book(args: list[str]) -> Command:
             "I need the person, the day, the start time and the length, then a title, "
             "like `/tonomo book @alex tomorrow 13:00 1h30m Shoot at 12 Main St`.",
         )
+    when.check_day(args[1], around=around)
     day, at, duration = args[1], when.parse_time(args[2]), when.parse_duration(args[3])
     title = plain_text(" ".join(args[4:]))
     if not title:

@@ -113,11 +113,12 @@ class Onboarding:
 
     async def remind(self, customer: Customer, by: str) -> tuple[Reminded, int]:
         """Post one reminder naming the channel's people with no calendar connected, asked
-        by `by`; what came of it and how many were named."""
+        by `by`; what came of it and how many were named. Nobody is asked by themselves:
+        `by` is named only when nobody else is waiting (and then not asked by anyone)."""
         progress = await self.progress(customer)
         if not progress.everyone_known:
             return Reminded.MEMBERS_UNKNOWN, 0
-        waiting = progress.not_connected
+        waiting = [u for u in progress.not_connected if u != by] or progress.not_connected
         if not waiting:
             return Reminded.NO_ONE_WAITING, 0
         # Checked and set with no await between: a double click reaching this instance

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot import when
 from bot.availability import Interval, WorkingHours, free_windows, merge
 from bot.calendar.port import (
     READ_DEADLINE,
@@ -128,6 +129,9 @@ class AvailabilityReport:
     people: list[PersonAvailability]
     read_at: datetime
     asked_for_everyone: bool
+    not_connected: tuple[str, ...] = ()
+    """Asked for everyone: the channel's people of the customer (no onboarders) with no
+    calendar of their own connected, to be named as not connected yet."""
 
     def named(self, names: dict[str, str]) -> AvailabilityReport:
         """The same report, with the names given for people who had none."""
@@ -165,6 +169,28 @@ def _people(customer: Customer, user_ids: Sequence[str], roster: Roster) -> list
     ]
 
 
+def week_works(
+    customer: Customer, members: Sequence[Member], user_ids: Sequence[str], now: datetime
+) -> Callable[[date], bool]:
+    """Whether working time is still ahead on a day, for the people asked about (with
+    none, the business and everyone who keeps their own hours): what `this week` means."""
+    zone = ZoneInfo(customer.timezone)
+    by_user = {m.slack_user_id: m for m in members}
+    hours = (
+        [working_hours(customer, by_user.get(u)) for u in user_ids]
+        if user_ids
+        else [
+            working_hours(customer),
+            *(working_hours(customer, m) for m in members if not _is_onboarder(m)),
+        ]
+    )
+
+    def works(day: date) -> bool:
+        return any(w.end > now for h in set(hours) for w in h.windows(day, zone))
+
+    return works
+
+
 class Staff:
     def __init__(
         self,
@@ -187,6 +213,19 @@ class Staff:
         """`roster` of several customers (by id), in one session."""
         spans = {c.id: day_span(days, ZoneInfo(c.timezone)) for c, days in wanted}
         return await self._store.rosters({i: (s.start, s.end) for i, s in spans.items()})
+
+    async def days(
+        self, customer: Customer, words: Sequence[str], *, user_ids: Sequence[str], now: datetime
+    ) -> tuple[date, ...]:
+        """The days `[DAY | this week | next week]` names for the people asked about, in the
+        customer's timezone at `now` (`when.WhenError` when they name none)."""
+        today = local_today(customer, now)
+        if len(words) < 2:
+            return when.parse_range(words, today=today)
+        members = (await self._store.roster(customer.id)).members
+        return when.parse_range(
+            words, today=today, works=week_works(customer, members, user_ids, now)
+        )
 
     async def people(self, customer: Customer, user_ids: Sequence[str] = ()) -> list[Person]:
         """The people asked for, in order; with none asked for, every connected staff member."""
@@ -283,11 +322,14 @@ class Staff:
         duration: timedelta | None,
         now: datetime,
         roster: Roster | None = None,
+        channel_people: Sequence[str] | None = None,
     ) -> AvailabilityReport:
         """Free time of the people asked for (or every connected staff member) on `days`.
 
         With a duration, only the windows a booking of that length fits in are kept.
         `roster` is `Staff.roster` for these days, when the caller has read it already.
+        `channel_people` are the customer's people in the channel (`People.staff_in`): asked
+        for everyone, those with no calendar connected are the report's `not_connected`.
         """
         zone = ZoneInfo(customer.timezone)
         if roster is None:
@@ -313,6 +355,8 @@ class Staff:
                     for day, windows in free.items()
                 }
             report.append(PersonAvailability(person, free))
+        connected = {p.user_id for p in people}
+        onboarders = {m.slack_user_id for m in roster.members if _is_onboarder(m)}
         return AvailabilityReport(
             zone=zone,
             days=tuple(days),
@@ -320,4 +364,11 @@ class Staff:
             people=report,
             read_at=now,
             asked_for_everyone=not user_ids,
+            not_connected=tuple(
+                dict.fromkeys(
+                    p
+                    for p in channel_people or ()
+                    if not user_ids and p not in connected and p not in onboarders
+                )
+            ),
         )

@@ -12,9 +12,14 @@ Decisions:
   its next occurrence with today included, or `YYYY-MM-DD` (`2026-12-1` accepted too). Every
   DAY is refused when it is before `today` or more than `MAX_DAYS_AHEAD` days after it: no
   command of the bot looks at the past, and a year ahead is as far as a booking goes.
-- WEEK: `this week` is today through Sunday (the days already gone are in the past);
-  `next week` is next Monday through Sunday. All calendar days are returned: the caller keeps
-  the customer's working days, which this module does not know.
+- WEEK: `this week` is what is left of this Monday-to-Sunday week, from the first day with
+  working time still ahead (`works`, which the caller builds from working hours and the
+  time now) to its last working day; when none is left (a Sunday, a Friday evening) it is
+  the coming working week. `next week` is the week after that one. Without `works`, every
+  day counts: today to Sunday, and next Monday to Sunday.
+- Before the customer's timezone is known (a request not yet acknowledged), `check_range`
+  says whether the words are days at all, against `around`, a UTC date: it refuses what is
+  wrong in every timezone, and leaves the rest to `parse_range`.
 - TIME: `H:MM`/`HH:MM` on a 24-hour clock (`0:00`-`23:59`, no `24:00`), or `9am`, `9:30am`,
   with `12am` midnight and `12pm` noon. A bare number (`9`) is refused as ambiguous.
 - DURATION: hours and minutes, `30m`, `1h`, `1h30m`, `90m`, `30min`, and decimal hours that
@@ -31,7 +36,7 @@ from __future__ import annotations
 import calendar
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -62,6 +67,8 @@ _WEEKDAYS = {
     for name in names
 }
 _RELATIVE_DAYS = {"today": 0, "tomorrow": 1}
+_EXAMPLE_DAY = date(2026, 1, 1)
+"""The day examples are drawn from when a word is checked without knowing today."""
 _DAY_WORDS = [*_RELATIVE_DAYS, *_WEEKDAYS]
 
 _ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})")
@@ -117,17 +124,35 @@ def parse_day(word: str, *, today: date) -> date:
     return _bookable(word, _valid_date(word, year, month, day, today), today)
 
 
-def parse_week(words: Sequence[str], *, today: date) -> tuple[date, ...]:
-    """The days of `this week` (today to Sunday) or `next week` (Monday to Sunday)."""
+Works = Callable[[date], bool]
+"""Whether some working time is still ahead on a day (none on a day off, nor after hours)."""
+
+
+def parse_week(
+    words: Sequence[str], *, today: date, works: Works | None = None
+) -> tuple[date, ...]:
+    """The days of `this week` or `next week` (see the module's decisions)."""
     key = [word.lower() for word in words]
-    if key == ["this", "week"]:
-        return _days(today, 7 - today.weekday())
-    if key == ["next", "week"]:
-        return _days(today + timedelta(days=7 - today.weekday()), 7)
-    raise _unknown_range(words, today)
+    if key not in (["this", "week"], ["next", "week"]):
+        raise _unknown_range(words, today)
+    works = works or (lambda _: True)
+    monday = today - timedelta(days=today.weekday())
+    rest = [day for day in _days(today, 7 - today.weekday()) if works(day)]
+    if not rest:
+        monday += timedelta(days=7)
+        rest = [day for day in _days(monday, 7) if works(day)]
+    if key[0] == "this" and rest:
+        return _days(rest[0], (rest[-1] - rest[0]).days + 1)
+    if key[0] == "next":
+        monday += timedelta(days=7)
+    week = _days(monday, 7)
+    working = [day for day in week if works(day)]
+    return _days(working[0], (working[-1] - working[0]).days + 1) if working else week
 
 
-def parse_range(words: Sequence[str], *, today: date) -> tuple[date, ...]:
+def parse_range(
+    words: Sequence[str], *, today: date, works: Works | None = None
+) -> tuple[date, ...]:
     """The days of `[DAY | this week | next week]`: no words is today.
 
     A DAY's `WhenError` keeps its problem, and its usage gains the week forms.
@@ -135,11 +160,45 @@ def parse_range(words: Sequence[str], *, today: date) -> tuple[date, ...]:
     if not words:
         return (today,)
     if len(words) > 1:
-        return parse_week(words, today=today)
+        return parse_week(words, today=today, works=works)
     try:
         return (parse_day(words[0], today=today),)
     except WhenError as error:
         raise WhenError(error.problem, f"{error.usage} | this week | next week") from None
+
+
+def check_day(word: str, *, around: date | None) -> None:
+    """Raise `WhenError` unless `word` is a DAY on some timezone's today, `around` being
+    the date in UTC (every timezone's date is within a day of it); with `around` None,
+    unless it is a word for a day or a real date."""
+    key = word.strip().lower()
+    if key in _RELATIVE_DAYS or key in _WEEKDAYS:
+        return
+    example = around or _EXAMPLE_DAY
+    match = _ISO_DATE.fullmatch(key)
+    if match is None:
+        raise _unknown_day(word, example)
+    year, month, day = (int(part) for part in match.groups())
+    named = _valid_date(word, year, month, day, example, past=False)
+    if around is None:
+        return
+    if named < around - timedelta(days=1):
+        raise WhenError(
+            f"`{_shown(word)}` is in the past. Pick today or a later day.", _day_forms(around)
+        )
+    _bookable(word, named, around + timedelta(days=1))
+
+
+def check_range(words: Sequence[str], *, around: date | None) -> None:
+    """Raise `WhenError` unless `words` are `[DAY | this week | next week]` on some
+    timezone's today (`around` is the date in UTC), as `parse_range` would."""
+    if len(words) > 1:
+        parse_week(words, today=around or _EXAMPLE_DAY)
+    elif words:
+        try:
+            check_day(words[0], around=around)
+        except WhenError as error:
+            raise WhenError(error.problem, f"{error.usage} | this week | next week") from None
 
 
 def parse_time(word: str) -> time:
@@ -249,7 +308,9 @@ def _unknown_day(word: str, today: date) -> WhenError:
     return WhenError(f"I don't understand `{_shown(word)}` as a day.{hint}", _day_forms(today))
 
 
-def _valid_date(word: str, year: int, month: int, day: int, today: date) -> date:
+def _valid_date(
+    word: str, year: int, month: int, day: int, today: date, *, past: bool = True
+) -> date:
     if not 1 <= month <= 12:
         raise WhenError(
             f"`{_shown(word)}` isn't a date: months go from 01 to 12. {_date_form(today)}",
@@ -262,7 +323,7 @@ def _valid_date(word: str, year: int, month: int, day: int, today: date) -> date
             f"{_date_form(today)}",
             _day_forms(today),
         )
-    if (year, month, day) < (today.year, today.month, today.day):
+    if past and (year, month, day) < (today.year, today.month, today.day):
         raise _past(word, today)
     return date(year, month, day)
 

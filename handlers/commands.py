@@ -38,7 +38,7 @@ from bot.messages.status import StatusView, build_status
 from bot.people import Role, act_of, refusal_of
 from bot.services import Services
 from bot.slack import user_timezone
-from handlers import digest, scheduling
+from handlers import availability, digest, scheduling
 from handlers.clicks import Reply
 from handlers.work import AfterAck
 from storage.models import ConnectionKind, Customer, utcnow
@@ -74,7 +74,9 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         client: AsyncWebClient,
         context: AsyncBoltContext,
     ) -> None:
-        parsed = commands.parse(command.get("text", ""))
+        # The whole command is checked before the ack, with no I/O (day words against today
+        # in UTC): a mistake is the ack's own answer, and only a valid request says "Checking…".
+        parsed = commands.parse(command.get("text", ""), around=utcnow().date())
         channel_id = command["channel_id"]
         # Replies that need no I/O ride on the ack itself; everything else comes after it.
         if isinstance(parsed, commands.Help):
@@ -146,7 +148,7 @@ async def run(
     elif isinstance(parsed, commands.Status):
         await reply(await status(services, customer))
     elif isinstance(parsed, commands.Availability):
-        await scheduling.availability(services, customer, parsed, user_id, reply)
+        await availability.availability(services, customer, parsed, user_id, reply)
     elif isinstance(parsed, commands.Book):
         await scheduling.book(
             services, customer, parsed, user_id=user_id, request_key=asked.request_key, reply=reply

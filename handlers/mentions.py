@@ -25,6 +25,7 @@ from bot.services import Services
 from handlers.clicks import Reply, ephemeral_in
 from handlers.commands import Asked, run
 from handlers.work import AfterAck
+from storage.models import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +54,14 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         event_id = str(body.get("event_id", ""))
         if channel_id and user_id and event_id:
             reply = ephemeral_in(client, channel_id, user_id, thread_ts=event.get("thread_ts"))
+            text = command_text(str(event.get("text", "")), context.bot_user_id)
+            parsed = commands.parse(text, around=utcnow().date())
+            # A mistake (or help) is answered at once: it waits behind no one's work.
             after_ack.start(
                 channel_id,
-                lambda: answer(body, event, context, client, reply),
+                lambda: answer(body, event, context, client, reply, parsed),
                 apologize=reply,
+                queue=not isinstance(parsed, commands.Invalid | commands.Help),
             )
 
     async def answer(
@@ -65,6 +70,7 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         context: AsyncBoltContext,
         client: AsyncWebClient,
         reply: Reply,
+        parsed: commands.Command,
     ) -> None:
         channel_id, user_id = str(event["channel"]), str(event["user"])
         event_id = str(body["event_id"])
@@ -83,5 +89,4 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
             reply=reply,
             door=MENTION,
         )
-        parsed = commands.parse(command_text(str(event.get("text", "")), context.bot_user_id))
         await run(services, parsed, asked, client)

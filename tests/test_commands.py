@@ -167,11 +167,51 @@ def test_availability(text: str, expected: Availability) -> None:
     assert parse(text) == expected
 
 
-@pytest.mark.parametrize("day", ["2026-02-30", "2026-13-01", "yesterday", "1999-01-01", "someday"])
-def test_availability_keeps_day_words_as_typed_for_bot_when_to_judge(day: str) -> None:
-    # Which date a word is depends on the customer's timezone: `bot.when.parse_range` says
-    # what is wrong with a bad one (tests/test_when.py), not the grammar.
+@pytest.mark.parametrize("day", ["1999-01-01", "2030-06-01", "friday", "TODAY"])
+def test_availability_keeps_real_day_words_as_typed_for_bot_when_to_resolve(day: str) -> None:
+    # Which date a word is depends on the customer's timezone: `bot.when.parse_range`
+    # resolves it (and refuses a past one) once that is known.
     assert parse(f"availability {day}") == Availability(when=(day,))
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ("availability 2026-02-30", "February 2026 has 28 days"),
+        ("availability 2026-13-01", "months go from 01 to 12"),
+        ("availability yesterday", "`yesterday` as a day"),
+        ("availability tomorow", "Did you mean `tomorrow`?"),
+        ("availability someday", "`someday` as a day"),
+        ("availability this wek", "`this wek` as days"),
+        ("book <@U1> tomorow 9:00 1h Shoot", "Did you mean `tomorrow`?"),
+        ("book <@U1> 2026-02-30 9:00 1h Shoot", "February 2026 has 28 days"),
+    ],
+)
+def test_a_word_that_is_no_day_is_refused_before_any_timezone_is_known(
+    text: str, quoted: str
+) -> None:
+    result = parse(text)
+    assert isinstance(result, Invalid) and quoted in result.problem, result
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ("availability 2026-02-27", "in the past"),
+        ("book <@U1> 2026-02-27 9:00 1h Shoot", "in the past"),
+        ("availability 2027-03-04", "more than a year away"),
+    ],
+)
+def test_given_today_in_utc_a_date_wrong_in_every_timezone_is_refused(
+    text: str, quoted: str
+) -> None:
+    result = parse(text, around=date(2026, 3, 1))
+    assert isinstance(result, Invalid) and quoted in result.problem, result
+
+
+@pytest.mark.parametrize("day", ["2026-02-28", "2026-03-02", "2027-03-03"])
+def test_given_today_in_utc_a_date_right_in_some_timezone_is_kept(day: str) -> None:
+    assert parse(f"availability {day}", around=date(2026, 3, 1)) == Availability(when=(day,))
 
 
 @pytest.mark.parametrize(
@@ -229,9 +269,9 @@ def test_book(text: str, expected: Book) -> None:
     assert parse(text) == expected
 
 
-def test_book_keeps_an_impossible_date_as_typed_for_bot_when_to_judge() -> None:
-    result = parse("book <@U1> 2026-02-30 9:00 1h Shoot")
-    assert isinstance(result, Book) and result.day == "2026-02-30"
+def test_book_keeps_a_real_date_as_typed_for_bot_when_to_resolve() -> None:
+    result = parse("book <@U1> 2026-02-28 9:00 1h Shoot")
+    assert isinstance(result, Book) and result.day == "2026-02-28"
 
 
 @pytest.mark.parametrize(

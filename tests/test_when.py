@@ -10,11 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.availability import WorkingHours
 from bot.messages.help import build_invalid
 from bot.when import (
     MAX_DAYS_AHEAD,
     MAX_DURATION,
     WhenError,
+    check_day,
     format_duration,
     format_time_12h,
     format_time_24h,
@@ -475,3 +477,93 @@ def test_a_local_moment_round_trips_through_its_zone(
     back = moment.astimezone(UTC).astimezone(zone)
     assert back.replace(tzinfo=None) == wall and back.utcoffset() == moment.utcoffset()
     assert moment.tzinfo is zone and moment.fold == 0
+
+
+# --- which week `this week` is, given working hours -----------------------------------------
+
+WEEK_ZONES = [NEW_YORK, LORD_HOWE, KOLKATA]
+SOME_HOURS = st.builds(
+    WorkingHours,
+    start=st.sampled_from([time(0), time(2), time(9), time(13, 30)]),
+    end=st.sampled_from([time(17), time(20), time(23, 59)]),
+    weekdays=st.frozensets(st.integers(0, 6), min_size=1),
+)
+
+
+def works_at(hours: WorkingHours, zone: ZoneInfo, now: datetime) -> Callable[[date], bool]:
+    return lambda day: any(w.end > now for w in hours.windows(day, zone))
+
+
+@given(
+    moment=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2028, 12, 31)),
+    zone=st.sampled_from(WEEK_ZONES),
+    hours=SOME_HOURS,
+)
+def test_this_week_is_the_working_days_left_or_the_coming_week(
+    moment: datetime, zone: ZoneInfo, hours: WorkingHours
+) -> None:
+    now = moment.replace(tzinfo=UTC)
+    today = now.astimezone(zone).date()
+    works = works_at(hours, zone, now)
+    this = parse_week(["this", "week"], today=today, works=works)
+    following = parse_week(["next", "week"], today=today, works=works)
+    for days in (this, following):
+        assert days == tuple(days[0] + timedelta(days=n) for n in range(len(days)))
+        assert days[0].isocalendar()[:2] == days[-1].isocalendar()[:2], "one Monday–Sunday week"
+        assert works(days[0]) and works(days[-1]), "from a working day to a working day"
+    assert this[0] >= today
+    left = [
+        today + timedelta(days=n)
+        for n in range(7 - today.weekday())
+        if works(today + timedelta(days=n))
+    ]
+    if left:
+        assert this[0] == left[0] and this[-1] == left[-1], "what is left of this week"
+    else:
+        monday = today + timedelta(days=7 - today.weekday())
+        assert this[0] - monday < timedelta(days=7), "nothing left: the coming week"
+    this_monday = this[0] - timedelta(days=this[0].weekday())
+    assert following[0] - timedelta(days=following[0].weekday()) == this_monday + timedelta(days=7)
+
+
+def test_this_week_on_a_sunday_evening_in_new_york_is_monday_to_friday() -> None:
+    sunday = date(2026, 12, 6)
+    now = datetime.combine(sunday, time(19), NEW_YORK)
+    works = works_at(WorkingHours(time(9), time(17)), NEW_YORK, now)
+    monday = sunday + timedelta(days=1)
+    assert parse_week(["this", "week"], today=sunday, works=works) == tuple(
+        monday + timedelta(days=n) for n in range(5)
+    )
+    assert parse_week(["next", "week"], today=sunday, works=works)[0] == monday + timedelta(7)
+
+
+def test_this_week_after_hours_on_a_wednesday_starts_tomorrow() -> None:
+    wednesday = date(2026, 12, 2)
+    now = datetime.combine(wednesday, time(17, 30), KOLKATA)
+    works = works_at(WorkingHours(time(9), time(17)), KOLKATA, now)
+    this = parse_week(["this", "week"], today=wednesday, works=works)
+    assert this == (wednesday + timedelta(days=1), wednesday + timedelta(days=2))
+    assert parse_week(["next", "week"], today=wednesday, works=works)[0] == date(2026, 12, 7)
+
+
+@given(day=st.dates(min_value=date(2025, 1, 1), max_value=date(2028, 12, 31)))
+def test_without_working_hours_the_weeks_are_the_calendar_s(day: date) -> None:
+    this = parse_week(["this", "week"], today=day)
+    assert this[0] == day and this[-1].weekday() == 6
+    following = parse_week(["next", "week"], today=day)
+    assert following[0] == this[-1] + timedelta(days=1) and len(following) == 7
+
+
+@given(
+    day=st.dates(min_value=date(2025, 1, 1), max_value=date(2028, 12, 31)),
+    offset=st.integers(-1, 1),
+)
+def test_a_day_word_checked_in_utc_is_kept_when_some_timezone_takes_it(
+    day: date, offset: int
+) -> None:
+    # Every timezone's today is within a day of UTC's: a date that is one of them (or up to
+    # a year after) is never refused before the customer's timezone is known.
+    check_day((day + timedelta(days=offset)).isoformat(), around=day)
+    check_day((day + timedelta(days=offset + 366)).isoformat(), around=day)
+    with pytest.raises(WhenError, match="in the past"):
+        check_day((day - timedelta(days=2)).isoformat(), around=day)

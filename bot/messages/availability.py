@@ -7,6 +7,7 @@ reads at a glance; a cell is `—` when nothing is free, `off` on a day off.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -60,13 +61,15 @@ def why_unknown(problem: str) -> str:
 
 def build_availability(report: AvailabilityReport, today: date) -> Message:
     if not report.people:
-        return build_nobody_connected(report.asked_for_everyone)
+        return build_nobody_connected(report.asked_for_everyone, report.not_connected)
     title = _title(report, today)
     lines = (
         [_day_line(p, report) for p in report.people]
         if len(report.days) == 1
         else _grid(report, today)
     )
+    if report.not_connected:
+        lines.append(not_connected_line(report.not_connected))
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*{title}*"))]
     blocks += [SectionBlock(text=MarkdownTextObject(text=text)) for text in pack_lines(lines)]
     footer = f"Times in {report.zone.key}. Read live from Google at {_clock(report)}."
@@ -78,13 +81,27 @@ def build_availability(report: AvailabilityReport, today: date) -> Message:
 
 def _title(report: AvailabilityReport, today: date) -> str:
     days = report.days
+    # A range says its dates plainly: "today" is for one day, and only when it is.
     when = (
         format_day(days[0], today)
         if len(days) == 1
-        else f"{format_day(days[0], today)} to {format_day(days[-1], today)}"
+        else f"{_plain_day(days[0], today)} to {_plain_day(days[-1], today)}"
     )
     fits = f", where {format_duration(report.duration)} fits" if report.duration else ""
     return f"Availability {when}{fits}"
+
+
+def _plain_day(day: date, today: date) -> str:
+    year = f" {day.year}" if day.year != today.year else ""
+    return f"{day:%a} {day.day} {day:%b}{year}"
+
+
+def not_connected_line(user_ids: Sequence[str]) -> str:
+    """The people with no calendar connected, named where the team is listed."""
+    people = ", ".join(mention(u) for u in user_ids[:NUDGE_LIMIT])
+    if len(user_ids) > NUDGE_LIMIT:
+        people += f" and {len(user_ids) - NUDGE_LIMIT} more"
+    return f"*Not connected yet:* {people}"
 
 
 def _clock(report: AvailabilityReport) -> str:
@@ -154,19 +171,32 @@ def _cell(windows: list[Interval], working: bool) -> str:
     return f"{hours}h" if hours else f"{minutes}m"
 
 
-def build_nobody_connected(asked_for_everyone: bool) -> Message:
+def build_nobody_connected(asked_for_everyone: bool, not_connected: Sequence[str] = ()) -> Message:
+    if not asked_for_everyone:
+        return Message.text_only("I couldn't find those people.")
     text = (
         "No staff member has connected a calendar yet, so I can't tell who is free. "
         "Each photographer runs `@Tonomo connect-calendar` in this channel to connect their own."
     )
-    return Message.text_only(text if asked_for_everyone else "I couldn't find those people.")
+    if not not_connected:
+        return Message.text_only(text)
+    return Message.of(
+        text,
+        SectionBlock(text=MarkdownTextObject(text=text)),
+        *(
+            SectionBlock(text=MarkdownTextObject(text=part))
+            for part in pack_lines([not_connected_line(not_connected)])
+        ),
+    )
 
 
 def build_connect_nudge(user_ids: list[str], asked_by: str) -> Message:
-    """Posted in the channel: the people asked about whose calendars aren't connected."""
-    people = ", ".join(mention(u) for u in user_ids[:NUDGE_LIMIT])
-    if len(user_ids) > NUDGE_LIMIT:
-        people += f" and {len(user_ids) - NUDGE_LIMIT} more"
+    """Posted in the channel: the people asked about whose calendars aren't connected,
+    never the person who asked (who has their answer already)."""
+    others = [u for u in user_ids if u != asked_by]
+    people = ", ".join(mention(u) for u in others[:NUDGE_LIMIT])
+    if len(others) > NUDGE_LIMIT:
+        people += f" and {len(others) - NUDGE_LIMIT} more"
     text = (
         f"{people}: {mention(asked_by)} asked when you're free, but I can't see your calendar yet. "
         "Connect it from your own Slack account and I'll answer from it: I only ever see when "

@@ -250,8 +250,10 @@ def build_reminder(user_ids: Sequence[str], by: str) -> Message:
     mentions = [mention(u) for u in user_ids[:REMINDED_SHOWN]]
     if len(user_ids) > REMINDED_SHOWN:
         mentions.append(f"and {len(user_ids) - REMINDED_SHOWN} more")
+    # Whoever reminds is left out of those asked; reminding only themselves, nobody asks.
+    asker = "" if by in user_ids else f"{mention(by)} asks you to connect"
     ask = (
-        f"{mention(by)} asks you to connect your Google calendar, so the team can see when "
+        f"{asker or 'Please connect'} your Google calendar, so the team can see when "
         f"you're free. Click *{CONNECT_MINE_LABEL}* and sign in with your own Google account: "
         "I only ever see when you're busy, never what your events are."
     )
@@ -272,8 +274,8 @@ def build_reminder(user_ids: Sequence[str], by: str) -> Message:
 def build_remind_reply(outcome: Reminded, count: int = 0) -> Message:
     """The answer, only the person who clicked sees it."""
     if outcome is Reminded.POSTED:
-        people = "1 person" if count == 1 else f"{count} people"
-        text = f"Done: I reminded {people} who haven't connected a calendar yet."
+        people = "1 person who hasn't" if count == 1 else f"{count} people who haven't"
+        text = f"Done: I reminded {people} connected a calendar yet."
     elif outcome is Reminded.NO_ONE_WAITING:
         text = "Everyone in this channel has connected a calendar: there's no one to remind."
     elif outcome is Reminded.MEMBERS_UNKNOWN:

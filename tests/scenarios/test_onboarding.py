@@ -321,15 +321,46 @@ async def test_remind_staff_names_only_those_not_connected(bot: RunningBot) -> N
     await connect(bot, user=ALICE, email=ALICE_EMAIL)
     checklist = await onboard(bot)
 
-    reply = await click(bot, checklist, REMIND_STAFF, user=OWNER)
+    reply = await click(bot, checklist, REMIND_STAFF, user=ALICE)
 
-    assert "I reminded 2 people" in text_of(reply)
+    assert "Done: I reminded 2 people who haven't connected a calendar yet." in text_of(reply)
     reminders = [m for m in bot.slack.messages(CHANNEL) if "asks you to connect" in text_of(m)]
     (reminder,) = reminders
     text = text_of(reminder)
     assert f"<@{BOB}>" in text and f"<@{OWNER}>" in text
-    assert f"<@{ALICE}>" not in text
+    assert f"<@{ALICE}> asks you to connect" in text
     assert action_ids(reminder) == [CONNECT_MINE]
+
+
+async def test_whoever_reminds_is_left_out_of_those_asked(bot: RunningBot) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    checklist = await onboard(bot)
+
+    reply = await click(bot, checklist, REMIND_STAFF, user=OWNER)
+
+    assert "Done: I reminded 1 person who hasn't connected a calendar yet." in text_of(reply)
+    (reminder,) = [m for m in bot.slack.messages(CHANNEL) if "asks you to connect" in text_of(m)]
+    text = text_of(reminder)
+    assert text.startswith(f"<@{BOB}>:") and f"<@{OWNER}> asks you to connect" in text
+    assert text.splitlines()[0] == f"<@{BOB}>: please connect your Google calendar."
+
+
+async def test_reminding_when_only_you_have_not_connected_asks_nobody_by_themselves(
+    bot: RunningBot,
+) -> None:
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    await connect(bot, user=BOB, email=BOB_EMAIL)
+    checklist = await onboard(bot)
+
+    reply = await click(bot, checklist, REMIND_STAFF, user=OWNER)
+
+    assert "I reminded 1 person who hasn't connected a calendar yet." in text_of(reply)
+    (reminder,) = [
+        m for m in bot.slack.messages(CHANNEL) if "please connect your Google" in text_of(m)
+    ]
+    text = text_of(reminder)
+    assert f"<@{OWNER}>" in text and "asks you" not in text, text
+    assert text.splitlines()[0].count(f"<@{OWNER}>") == 1
 
 
 async def test_remind_staff_clicked_twice_reminds_once(bot: RunningBot) -> None:
