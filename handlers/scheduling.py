@@ -1,4 +1,4 @@
-"""Availability, booking, cancelling and settings: from Slack to `bot/` and back.
+"""Booking, cancelling and settings: from Slack to `bot/` and back.
 
 Used by the `/tonomo` command listener, and registers the buttons and the modal of booking.
 """
@@ -32,7 +32,6 @@ from bot.booking import (
     next_working_start,
 )
 from bot.messages import Message
-from bot.messages.availability import build_availability, build_connect_nudge
 from bot.messages.booking import (
     DEFAULT_LENGTH,
     FORM_BOOK_OTHERS,
@@ -62,7 +61,7 @@ from bot.messages.people import build_refusal
 from bot.messages.settings import build_hours_set, build_settings, build_timezone_set
 from bot.people import Act
 from bot.services import Services
-from bot.staff import NOT_CONNECTED, local_today, stored_hours, working_hours
+from bot.staff import local_today, stored_hours, working_hours
 from handlers import clicks
 from handlers.clicks import NOT_SET_UP, Reply
 from handlers.work import AfterAck
@@ -89,33 +88,6 @@ SLOT_ACTION = re.compile(f"^{BOOK_SLOT}_[0-9]+$")
 
 def _invalid(error: when.WhenError, verb: str) -> Message:
     return build_invalid(error.problem, commands.USAGE[verb])
-
-
-async def availability(
-    services: Services,
-    customer: Customer,
-    asked: commands.Availability,
-    user_id: str,
-    reply: Reply,
-) -> None:
-    now = utcnow()
-    today = local_today(customer, now)
-    try:
-        days = when.parse_range(asked.when, today=today)
-    except when.WhenError as error:
-        await reply(_invalid(error, "availability"))
-        return
-    report = await services.staff.availability(
-        customer, user_ids=asked.user_ids, days=days, duration=asked.duration, now=now
-    )
-    unnamed = [p.person.user_id for p in report.people if not p.person.name]
-    if len(days) > 1 and unnamed:  # the week's grid shows names, not mentions
-        report = report.named({u: await services.directory.name_of(u) for u in unnamed})
-    await reply(build_availability(report, today))
-    await services.onboarding.availability_asked(customer)
-    unconnected = [p.person.user_id for p in report.people if p.problem == NOT_CONNECTED]
-    if unconnected:
-        await services.poster.post(customer, build_connect_nudge(unconnected, user_id))
 
 
 async def book(
