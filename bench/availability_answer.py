@@ -216,7 +216,7 @@ class Asker:
         arrived = float(reply["at"])
         google = [r for r in await control.requests("google", "", sent.at) if r["at"] <= arrived]
         message = json.loads(reply["body"])
-        days = 7 if self.options.when == "next week" else len(grid_days(message))
+        days = 5 if self.options.when == "next week" else len(grid_days(message))  # working days
         self.problems += [
             f"{scenario.name}: {p}" for p in grid_problems(message, self.staff_names, days)
         ]

@@ -112,7 +112,7 @@ COMMANDS = (
     "availability next week",
     "digest now",
 )
-DAYS = 7  # next week, Monday to Sunday
+DAYS = 5  # next week's working days, Monday to Friday (the grid shows working days only)
 ACK_LIMIT_S = 3.0  # Slack's: an ack later than this is an error shown to the person
 TARGET_RATIO = 1.5
 RETRY_AFTER_S = 30

@@ -80,7 +80,7 @@ JSON_TYPE = "application/json"
 EPHEMERAL_PATH = "/api/chat.postEphemeral"
 POLL_S = 0.05  # how often the benchmark asks the emulator how many answers arrived
 SETTLE_S = 1.0  # after a burst's last answer, for what the bot does after answering
-DAYS = 7  # next week, Monday to Sunday
+DAYS = 5  # next week's working days, Monday to Friday (the grid shows working days only)
 
 
 def staff_user(number: int) -> str:
