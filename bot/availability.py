@@ -46,13 +46,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from operator import attrgetter
-from typing import Literal
 from zoneinfo import ZoneInfo
+
+from bot.when import Clock
 
 MONDAY_TO_FRIDAY = frozenset(range(5))
 _MICROSECOND = timedelta(microseconds=1)
 
-Clock = Literal["24h", "12h"]
 _Span = tuple[datetime, datetime]
 """A half-open span of UTC instants, for the sweeps (cheaper than building `Interval`s)."""
 _START = attrgetter("start")

@@ -90,6 +90,13 @@ class SetTimezone:
 
 
 @dataclass(frozen=True)
+class SetClock:
+    """`settings clock 12h|24h`: how every message to the customer writes times."""
+
+    clock: when.Clock
+
+
+@dataclass(frozen=True)
 class SetHours:
     start: time
     end: time
@@ -140,6 +147,7 @@ Command = (
     | Cancel
     | ShowSettings
     | SetTimezone
+    | SetClock
     | SetHours
     | SetRole
     | DigestSetting
@@ -156,7 +164,7 @@ USAGE = {
     "book": "/tonomo book @user DAY TIME DURATION TITLE…",
     "cancel": "/tonomo cancel BOOKING",
     "settings": "/tonomo settings timezone Area/City | settings hours HH:MM-HH:MM [mon-fri] [@user]"
-    " | settings owner|onboarder|staff @user",
+    " | settings clock 12h|24h | settings owner|onboarder|staff @user",
     "digest": "/tonomo digest on | off | now | at HH:MM",
     "onboard": "/tonomo onboard",
 }
@@ -340,11 +348,14 @@ def _settings(args: list[str]) -> Command:
         return _timezone(rest)
     if what == "hours":
         return _hours(rest)
+    if what == "clock":
+        return _clock(rest)
     if what in ROLES:
         return _role(what, rest)
     return _invalid(
         "settings",
-        f"I can set `timezone`, `hours`, `owner`, `onboarder` or `staff`, not `{_shown(args[0])}`.",
+        "I can set `timezone`, `hours`, `clock`, `owner`, `onboarder` or `staff`, "
+        f"not `{_shown(args[0])}`.",
     )
 
 
@@ -359,6 +370,35 @@ def _role(role: str, args: list[str]) -> Command:
         if (problem := _not_a_mention("settings", word)) is not None:
             return problem
     return _invalid("settings", f"Name one person, like `settings {role} @alex`.")
+
+
+_CLOCK_WORDS: dict[str, when.Clock] = {
+    "12h": "12h",
+    "12": "12h",
+    "12-hour": "12h",
+    "am/pm": "12h",
+    "ampm": "12h",
+    "24h": "24h",
+    "24": "24h",
+    "24-hour": "24h",
+}
+
+
+def _clock(args: list[str]) -> Command:
+    if len(args) != 1:
+        return _invalid(
+            "settings",
+            "Say which clock: `settings clock 12h` (like 2:30pm) or `settings clock 24h` "
+            "(like 14:30).",
+        )
+    clock = _CLOCK_WORDS.get(args[0].lower())
+    if clock is None:
+        return _invalid(
+            "settings",
+            f"I can write times as `12h` (like 2:30pm) or `24h` (like 14:30), not "
+            f"`{_shown(args[0])}`. Try `settings clock 12h` or `settings clock 24h`.",
+        )
+    return SetClock(clock)
 
 
 def _timezone(args: list[str]) -> Command:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.when import CLOCKS, Clock, default_clock
 from storage.models import Customer
 from storage.repositories import Store
 
@@ -32,6 +33,16 @@ def valid_timezone(name: str | None) -> str | None:
     except (ZoneInfoNotFoundError, ValueError):
         return None
     return name
+
+
+def clock_of(customer: Customer) -> Clock:
+    """How every message to `customer` writes times: theirs if they chose one, else the
+    convention of their timezone's country."""
+    chosen = customer.clock
+    for clock in CLOCKS:
+        if chosen == clock:
+            return clock
+    return default_clock(customer.timezone)
 
 
 class Customers:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.customers import clock_of
 from bot.messages.digest import DigestView, build_digest
 from bot.people import People
 from bot.slack import Poster
@@ -221,7 +222,7 @@ class Digests:
     async def _compose_and_post(
         self, customer: Customer, day: date, stored: Stored, *, record: bool
     ) -> bool:
-        messages = build_digest(await self.compose(customer, day, stored))
+        messages = build_digest(await self.compose(customer, day, stored), clock=clock_of(customer))
         first_ts = None
         for n, message in enumerate(messages):
             if n:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.checklist import Progress, Reminded, progress_of, standing_of
 from bot.connections import owner_key
+from bot.customers import clock_of
 from bot.messages.onboarding import build_checklist, build_reminder, build_welcome
 from bot.people import People
 from bot.slack import Poster
@@ -67,7 +68,9 @@ class Onboarding:
 
     async def post(self, customer: Customer) -> str | None:
         """Post a new checklist and keep it up to date from now on; its ts, or None."""
-        ts = await self._poster.post(customer, build_checklist(await self.progress(customer)))
+        ts = await self._poster.post(
+            customer, build_checklist(await self.progress(customer), clock=clock_of(customer))
+        )
         if ts is not None:
             await self._store.set_checklist_ts(customer.id, ts)
         return ts
@@ -81,7 +84,7 @@ class Onboarding:
         current = await self._store.get_customer(customer.id)
         if current is None or current.checklist_ts is None:
             return False
-        message = build_checklist(await self.progress(current))
+        message = build_checklist(await self.progress(current), clock=clock_of(current))
         return await self._poster.update(current, current.checklist_ts, message)
 
     async def bot_added(self, customer: Customer) -> None:

@@ -132,7 +132,9 @@ def act_of(command: commands.Command, user_id: str) -> Act | None:
     may). Cancelling is decided with the booking in hand (`bot.booking`)."""
     if isinstance(command, commands.ConnectCalendar | commands.Disconnect):
         return Act.PRIMARY if command.kind is ConnectionKind.PRIMARY else None
-    if isinstance(command, commands.SetTimezone | commands.SetHours | commands.SetRole):
+    if isinstance(
+        command, commands.SetTimezone | commands.SetClock | commands.SetHours | commands.SetRole
+    ):
         return Act.SETTINGS
     if isinstance(command, commands.DigestSetting):
         return None if command.action == "now" else Act.SETTINGS

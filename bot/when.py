@@ -27,6 +27,13 @@ Decisions:
 - Local moments: a wall time that doesn't exist (clocks jump forward) is refused, suggesting
   the time the clocks show right after the jump; one that happens twice (clocks go back) is
   the first occurrence (`fold=0`, before the change), and `repeated_time_note` says so.
+- CLOCK: how times are written to a customer, `12h` (`2:30pm`) or `24h` (`14:30`). Unless
+  the customer chose one (`settings clock`), it follows the country of their timezone: the
+  zone's country in tzdata's `zone.tab` (shipped with the `tzdata` package), and 12-hour
+  only in the countries where that is how people write times (`TWELVE_HOUR_COUNTRIES`: the
+  US and its territories, Canada, Australia, New Zealand, India, Pakistan, Bangladesh, the
+  Philippines, Malaysia, Egypt, Saudi Arabia); everywhere else, UTC and unknown zones
+  included, 24-hour. Slack gives a timezone, not a locale, so the zone is what there is.
 - Mentions: every `<@U…>` / `<@U…|name>` word is taken, in order, once each; other words,
   `<!channel>` included, come back untouched.
 """
@@ -39,7 +46,24 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cache
+from importlib import resources
+from typing import Literal, get_args
 from zoneinfo import ZoneInfo
+
+Clock = Literal["12h", "24h"]
+"""How times are written: `2:30pm` or `14:30`."""
+CLOCKS: tuple[Clock, ...] = get_args(Clock)
+
+TWELVE_HOUR_COUNTRIES = frozenset(
+    {"US", "PR", "GU", "VI", "AS", "MP", "UM", "CA", "AU", "NZ", "IN", "PK", "BD", "PH", "MY"}
+    | {"EG", "SA"}
+)
+"""ISO country codes whose people write times on the 12-hour clock."""
+
+_LEGACY_ZONE_COUNTRIES = {"US/": "US", "Canada/": "CA", "Australia/": "AU", "NZ": "NZ"}
+"""Old zone names (links, not in `zone.tab`) by prefix."""
+_LEGACY_ZONES = {"Asia/Calcutta": "IN", "Asia/Dacca": "BD"}
 
 MAX_DAYS_AHEAD = 366
 """The furthest DAY, in days after today: the same date next year always fits."""
@@ -276,6 +300,35 @@ def format_time_12h(at: time) -> str:
     """`9am`, `2:30pm`, `12am` (midnight), `12pm` (noon): the am/pm form `parse_time` takes."""
     minutes = f":{at.minute:02d}" if at.minute else ""
     return f"{at.hour % 12 or 12}{minutes}{'am' if at.hour < 12 else 'pm'}"
+
+
+def format_time(at: time, clock: Clock) -> str:
+    """`at` as `clock` writes it: `14:30` or `2:30pm`."""
+    return format_time_12h(at) if clock == "12h" else format_time_24h(at)
+
+
+def default_clock(timezone_name: str) -> Clock:
+    """The clock people write times on where `timezone_name` is (see CLOCK above)."""
+    country = _zone_countries().get(timezone_name) or _LEGACY_ZONES.get(timezone_name)
+    if country is None:
+        prefix = next((p for p in _LEGACY_ZONE_COUNTRIES if timezone_name.startswith(p)), None)
+        country = _LEGACY_ZONE_COUNTRIES[prefix] if prefix else None
+    return "12h" if country in TWELVE_HOUR_COUNTRIES else "24h"
+
+
+@cache
+def _zone_countries() -> dict[str, str]:
+    """Zone name → ISO country code, from tzdata's `zone.tab` (one country per zone)."""
+    try:
+        text = resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text("utf-8")
+    except (ModuleNotFoundError, OSError):
+        return {}
+    countries = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            code, _, zone = line.split("\t")[:3]
+            countries[zone] = code
+    return countries
 
 
 def format_duration(length: timedelta) -> str:

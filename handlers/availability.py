@@ -9,6 +9,7 @@ who haven't connected are nudged in the channel, by whoever asked: never themsel
 from __future__ import annotations
 
 from bot import commands, when
+from bot.customers import clock_of
 from bot.messages.availability import build_availability, build_connect_nudge
 from bot.messages.help import build_invalid
 from bot.services import Services
@@ -43,7 +44,7 @@ async def availability(
     unnamed = [p.person.user_id for p in report.people if not p.person.name]
     if len(days) > 1 and unnamed:  # the week's grid shows names, not mentions
         report = report.named({u: await services.directory.name_of(u) for u in unnamed})
-    await reply(build_availability(report, today))
+    await reply(build_availability(report, today, clock=clock_of(customer)))
     await services.onboarding.availability_asked(customer)
     unconnected = [
         p.person.user_id

@@ -18,6 +18,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import commands
+from bot.customers import clock_of
 from bot.messages import Message
 from bot.messages.connect import (
     build_connect_link,
@@ -160,7 +161,10 @@ async def run(
             await reply(scheduling.build_open_book_form())
     elif isinstance(parsed, commands.Cancel):
         await scheduling.cancel(services, customer, parsed.short_id, user_id=user_id, reply=reply)
-    elif isinstance(parsed, commands.ShowSettings | commands.SetTimezone | commands.SetHours):
+    elif isinstance(
+        parsed,
+        commands.ShowSettings | commands.SetTimezone | commands.SetClock | commands.SetHours,
+    ):
         await scheduling.settings(services, customer, parsed, reply)
     elif isinstance(parsed, commands.SetRole):
         role = Role(parsed.role)
@@ -213,4 +217,4 @@ async def status(services: Services, customer: Customer) -> Message:
         not_connected=not_connected,
         channel_problem=customer.channel_problem,
     )
-    return build_status(view)
+    return build_status(view, clock=clock_of(customer))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot import commands
+from bot.customers import clock_of
 from bot.messages import Message
 from bot.messages.settings import build_digest_set
 from bot.services import Services
@@ -25,5 +26,5 @@ async def digest_command(
     at = f"{asked.at:%H:%M}" if asked.at is not None else None
     await services.digest_store.set_schedule(customer.id, enabled=enabled, at=at)
     updated = await services.store.get_customer(customer.id) or customer
-    await reply(build_digest_set(updated))
+    await reply(build_digest_set(updated, clock_of(updated)))
     await services.onboarding.refresh(updated)  # "the daily digest is on" is a checklist step

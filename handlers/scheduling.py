@@ -31,6 +31,7 @@ from bot.booking import (
     Refused,
     next_working_start,
 )
+from bot.customers import clock_of
 from bot.messages import Message
 from bot.messages.booking import (
     DEFAULT_LENGTH,
@@ -58,7 +59,12 @@ from bot.messages.booking import (
 from bot.messages.help import build_invalid
 from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING, MARK_CANCELLED, OPEN_BOOK_FORM
 from bot.messages.people import build_refusal
-from bot.messages.settings import build_hours_set, build_settings, build_timezone_set
+from bot.messages.settings import (
+    build_clock_set,
+    build_hours_set,
+    build_settings,
+    build_timezone_set,
+)
 from bot.people import Act
 from bot.services import Services
 from bot.staff import local_today, stored_hours, working_hours
@@ -158,7 +164,7 @@ async def tell_booking(
     if isinstance(outcome, Message):
         await reply(outcome)
     elif isinstance(outcome, Booked) and not outcome.again:
-        message = build_booking(outcome.booking, zone, today, note)
+        message = build_booking(outcome.booking, zone, today, clock_of(customer), note)
         ts = await services.poster.post(customer, message)
         if ts is None:
             await reply(message)  # the channel can't be posted in: at least they know
@@ -166,9 +172,13 @@ async def tell_booking(
             outcome.booking.message_ts = ts
             await services.store.set_booking_message(outcome.booking.id, ts)
     elif isinstance(outcome, Booked):
-        await reply(build_booked_again(outcome, zone, today))
+        await reply(build_booked_again(outcome, zone, today, clock_of(customer)))
     elif isinstance(outcome, Conflict):
-        await reply(build_conflict(outcome, request.staff_user_id, request.title, zone, today))
+        await reply(
+            build_conflict(
+                outcome, request.staff_user_id, request.title, zone, today, clock_of(customer)
+            )
+        )
     else:
         await reply(build_refused(outcome, request.staff_user_id))
 
@@ -181,7 +191,7 @@ async def cancel(
     outcome = await cancel_booking(services, customer, short_id, user_id, now)
     if isinstance(outcome, Cancelled):
         await show_cancelled(services, customer, outcome.booking)
-        notice = build_cancel_notice(outcome, user_id, zone, today)
+        notice = build_cancel_notice(outcome, user_id, zone, today, clock_of(customer))
         if await services.poster.post(customer, notice) is None:
             await reply(notice)
     else:
@@ -218,7 +228,9 @@ async def show_cancelled(
     if booking.message_ts and booking.message_ts != shown_at:
         zone, today = ZoneInfo(customer.timezone), local_today(customer, utcnow())
         await services.poster.update(
-            customer, booking.message_ts, build_cancelled_booking(booking, zone, today)
+            customer,
+            booking.message_ts,
+            build_cancelled_booking(booking, zone, today, clock_of(customer)),
         )
 
 
@@ -241,7 +253,11 @@ async def open_book_form(
     now, zone = utcnow(), ZoneInfo(customer.timezone)
     start = next_working_start(working_hours(customer), zone, now, DEFAULT_LENGTH)
     view = build_book_modal(
-        customer.channel_id, zone, local_today(customer, now), values=BookFormValues(start=start)
+        customer.channel_id,
+        zone,
+        local_today(customer, now),
+        clock_of(customer),
+        values=BookFormValues(start=start),
     )
     await client.views_open(trigger_id=trigger_id, view=view)
 
@@ -252,21 +268,26 @@ async def settings(
     store = services.store
     if isinstance(asked, commands.SetTimezone):
         await store.set_timezone(customer.id, asked.name)
-        await reply(build_timezone_set(asked.name, working_hours(customer)))
+        customer.timezone = asked.name  # the default clock follows the new timezone
+        await reply(build_timezone_set(asked.name, working_hours(customer), clock_of(customer)))
+    elif isinstance(asked, commands.SetClock):
+        await store.set_clock(customer.id, asked.clock)
+        customer.clock = asked.clock
+        await reply(build_clock_set(asked.clock, working_hours(customer)))
     elif isinstance(asked, commands.SetHours):
         hours = stored_hours(asked.start, asked.end, asked.weekdays)
         await store.set_working_hours(customer.id, hours, asked.user_id)
         updated = await store.get_customer(customer.id) or customer
         members = {m.slack_user_id: m for m in await store.list_members(customer.id)}
         shown = working_hours(updated, members.get(asked.user_id or ""))
-        await reply(build_hours_set(shown, customer.timezone, asked.user_id))
+        await reply(build_hours_set(shown, customer.timezone, clock_of(customer), asked.user_id))
     else:
         own = [
             (member, working_hours(customer, member))
             for member in await store.list_members(customer.id)
             if member.work_start
         ]
-        await reply(build_settings(customer, working_hours(customer), own))
+        await reply(build_settings(customer, working_hours(customer), own, clock_of(customer)))
 
 
 class _FormAttempt:
@@ -309,7 +330,7 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         outcome = await cancel_booking(services, customer, short_id, user_id, now)
         if isinstance(outcome, Cancelled):
             zone, today = ZoneInfo(customer.timezone), local_today(customer, now)
-            message = build_cancelled_booking(outcome.booking, zone, today)
+            message = build_cancelled_booking(outcome.booking, zone, today, clock_of(customer))
             await respond(text=message.text, blocks=message.blocks, replace_original=True)
             clicked = (body.get("container") or {}).get("message_ts", "")
             await show_cancelled(services, customer, outcome.booking, shown_at=clicked)
@@ -334,7 +355,7 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
             await reply(build_not_cancelled(outcome, short_id, customer.owner_user_id))
             return
         zone, today = ZoneInfo(customer.timezone), local_today(customer, now)
-        notice = build_cancel_notice(outcome, user_id, zone, today)
+        notice = build_cancel_notice(outcome, user_id, zone, today, clock_of(customer))
         await respond(text=notice.text, blocks=notice.blocks, replace_original=True)
         await show_cancelled(services, customer, outcome.booking)
         await services.poster.post(customer, notice)
@@ -365,7 +386,7 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         if isinstance(outcome, Booked) and not outcome.again:
             # The offer is used: its message says which, with no buttons left to click.
             zone, today = ZoneInfo(customer.timezone), local_today(customer, utcnow())
-            used = build_slot_used(outcome.booking, zone, today)
+            used = build_slot_used(outcome.booking, zone, today, clock_of(customer))
             await respond(text=used.text, blocks=used.blocks, replace_original=True)
 
     app.action(CANCEL_BOOKING)(after_ack.listener(cancel_click))
@@ -457,7 +478,12 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
             if isinstance(outcome, Conflict):
                 today = local_today(customer, utcnow())
                 modal = build_book_modal(
-                    channel_id, zone, today, values=_form_values(request), conflict=outcome
+                    channel_id,
+                    zone,
+                    today,
+                    clock_of(customer),
+                    values=_form_values(request),
+                    conflict=outcome,
                 )
                 await ack(response_action="update", view=modal)
                 return

@@ -119,6 +119,9 @@ class Customer(Base):
     set with `settings owner`. None until then (everyone may then do what the owner may)."""
     owner_set_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     """"primary" when connecting the primary calendar made them owner; else who set it."""
+    clock: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    """How messages write times, "12h" or "24h" (`settings clock`); None: the timezone's
+    country convention (`bot.customers.clock_of`)."""
 
     members: Mapped[list[Member]] = relationship(
         back_populates="customer", cascade="all, delete-orphan"

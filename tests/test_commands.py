@@ -23,6 +23,7 @@ from bot.commands import (
     Help,
     Invalid,
     Onboard,
+    SetClock,
     SetHours,
     SetTimezone,
     ShowSettings,
@@ -33,7 +34,7 @@ from bot.commands import (
     plain_text,
 )
 from bot.messages.help import build_invalid
-from bot.when import format_duration, format_time_12h, format_time_24h
+from bot.when import Clock, format_duration, format_time_12h, format_time_24h
 from storage.models import ConnectionKind
 
 MON_TO_FRI = frozenset(range(5))
@@ -710,3 +711,41 @@ def assert_fits_in_a_reply(result: Invalid) -> None:
         parsed = Block.parse(block)
         assert parsed is not None
         parsed.to_dict()  # validates Slack's limits
+
+
+@pytest.mark.parametrize(
+    ("text", "clock"),
+    [
+        ("settings clock 12h", "12h"),
+        ("settings clock 24h", "24h"),
+        ("SETTINGS Clock 24H", "24h"),
+        ("settings clock am/pm", "12h"),
+        ("settings clock 24-hour", "24h"),
+    ],
+)
+def test_settings_clock_sets_how_times_are_written(text: str, clock: Clock) -> None:
+    assert parse(text) == SetClock(clock)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("settings clock", "Say which clock: `settings clock 12h` (like 2:30pm)"),
+        ("settings clock 12h 24h", "Say which clock"),
+        (
+            "settings clock 13h",
+            "I can write times as `12h` (like 2:30pm) or `24h` (like 14:30), not `13h`",
+        ),
+        (
+            "settings clock military",
+            "not `military`. Try `settings clock 12h` or `settings clock 24h`.",
+        ),
+    ],
+)
+def test_a_wrong_clock_is_explained_kindly(text: str, problem: str) -> None:
+    result = invalid(text)
+    assert problem in result.problem and "settings clock 12h|24h" in (result.usage or "")
+
+
+def test_settings_names_the_clock_among_what_it_can_set() -> None:
+    assert "`clock`" in invalid("settings colour blue").problem

@@ -121,7 +121,7 @@ def view(staff: int, zone: str = "America/New_York") -> DigestView:
 @pytest.mark.parametrize("staff", [0, 1, 10, 200])
 @pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata"])
 def test_every_part_is_within_slack_s_limits_and_nobody_is_left_out(staff: int, zone: str) -> None:
-    messages = build_digest(view(staff, zone))
+    messages = build_digest(view(staff, zone), clock="24h")
     everything = ""
     for message in messages:
         assert 1 <= len(message.blocks) <= MAX_BLOCKS
@@ -136,7 +136,7 @@ def test_every_part_is_within_slack_s_limits_and_nobody_is_left_out(staff: int, 
 
 
 def test_one_person_s_day_reads_plainly() -> None:
-    (message,) = build_digest(view(3))
+    (message,) = build_digest(view(3), clock="24h")
     text = text_of({"text": message.text, "blocks": message.blocks})
     assert "<@U0000>: 9:00–17:00  _(5 × 1h30m fit)_" in text
     assert "<@U0002>: 10:00–11:00, 12:00–17:00  _(3 × 1h30m fit)_" in text
@@ -144,7 +144,7 @@ def test_one_person_s_day_reads_plainly() -> None:
 
 
 def test_no_staff_connected_says_so() -> None:
-    (message,) = build_digest(view(0))
+    (message,) = build_digest(view(0), clock="24h")
     assert "No staff calendar is connected yet" in text_of({"blocks": message.blocks})
 
 

@@ -148,7 +148,7 @@ def test_unreachable_says_when_it_is_tried_next() -> None:
     gone = connection(1, where, state=ConnectionState.UNREACHABLE, reason=GOOGLE_UNREACHABLE)
     text = text_of(home([Place(customer=where, connections=[gone])]))
     assert ":grey_question: unreachable" in text and "I'll keep trying." in text
-    assert "Checked at 3:30am; next try at 4am (UTC)." in text
+    assert "Checked at 3:30; next try at 4:00 (UTC)." in text
 
 
 def test_the_link_sits_under_the_row_it_is_for_with_the_tips() -> None:

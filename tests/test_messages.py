@@ -33,7 +33,7 @@ def connection(i: int, kind: ConnectionKind = ConnectionKind.STAFF) -> CalendarC
 
 def status(rows: list[CalendarConnection], timezone: str = "UTC") -> str:
     view = StatusView(connections=rows, timezone=timezone, check_interval=timedelta(minutes=30))
-    return str(build_status(view).blocks)
+    return str(build_status(view, clock="24h").blocks)
 
 
 def test_escape_defuses_mentions_and_links() -> None:
@@ -49,7 +49,7 @@ def test_status_stays_within_slacks_block_limit_for_200_staff() -> None:
         not_connected=[f"W{i}" for i in range(200)],
         channel_problem="not_in_channel",
     )
-    message = build_status(view)
+    message = build_status(view, clock="24h")
     assert len(message.blocks) <= 50
     assert "…and 164 more." in str(message.blocks)
     assert "and 140 more" in str(message.blocks)
@@ -68,7 +68,7 @@ def test_empty_status_says_what_to_do() -> None:
 
 def test_every_message_has_fallback_text() -> None:
     empty = StatusView(connections=[], timezone="UTC", check_interval=timedelta(minutes=30))
-    for message in (build_help(), build_invalid("x", None), build_status(empty)):
+    for message in (build_help(), build_invalid("x", None), build_status(empty, clock="24h")):
         assert message.text
 
 

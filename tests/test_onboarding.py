@@ -197,25 +197,25 @@ def test_a_checklist_message_ts_says_when_it_was_posted() -> None:
 
 @pytest.mark.parametrize("count", [0, 1, 200, 1000])
 def test_the_checklist_stays_within_slacks_limits(count: int) -> None:
-    message = build_checklist(crowd(count))
+    message = build_checklist(crowd(count), clock="24h")
     assert_valid(message)
     assert buttons(message) == list(PANEL_ACTIONS)
 
 
 def test_the_checklist_of_200_people_leaves_no_one_out() -> None:
     progress = crowd(200)
-    shown = body(build_checklist(progress))
+    shown = body(build_checklist(progress, clock="24h"))
     for person in progress.people:
         assert f"<@{person.user_id}>" in shown
     assert f"{progress.connected_count} of 200 connected." in shown
 
 
 def test_past_300_people_the_rest_are_counted() -> None:
-    assert "…and 700 more" in body(build_checklist(crowd(1000)))
+    assert "…and 700 more" in body(build_checklist(crowd(1000), clock="24h"))
 
 
 def test_the_checklist_has_four_steps_and_says_how_many_are_done() -> None:
-    message = build_checklist(progress_of(customer(), [], ["U0OWNER"]))
+    message = build_checklist(progress_of(customer(), [], ["U0OWNER"]), clock="24h")
     for number in range(1, STEPS + 1):
         step(message, number)
     assert "1 of 4 steps done" in message.text
@@ -223,14 +223,14 @@ def test_the_checklist_has_four_steps_and_says_how_many_are_done() -> None:
 
 
 def test_step_one_to_do_gives_the_generic_account_advice() -> None:
-    message = build_checklist(progress_of(customer(), [], []))
+    message = build_checklist(progress_of(customer(), [], []), clock="24h")
     assert step(message, 1).startswith(":white_large_square:")
     assert GENERIC_ACCOUNT_ADVICE in body(message)
 
 
 def test_step_one_done_names_the_account_and_who_connected_it() -> None:
     primary = connection("U0OWNER", ConnectionKind.PRIMARY, email="bookings@acme.com")
-    message = build_checklist(progress_of(customer(), [primary], []))
+    message = build_checklist(progress_of(customer(), [primary], []), clock="24h")
     assert step(message, 1).startswith(":white_check_mark:")
     assert "Connected by <@U0OWNER>: bookings@acme.com." in body(message)
     assert GENERIC_ACCOUNT_ADVICE not in body(message)
@@ -243,7 +243,7 @@ def test_a_broken_primary_says_it_needs_reconnecting() -> None:
         state=ConnectionState.NEEDS_RECONNECT,
         email="bookings@acme.com",
     )
-    message = build_checklist(progress_of(customer(), [primary], []))
+    message = build_checklist(progress_of(customer(), [primary], []), clock="24h")
     assert step(message, 1).startswith(":warning:")
     assert "bookings@acme.com needs reconnecting" in body(message)
 
@@ -253,7 +253,9 @@ def test_each_person_is_ticked_waiting_or_needs_reconnecting() -> None:
         connection("U0ALICE"),
         connection("U0BOB", state=ConnectionState.NEEDS_RECONNECT),
     ]
-    message = build_checklist(progress_of(customer(), connections, ["U0ALICE", "U0BOB", "U0CAROL"]))
+    message = build_checklist(
+        progress_of(customer(), connections, ["U0ALICE", "U0BOB", "U0CAROL"]), clock="24h"
+    )
     shown = body(message)
     assert ":white_check_mark: <@U0ALICE>" in shown
     assert ":warning: <@U0BOB>: needs reconnecting" in shown
@@ -263,48 +265,52 @@ def test_each_person_is_ticked_waiting_or_needs_reconnecting() -> None:
 
 
 def test_step_two_is_done_when_everyone_has_connected() -> None:
-    message = build_checklist(progress_of(customer(), [connection("U0ALICE")], ["U0ALICE"]))
+    message = build_checklist(
+        progress_of(customer(), [connection("U0ALICE")], ["U0ALICE"]), clock="24h"
+    )
     assert step(message, 2).startswith(":white_check_mark:")
 
 
 def test_an_empty_channel_says_to_invite_the_team() -> None:
-    assert "No one else is in this channel yet" in body(build_checklist(crowd(0)))
+    assert "No one else is in this channel yet" in body(build_checklist(crowd(0), clock="24h"))
 
 
 def test_an_unlisted_channel_says_so() -> None:
     progress = progress_of(customer(), [connection("U0ALICE")], None)
-    shown = body(build_checklist(progress))
+    shown = body(build_checklist(progress, clock="24h"))
     assert "I can't see who is in this channel" in shown
     assert ":white_check_mark: <@U0ALICE>" in shown
 
 
 def test_step_three_is_done_once_availability_was_asked() -> None:
-    assert step(build_checklist(progress_of(customer(), [], [])), 3).startswith(
+    assert step(build_checklist(progress_of(customer(), [], []), clock="24h"), 3).startswith(
         ":white_large_square:"
     )
-    done = build_checklist(progress_of(customer(asked=True), [], []))
+    done = build_checklist(progress_of(customer(asked=True), [], []), clock="24h")
     assert step(done, 3).startswith(":white_check_mark:")
 
 
 def test_step_four_says_when_the_digest_comes_and_how_to_change_it() -> None:
-    on = body(build_checklist(progress_of(customer(timezone="Asia/Kolkata"), [], [])))
+    on = body(build_checklist(progress_of(customer(timezone="Asia/Kolkata"), [], []), clock="24h"))
     assert "Every working day at 7:00 (Asia/Kolkata)" in on
     assert "`@Tonomo digest off`" in on
-    off = build_checklist(progress_of(customer(digest=False), [], []))
+    off = build_checklist(progress_of(customer(digest=False), [], []), clock="24h")
     assert step(off, 4).startswith(":white_large_square:")
     assert "`@Tonomo digest on`" in body(off)
 
 
 def test_all_done_is_celebrated() -> None:
     connections = [connection("U0OWNER", ConnectionKind.PRIMARY), connection("U0ALICE")]
-    message = build_checklist(progress_of(customer(asked=True), connections, ["U0ALICE"]))
+    message = build_checklist(
+        progress_of(customer(asked=True), connections, ["U0ALICE"]), clock="24h"
+    )
     assert "All 4 steps done" in body(message)
     assert "4 of 4 steps done" in message.text
 
 
 def test_an_email_in_the_checklist_pings_no_one() -> None:
     primary = connection("U0OWNER", ConnectionKind.PRIMARY, email="<!channel>@example.com")
-    shown = json.dumps(build_checklist(progress_of(customer(), [primary], [])).blocks)
+    shown = json.dumps(build_checklist(progress_of(customer(), [primary], []), clock="24h").blocks)
     assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown
 
 

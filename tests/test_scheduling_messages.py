@@ -201,7 +201,7 @@ def crowd(count: int, days: tuple[date, ...], zone: ZoneInfo) -> list[PersonAvai
 def test_availability_stays_within_slacks_limits(
     count: int, days: tuple[date, ...], zone: ZoneInfo
 ) -> None:
-    message = build_availability(report(crowd(count, days, zone), days, zone), MONDAY)
+    message = build_availability(report(crowd(count, days, zone), days, zone), MONDAY, clock="24h")
     assert_valid(message)
 
 
@@ -213,13 +213,13 @@ def grid_rows(message: Message) -> list[str]:
 
 def test_a_day_of_200_staff_leaves_no_one_out() -> None:
     people = crowd(200, (MONDAY,), NEW_YORK)
-    shown = body(build_availability(report(people), MONDAY))
+    shown = body(build_availability(report(people), MONDAY, clock="24h"))
     assert all(f"<@{p.person.user_id}>: " in shown for p in people)
 
 
 def test_a_week_of_200_staff_leaves_no_one_out() -> None:
     people = crowd(200, WEEK, NEW_YORK)
-    message = build_availability(report(people, WEEK), MONDAY)
+    message = build_availability(report(people, WEEK), MONDAY, clock="24h")
     assert len(grid_rows(message)) == 200
     unknown = [p for p in people if p.free is None]
     assert all(f"<@{p.person.user_id}>: " in body(message) for p in unknown)
@@ -229,14 +229,14 @@ def test_one_day_shows_free_time_as_ranges_with_an_en_dash() -> None:
     free = {
         MONDAY: [span(MONDAY, (9, 0), (10, 0), NEW_YORK), span(MONDAY, (13, 30), (17, 0), NEW_YORK)]
     }
-    shown = body(build_availability(report([person(1, free)]), MONDAY))
+    shown = body(build_availability(report([person(1, free)]), MONDAY, clock="24h"))
     assert "<@U00000001>: 9:00–10:00, 13:30–17:00" in shown
 
 
 def test_ranges_are_in_the_customers_timezone() -> None:
     # The same instants: 9:00–10:00 in New York is 19:30–20:30 in Kolkata (+5:30).
     free = {MONDAY: [span(MONDAY, (9, 0), (10, 0), NEW_YORK)]}
-    in_kolkata = build_availability(report([person(1, free)], zone=KOLKATA), MONDAY)
+    in_kolkata = build_availability(report([person(1, free)], zone=KOLKATA), MONDAY, clock="24h")
     assert "19:30–20:30" in body(in_kolkata)
     assert "Times in Asia/Kolkata" in body(in_kolkata)
     assert "at 19:30" in body(in_kolkata)  # read at 14:00 UTC
@@ -244,24 +244,30 @@ def test_ranges_are_in_the_customers_timezone() -> None:
 
 def test_the_title_names_the_day_and_the_length_asked_for() -> None:
     free = {MONDAY: [span(MONDAY, (9, 0), (17, 0), NEW_YORK)]}
-    message = build_availability(report([person(1, free)], duration=timedelta(hours=2)), MONDAY)
+    message = build_availability(
+        report([person(1, free)], duration=timedelta(hours=2)), MONDAY, clock="24h"
+    )
     assert message.text == "Availability today (Mon 2 Mar), where 2h fits"
 
 
 def test_a_day_off_says_day_off() -> None:
     saturday = MONDAY + timedelta(days=5)
-    shown = body(build_availability(report([person(1, {saturday: []})], (saturday,)), MONDAY))
+    shown = body(
+        build_availability(report([person(1, {saturday: []})], (saturday,)), MONDAY, clock="24h")
+    )
     assert "<@U00000001>: day off" in shown
 
 
 def test_a_working_day_with_no_free_time_says_fully_booked() -> None:
-    shown = body(build_availability(report([person(1, {MONDAY: []})]), MONDAY))
+    shown = body(build_availability(report([person(1, {MONDAY: []})]), MONDAY, clock="24h"))
     assert "<@U00000001>: fully booked" in shown
 
 
 def test_fully_booked_for_a_length_says_which_length() -> None:
     message = build_availability(
-        report([person(1, {MONDAY: []})], duration=timedelta(hours=1, minutes=30)), MONDAY
+        report([person(1, {MONDAY: []})], duration=timedelta(hours=1, minutes=30)),
+        MONDAY,
+        clock="24h",
     )
     assert "fully booked (nothing of 1h30m free)" in body(message)
 
@@ -269,14 +275,16 @@ def test_fully_booked_for_a_length_says_which_length() -> None:
 def test_a_persons_own_days_off_count() -> None:
     tuesday_to_saturday = WorkingHours(weekdays=frozenset(range(1, 6)))
     shown = body(
-        build_availability(report([person(1, {MONDAY: []}, hours=tuesday_to_saturday)]), MONDAY)
+        build_availability(
+            report([person(1, {MONDAY: []}, hours=tuesday_to_saturday)]), MONDAY, clock="24h"
+        )
     )
     assert "day off" in shown and "fully booked" not in shown
 
 
 @pytest.mark.parametrize("problem", PROBLEMS)
 def test_an_unknown_calendar_says_why_and_is_never_shown_as_free(problem: str) -> None:
-    message = build_availability(report([person(1, None, problem=problem)]), MONDAY)
+    message = build_availability(report([person(1, None, problem=problem)]), MONDAY, clock="24h")
     shown = body(message)
     why = WHY_UNKNOWN.get(problem, UNREADABLE_TEXT)
     assert f"<@U00000001>: {why}" in shown
@@ -287,7 +295,7 @@ def test_an_unknown_calendar_says_why_and_is_never_shown_as_free(problem: str) -
 @pytest.mark.parametrize("problem", PROBLEMS)
 def test_an_unknown_calendar_in_the_week_grid_is_a_question_mark_with_a_note(problem: str) -> None:
     message = build_availability(
-        report([person(1, None, problem=problem, name="Ana")], WEEK), MONDAY
+        report([person(1, None, problem=problem, name="Ana")], WEEK), MONDAY, clock="24h"
     )
     shown = body(message)
     assert [row.split() for row in grid_rows(message)] == [["Ana", "?"]]
@@ -312,7 +320,7 @@ def test_the_week_grid_shows_free_hours_a_dash_and_off() -> None:
         WEEK[5]: [],
         WEEK[6]: [],
     }
-    message = build_availability(report([person(1, free, name="Ana")], WEEK), MONDAY)
+    message = build_availability(report([person(1, free, name="Ana")], WEEK), MONDAY, clock="24h")
     assert_valid(message)
     assert grid_cells(message, "Ana") == ["6h", "3h30", "—", "30m", "8h", "off", "off"]
     assert "Mon 2" in body(message) and "Sun 8" in body(message)
@@ -321,7 +329,9 @@ def test_the_week_grid_shows_free_hours_a_dash_and_off() -> None:
 
 def test_the_week_grid_in_kolkata_counts_half_hours() -> None:
     free = {day: [span(day, (9, 30), (13, 0), KOLKATA)] for day in WEEK}
-    message = build_availability(report([person(1, free, name="Ravi")], WEEK, KOLKATA), MONDAY)
+    message = build_availability(
+        report([person(1, free, name="Ravi")], WEEK, KOLKATA), MONDAY, clock="24h"
+    )
     assert grid_cells(message, "Ravi") == ["3h30"] * 5 + ["off", "off"]
 
 
@@ -333,6 +343,7 @@ def test_a_long_display_name_is_cut_to_keep_the_grid_aligned() -> None:
             WEEK,
         ),
         MONDAY,
+        clock="24h",
     )
     rows = grid_rows(message)
     assert rows[0].startswith("Bartholomew …")
@@ -341,7 +352,7 @@ def test_a_long_display_name_is_cut_to_keep_the_grid_aligned() -> None:
 
 def test_a_display_name_in_the_grid_pings_no_one() -> None:
     free: dict[date, list[Interval]] = {day: [] for day in WEEK}
-    message = build_availability(report([person(1, free, name=PING)], WEEK), MONDAY)
+    message = build_availability(report([person(1, free, name=PING)], WEEK), MONDAY, clock="24h")
     assert_valid(message)
     assert PING not in texts(message)
     assert "&lt;!channel&gt;" in body(message)
@@ -350,7 +361,7 @@ def test_a_display_name_in_the_grid_pings_no_one() -> None:
 def test_a_grid_of_names_that_need_escaping_keeps_every_row() -> None:
     # Escaped, `&` is five characters: the grid's code blocks must still fit whole.
     people = [person(n, busy_day(WEEK, NEW_YORK), name=f"A&B<{n}>") for n in range(200)]
-    message = build_availability(report(people, WEEK), MONDAY)
+    message = build_availability(report(people, WEEK), MONDAY, clock="24h")
     assert_valid(message)
     rows = grid_rows(message)
     assert [row.split()[0] for row in rows] == [f"A&amp;B&lt;{n}&gt;" for n in range(200)]
@@ -358,7 +369,7 @@ def test_a_grid_of_names_that_need_escaping_keeps_every_row() -> None:
 
 
 def test_nobody_connected_says_how_to_connect() -> None:
-    message = build_availability(report([]), MONDAY)
+    message = build_availability(report([]), MONDAY, clock="24h")
     assert_valid(message)
     assert "@Tonomo connect-calendar" in body(message)
 
@@ -406,14 +417,14 @@ def booking(
 
 def test_when_text_names_the_day_and_the_range() -> None:
     slot = span(MONDAY + timedelta(days=1), (13, 0), (14, 30), NEW_YORK)
-    assert when_text(slot, NEW_YORK, MONDAY) == "tomorrow (Tue 3 Mar), 13:00–14:30"
-    assert when_text(slot, KOLKATA, MONDAY) == "tomorrow (Tue 3 Mar), 23:30–1:00 (next day)"
+    assert when_text(slot, NEW_YORK, MONDAY, "24h") == "tomorrow (Tue 3 Mar), 13:00–14:30"
+    assert when_text(slot, KOLKATA, MONDAY, "24h") == "tomorrow (Tue 3 Mar), 23:30–1:00 (next day)"
     later = span(MONDAY + timedelta(days=9), (9, 0), (10, 0), KOLKATA)
-    assert when_text(later, KOLKATA, MONDAY) == "Wed 11 Mar, 9:00–10:00"
+    assert when_text(later, KOLKATA, MONDAY, "24h") == "Wed 11 Mar, 9:00–10:00"
 
 
 def test_the_booking_shows_who_when_what_and_its_id() -> None:
-    message = build_booking(booking(), NEW_YORK, MONDAY)
+    message = build_booking(booking(), NEW_YORK, MONDAY, "24h")
     assert_valid(message)
     shown = body(message)
     assert "<@U1>, *tomorrow (Tue 3 Mar), 13:00–14:30*: Shoot at 12 Main St" in shown
@@ -422,13 +433,13 @@ def test_the_booking_shows_who_when_what_and_its_id() -> None:
 
 def test_the_booking_in_kolkata_is_shown_in_kolkata_time() -> None:
     message = build_booking(
-        booking(start=at(MONDAY + timedelta(days=1), 13, zone=KOLKATA)), KOLKATA, MONDAY
+        booking(start=at(MONDAY + timedelta(days=1), 13, zone=KOLKATA)), KOLKATA, MONDAY, "24h"
     )
     assert "13:00–14:30" in body(message) and "Asia/Kolkata" in body(message)
 
 
 def test_the_cancel_button_asks_for_confirmation() -> None:
-    message = build_booking(booking(), NEW_YORK, MONDAY)
+    message = build_booking(booking(), NEW_YORK, MONDAY, "24h")
     button = message.blocks[0]["accessory"]
     assert button["action_id"] == CANCEL_BOOKING and button["value"] == "K7Q2MX"
     confirm = button["confirm"]
@@ -437,7 +448,9 @@ def test_the_cancel_button_asks_for_confirmation() -> None:
 
 
 def test_a_title_in_the_booking_pings_no_one() -> None:
-    message = build_booking(booking(f"{PING} shoot & <b>edit</b>"), NEW_YORK, MONDAY, note=PING)
+    message = build_booking(
+        booking(f"{PING} shoot & <b>edit</b>"), NEW_YORK, MONDAY, "24h", note=PING
+    )
     assert_valid(message)
     assert PING not in texts(message) and "<b>" not in texts(message)
     assert "&lt;!channel&gt; shoot &amp; &lt;b&gt;edit&lt;/b&gt;" in body(message)
@@ -446,8 +459,8 @@ def test_a_title_in_the_booking_pings_no_one() -> None:
 def test_a_cancelled_booking_is_shown_struck_through() -> None:
     cancelled = booking(PING, status=BookingStatus.CANCELLED, cancelled_by="U7")
     for message in (
-        build_booking(cancelled, NEW_YORK, MONDAY),
-        build_cancelled_booking(cancelled, NEW_YORK, MONDAY),
+        build_booking(cancelled, NEW_YORK, MONDAY, "24h"),
+        build_cancelled_booking(cancelled, NEW_YORK, MONDAY, "24h"),
     ):
         assert_valid(message)
         assert "~Booked" in body(message) and "Cancelled by <@U7>" in body(message)
@@ -456,13 +469,13 @@ def test_a_cancelled_booking_is_shown_struck_through() -> None:
 
 
 def test_booked_again_says_so_without_booking_twice() -> None:
-    message = build_booked_again(Booked(booking(PING), again=True), NEW_YORK, MONDAY)
+    message = build_booked_again(Booked(booking(PING), again=True), NEW_YORK, MONDAY, "24h")
     assert_valid(message)
     assert "booked already" in body(message) and "K7Q2MX" in body(message)
     assert PING not in texts(message)
     cancelled = booking(status=BookingStatus.CANCELLED)
     assert "since been cancelled" in body(
-        build_booked_again(Booked(cancelled, again=True), NEW_YORK, MONDAY)
+        build_booked_again(Booked(cancelled, again=True), NEW_YORK, MONDAY, "24h")
     )
 
 
@@ -480,7 +493,7 @@ def conflict(
 @pytest.mark.parametrize("zone", [NEW_YORK, KOLKATA], ids=str)
 def test_a_conflict_says_what_kind_never_what_the_event_is(kind: str, zone: ZoneInfo) -> None:
     message = build_conflict(
-        conflict(kind, zone, event_title="Secret client X"), "U1", "New shoot", zone, MONDAY
+        conflict(kind, zone, event_title="Secret client X"), "U1", "New shoot", zone, MONDAY, "24h"
     )
     assert_valid(message)
     assert "Secret client X" not in texts(message)
@@ -488,7 +501,7 @@ def test_a_conflict_says_what_kind_never_what_the_event_is(kind: str, zone: Zone
 
 
 def test_a_conflict_with_a_booking_names_that_booking_by_id_and_time() -> None:
-    message = build_conflict(conflict(BOOKED), "U1", "New shoot", NEW_YORK, MONDAY)
+    message = build_conflict(conflict(BOOKED), "U1", "New shoot", NEW_YORK, MONDAY, "24h")
     assert "they already have a booking then (`K7Q2MX`, 13:00–14:30)" in body(message)
 
 
@@ -499,7 +512,7 @@ def slot_buttons(message: Message) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("zone", [NEW_YORK, KOLKATA], ids=str)
 def test_a_conflict_offers_the_slots_as_buttons_that_book_them(zone: ZoneInfo) -> None:
     found = conflict(BUSY, zone)
-    message = build_conflict(found, "U1", "New shoot", zone, MONDAY)
+    message = build_conflict(found, "U1", "New shoot", zone, MONDAY, "24h")
     buttons = slot_buttons(message)
     assert 0 < len(buttons) <= 3
     assert len({b["action_id"] for b in buttons}) == len(buttons)
@@ -507,18 +520,20 @@ def test_a_conflict_offers_the_slots_as_buttons_that_book_them(zone: ZoneInfo) -
     assert [read_slot_value(b["value"]) for b in buttons] == [
         ("U1", slot.start, slot.duration, "New shoot") for slot in found.slots
     ]
-    assert [b["text"]["text"] for b in buttons] == [when_text(s, zone, MONDAY) for s in found.slots]
+    assert [b["text"]["text"] for b in buttons] == [
+        when_text(s, zone, MONDAY, "24h") for s in found.slots
+    ]
 
 
 def test_a_conflict_with_no_free_slot_says_where_to_look() -> None:
-    message = build_conflict(conflict(BUSY, slots=0), "U1", "New shoot", NEW_YORK, MONDAY)
+    message = build_conflict(conflict(BUSY, slots=0), "U1", "New shoot", NEW_YORK, MONDAY, "24h")
     assert_valid(message)
     assert slot_buttons(message) == []
     assert "no free 1h in the coming week" in body(message)
 
 
 def test_the_title_a_click_books_pings_no_one() -> None:
-    message = build_conflict(conflict(BUSY), "U1", f"{PING} & co", NEW_YORK, MONDAY)
+    message = build_conflict(conflict(BUSY), "U1", f"{PING} & co", NEW_YORK, MONDAY, "24h")
     assert "A click books it: &lt;!channel&gt; &amp; co" in body(message)
     assert PING not in body(message)
     assert read_slot_value(slot_buttons(message)[0]["value"]) is not None
@@ -529,7 +544,7 @@ def test_the_title_a_click_books_pings_no_one() -> None:
 )
 def test_a_conflict_over_the_longest_title_still_fits_the_buttons(title: str) -> None:
     found = conflict(BUSY, KOLKATA)
-    message = build_conflict(found, "U1", title, KOLKATA, MONDAY)
+    message = build_conflict(found, "U1", title, KOLKATA, MONDAY, "24h")
     assert_valid(message)
     assert [read_slot_value(b["value"]) for b in slot_buttons(message)] == [
         ("U1", slot.start, slot.duration, title) for slot in found.slots
@@ -625,8 +640,12 @@ def test_a_refusal_says_why(reason: str, quoted: str) -> None:
 
 
 def test_the_cancel_notice_says_whether_the_event_is_gone() -> None:
-    gone = build_cancel_notice(Cancelled(booking(PING), event_deleted=True), "U7", NEW_YORK, MONDAY)
-    left = build_cancel_notice(Cancelled(booking(), event_deleted=False), "U7", NEW_YORK, MONDAY)
+    gone = build_cancel_notice(
+        Cancelled(booking(PING), event_deleted=True), "U7", NEW_YORK, MONDAY, "24h"
+    )
+    left = build_cancel_notice(
+        Cancelled(booking(), event_deleted=False), "U7", NEW_YORK, MONDAY, "24h"
+    )
     for message in (gone, left):
         assert_valid(message)
     assert "<@U7> cancelled `K7Q2MX`" in body(gone)
@@ -673,7 +692,7 @@ def test_an_event_of_unknown_account_is_not_guessed_at() -> None:
 
 
 def test_a_used_offer_names_the_booking_and_keeps_no_buttons() -> None:
-    message = build_slot_used(booking(), NEW_YORK, MONDAY)
+    message = build_slot_used(booking(), NEW_YORK, MONDAY, "24h")
     assert_valid(message)
     assert "`K7Q2MX`" in body(message) and "13:00–14:30" in body(message)
     assert '"button"' not in json.dumps(message.blocks)
@@ -698,7 +717,7 @@ def test_not_cancelled_says_why_and_pings_no_one(reason: str, quoted: str) -> No
 
 @pytest.mark.parametrize("zone", [NEW_YORK, KOLKATA], ids=str)
 def test_the_booking_form_is_a_valid_modal(zone: ZoneInfo) -> None:
-    modal = build_book_modal("C123", zone, MONDAY)
+    modal = build_book_modal("C123", zone, MONDAY, "24h")
     View(**modal).to_dict()  # slack_sdk checks the title, the buttons and the blocks
     assert modal["type"] == "modal" and modal["callback_id"] == BOOK_MODAL
     assert modal["private_metadata"] == "C123"
@@ -712,7 +731,7 @@ def test_the_booking_form_is_a_valid_modal(zone: ZoneInfo) -> None:
 
 
 def test_what_the_booking_form_sends_back_is_a_booking() -> None:
-    modal = build_book_modal("C123", NEW_YORK, MONDAY)
+    modal = build_book_modal("C123", NEW_YORK, MONDAY, "24h")
     answers = {
         FORM_STAFF: {"selected_user": "U1"},
         FORM_DAY: {"selected_date": "2026-03-03"},
@@ -750,8 +769,8 @@ def test_describe_days(weekdays: range | set[int], described: str) -> None:
 
 
 def test_describe_hours() -> None:
-    assert describe_hours(WorkingHours()) == "9:00–17:00, Mon–Fri"
-    assert describe_hours(WorkingHours(time(8, 30), time(16), frozenset({0, 2, 4}))) == (
+    assert describe_hours(WorkingHours(), "24h") == "9:00–17:00, Mon–Fri"
+    assert describe_hours(WorkingHours(time(8, 30), time(16), frozenset({0, 2, 4})), "24h") == (
         "8:30–16:00, Mon, Wed, Fri"
     )
 
@@ -766,7 +785,7 @@ def member(n: int) -> Member:
 
 def test_the_settings_show_the_timezone_the_hours_and_own_hours() -> None:
     own = [(member(1), WorkingHours(time(10), time(18), frozenset(range(1, 6))))]
-    message = build_settings(customer(), WorkingHours(), own)
+    message = build_settings(customer(), WorkingHours(), own, "24h")
     assert_valid(message)
     shown = body(message)
     assert "*Timezone:* Asia/Kolkata" in shown
@@ -780,7 +799,7 @@ def test_the_settings_of_many_people_stay_within_slacks_limits(count: int) -> No
     own = [
         (member(n), WorkingHours(time(8), time(16, 30), frozenset({0, 2, 4}))) for n in range(count)
     ]
-    message = build_settings(customer("America/New_York"), WorkingHours(), own)
+    message = build_settings(customer("America/New_York"), WorkingHours(), own, "24h")
     assert_valid(message)
     shown = body(message)
     assert all(f"<@U{n:010d}>" in shown for n in range(count))
@@ -788,15 +807,15 @@ def test_the_settings_of_many_people_stay_within_slacks_limits(count: int) -> No
 
 
 def test_the_timezone_set_reply_names_the_zone_and_the_hours() -> None:
-    message = build_timezone_set("America/New_York", WorkingHours())
+    message = build_timezone_set("America/New_York", WorkingHours(), "24h")
     assert_valid(message)
     assert "*America/New_York*" in body(message) and "9:00–17:00, Mon–Fri" in body(message)
 
 
 def test_the_hours_set_reply_says_whose_hours() -> None:
     hours = WorkingHours(time(7), time(15), frozenset(range(7)))
-    business = build_hours_set(hours, "Asia/Kolkata", None)
-    own = build_hours_set(hours, "Asia/Kolkata", "U5")
+    business = build_hours_set(hours, "Asia/Kolkata", "24h", None)
+    own = build_hours_set(hours, "Asia/Kolkata", "24h", "U5")
     assert "Working hours are now *7:00–15:00, every day* (Asia/Kolkata)" in body(business)
     assert "<@U5>'s own working hours are now" in body(own)
 
@@ -809,7 +828,9 @@ def test_after_closing_time_today_reads_done_not_fully_booked() -> None:
     free = free_windows(days=[day], zone=zone, hours=WorkingHours(), busy=[], now=late)
     report = AvailabilityReport(zone, (day,), None, [PersonAvailability(person, free)], late, True)
     text = "\n".join(
-        b["text"]["text"] for b in build_availability(report, day).blocks if "text" in b
+        b["text"]["text"]
+        for b in build_availability(report, day, clock="24h").blocks
+        if "text" in b
     )
     assert "done for the day" in text and "fully booked" not in text
 
@@ -827,7 +848,9 @@ def test_a_backtick_in_a_name_cannot_end_the_grid() -> None:
         datetime(2026, 11, 24, tzinfo=UTC),
         True,
     )
-    grid = next(b["text"]["text"] for b in build_availability(report, days[0]).blocks[1:2])
+    grid = next(
+        b["text"]["text"] for b in build_availability(report, days[0], clock="24h").blocks[1:2]
+    )
     assert grid.count("```") == 2
 
 
@@ -854,7 +877,7 @@ def test_the_booking_form_starts_at_the_next_working_slot(
 ) -> None:
     start = next_working_start(WorkingHours(), zone, now.replace(tzinfo=zone), timedelta(hours=1))
     assert start == expected.replace(tzinfo=zone)
-    modal = build_book_modal("C1", zone, now.date(), values=BookFormValues(start=start))
+    modal = build_book_modal("C1", zone, now.date(), "24h", values=BookFormValues(start=start))
     elements = {block["block_id"]: block["element"] for block in modal["blocks"]}
     assert elements[FORM_DAY]["initial_date"] == expected.date().isoformat()
     assert elements[FORM_TIME]["initial_time"] == f"{expected:%H:%M}"
@@ -867,7 +890,7 @@ def test_a_conflict_keeps_the_form_s_values_and_offers_the_nearest_times() -> No
         start=asked.start, duration=timedelta(hours=1), staff_user_id="U1", title="Kitchen"
     )
     modal = build_book_modal(
-        "C1", NEW_YORK, MONDAY, values=values, conflict=Conflict(BUSY, asked, slots)
+        "C1", NEW_YORK, MONDAY, "24h", values=values, conflict=Conflict(BUSY, asked, slots)
     )
     View(**modal).to_dict()
     assert modal["callback_id"] == BOOK_MODAL and modal["private_metadata"] == "C1"

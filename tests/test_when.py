@@ -17,7 +17,9 @@ from bot.when import (
     MAX_DURATION,
     WhenError,
     check_day,
+    default_clock,
     format_duration,
+    format_time,
     format_time_12h,
     format_time_24h,
     local_moment,
@@ -567,3 +569,31 @@ def test_a_day_word_checked_in_utc_is_kept_when_some_timezone_takes_it(
     check_day((day + timedelta(days=offset + 366)).isoformat(), around=day)
     with pytest.raises(WhenError, match="in the past"):
         check_day((day - timedelta(days=2)).isoformat(), around=day)
+
+
+@pytest.mark.parametrize(
+    ("zone", "clock"),
+    [
+        ("America/New_York", "12h"),
+        ("Europe/London", "24h"),
+        ("Asia/Kolkata", "12h"),
+        ("Europe/Berlin", "24h"),
+        ("Australia/Sydney", "12h"),
+        ("Australia/Lord_Howe", "12h"),
+        ("Asia/Calcutta", "12h"),
+        ("US/Eastern", "12h"),
+        ("UTC", "24h"),
+        ("Etc/GMT+5", "24h"),
+        ("Not/A_Zone", "24h"),
+    ],
+)
+def test_the_default_clock_is_the_timezone_s_country_convention(zone: str, clock: str) -> None:
+    assert default_clock(zone) == clock
+
+
+def test_times_are_written_on_the_clock_asked_for() -> None:
+    assert [format_time(time(14, 30), "12h"), format_time(time(14, 30), "24h")] == [
+        "2:30pm",
+        "14:30",
+    ]
+    assert [format_time(time(0), "12h"), format_time(time(9), "24h")] == ["12am", "9:00"]

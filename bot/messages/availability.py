@@ -37,7 +37,7 @@ from bot.staff import (
     AvailabilityReport,
     PersonAvailability,
 )
-from bot.when import format_duration
+from bot.when import Clock, format_duration, format_time
 
 MAX_BLOCKS = 50
 NUDGE_LIMIT = 20
@@ -59,12 +59,12 @@ def why_unknown(problem: str) -> str:
     return WHY_UNKNOWN.get(problem, UNREADABLE_TEXT)
 
 
-def build_availability(report: AvailabilityReport, today: date) -> Message:
+def build_availability(report: AvailabilityReport, today: date, *, clock: Clock) -> Message:
     if not report.people:
         return build_nobody_connected(report.asked_for_everyone, report.not_connected)
     title = _title(report, today)
     lines = (
-        [_day_line(p, report) for p in report.people]
+        [_day_line(p, report, clock) for p in report.people]
         if len(report.days) == 1
         else _grid(report, today)
     )
@@ -72,7 +72,7 @@ def build_availability(report: AvailabilityReport, today: date) -> Message:
         lines.append(not_connected_line(report.not_connected))
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*{title}*"))]
     blocks += [SectionBlock(text=MarkdownTextObject(text=text)) for text in pack_lines(lines)]
-    footer = f"Times in {report.zone.key}. Read live from Google at {_clock(report)}."
+    footer = f"Times in {report.zone.key}. Read live from Google at {_read_at(report, clock)}."
     if len(report.days) > 1:
         footer += " Cells are free hours; ask for one day to see the times."
     blocks = [*blocks[: MAX_BLOCKS - 1], ContextBlock(elements=[MarkdownTextObject(text=footer)])]
@@ -104,19 +104,18 @@ def not_connected_line(user_ids: Sequence[str]) -> str:
     return f"*Not connected yet:* {people}"
 
 
-def _clock(report: AvailabilityReport) -> str:
-    local = report.read_at.astimezone(report.zone)
-    return f"{local.hour}:{local.minute:02d}"
+def _read_at(report: AvailabilityReport, clock: Clock) -> str:
+    return format_time(report.read_at.astimezone(report.zone).time(), clock)
 
 
-def _day_line(person: PersonAvailability, report: AvailabilityReport) -> str:
+def _day_line(person: PersonAvailability, report: AvailabilityReport, clock: Clock) -> str:
     who = mention(person.person.user_id)
     if person.free is None:
         return f"• {who}: {why_unknown(person.problem)}"
     day = report.days[0]
     windows = person.free[day]
     if windows:
-        ranges = ", ".join(format_range(w, report.zone) for w in windows)
+        ranges = ", ".join(format_range(w, report.zone, clock) for w in windows)
         return f"• {who}: {ranges}"
     working = person.person.hours.windows(day, report.zone)
     if not working:

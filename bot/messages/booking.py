@@ -51,33 +51,33 @@ from bot.messages.availability import why_unknown
 from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING, MARK_CANCELLED
 from bot.messages.people import who_can
 from bot.staff import NOT_CONNECTED
-from bot.when import format_duration
+from bot.when import Clock, format_duration
 from storage.models import Booking, BookingStatus
 
 
-def when_text(interval: Interval, zone: ZoneInfo, today: date) -> str:
+def when_text(interval: Interval, zone: ZoneInfo, today: date, clock: Clock) -> str:
     """`tomorrow (Wed 25 Nov), 13:00–14:30`."""
-    return f"{format_day(interval.start.astimezone(zone).date(), today)}, {format_range(interval, zone)}"
+    return f"{format_day(interval.start.astimezone(zone).date(), today)}, {format_range(interval, zone, clock)}"
 
 
 def _booking_interval(booking: Booking) -> Interval:
     return Interval(booking.starts_at, booking.ends_at)
 
 
-def _summary(booking: Booking, zone: ZoneInfo, today: date) -> str:
+def _summary(booking: Booking, zone: ZoneInfo, today: date, clock: Clock) -> str:
     return (
-        f"{mention(booking.staff_user_id)}, *{when_text(_booking_interval(booking), zone, today)}*"
+        f"{mention(booking.staff_user_id)}, *{when_text(_booking_interval(booking), zone, today, clock)}*"
         f": {escape(booking.title)}"
     )
 
 
 def build_booking(
-    booking: Booking, zone: ZoneInfo, today: date, note: str | None = None
+    booking: Booking, zone: ZoneInfo, today: date, clock: Clock, note: str | None = None
 ) -> Message:
     """The booking, posted in the channel, with its id and a Cancel button."""
     if booking.status is BookingStatus.CANCELLED:
-        return build_cancelled_booking(booking, zone, today)
-    text = f":white_check_mark: Booked {_summary(booking, zone, today)}"
+        return build_cancelled_booking(booking, zone, today, clock)
+    text = f":white_check_mark: Booked {_summary(booking, zone, today, clock)}"
     context = (
         f"Booking `{booking.short_id}` by {mention(booking.booked_by)}. Times in {zone.key}. "
         f"The event is on the primary calendar, with {escape(booking.staff_email)} invited."
@@ -106,7 +106,7 @@ def build_booking(
     return Message.of(f"Booked {booking.short_id}: {escape(booking.title)}", *blocks)
 
 
-def build_booked_again(outcome: Booked, zone: ZoneInfo, today: date) -> Message:
+def build_booked_again(outcome: Booked, zone: ZoneInfo, today: date, clock: Clock) -> Message:
     """To the person whose request had already booked (a retry, a second click)."""
     booking = outcome.booking
     if booking.status is BookingStatus.CANCELLED:
@@ -116,7 +116,7 @@ def build_booked_again(outcome: Booked, zone: ZoneInfo, today: date) -> Message:
         )
     return Message.text_only(
         f"That's booked already, nothing more to do: `{booking.short_id}`, "
-        f"{_summary(booking, zone, today)}."
+        f"{_summary(booking, zone, today, clock)}."
     )
 
 
@@ -128,15 +128,15 @@ CONFLICT_TEXT = {
 
 
 def build_conflict(
-    conflict: Conflict, staff_user_id: str, title: str, zone: ZoneInfo, today: date
+    conflict: Conflict, staff_user_id: str, title: str, zone: ZoneInfo, today: date, clock: Clock
 ) -> Message:
     """To the person booking: why not, and the nearest free slots as buttons that book."""
     why = CONFLICT_TEXT[conflict.kind]
     if conflict.booking is not None:
-        why += f" (`{conflict.booking.short_id}`, {format_range(_booking_interval(conflict.booking), zone)})"
+        why += f" (`{conflict.booking.short_id}`, {format_range(_booking_interval(conflict.booking), zone, clock)})"
     text = (
         f":no_entry: I can't book {mention(staff_user_id)} "
-        f"{when_text(conflict.asked, zone, today)}: {why}."
+        f"{when_text(conflict.asked, zone, today, clock)}: {why}."
     )
     blocks: list[SectionBlock | ActionsBlock | ContextBlock] = [
         SectionBlock(text=MarkdownTextObject(text=text))
@@ -150,7 +150,7 @@ def build_conflict(
             ActionsBlock(
                 elements=[
                     ButtonElement(
-                        text=when_text(slot, zone, today)[:75],
+                        text=when_text(slot, zone, today, clock)[:75],
                         action_id=f"{BOOK_SLOT}_{n}",
                         value=slot_value(staff_user_id, slot, title),
                     )
@@ -173,11 +173,11 @@ def build_conflict(
     return Message.of(f"I can't book that: {why}.", *blocks)
 
 
-def build_slot_used(booking: Booking, zone: ZoneInfo, today: date) -> Message:
+def build_slot_used(booking: Booking, zone: ZoneInfo, today: date, clock: Clock) -> Message:
     """The conflict's message once one of its slots is booked (replacing it): which one,
     and no buttons left to click. (Its words leave "Booked" to the channel's message.)"""
     text = (
-        f":white_check_mark: Done: you took {_summary(booking, zone, today)}, booking "
+        f":white_check_mark: Done: you took {_summary(booking, zone, today, clock)}, booking "
         f"`{booking.short_id}`. It's in the channel, with its Cancel button; the other times "
         "are no longer offered."
     )
@@ -247,10 +247,10 @@ def build_refused(refused: Refused, staff_user_id: str) -> Message:
     return Message.text_only(f":no_entry: {text}")
 
 
-def build_cancelled_booking(booking: Booking, zone: ZoneInfo, today: date) -> Message:
+def build_cancelled_booking(booking: Booking, zone: ZoneInfo, today: date, clock: Clock) -> Message:
     """The booking message once cancelled (updated in place, or posted)."""
     by = f" by {mention(booking.cancelled_by)}" if booking.cancelled_by else ""
-    text = f":wastebasket: ~Booked {_summary(booking, zone, today)}~ Cancelled{by}."
+    text = f":wastebasket: ~Booked {_summary(booking, zone, today, clock)}~ Cancelled{by}."
     return Message.of(
         f"Cancelled {booking.short_id}",
         SectionBlock(text=MarkdownTextObject(text=text)),
@@ -264,18 +264,20 @@ def _calendar_of(account: str) -> str:
     )
 
 
-def build_cancel_notice(outcome: Cancelled, by: str, zone: ZoneInfo, today: date) -> Message:
+def build_cancel_notice(
+    outcome: Cancelled, by: str, zone: ZoneInfo, today: date, clock: Clock
+) -> Message:
     booking = outcome.booking
     if outcome.event_deleted:
         text = (
             f":wastebasket: {mention(by)} cancelled `{booking.short_id}`: "
-            f"{_summary(booking, zone, today)}. Its event is gone from the primary calendar"
+            f"{_summary(booking, zone, today, clock)}. Its event is gone from the primary calendar"
             + (f" ({escape(booking.event_account)})." if booking.event_account else ".")
         )
     else:
         text = (
             f":wastebasket: {mention(by)} marked `{booking.short_id}` cancelled here: "
-            f"{_summary(booking, zone, today)}. Its event is still in "
+            f"{_summary(booking, zone, today, clock)}. Its event is still in "
             f"{_calendar_of(booking.event_account)}, which I can't reach: please delete it "
             "there by hand."
         )
@@ -407,6 +409,7 @@ def build_book_modal(
     channel_id: str,
     zone: ZoneInfo,
     today: date,
+    clock: Clock,
     *,
     values: BookFormValues | None = None,
     conflict: Conflict | None = None,
@@ -427,7 +430,7 @@ def build_book_modal(
         title["initial_value"] = values.title
     blocks: list[Any] = []
     if conflict is not None:
-        blocks += _form_conflict_blocks(conflict, zone, today)
+        blocks += _form_conflict_blocks(conflict, zone, today, clock)
     blocks += [
         InputBlock(
             block_id=FORM_STAFF,
@@ -473,11 +476,13 @@ def build_book_modal(
     return view.to_dict()
 
 
-def _form_conflict_blocks(conflict: Conflict, zone: ZoneInfo, today: date) -> list[Any]:
+def _form_conflict_blocks(
+    conflict: Conflict, zone: ZoneInfo, today: date, clock: Clock
+) -> list[Any]:
     why = CONFLICT_TEXT[conflict.kind]
     if conflict.booking is not None:
-        why += f" (`{conflict.booking.short_id}`, {format_range(_booking_interval(conflict.booking), zone)})"
-    text = f":no_entry: I can't book {when_text(conflict.asked, zone, today)}: {why}."
+        why += f" (`{conflict.booking.short_id}`, {format_range(_booking_interval(conflict.booking), zone, clock)})"
+    text = f":no_entry: I can't book {when_text(conflict.asked, zone, today, clock)}: {why}."
     length = format_duration(conflict.asked.duration)
     text += f" Pick one of the nearest free times for {length}, or change the day and time."
     return [
@@ -489,7 +494,9 @@ def _form_conflict_blocks(conflict: Conflict, zone: ZoneInfo, today: date) -> li
             element=RadioButtonsElement(
                 action_id=FORM_SLOT,
                 options=[
-                    Option(text=when_text(slot, zone, today)[:75], value=slot.start.isoformat())
+                    Option(
+                        text=when_text(slot, zone, today, clock)[:75], value=slot.start.isoformat()
+                    )
                     for slot in conflict.slots
                 ],
             ),

@@ -8,7 +8,7 @@ nudge and a button); and when the calendars were read.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -25,7 +25,7 @@ from bot.messages import Message, mention, pack_lines
 from bot.messages.availability import why_unknown
 from bot.messages.ids import CONNECT_MINE
 from bot.staff import AvailabilityReport
-from bot.when import format_duration
+from bot.when import Clock, format_duration, format_time
 
 MAX_BLOCKS = 50
 """Blocks in one message (Slack's limit); a longer digest goes out in parts."""
@@ -45,7 +45,7 @@ def _fits(windows_lengths: list[timedelta], shoot: timedelta) -> int:
     return sum(length // shoot for length in windows_lengths)
 
 
-def digest_lines(view: DigestView) -> tuple[list[str], list[str], list[str]]:
+def digest_lines(view: DigestView, clock: Clock) -> tuple[list[str], list[str], list[str]]:
     """Lines of the free, the fully booked (or off), and those whose calendars can't be read."""
     report, zone = view.report, view.report.zone
     free, booked, unknown = [], [], []
@@ -60,16 +60,16 @@ def digest_lines(view: DigestView) -> tuple[list[str], list[str], list[str]]:
             booked.append(f"{who} (day off)" if off else who)
             continue
         fits = _fits([w.duration for w in windows], view.shoot)
-        ranges = ", ".join(format_range(w, zone) for w in windows)
+        ranges = ", ".join(format_range(w, zone, clock) for w in windows)
         count = f"{fits} × {format_duration(view.shoot)} fit" if fits else "no full shoot fits"
         free.append(f"• {who}: {ranges}  _({count})_")
     return free, booked, unknown
 
 
-def build_digest(view: DigestView) -> list[Message]:
+def build_digest(view: DigestView, *, clock: Clock) -> list[Message]:
     report = view.report
     title = f"Today's availability: {view.day:%A} {view.day.day} {view.day:%B}"
-    free, booked, unknown = digest_lines(view)
+    free, booked, unknown = digest_lines(view, clock)
     blocks: list[Block] = [HeaderBlock(text=title)]
     if not report.people:
         blocks.append(
@@ -106,11 +106,12 @@ def build_digest(view: DigestView) -> list[Message]:
                 ]
             )
         )
-    read = report.read_at.astimezone(report.zone)
+    read = format_time(report.read_at.astimezone(report.zone).time(), clock)
     footer = (
-        f"Read live from Google at {read.hour}:{read.minute:02d} ({report.zone.key}). "
+        f"Read live from Google at {read} ({report.zone.key}). "
         f"Shoots counted at {format_duration(view.shoot)}, your usual length. "
-        "`@Tonomo digest off` stops this; `@Tonomo digest at 7:30` moves it."
+        "`@Tonomo digest off` stops this; "
+        f"`@Tonomo digest at {format_time(time(7, 30), clock)}` moves it."
     )
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=footer)]))
     return _in_parts(title, blocks)

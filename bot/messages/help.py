@@ -38,6 +38,11 @@ COMMANDS = (
         "/tonomo settings [timezone Area/City | hours 9:00-17:00 mon-fri [@person]]",
         "the business's timezone and working hours (alone: show them)",
     ),
+    (
+        "/tonomo settings clock 12h | 24h",
+        "how every message writes times: `2:30pm` or `14:30` (by default, as people do "
+        "in the timezone's country)",
+    ),
     ("/tonomo disconnect [primary]", "remove your calendar (or the primary one) and revoke access"),
     (
         "/tonomo settings owner | onboarder | staff @person",

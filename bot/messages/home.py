@@ -32,13 +32,14 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.checklist import Progress, Reminded, Standing
+from bot.customers import clock_of
 from bot.messages import SECTION_LIMIT, escape, format_day, mention
 from bot.messages.connect import UNVERIFIED_TIP, WORKSPACE_TIP
 from bot.messages.health import explain, reconnect_button
 from bot.messages.ids import CONNECT_HERE, CONNECT_LINK, DESK_REMIND
 from bot.messages.onboarding import build_remind_reply
 from bot.messages.status import STATE_LABEL
-from bot.when import format_time_12h
+from bot.when import Clock, format_time
 from storage.models import CalendarConnection, ConnectionKind, ConnectionState, Customer
 
 HOME_BLOCK_LIMIT = 100
@@ -272,7 +273,7 @@ def _rows(
 ) -> Iterator[tuple[str, ButtonElement | None, ConnectionKind]]:
     """Each line of a place, the button that acts on it, and the kind of calendar it is
     about: their own calendar first."""
-    zone = ZoneInfo(place.customer.timezone)
+    zone, clock = ZoneInfo(place.customer.timezone), clock_of(place.customer)
     ordered = sorted(place.connections, key=lambda c: c.kind is ConnectionKind.PRIMARY)
     if place.can_connect:
         yield (
@@ -288,13 +289,15 @@ def _rows(
         )
     for connection in ordered:
         yield (
-            _connection_line(connection, zone, view),
+            _connection_line(connection, zone, clock, view),
             reconnect_button(connection) if connection.state.is_broken else None,
             connection.kind,
         )
 
 
-def _connection_line(connection: CalendarConnection, zone: ZoneInfo, view: HomeView) -> str:
+def _connection_line(
+    connection: CalendarConnection, zone: ZoneInfo, clock: Clock, view: HomeView
+) -> str:
     what = (
         "*Your calendar*"
         if connection.kind is ConnectionKind.STAFF
@@ -307,9 +310,9 @@ def _connection_line(connection: CalendarConnection, zone: ZoneInfo, view: HomeV
     checked = connection.last_checked_at
     if checked is None:
         return line + " Not checked yet."
-    line += f" Checked {_when(checked, zone, view.now)}"
+    line += f" Checked {_when(checked, zone, clock, view.now)}"
     if connection.state is ConnectionState.UNREACHABLE:
-        line += f"; next try {_when(checked + view.check_interval, zone, view.now)}"
+        line += f"; next try {_when(checked + view.check_interval, zone, clock, view.now)}"
     return line + f" ({_zone_words(zone)})."
 
 
@@ -384,7 +387,7 @@ def _remind_button(row: DeskRow) -> ButtonElement | None:
 def _desk_text(row: DeskRow, now: datetime) -> str:
     """A channel's row: its progress, what is broken and since when, who never connected,
     and the digest; times in the customer's own timezone."""
-    zone = ZoneInfo(row.customer.timezone)
+    zone, clock = ZoneInfo(row.customer.timezone), clock_of(row.customer)
     progress = row.progress
     mark = (
         ":red_circle:"
@@ -414,7 +417,7 @@ def _desk_text(row: DeskRow, now: datetime) -> str:
         )
         lines.append(
             f":warning: Broken: {what}, {STATE_LABEL[connection.state].split(' ', 1)[1]} "
-            f"since {_on(broken.since, zone, now)}."
+            f"since {_on(broken.since, zone, clock, now)}."
         )
     if row.waiting:
         named = ", ".join(mention(u) for u in row.waiting[:NEVER_NAMED])
@@ -422,7 +425,7 @@ def _desk_text(row: DeskRow, now: datetime) -> str:
         if more > 0:
             named += f" and {more} more"
         lines.append(f"Never connected: {named}.")
-    lines.append(_digest_words(row, zone, now))
+    lines.append(_digest_words(row, zone, clock, now))
     return _cut("\n".join(lines))
 
 
@@ -432,30 +435,30 @@ def _primary_words(row: DeskRow) -> str:
     return f"{STATE_LABEL[row.primary.state]}, {escape(row.primary.account_email)}"
 
 
-def _digest_words(row: DeskRow, zone: ZoneInfo, now: datetime) -> str:
+def _digest_words(row: DeskRow, zone: ZoneInfo, clock: Clock, now: datetime) -> str:
     state = "off"
     if row.progress.digest_on:
-        state = f"on, at {_clock(row.progress.digest_time)} on working days"
+        state = f"on, at {_clock(row.progress.digest_time, clock)} on working days"
     if row.digest_sent_at is None:
         return f"Daily digest: {state}; it hasn't gone yet. _({_zone_words(zone)})_"
-    last = _on(row.digest_sent_at, zone, now)
+    last = _on(row.digest_sent_at, zone, clock, now)
     return f"Daily digest: {state}; last went {last}. _({_zone_words(zone)})_"
 
 
-def _clock(hhmm: str) -> str:
-    """`07:00` → `7am`; anything unreadable as it is."""
+def _clock(hhmm: str, clock: Clock) -> str:
+    """`07:00` → `7am` (or `7:00`); anything unreadable as it is."""
     try:
-        return format_time_12h(time.fromisoformat(hhmm))
+        return format_time(time.fromisoformat(hhmm), clock)
     except ValueError:
         return hhmm
 
 
-def _on(moment: datetime, zone: ZoneInfo, now: datetime) -> str:
+def _on(moment: datetime, zone: ZoneInfo, clock: Clock, now: datetime) -> str:
     """`today at 3:15pm`, or `Tue 1 Dec at 3:15pm`, in the zone's wall-clock time."""
     local = moment.astimezone(zone)
     today = now.astimezone(zone).date()
     day = "today" if local.date() == today else format_day(local.date(), today)
-    return f"{day} at {format_time_12h(local.time())}"
+    return f"{day} at {format_time(local.time(), clock)}"
 
 
 def _pack(texts: Iterator[str]) -> Iterator[tuple[str, int]]:
@@ -575,11 +578,11 @@ def _cut(text: str) -> str:
     return text if len(text) <= SECTION_LIMIT else text[: SECTION_LIMIT - 1] + "…"
 
 
-def _when(moment: datetime, zone: ZoneInfo, now: datetime) -> str:
+def _when(moment: datetime, zone: ZoneInfo, clock: Clock, now: datetime) -> str:
     """`at 3:15pm`, or `Tue 1 Dec at 3:15pm` on another day, in the zone's wall-clock time."""
     local = moment.astimezone(zone)
     today = now.astimezone(zone).date()
-    at = f"at {format_time_12h(local.time())}"
+    at = f"at {format_time(local.time(), clock)}"
     return at if local.date() == today else f"{format_day(local.date(), today)} {at}"
 
 

@@ -8,6 +8,7 @@ message stays within Slack's 50 blocks whatever the channel's size.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import time
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -30,6 +31,7 @@ from bot.messages.ids import (
     REMIND_STAFF,
     SHOW_STATUS,
 )
+from bot.when import Clock, format_time
 
 DONE = ":white_check_mark:"
 TO_DO = ":white_large_square:"
@@ -62,10 +64,12 @@ def _section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=text))
 
 
-def _hhmm(value: str) -> str:
-    """`07:00` → `7:00`."""
-    hours, _, minutes = value.partition(":")
-    return f"{int(hours)}:{minutes}" if hours.isdigit() else value
+def _hhmm(value: str, clock: Clock) -> str:
+    """`07:00` → `7:00` (or `7am`); anything unreadable as it is."""
+    try:
+        return format_time(time.fromisoformat(value), clock)
+    except ValueError:
+        return value
 
 
 def _person_line(person: PersonStanding) -> str:
@@ -130,12 +134,14 @@ def _availability_step(progress: Progress) -> str:
     )
 
 
-def _digest_step(progress: Progress) -> str:
-    at = f"{_hhmm(progress.digest_time)} ({progress.timezone})"
+def _digest_step(progress: Progress, clock: Clock) -> str:
+    at = f"{_hhmm(progress.digest_time, clock)} ({progress.timezone})"
+    moved = format_time(time(8, 0), clock)
     if progress.digest_on:
         return (
             f"{DONE} *4. The daily digest is on*\nEvery working day at {at} I post who is free "
-            "that day. `@Tonomo digest off` turns it off; `@Tonomo digest at 8:00` moves it."
+            "that day. `@Tonomo digest off` turns it off; "
+            f"`@Tonomo digest at {moved}` moves it."
         )
     return (
         f"{TO_DO} *4. Turn on the daily digest*\nIt's off. `@Tonomo digest on` has me post who "
@@ -143,7 +149,7 @@ def _digest_step(progress: Progress) -> str:
     )
 
 
-def build_checklist(progress: Progress) -> Message:
+def build_checklist(progress: Progress, *, clock: Clock) -> Message:
     """The onboarding checklist, posted in the channel and updated in place."""
     done = progress.steps_done
     if progress.complete:
@@ -159,7 +165,7 @@ def build_checklist(progress: Progress) -> Message:
         _section(_primary_step(progress)),
         *_staff_step(progress),
         _section(_availability_step(progress)),
-        _section(_digest_step(progress)),
+        _section(_digest_step(progress, clock)),
         ActionsBlock(
             elements=[
                 ButtonElement(text=CONNECT_PRIMARY_LABEL, action_id=CONNECT_PRIMARY),

@@ -23,6 +23,7 @@ from slack_sdk.models.blocks import (
 
 from bot.messages import Message, escape, mention
 from bot.messages.health import explain, reconnect_button
+from bot.when import Clock, format_time
 from storage.models import CalendarConnection, ConnectionKind, ConnectionState
 
 STATE_LABEL = {
@@ -58,10 +59,8 @@ def _date(moment: datetime, zone: ZoneInfo) -> str:
     return f"{local:%b} {local.day}, {local:%Y}"
 
 
-def _time(moment: datetime, zone: ZoneInfo) -> str:
-    local = moment.astimezone(zone)
-    hour = local.hour % 12 or 12
-    return f"{hour}:{local:%M}{'am' if local.hour < 12 else 'pm'}"
+def _time(moment: datetime, zone: ZoneInfo, clock: Clock) -> str:
+    return format_time(moment.astimezone(zone).time(), clock)
 
 
 def _unanswered(connection: CalendarConnection) -> bool:
@@ -69,7 +68,7 @@ def _unanswered(connection: CalendarConnection) -> bool:
     return connection.state is ConnectionState.CONNECTED and bool(connection.check_failures)
 
 
-def _row(connection: CalendarConnection, view: StatusView) -> SectionBlock:
+def _row(connection: CalendarConnection, view: StatusView, clock: Clock) -> SectionBlock:
     zone = ZoneInfo(view.timezone)
     who = (
         f"connected by {mention(connection.slack_user_id)}"
@@ -82,28 +81,28 @@ def _row(connection: CalendarConnection, view: StatusView) -> SectionBlock:
     if _unanswered(connection) and checked is not None:
         retry = checked + view.check_interval
         line += (
-            f"\nGoogle didn't answer when I tried at {_time(checked, zone)} (too slow or too busy). It was "
+            f"\nGoogle didn't answer when I tried at {_time(checked, zone, clock)} (too slow or too busy). It was "
             f"connected at the last check Google answered, so nothing is marked broken; "
-            f"next try at {_time(retry, zone)}. Connected since {_date(connection.connected_at, zone)}."
+            f"next try at {_time(retry, zone, clock)}. Connected since {_date(connection.connected_at, zone)}."
         )
     elif connection.state is ConnectionState.CONNECTED and checked is not None:
-        line += f"\nChecked at {_time(checked, zone)}; connected since {_date(connection.connected_at, zone)}."
+        line += f"\nChecked at {_time(checked, zone, clock)}; connected since {_date(connection.connected_at, zone)}."
     elif connection.state is ConnectionState.UNREACHABLE and checked is not None:
         retry = checked + view.check_interval
-        line += f"\n{explain(connection.state, connection.state_reason)} Next try at {_time(retry, zone)}."
+        line += f"\n{explain(connection.state, connection.state_reason)} Next try at {_time(retry, zone, clock)}."
     elif connection.state.is_broken:
         line += f"\n{explain(connection.state, connection.state_reason)}"
     accessory = reconnect_button(connection) if connection.state.is_broken else None
     return SectionBlock(text=MarkdownTextObject(text=line), accessory=accessory)
 
 
-def build_status(view: StatusView) -> Message:
+def build_status(view: StatusView, *, clock: Clock) -> Message:
     primary = next((c for c in view.connections if c.kind is ConnectionKind.PRIMARY), None)
     staff = [c for c in view.connections if c.kind is ConnectionKind.STAFF]
     blocks: list[Block] = [HeaderBlock(text="Calendar connections")]
     blocks.append(SectionBlock(text=MarkdownTextObject(text="*Primary calendar*")))
     if primary is not None:
-        blocks.append(_row(primary, view))
+        blocks.append(_row(primary, view, clock))
     else:
         blocks.append(
             SectionBlock(
@@ -114,7 +113,7 @@ def build_status(view: StatusView) -> Message:
         )
     blocks.append(DividerBlock())
     blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Staff calendars* ({len(staff)})")))
-    blocks.extend(_row(c, view) for c in staff[:MAX_STAFF_ROWS])
+    blocks.extend(_row(c, view, clock) for c in staff[:MAX_STAFF_ROWS])
     if len(staff) > MAX_STAFF_ROWS:
         more = f"…and {len(staff) - MAX_STAFF_ROWS} more."
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=more)]))

@@ -129,6 +129,13 @@ class CustomerRepository(Repository):
                 update(Customer).where(Customer.id == customer_id).values(timezone=timezone)
             )
 
+    async def set_clock(self, customer_id: int, clock: str) -> None:
+        """How the customer's messages write times from now on: "12h" or "24h"."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Customer).where(Customer.id == customer_id).values(clock=clock)
+            )
+
     async def set_checklist_ts(self, customer_id: int, ts: str) -> None:
         """The onboarding checklist now lives in message `ts` (the latest one posted)."""
         async with self._sessions.begin() as session:

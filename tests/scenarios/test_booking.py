@@ -140,7 +140,7 @@ async def test_availability_lists_each_connected_person_s_free_ranges(team: Runn
 
     answer = await ask(team, f"availability {day.isoformat()}")
 
-    assert f"<@{ALICE}>: 9:00–10:00, 12:00–17:00" in answer
+    assert f"<@{ALICE}>: 9am–10am, 12pm–5pm" in answer
     assert f"<@{BOB}>: fully booked" in answer, "a busy all-day event blocks the day"
     assert "Dentist" not in answer and "America/New_York" in answer
 
@@ -149,7 +149,7 @@ async def test_a_duration_keeps_only_the_windows_it_fits(team: RunningBot) -> No
     day = next_weekday()
     team.google.add_event(ALICE_EMAIL, start=at(day, 10), end=at(day, 12))
     answer = await ask(team, f"availability <@{ALICE}|alice> {day.isoformat()} 3h")
-    assert f"<@{ALICE}>: 12:00–17:00" in answer
+    assert f"<@{ALICE}>: 12pm–5pm" in answer
     assert f"<@{BOB}>" not in answer
 
 
@@ -178,7 +178,7 @@ async def test_someone_not_connected_is_told_and_offered_their_own_link(
     nudge = await connect_from_the_nudge(team, CAROL, "carol@acme-photo.com")
     assert f"<@{CAROL}>" in text_of(nudge)
     answer = await ask(team, f"availability <@{CAROL}|carol> {next_weekday().isoformat()}")
-    assert f"<@{CAROL}>: 9:00–17:00" in answer
+    assert f"<@{CAROL}>: 9am–5pm" in answer
 
 
 async def test_a_bad_day_gets_a_kind_reply(team: RunningBot) -> None:
@@ -204,7 +204,7 @@ async def test_a_booking_makes_one_event_and_says_so_in_the_channel(team: Runnin
     )
 
     text = text_of(posted)
-    assert "13:00–14:30" in text and "Shoot at 12 Main St @channel" in text
+    assert "1pm–2:30pm" in text and "Shoot at 12 Main St @channel" in text
     assert "<!channel>" not in text, "a typed <!channel> pings no one"
     (short_id,) = SHORT_ID.findall(text)[:1]
     assert any(b["action_id"] == CANCEL_BOOKING and b["value"] == short_id for b in buttons(posted))
@@ -234,9 +234,9 @@ async def test_a_busy_person_gets_the_kind_of_conflict_and_three_slots_that_book
     assert "therapy" not in text, "never the title of their event"
     offered = buttons(reply)
     assert [b["text"]["text"].split(", ")[-1] for b in offered] == [
-        "10:30–11:30",
-        "11:00–12:00",
-        "15:00–16:00",
+        "10:30am–11:30am",
+        "11am–12pm",
+        "3pm–4pm",
     ]
 
     # A click books the slot; a second click on the same button books nothing more.
@@ -406,7 +406,7 @@ async def test_book_alone_opens_a_form_that_validates_and_books(team: RunningBot
     )
     assert done.status == 200 and not done.body.strip()
     await wait_until(lambda: len(events_of(team, PRIMARY_EMAIL)) == 1)
-    await wait_until(lambda: "11:00–12:30" in text_of(channel_posts(team)[-1]))
+    await wait_until(lambda: "11am–12:30pm" in text_of(channel_posts(team)[-1]))
 
 
 # --- settings -----------------------------------------------------------------------------
@@ -418,9 +418,9 @@ async def test_settings_change_the_hours_and_timezone_availability_uses(team: Ru
     if not shown.strip():
         await wait_until(lambda: "Working hours are now" in text_of(team.slack.responses[-1]))
         shown = text_of(team.slack.responses[-1])
-    assert "10:00–16:00, Tue–Sat" in shown
+    assert "10am–4pm, Tue–Sat" in shown
     answer = await ask(team, f"availability <@{BOB}|bob> {day.isoformat()}")
-    assert f"<@{BOB}>: 10:00–16:00" in answer
+    assert f"<@{BOB}>: 10am–4pm" in answer
 
     await command(team, "settings timezone asia/kolkata")
     await wait_until(lambda: "Asia/Kolkata" in text_of(team.slack.responses[-1]))
@@ -428,7 +428,7 @@ async def test_settings_change_the_hours_and_timezone_availability_uses(team: Ru
     await wait_until(lambda: "own working hours" in text_of(team.slack.responses[-1]))
     await command(team, "settings")
     await wait_until(lambda: "*Timezone:* Asia/Kolkata" in text_of(team.slack.responses[-1]))
-    assert f"<@{ALICE}>: 8:00–12:00, Mon–Fri" in text_of(team.slack.responses[-1])
+    assert f"<@{ALICE}>: 8am–12pm, Mon–Fri" in text_of(team.slack.responses[-1])
 
 
 async def test_a_bad_timezone_suggests_the_right_one(team: RunningBot) -> None:
@@ -459,7 +459,7 @@ async def test_clock_changes_are_explained(team: RunningBot) -> None:
     autumn = next_clock_change(forward=False)
     posted = await book(team, f"<@{ALICE}|alice> {autumn.isoformat()} 1:30 1h Shoot")
     text = text_of(posted)
-    assert "1:30 EDT–1:30 EST" in text, "an hour of elapsed time across the change"
+    assert "1:30am EDT–1:30am EST" in text, "an hour of elapsed time across the change"
     assert "1:30 happens twice" in text and "I used the first one" in text
     (row,) = await bookings(team)
     assert row.ends_at - row.starts_at == timedelta(hours=1)
@@ -496,7 +496,7 @@ async def test_tokens_refreshed_while_reading_are_kept(team: RunningBot) -> None
     before = await access_tokens()
     team.google.expire_access_tokens()
     answer = await ask(team, f"availability {next_weekday().isoformat()}")
-    assert f"<@{ALICE}>: 9:00–17:00" in answer
+    assert f"<@{ALICE}>: 9am–5pm" in answer
     after = await access_tokens()
     assert after[ALICE] != before[ALICE] and after[BOB] != before[BOB]
     assert after["primary"] == before["primary"], "only the calendars read were refreshed"

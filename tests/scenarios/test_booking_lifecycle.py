@@ -249,7 +249,7 @@ async def test_a_booked_suggestion_leaves_no_live_buttons(team: RunningBot) -> N
     (short_id,) = SHORT_ID.findall(text_of(booked[0]))[:1]
     await wait_until(lambda: not buttons(ephemeral(team, offer["ts"])))
     used = ephemeral(team, offer["ts"])
-    assert "15:00–16:00" in text_of(used) and short_id in text_of(used)
+    assert "3pm–4pm" in text_of(used) and short_id in text_of(used)
     assert len(events_of(team, PRIMARY_EMAIL)) == 1
 
 
@@ -359,9 +359,9 @@ async def test_a_conflict_offers_the_nearest_free_times_in_the_form(team: Runnin
     assert fields[FORM_TITLE]["initial_value"] == "Kitchen photos"
     options = fields[FORM_SLOT]["options"]
     assert [o["text"]["text"].split(", ")[-1] for o in options] == [
-        "10:30–11:30",
-        "11:00–12:00",
-        "15:00–16:00",
+        "10:30am–11:30am",
+        "11am–12pm",
+        "3pm–4pm",
     ]
     (still_open,) = [v for v in team.slack.views() if v.get("callback_id") == BOOK_MODAL]
     assert still_open["id"] == view["id"] and FORM_SLOT in str(still_open["blocks"])
@@ -374,7 +374,7 @@ async def test_a_conflict_offers_the_nearest_free_times_in_the_form(team: Runnin
         team.events_url, user_id=OWNER, view_id=view["id"], values=chosen
     )
     assert done.status == 200 and not done.body.strip()
-    await wait_until(lambda: any("15:00–16:00" in text_of(m) for m in channel_posts(team)))
+    await wait_until(lambda: any("3pm–4pm" in text_of(m) for m in channel_posts(team)))
     (event,) = events_of(team, PRIMARY_EMAIL)
     assert event["summary"] == "Kitchen photos"
     (row,) = await bookings(team)
@@ -400,7 +400,7 @@ async def test_with_google_slow_the_form_is_answered_in_time_and_books_once(
     assert "submit" not in answer["view"]
 
     booked = await wait_until(
-        lambda: [m for m in channel_posts(team) if "11:00–12:30" in text_of(m)], timeout=15
+        lambda: [m for m in channel_posts(team) if "11am–12:30pm" in text_of(m)], timeout=15
     )
     assert len(booked) == 1
     assert len(events_of(team, PRIMARY_EMAIL)) == 1

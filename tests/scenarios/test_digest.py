@@ -89,10 +89,10 @@ async def test_the_digest_says_who_is_free_how_many_shoots_fit_and_who_is_missin
 
     (digest,) = digests_in(team)
     text = text_of(digest)
-    assert f"<@{ALICE}>: 12:00–17:00" in text and "3 × 1h30m fit" in text
+    assert f"<@{ALICE}>: 12pm–5pm" in text and "3 × 1h30m fit" in text
     assert "Not connected yet:" in text and f"<@{BOB}>" in text and f"<@{OWNER}>" in text
     assert "Shoot" not in text.replace("Shoots counted", ""), "never an event's title"
-    assert "Read live from Google at 7:00 (America/New_York)" in text
+    assert "Read live from Google at 7am (America/New_York)" in text
     assert any(
         e.get("action_id") == "connect_mine"
         for b in digest["blocks"]
@@ -113,7 +113,7 @@ async def test_once_a_day_at_its_time_and_late_rather_than_never(team: RunningBo
 async def test_digest_settings(team: RunningBot) -> None:
     day = next_working_day()
     reply = await answer(team, "digest at 7:30")
-    assert "on, at 7:30 on working days (Mon–Fri), America/New_York" in reply
+    assert "on, at 7:30am on working days (Mon–Fri), America/New_York" in reply
     assert (await digests_at(team, at(day, 7, 15)).run_due()).sent == 0
     assert (await digests_at(team, at(day, 7, 30)).run_due()).sent == 1
 
