@@ -33,7 +33,6 @@ import itertools
 import os
 import re
 import secrets
-import signal
 import sys
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -2029,10 +2028,7 @@ async def _serve(
     app_name: str | None = None,
     verified_app: bool = False,
 ) -> int:
-    """Serve until SIGINT or SIGTERM; 1 (with one line) when the port can't be had.
-
-    The handlers are our own, not Python's KeyboardInterrupt: a process started with SIGINT
-    ignored (a shell's background job) must still stop on Ctrl-C's signal."""
+    """Serve until SIGINT or SIGTERM (`Emulator.serve_until_stopped`)."""
     fake = FakeGoogle(
         client_id=os.environ.get("GOOGLE_CLIENT_ID") or None,
         client_secret=os.environ.get("GOOGLE_CLIENT_SECRET") or None,
@@ -2040,28 +2036,14 @@ async def _serve(
         verified_app=verified_app,
     )
     fake.faults.latency = latency
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await fake.start(host, port)
-    except OSError as err:
-        await fake.stop()
-        print(
-            f"Fake Google could not listen on {host}:{port}: {os.strerror(err.errno) if err.errno else err} "
-            "(try another --port)",
-            file=sys.stderr,
-            flush=True,
-        )
-        return 1
-    print(f"Fake Google listening on {fake.base_url} (Calendar API at {fake.api_url})", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await fake.stop()
-    print("Fake Google stopped", flush=True)
-    return 0
+    return await fake.serve_until_stopped(
+        host,
+        port,
+        name="Fake Google",
+        listening=lambda: (
+            f"Fake Google listening on {fake.base_url} (Calendar API at {fake.api_url})"
+        ),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,7 +29,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import string
 import sys
 import time
@@ -1748,34 +1747,15 @@ def text_of(message: dict[str, Any]) -> str:
 
 
 async def _serve(fake: FakeSlack, host: str, port: int) -> int:
-    """Serve until SIGINT or SIGTERM; 1 (with one line) when the port can't be had.
-
-    The handlers are our own, not Python's KeyboardInterrupt: a process started with SIGINT
-    ignored (a shell's background job) must still stop on Ctrl-C's signal."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await fake.start(host, port)
-    except OSError as err:
-        await fake.stop()
-        print(
-            f"Fake Slack could not listen on {host}:{port}: {os.strerror(err.errno) if err.errno else err} "
-            "(try another --port)",
-            file=sys.stderr,
-            flush=True,
-        )
-        return 1
-    try:
-        print(
-            f"Fake Slack listening on {fake.base_url} (Web API at {fake.api_url}); Ctrl-C stops it",
-            flush=True,
-        )
-        await stop.wait()
-    finally:
-        await fake.stop()
-    return 0
+    """Serve until SIGINT or SIGTERM (`Emulator.serve_until_stopped`)."""
+    return await fake.serve_until_stopped(
+        host,
+        port,
+        name="Fake Slack",
+        listening=lambda: (
+            f"Fake Slack listening on {fake.base_url} (Web API at {fake.api_url}); Ctrl-C stops it"
+        ),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

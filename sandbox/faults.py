@@ -15,6 +15,8 @@ import contextlib
 import json
 import os
 import re
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -203,6 +205,37 @@ class Emulator:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def serve_until_stopped(
+        self, host: str, port: int, *, name: str, listening: Callable[[], str]
+    ) -> int:
+        """Serve as a program until SIGINT or SIGTERM: 0, or 1 (with one line on stderr)
+        when the port can't be had. `listening()` is the line printed once it serves.
+
+        The handlers are our own, not Python's KeyboardInterrupt: a process started with
+        SIGINT ignored (a shell's background job) must still stop on Ctrl-C's signal."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await self.start(host, port)
+        except OSError as err:
+            await self.stop()
+            reason = os.strerror(err.errno) if err.errno else str(err)
+            print(
+                f"{name} could not listen on {host}:{port}: {reason} (try another --port)",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 1
+        print(listening(), flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+        print(f"{name} stopped", flush=True)
+        return 0
 
     async def drop_connections(self) -> None:
         """Close every client connection, as a server closes idle keep-alive ones; back
