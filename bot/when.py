@@ -263,21 +263,22 @@ def parse_duration(word: str) -> timedelta:
     return timedelta(minutes=int(minutes))
 
 
-def local_moment(day: date, at: time, zone: ZoneInfo) -> datetime:
+def local_moment(day: date, at: time, zone: ZoneInfo, clock: Clock = "24h") -> datetime:
     """The aware moment the clocks in `zone` show `at` on `day`.
 
     A time that happens twice is the first one (see `repeated_time_note`); one that doesn't
-    happen, because the clocks jump forward over it, raises `WhenError`. `day` is one that
-    `parse_day` gives (within a year of today), far from the ends of `datetime`'s range.
+    happen, because the clocks jump forward over it, raises `WhenError` (its times written
+    on `clock`). `day` is one that `parse_day` gives (within a year of today), far from the
+    ends of `datetime`'s range.
     """
     wall = datetime.combine(day, at.replace(tzinfo=None, fold=0))
     moment = wall.replace(tzinfo=zone)
     if moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
-        raise _skipped_time(wall, zone)
+        raise _skipped_time(wall, zone, clock)
     return moment
 
 
-def repeated_time_note(moment: datetime) -> str | None:
+def repeated_time_note(moment: datetime, clock: Clock = "24h") -> str | None:
     """For a moment from `local_moment` whose time happens twice: which one it is."""
     zone = moment.tzinfo
     if not isinstance(zone, ZoneInfo) or moment.utcoffset() == moment.replace(fold=1).utcoffset():
@@ -285,9 +286,9 @@ def repeated_time_note(moment: datetime) -> str | None:
     wall = moment.replace(tzinfo=None)
     before, after = _clock_change(wall, zone)
     return (
-        f"{format_time_24h(wall.time())} happens twice on {wall.date().isoformat()} in "
-        f"{zone}: the clocks go back from {format_time_24h(before.time())} to "
-        f"{format_time_24h(after.time())}. I used the first one, before they go back."
+        f"{format_time(wall.time(), clock)} happens twice on {wall.date().isoformat()} in "
+        f"{zone}: the clocks go back from {format_time(before.time(), clock)} to "
+        f"{format_time(after.time(), clock)}. I used the first one, before they go back."
     )
 
 
@@ -440,13 +441,13 @@ def _duration_error(problem: str) -> WhenError:
     )
 
 
-def _skipped_time(wall: datetime, zone: ZoneInfo) -> WhenError:
+def _skipped_time(wall: datetime, zone: ZoneInfo, clock: Clock) -> WhenError:
     before, after = _clock_change(wall, zone)
     return WhenError(
-        f"{format_time_24h(wall.time())} doesn't exist on {wall.date().isoformat()} in {zone}: "
-        f"the clocks jump forward from {format_time_24h(before.time())} to "
-        f"{format_time_24h(after.time())}. The nearest time that does is "
-        f"{format_time_24h(after.time())}.",
+        f"{format_time(wall.time(), clock)} doesn't exist on {wall.date().isoformat()} in "
+        f"{zone}: the clocks jump forward from {format_time(before.time(), clock)} to "
+        f"{format_time(after.time(), clock)}. The nearest time that does is "
+        f"{format_time(after.time(), clock)}.",
         format_time_24h(after.time()),
     )
 

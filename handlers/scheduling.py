@@ -108,7 +108,7 @@ async def book(
     zone = ZoneInfo(customer.timezone)
     try:
         day = when.parse_day(asked.day, today=local_today(customer, utcnow()))
-        start = when.local_moment(day, asked.at, zone)
+        start = when.local_moment(day, asked.at, zone, clock_of(customer))
     except when.WhenError as error:
         await reply(_invalid(error, "book"))
         return
@@ -120,7 +120,8 @@ async def book(
         booked_by=user_id,
         request_key=request_key,
     )
-    await run_booking(services, customer, request, reply, note=when.repeated_time_note(start))
+    note = when.repeated_time_note(start, clock_of(customer))
+    await run_booking(services, customer, request, reply, note=note)
 
 
 Attempt = BookingOutcome | Message
@@ -434,7 +435,7 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
                 await ack(response_action="errors", errors={FORM_DAY: error.problem})
                 return
             try:
-                start = when.local_moment(day, parsed.at, zone)
+                start = when.local_moment(day, parsed.at, zone, clock_of(customer))
             except when.WhenError as error:
                 await ack(response_action="errors", errors={FORM_TIME: error.problem})
                 return
@@ -447,7 +448,7 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
             booked_by=user_id,
             request_key=f"view:{view.get('id', '')}",
         )
-        note = when.repeated_time_note(start)
+        note = when.repeated_time_note(start, clock_of(customer))
         attempt = _FormAttempt()
         task = after_ack.start(
             channel_id,

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot import when
 from bot.availability import WorkingHours
 from bot.messages.help import build_invalid
 from bot.when import (
@@ -597,3 +598,15 @@ def test_times_are_written_on_the_clock_asked_for() -> None:
         "14:30",
     ]
     assert [format_time(time(0), "12h"), format_time(time(9), "24h")] == ["12am", "9:00"]
+
+
+def test_clock_change_notes_use_the_customers_clock() -> None:
+    zone = ZoneInfo("America/New_York")
+    with pytest.raises(when.WhenError) as caught:
+        when.local_moment(date(2026, 3, 8), time(2, 30), zone, "12h")
+    assert caught.value.problem.startswith("2:30am doesn't exist on 2026-03-08")
+    assert "The nearest time that does is 3am" in caught.value.problem
+    moment = when.local_moment(date(2026, 11, 1), time(1, 30), zone, "12h")
+    note = when.repeated_time_note(moment, "12h")
+    assert note is not None and note.startswith("1:30am happens twice")
+    assert "from 2am to 1am" in note

@@ -453,14 +453,15 @@ async def test_clock_changes_are_explained(team: RunningBot) -> None:
 
     spring = next_clock_change(forward=True)
     skipped = text_of(await book(team, f"<@{ALICE}|alice> {spring.isoformat()} 2:30 1h Shoot"))
-    assert f"2:30 doesn't exist on {spring.isoformat()} in America/New_York" in skipped
-    assert "The nearest time that does is 3:00" in skipped
+    # New York writes 12-hour times (the channel's clock), the clock-change notes too.
+    assert f"2:30am doesn't exist on {spring.isoformat()} in America/New_York" in skipped
+    assert "The nearest time that does is 3am" in skipped
 
     autumn = next_clock_change(forward=False)
     posted = await book(team, f"<@{ALICE}|alice> {autumn.isoformat()} 1:30 1h Shoot")
     text = text_of(posted)
     assert "1:30am EDT–1:30am EST" in text, "an hour of elapsed time across the change"
-    assert "1:30 happens twice" in text and "I used the first one" in text
+    assert "1:30am happens twice" in text and "I used the first one" in text
     (row,) = await bookings(team)
     assert row.ends_at - row.starts_at == timedelta(hours=1)
 
