@@ -10,16 +10,22 @@ they time (`grid_problems`): a fast wrong answer cannot pass.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import random
+import signal
+import sys
+import tempfile
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import aiohttp
 
+from bench.ack_latency import log_problems
 from bench.emulators import TIMEZONES, channel_id
 from bench.fleet import (
     HOST,
@@ -30,11 +36,14 @@ from bench.fleet import (
     bot_argv,
     bot_env,
     emulators_argv,
+    exit_on_sigterm,
     free_port,
     start_child,
     stop_child,
 )
 from sandbox.fake_slack import text_of
+
+T = TypeVar("T")
 
 ZONE = TIMEZONES[0]  # the customer's Slack timezone; the calendars' too
 CHANNEL = channel_id(0)
@@ -70,6 +79,29 @@ class Processes:
     @property
     def events_url(self) -> str:
         return f"http://{HOST}:{self.ports.bot}/slack/events"
+
+
+def run_on_processes(
+    name: str, *, users: int, measure: Callable[[Processes], Coroutine[Any, Any, T]]
+) -> tuple[T, list[str]] | int:
+    """Start the emulators and the bot in a scratch folder, run `measure` against them,
+    and stop them whatever happened: what it measured and the problems the bot logged, or
+    the exit code when it could not finish (said in one line on stderr)."""
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
+    with (
+        tempfile.TemporaryDirectory(prefix="tonomo-bench-") as temp,
+        contextlib.ExitStack() as stack,
+    ):
+        processes = start_processes(stack, Path(temp), users=users)
+        try:
+            measured = asyncio.run(measure(processes))
+        except (RuntimeError, aiohttp.ClientError) as err:
+            print(f"{name}: {err}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"{name}: interrupted", file=sys.stderr)
+            return 130
+        return measured, log_problems(processes.bot)
 
 
 def start_processes(stack: contextlib.ExitStack, work: Path, *, users: int) -> Processes:

@@ -36,12 +36,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import re
-import signal
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -51,7 +48,7 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
-from bench.ack_latency import FORM, USER_AGENT, log_problems
+from bench.ack_latency import FORM, USER_AGENT
 from bench.answer_setup import (
     FREEBUSY_PATH,
     REPLY_TIMEOUT_S,
@@ -61,13 +58,13 @@ from bench.answer_setup import (
     add_calendar_options,
     grid_problems,
     most_in_flight,
+    run_on_processes,
     staff_calendars,
     staff_email,
-    start_processes,
     thread_count,
 )
 from bench.emulators import user_id, user_name
-from bench.fleet import SIGNING_SECRET, cpu_seconds, exit_on_sigterm, wait_ready
+from bench.fleet import SIGNING_SECRET, cpu_seconds, wait_ready
 from bench.report import machine, percentile
 from sandbox.fake_google import approve_consent
 from sandbox.fake_slack import button_urls, sign, text_of
@@ -491,21 +488,14 @@ def parse_options(argv: Sequence[str] | None) -> Options:
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     info = machine()  # before the load, so that the load average is the machine's own
-    signal.signal(signal.SIGTERM, exit_on_sigterm)
-    with (
-        tempfile.TemporaryDirectory(prefix="tonomo-bench-") as temp,
-        contextlib.ExitStack() as stack,
-    ):
-        processes = start_processes(stack, Path(temp), users=options.staff + 1)
-        try:
-            measured = asyncio.run(measure(processes, options))
-        except (RuntimeError, aiohttp.ClientError) as err:
-            print(f"availability_answer: {err}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("availability_answer: interrupted", file=sys.stderr)
-            return 130
-        bot_problems = log_problems(processes.bot)
+    outcome = run_on_processes(
+        "availability_answer",
+        users=options.staff + 1,
+        measure=lambda processes: measure(processes, options),
+    )
+    if isinstance(outcome, int):
+        return outcome
+    measured, bot_problems = outcome
     report(info, measured, bot_problems, options)
     return 1 if measured.problems else 0
 

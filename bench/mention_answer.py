@@ -36,11 +36,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import signal
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -51,7 +48,7 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
-from bench.ack_latency import FORM, USER_AGENT, log_problems
+from bench.ack_latency import FORM, USER_AGENT
 from bench.answer_setup import (
     CHANNEL,
     FREEBUSY_PATH,
@@ -62,13 +59,13 @@ from bench.answer_setup import (
     add_calendar_options,
     grid_problems,
     most_in_flight,
+    run_on_processes,
     staff_calendars,
     staff_email,
-    start_processes,
     thread_count,
 )
 from bench.emulators import channel_name
-from bench.fleet import SIGNING_SECRET, cpu_seconds, exit_on_sigterm, wait_ready
+from bench.fleet import SIGNING_SECRET, cpu_seconds, wait_ready
 from bench.report import machine, percentile
 from sandbox.fake_google import approve_consent
 from sandbox.fake_slack import button_urls, sign
@@ -578,22 +575,13 @@ def parse_options(argv: Sequence[str] | None) -> Options:
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     info = machine()  # before the load, so that the load average is the machine's own
-    signal.signal(signal.SIGTERM, exit_on_sigterm)
-    with (
-        tempfile.TemporaryDirectory(prefix="tonomo-bench-") as temp,
-        contextlib.ExitStack() as stack,
-    ):
-        # The emulators' own seeded people are not used: the channel is added afterwards.
-        processes = start_processes(stack, Path(temp), users=1)
-        try:
-            measured = asyncio.run(measure(processes, options))
-        except (RuntimeError, aiohttp.ClientError) as err:
-            print(f"mention_answer: {err}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("mention_answer: interrupted", file=sys.stderr)
-            return 130
-        bot_problems = log_problems(processes.bot)
+    # The emulators' own seeded people are not used: the channel is added afterwards.
+    outcome = run_on_processes(
+        "mention_answer", users=1, measure=lambda processes: measure(processes, options)
+    )
+    if isinstance(outcome, int):
+        return outcome
+    measured, bot_problems = outcome
     report(info, measured, bot_problems, options)
     return 1 if measured.problems else 0
 
