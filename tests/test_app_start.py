@@ -151,22 +151,30 @@ async def stop(process: asyncio.subprocess.Process) -> int:
     return await asyncio.wait_for(process.wait(), timeout=20)
 
 
-async def test_the_bot_serves_with_real_configuration(
-    tmp_path: Path, google: FakeGoogle, slack: FakeSlack
-) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
+def served_environment(
+    tmp_path: Path, google: FakeGoogle, slack: FakeSlack, port: int
+) -> dict[str, str]:
+    """`python app.py`'s whole environment to serve on loopback `port` between the
+    emulators, with a SQLite file in `tmp_path`."""
+    return {
         **clean_environment(),
         **bot_environment(
             slack=slack,
             google=google,
-            public_url=url,
+            public_url=f"http://127.0.0.1:{port}",
             database_url=f"sqlite:///{tmp_path / 'bot.db'}",
         ),
         "HOST": "127.0.0.1",
         "PORT": str(port),
     }
+
+
+async def test_the_bot_serves_with_real_configuration(
+    tmp_path: Path, google: FakeGoogle, slack: FakeSlack
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = served_environment(tmp_path, google, slack, port)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "app.py"),

@@ -13,9 +13,8 @@ from aiohttp import ClientSession
 
 from sandbox.fake_google import FakeGoogle
 from sandbox.fake_slack import FakeSlack, sign
-from sandbox.run import bot_environment
 from tests.conftest import CHANNEL, OWNER, TEAM, free_port
-from tests.test_app_start import ROOT, clean_environment, stop, wait_for_health
+from tests.test_app_start import ROOT, served_environment, stop, wait_for_health
 
 CODE = "4/0AeanS-code-SECRET-1234"
 STATE = "state-SECRET-5678"
@@ -31,18 +30,7 @@ async def logs_of_a_run(
     """Everything the real bot wrote on stderr at LOG_LEVEL=INFO while `visit` ran."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {
-        **clean_environment(),
-        **bot_environment(
-            slack=slack,
-            google=google,
-            public_url=url,
-            database_url=f"sqlite:///{tmp_path / 'bot.db'}",
-        ),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "LOG_LEVEL": "INFO",
-    }
+    env = {**served_environment(tmp_path, google, slack, port), "LOG_LEVEL": "INFO"}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "app.py"),
