@@ -58,3 +58,29 @@ async def connect(
     location = await approve_consent(url, email=email, scopes=scopes, allow=allow)
     async with bot.http.get(location) as response:
         return response.status, await response.text()
+
+
+async def click(
+    bot: RunningBot,
+    *,
+    user: str,
+    action_id: str,
+    message: dict[str, Any] | None,
+    channel: str = CHANNEL,
+    value: str | None = None,
+) -> dict[str, Any]:
+    """Click a button of a channel message (None: a button no message has, as a forged
+    click is); the answer only `user` sees, at the click's response_url."""
+    before = len(bot.slack.responses)
+    sent = await bot.slack.send_block_action(
+        bot.events_url,
+        user_id=user,
+        channel_id=channel,
+        action_id=action_id,
+        message_ts=message["ts"] if message else None,
+        value=value,
+    )
+    assert sent.status == 200, sent.body
+    await wait_until(lambda: len(bot.slack.responses) > before)
+    answer: dict[str, Any] = bot.slack.responses[before]
+    return answer

@@ -19,6 +19,7 @@ from sandbox.fake_slack import button_urls, text_of
 from storage.models import Customer
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot
 from tests.helpers import wait_until
+from tests.scenarios import flows
 from tests.scenarios.flows import command, connect
 
 ALICE_EMAIL = "alice@acme-photo.com"
@@ -96,17 +97,7 @@ async def click(
     bot: RunningBot, message: dict[str, Any], action_id: str, *, user: str
 ) -> dict[str, Any]:
     """Click a button of a message as `user`; the reply only they see."""
-    before = len(bot.slack.responses)
-    sent = await bot.slack.send_block_action(
-        bot.events_url,
-        user_id=user,
-        channel_id=CHANNEL,
-        action_id=action_id,
-        message_ts=message["ts"],
-    )
-    assert sent.status == 200
-    await wait_until(lambda: len(bot.slack.responses) > before)
-    reply: dict[str, Any] = bot.slack.responses[before]
+    reply = await flows.click(bot, user=user, action_id=action_id, message=message)
     assert reply.get("response_type") == "ephemeral" and not reply.get("replace_original")
     return reply
 

@@ -32,6 +32,7 @@ from sandbox.fake_slack import FakeSlack, SlashCommandUnavailable, button_urls, 
 from storage.models import Booking, Customer, Member
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM, RunningBot, serve_bot
 from tests.helpers import wait_until
+from tests.scenarios import flows
 from tests.scenarios.flows import command
 
 ACME = "T0ACME"
@@ -138,20 +139,10 @@ async def click(
     message: dict[str, Any] | None,
     value: str | None = None,
 ) -> dict[str, Any]:
-    """Click a button of a channel message; the answer only `user` sees (its response_url)."""
-    before = len(bot.slack.responses)
-    sent = await bot.slack.send_block_action(
-        bot.events_url,
-        user_id=user,
-        channel_id=CHANNEL,
-        action_id=action_id,
-        message_ts=message["ts"] if message else None,
-        value=value,
+    """Click a button of the shared channel's message; the answer only `user` sees."""
+    return await flows.click(
+        bot, user=user, action_id=action_id, message=message, channel=CHANNEL, value=value
     )
-    assert sent.status == 200, sent.body
-    await wait_until(lambda: len(bot.slack.responses) > before)
-    answer: dict[str, Any] = bot.slack.responses[before]
-    return answer
 
 
 async def open_modal(
