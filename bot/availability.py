@@ -1,4 +1,5 @@
-"""The availability engine: working hours, busy intervals, buffers and notice -> free slots.
+"""The availability engine: working hours, busy time, time off, buffers and notice -> free
+slots, and the reasons a time is not free.
 
 Pure: no I/O, no clock, no Slack, no Google. Every datetime it takes or gives is
 timezone-aware; a naive one is a programming error and raises `ValueError`.
@@ -32,6 +33,16 @@ Busy time
     first cut by bisection. 10,000 busy intervals over a week take milliseconds
     (`python -m bench.availability_engine`).
 
+One person's time
+    `Rules` (hours, buffer, notice, step) and `Commitments` (their own calendar's busy
+    blocks, their bookings, their time off) are everything the engine needs about one
+    person. `free_time` gives their free windows; `reasons` gives every reason one time
+    is not free (hours, time off, a booking, their busy calendar, a buffer, the notice,
+    the past, a calendar that can't be read), each with the span it holds, so that `why`,
+    conflict messages and the grid all read the same reasons. A time is free exactly when
+    it has no reason. Time off is whole local days, from midnight to midnight however
+    long the days are; it is not widened by the buffer.
+
 Slots
     Slot starts are aligned to `step` on the local wall clock, counted from local
     midnight (:00 and :30 for 30 minutes, also in Kolkata at +5:30 and across Lord
@@ -40,9 +51,10 @@ Slots
 
 from __future__ import annotations
 
+import enum
 import heapq
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from operator import attrgetter
@@ -51,6 +63,8 @@ from zoneinfo import ZoneInfo
 from bot.when import Clock
 
 MONDAY_TO_FRIDAY = frozenset(range(5))
+DEFAULT_STEP = timedelta(minutes=15)
+"""Suggested and counted slots start on the quarter hours unless the customer says otherwise."""
 _MICROSECOND = timedelta(microseconds=1)
 
 _Span = tuple[datetime, datetime]
@@ -271,17 +285,23 @@ def free_windows(
     now: datetime | None = None,
     min_notice: timedelta = timedelta(0),
     buffer: timedelta = timedelta(0),
+    time_off: Iterable[Interval] = (),
 ) -> dict[date, list[Interval]]:
-    """Each local day's working windows minus busy time, from `now + min_notice` on.
+    """Each local day's working windows minus busy time and time off, from
+    `now + min_notice` on.
 
-    Every busy interval is widened by `buffer` on both sides (travel, set-up). Every day
-    asked for is a key, in the order given; a day off or a full day maps to `[]`.
+    Every busy interval is widened by `buffer` on both sides (travel, set-up); time off is
+    not (it is whole days already). Every day asked for is a key, in the order given; a
+    day off or a full day maps to `[]`.
     """
     _require_not_negative(buffer, "buffer")
     earliest = _earliest_start(now, min_notice)
     cuts = _merged(busy)
     if buffer:  # widening the merged spans widens every interval: fewer sums, no new sort
         cuts = _joined((start - buffer, end + buffer) for start, end in cuts)
+    away = _merged(time_off)
+    if away:
+        cuts = _joined(heapq.merge(cuts, away))
     free: dict[date, list[Interval]] = {}
     for day in days:
         working = _from([(w.start, w.end) for w in hours.windows(day, zone)], earliest)
@@ -361,6 +381,196 @@ def nearest_slots(
     slots = fitting_slots(free, duration, zone=zone, step=step)
     nearest = heapq.nsmallest(count, slots, key=lambda s: (abs(s.start - target), s.start))
     return sorted(nearest)
+
+
+# --- one person's time: the rules, what holds it, and why a time is not free ----------------
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How a customer schedules one person: their hours in the customer's zone, the free
+    time kept around each booking and busy block, the least lead time, and the grid on
+    which slots start."""
+
+    zone: ZoneInfo
+    hours: WorkingHours = field(default_factory=WorkingHours)
+    buffer: timedelta = timedelta(0)
+    notice: timedelta = timedelta(0)
+    step: timedelta = DEFAULT_STEP
+
+    def __post_init__(self) -> None:
+        _require_not_negative(self.buffer, "buffer")
+        _require_not_negative(self.notice, "notice")
+        _require_positive(self.step, "step")
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """A span and what people call it: a booking and its short id."""
+
+    span: Interval
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class TimeOff:
+    """Whole local days off, `first` to `last`, both included, and why."""
+
+    first: date
+    last: date
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.last < self.first:
+            raise ValueError(f"time off must end on or after its first day: {self}")
+
+    def span(self, zone: ZoneInfo) -> Interval:
+        """From local midnight of the first day to local midnight after the last, however
+        long those days are (23 or 25 hours when the clocks change)."""
+        start = datetime.combine(self.first, time(0), zone)
+        return Interval(start, datetime.combine(self.last + timedelta(days=1), time(0), zone))
+
+
+@dataclass(frozen=True)
+class Commitments:
+    """What holds one person's time: their own calendar's busy blocks (None when it can't
+    be read: unknown, never free), the bookings made for them, and their time off."""
+
+    busy: Sequence[Interval] | None
+    bookings: Sequence[Labelled] = ()
+    time_off: Sequence[TimeOff] = ()
+    unknown: str = ""
+    """Why `busy` is None, in the caller's words (a problem code)."""
+
+
+class Why(enum.StrEnum):
+    """What keeps a time from being free."""
+
+    PAST = "past"
+    NOTICE = "notice"
+    """Sooner than the least lead time a booking needs."""
+    OUTSIDE_HOURS = "outside_hours"
+    TIME_OFF = "time_off"
+    BOOKING = "booking"
+    BUSY = "busy"
+    """Their own calendar is busy (its titles are never read)."""
+    BUFFER = "buffer"
+    """Free time kept before or after a booking or a busy block."""
+    UNKNOWN = "unknown"
+    """Their calendar can't be read: unknown is not free."""
+
+
+_WHY_ORDER = {why: n for n, why in enumerate(Why)}
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason a time is not free, and the span it holds.
+
+    The span is the whole of what blocks: the booking, the busy block, the days off, the
+    buffer on one side, the notice from now; for hours, the part of the asked time outside
+    them; for the past, the part before now; for an unreadable calendar, the time asked.
+    `label` is a booking's short id (BOOKING, and BUFFER around a booking), the reason
+    for time off (TIME_OFF), or why a calendar can't be read (UNKNOWN)."""
+
+    why: Why
+    span: Interval
+    label: str = ""
+
+
+def free_time(
+    days: Iterable[date], rules: Rules, held: Commitments, *, now: datetime
+) -> dict[date, list[Interval]] | None:
+    """Each local day's free windows for one person (`free_windows` with every rule and
+    all that holds their time), or None when their calendar can't be read."""
+    if held.busy is None:
+        return None
+    return free_windows(
+        days=days,
+        zone=rules.zone,
+        hours=rules.hours,
+        busy=[*held.busy, *(booking.span for booking in held.bookings)],
+        time_off=[off.span(rules.zone) for off in held.time_off],
+        now=now,
+        min_notice=rules.notice,
+        buffer=rules.buffer,
+    )
+
+
+def reasons(asked: Interval, rules: Rules, held: Commitments, *, now: datetime) -> list[Reason]:
+    """Every reason `asked` is not free for one person, in the order they end; none when
+    it is free: exactly when `free_time` of the days it touches holds all of it."""
+    now = _as_utc(now, "now")
+    found = _timing_reasons(asked, rules, now)
+    found += [Reason(Why.OUTSIDE_HOURS, part) for part in _outside_hours(asked, rules)]
+    for off in held.time_off:
+        span = off.span(rules.zone)
+        if span.overlaps(asked):
+            found.append(Reason(Why.TIME_OFF, span, off.reason))
+    blocks = [(booking.span, Why.BOOKING, booking.label) for booking in held.bookings]
+    if held.busy is None:
+        found.append(Reason(Why.UNKNOWN, asked, held.unknown))
+    else:
+        blocks += [(span, Why.BUSY, "") for span in _overlapping(merge(held.busy), asked, rules)]
+    buffers: dict[Interval, str] = {}
+    for span, why, label in blocks:
+        if span.overlaps(asked):
+            found.append(Reason(why, span, label))
+        for side in _buffers(span, rules.buffer, asked):
+            # A booking is on their own calendar too (its invitation): one buffer, the
+            # booking's.
+            buffers[side] = buffers.get(side) or label
+    found += [Reason(Why.BUFFER, side, label) for side, label in buffers.items()]
+    return sorted(found, key=lambda r: (r.span.end, r.span.start, _WHY_ORDER[r.why], r.label))
+
+
+def _timing_reasons(asked: Interval, rules: Rules, now: datetime) -> list[Reason]:
+    if asked.start < now:
+        return [Reason(Why.PAST, Interval(asked.start, min(asked.end, now)))]
+    if asked.start < now + rules.notice:
+        return [Reason(Why.NOTICE, Interval(now, now + rules.notice))]
+    return []
+
+
+def _outside_hours(asked: Interval, rules: Rules) -> list[Interval]:
+    """The parts of `asked` outside working hours (of every local day it touches)."""
+    first = asked.start.astimezone(rules.zone).date() - timedelta(days=1)
+    last = asked.end.astimezone(rules.zone).date()
+    days = (first + timedelta(days=n) for n in range((last - first).days + 1))
+    windows = [w for day in days for w in rules.hours.windows(day, rules.zone)]
+    return subtract([asked], windows)
+
+
+def _overlapping(blocks: list[Interval], asked: Interval, rules: Rules) -> list[Interval]:
+    """The merged blocks that, widened by the buffer, reach into `asked`."""
+    reach = Interval(asked.start - rules.buffer, asked.end + rules.buffer)
+    ends = [block.end for block in blocks]
+    first = bisect_right(ends, reach.start)
+    return [block for block in blocks[first:] if block.start < reach.end]
+
+
+def _buffers(span: Interval, buffer: timedelta, asked: Interval) -> list[Interval]:
+    """The buffer on each side of `span` that reaches into `asked`."""
+    if not buffer:
+        return []
+    sides = (Interval(span.start - buffer, span.start), Interval(span.end, span.end + buffer))
+    return [side for side in sides if side.overlaps(asked)]
+
+
+def count_fitting(
+    free: Iterable[Interval], duration: timedelta, *, zone: ZoneInfo, step: timedelta
+) -> int:
+    """How many slots of `duration`, one after another, fit in the free time, each starting
+    on the `step` grid: the digest's count of shoots that still fit."""
+    _require_positive(duration, "duration")
+    _require_positive(step, "step")
+    count = 0
+    for start, end in _merged(free):
+        candidate = _next_aligned(start, zone, step)
+        while candidate + duration <= end:
+            count += 1
+            candidate = _next_aligned(candidate + duration, zone, step)
+    return count
 
 
 # --- formatting ----------------------------------------------------------------------------
