@@ -16,7 +16,17 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import when
-from bot.availability import Interval, WorkingHours, free_windows, merge
+from bot.availability import (
+    Commitments,
+    Interval,
+    Labelled,
+    Rules,
+    TimeOff,
+    WorkingHours,
+    free_time,
+    merge,
+    subtract,
+)
 from bot.calendar.port import (
     READ_DEADLINE,
     CalendarError,
@@ -34,6 +44,7 @@ from storage.models import (
     Customer,
     Member,
 )
+from storage.models import TimeOff as TimeOffRow
 from storage.repositories import RefreshedTokens, Roster, Store
 
 logger = logging.getLogger(__name__)
@@ -60,6 +71,18 @@ def working_hours(customer: Customer, member: Member | None = None) -> WorkingHo
     return _hours(customer.work_start, customer.work_end, customer.work_days)
 
 
+def rules_of(customer: Customer, member: Member | None = None) -> Rules:
+    """How the customer schedules this member (or anyone, with none): their working hours,
+    and the customer's buffer, notice and step."""
+    return Rules(
+        zone=ZoneInfo(customer.timezone),
+        hours=working_hours(customer, member),
+        buffer=timedelta(minutes=customer.buffer_minutes or 0),
+        notice=timedelta(minutes=customer.notice_minutes or 0),
+        step=timedelta(minutes=customer.step_minutes or 15),
+    )
+
+
 def _hours(start: str, end: str, days: str) -> WorkingHours:
     return WorkingHours(
         time.fromisoformat(start), time.fromisoformat(end), frozenset(int(d) for d in days)
@@ -84,12 +107,17 @@ def day_span(days: Sequence[date], zone: ZoneInfo) -> Interval:
 
 @dataclass(frozen=True)
 class Person:
-    """A staff member: who, by what name, their hours, and their calendar connection."""
+    """A staff member: who, by what name, how they are scheduled, and their calendar
+    connection."""
 
     user_id: str
     name: str
-    hours: WorkingHours
+    rules: Rules
     connection: CalendarConnection | None
+
+    @property
+    def hours(self) -> WorkingHours:
+        return self.rules.hours
 
     @property
     def problem(self) -> str:
@@ -114,11 +142,40 @@ class Busy:
 
 
 @dataclass(frozen=True)
+class Held:
+    """What holds one person's time over a span (`Staff.held`), and tokens the read
+    refreshed, to be stored (`Staff.keep_tokens`)."""
+
+    commitments: Commitments
+    refreshed: TokenSet | None = None
+
+    @property
+    def problem(self) -> str:
+        """Why their own calendar is unknown; "" when it was read."""
+        return self.commitments.unknown
+
+
+def time_off_of(rows: Iterable[TimeOffRow], user_id: str) -> list[TimeOff]:
+    """One person's stored time off as the engine takes it."""
+    return [
+        TimeOff(row.first_day, row.last_day, row.reason)
+        for row in rows
+        if row.slack_user_id == user_id
+    ]
+
+
+@dataclass(frozen=True)
 class PersonAvailability:
     person: Person
     free: dict[date, list[Interval]] | None
     """Each day's free windows; None when their calendar could not be read."""
     problem: str = ""
+    time_off: tuple[TimeOff, ...] = ()
+    """Their time off that touches the days asked about."""
+
+    def away_on(self, day: date) -> TimeOff | None:
+        """Their time off that covers `day`, if any."""
+        return next((off for off in self.time_off if off.first <= day <= off.last), None)
 
 
 @dataclass(frozen=True)
@@ -162,7 +219,7 @@ def _people(customer: Customer, user_ids: Sequence[str], roster: Roster) -> list
         Person(
             user_id=user_id,
             name=by_user[user_id].display_name if user_id in by_user else "",
-            hours=working_hours(customer, by_user.get(user_id)),
+            rules=rules_of(customer, by_user.get(user_id)),
             connection=staff.get(user_id),
         )
         for user_id in list(user_ids) or list(staff)
@@ -271,6 +328,58 @@ class Staff:
             for person, answer in zip(people, answers, strict=True)
         }
 
+    async def held(
+        self,
+        customer: Customer,
+        people: Sequence[Person],
+        span: Interval,
+        *,
+        store_tokens: bool = True,
+        bookings: Sequence[Booking] | None = None,
+        time_off: Sequence[TimeOffRow] | None = None,
+        excluding: int | None = None,
+    ) -> dict[str, Held]:
+        """What holds each person's time over `span`: their own calendar, read live; the
+        bookings made for them; their time off. Bookings and time off are read now unless
+        the caller has just read them over `span`.
+
+        `excluding` is a booking being moved: it is left out, and so is its span on their
+        own calendar, where its invitation sits. Refreshed tokens are stored, unless
+        `store_tokens` is False (see `busy`).
+        """
+        if bookings is None:
+            bookings = await self._store.bookings_between(customer.id, span.start, span.end)
+        if time_off is None:
+            zone = ZoneInfo(customer.timezone)
+            time_off = await self._store.time_off_between(
+                customer.id, span.start.astimezone(zone).date(), span.end.astimezone(zone).date()
+            )
+        moving = next((b for b in bookings if b.id == excluding), None)
+        labelled: dict[str, list[Labelled]] = {}
+        for booking in bookings:
+            if booking is not moving:
+                labelled.setdefault(booking.staff_user_id, []).append(
+                    Labelled(Interval(booking.starts_at, booking.ends_at), booking.short_id)
+                )
+        answers = await asyncio.gather(*(self._read(person, span) for person in people))
+        if store_tokens:
+            await self.keep_tokens(
+                *((p.connection, a.refreshed) for p, a in zip(people, answers, strict=True))
+            )
+        held = {}
+        for person, answer in zip(people, answers, strict=True):
+            busy = answer.intervals
+            if busy is not None and moving is not None and moving.staff_user_id == person.user_id:
+                busy = subtract(busy, [Interval(moving.starts_at, moving.ends_at)])
+            commitments = Commitments(
+                busy=busy,
+                bookings=labelled.get(person.user_id, []),
+                time_off=time_off_of(time_off, person.user_id),
+                unknown=answer.problem,
+            )
+            held[person.user_id] = Held(commitments, answer.refreshed)
+        return held
+
     async def _read(self, person: Person, span: Interval) -> Busy:
         if person.problem or person.connection is None:
             return Busy(None, person.problem)
@@ -331,34 +440,40 @@ class Staff:
         `channel_people` are the customer's people in the channel (`People.staff_in`): asked
         for everyone, those with no calendar connected are the report's `not_connected`.
         """
-        zone = ZoneInfo(customer.timezone)
         if roster is None:
             roster = await self.roster(customer, days)
         people = _people(customer, user_ids, roster)
-        busy = (
-            await self.busy(customer, people, day_span(days, zone), bookings=roster.bookings)
+        held = (
+            await self.held(
+                customer,
+                people,
+                day_span(days, ZoneInfo(customer.timezone)),
+                bookings=roster.bookings,
+                time_off=roster.time_off,
+            )
             if people
             else {}
         )
         report = []
         for person in people:
-            answer = busy[person.user_id]
-            if answer.intervals is None:
-                report.append(PersonAvailability(person, None, answer.problem))
-                continue
-            free = free_windows(
-                days=days, zone=zone, hours=person.hours, busy=answer.intervals, now=now
+            commitments = held[person.user_id].commitments
+            away = tuple(
+                off for off in commitments.time_off if off.first <= days[-1] and off.last >= days[0]
             )
+            free = free_time(days, person.rules, commitments, now=now)
+            if free is None:
+                report.append(PersonAvailability(person, None, commitments.unknown, away))
+                continue
             if duration is not None:
                 free = {
                     day: [w for w in windows if w.duration >= duration]
                     for day, windows in free.items()
                 }
-            report.append(PersonAvailability(person, free))
+            report.append(PersonAvailability(person, free, time_off=away))
         connected = {p.user_id for p in people}
         onboarders = {m.slack_user_id for m in roster.members if _is_onboarder(m)}
         return AvailabilityReport(
-            zone=zone,
+            zone=ZoneInfo(customer.timezone),
             days=tuple(days),
             duration=duration,
             people=report,

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from bot.availability import Interval, WorkingHours, free_windows
+from bot.availability import Interval, Rules, WorkingHours, free_windows
 from bot.digest import USUAL_SHOOT, ReadAhead, Stored, due_date, usual_length
 from bot.messages import SECTION_LIMIT
 from bot.messages.digest import MAX_BLOCKS, DigestView, build_digest
@@ -103,7 +103,7 @@ def view(staff: int, zone: str = "America/New_York") -> DigestView:
     hours = WorkingHours()
     people = []
     for n in range(staff):
-        person = Person(f"U{n:04d}", f"person {n}", hours, None)
+        person = Person(f"U{n:04d}", f"person {n}", Rules(tz, hours), None)
         if n % 7 == 3:
             people.append(PersonAvailability(person, None, NEEDS_RECONNECT))
             continue

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.availability import Interval, WorkingHours, free_windows
+from bot.availability import Interval, Rules, WorkingHours, free_windows
 from bot.booking import (
     ALREADY_CANCELLED,
     BOOKED,
@@ -149,7 +149,7 @@ def person(
     who = Person(
         user_id=f"U{n:08d}",
         name=f"Photographer {n}" if name is None else name,
-        hours=hours or WorkingHours(),
+        rules=Rules(NEW_YORK, hours or WorkingHours()),
         connection=None,
     )
     return PersonAvailability(who, free, problem)
@@ -823,7 +823,7 @@ def test_the_hours_set_reply_says_whose_hours() -> None:
 def test_after_closing_time_today_reads_done_not_fully_booked() -> None:
     zone = ZoneInfo("America/New_York")
     day = date(2026, 12, 1)
-    person = Person("U1", "ana", WorkingHours(), None)
+    person = Person("U1", "ana", Rules(zone), None)
     late = datetime(2026, 12, 1, 18, tzinfo=zone)
     free = free_windows(days=[day], zone=zone, hours=WorkingHours(), busy=[], now=late)
     report = AvailabilityReport(zone, (day,), None, [PersonAvailability(person, free)], late, True)
@@ -838,7 +838,7 @@ def test_after_closing_time_today_reads_done_not_fully_booked() -> None:
 def test_a_backtick_in_a_name_cannot_end_the_grid() -> None:
     zone = ZoneInfo("America/New_York")
     days = tuple(date(2026, 11, 30) + timedelta(days=n) for n in range(7))
-    person = Person("U1", "a```b", WorkingHours(), None)
+    person = Person("U1", "a```b", Rules(zone), None)
     free = free_windows(days=days, zone=zone, hours=WorkingHours(), busy=[])
     report = AvailabilityReport(
         zone,
