@@ -14,6 +14,8 @@ from bot.calendar.port import (
     FREEBUSY,
     PRIMARY_SCOPES,
     STAFF_SCOPES,
+    CalendarError,
+    EventGone,
     MissingPermission,
     NeedsReconnect,
     NewEvent,
@@ -390,6 +392,99 @@ async def test_staff_scopes_read_free_busy_but_cannot_write_events(
     with pytest.raises(MissingPermission):
         await calendar.delete_event(tokens, "tonomo0booking0001")
     assert google.events(EMAIL) == []
+
+
+async def test_an_event_is_moved_in_place_and_its_guests_told(
+    google: FakeGoogle, calendar: GoogleCalendar
+) -> None:
+    google.add_account(GUEST)
+    tokens = tokens_for(google, list(PRIMARY_SCOPES))
+    await calendar.insert_event(tokens, booking())
+    start, end = datetime(2030, 6, 4, 18, tzinfo=UTC), datetime(2030, 6, 4, 19, 30, tzinfo=UTC)
+
+    after = await calendar.move_event(
+        tokens, "primary", "tonomo0booking0001", start, end, time_zone="America/New_York"
+    )
+
+    assert after == tokens
+    [event] = google.events(EMAIL)
+    assert event["id"] == "tonomo0booking0001", "the same event"
+    assert event["start"] == {
+        "dateTime": "2030-06-04T14:00:00-04:00",
+        "timeZone": "America/New_York",
+    }
+    assert event["end"] == {"dateTime": "2030-06-04T15:30:00-04:00", "timeZone": "America/New_York"}
+    assert event["summary"] == "Shoot: 12 Elm St" and event["sequence"] == 1
+    assert [a["email"] for a in event["attendees"]] == [GUEST], "only the times were sent"
+    [invited] = google.events(GUEST)
+    assert invited["start"]["dateTime"] == "2030-06-04T14:00:00-04:00", "the guest sees it moved"
+    [request] = google.requests.matching("/events/tonomo0booking0001$", method="PATCH")
+    assert request.query["sendUpdates"] == "all"
+    assert set(request.json()) == {"start", "end"}
+
+    # Moving it where it is changes nothing.
+    await calendar.move_event(
+        tokens, "primary", "tonomo0booking0001", start, end, time_zone="America/New_York"
+    )
+    [event] = google.events(EMAIL)
+    assert event["sequence"] == 1
+
+
+async def test_moving_a_deleted_or_unknown_event_is_event_gone_and_brings_nothing_back(
+    google: FakeGoogle, calendar: GoogleCalendar
+) -> None:
+    tokens = tokens_for(google, list(PRIMARY_SCOPES))
+    await calendar.insert_event(tokens, booking())
+    await calendar.delete_event(tokens, "tonomo0booking0001")
+    start, end = datetime(2030, 6, 4, 18, tzinfo=UTC), datetime(2030, 6, 4, 19, tzinfo=UTC)
+
+    # The emulator patches a cancelled event and answers it still cancelled.
+    with pytest.raises(EventGone):
+        await calendar.move_event(
+            tokens, "primary", "tonomo0booking0001", start, end, time_zone="UTC"
+        )
+    assert google.events(EMAIL) == [], "still deleted"
+    with pytest.raises(EventGone):  # 404
+        await calendar.move_event(
+            tokens, "primary", "tonomo0never0made", start, end, time_zone="UTC"
+        )
+    google.faults.add(Fault("/events/tonomo0booking0001$", status=410, times=1))
+    with pytest.raises(EventGone):  # 410, as Google answers for some deleted events
+        await calendar.move_event(
+            tokens, "primary", "tonomo0booking0001", start, end, time_zone="UTC"
+        )
+
+
+async def test_a_refused_move_is_an_error_and_leaves_the_event_where_it_was(
+    google: FakeGoogle, calendar: GoogleCalendar
+) -> None:
+    tokens = tokens_for(google, list(PRIMARY_SCOPES))
+    await calendar.insert_event(tokens, booking())
+    start, end = datetime(2030, 6, 4, 18, tzinfo=UTC), datetime(2030, 6, 4, 19, tzinfo=UTC)
+
+    google.faults.add(Fault("/events/", method="PATCH", status=400, times=1))
+    with pytest.raises(CalendarError) as refused:
+        await calendar.move_event(
+            tokens, "primary", "tonomo0booking0001", start, end, time_zone="UTC"
+        )
+    assert not isinstance(refused.value, EventGone | Transient)
+    google.server_error("/events/", times=1)
+    with pytest.raises(Transient):
+        await calendar.move_event(
+            tokens, "primary", "tonomo0booking0001", start, end, time_zone="UTC"
+        )
+    [event] = google.events(EMAIL)
+    assert event["start"]["dateTime"] == "2030-06-03T06:00:00-04:00"
+
+    staff = tokens_for(google, list(STAFF_SCOPES))
+    with pytest.raises(MissingPermission):
+        await calendar.move_event(
+            staff, "primary", "tonomo0booking0001", start, end, time_zone="UTC"
+        )
+    with pytest.raises(ValueError, match="end after"):
+        await calendar.move_event(
+            tokens, "primary", "tonomo0booking0001", end, start, time_zone="UTC"
+        )
 
 
 def test_a_new_event_must_have_a_google_id_and_aware_times() -> None:

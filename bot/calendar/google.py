@@ -7,7 +7,8 @@
   connections open between calls), explicit timeouts and the library's own
   `num_retries` for 429, 5xx and 403 rate limits.
 - Free/busy queries are split to fit Google's limits (50 calendars, about 90 days) and
-  the pieces merged; events are inserted with the bot's own id, so a retry is harmless.
+  the pieces merged; events are inserted with the bot's own id, so a retry is harmless,
+  and moved in place (`events.patch` of their times only, so patching twice is harmless).
 - Every library error is translated here into the port's errors.
 """
 
@@ -43,6 +44,7 @@ from bot.calendar.port import (
     BusyTimes,
     CalendarError,
     ConsentFailed,
+    EventGone,
     MissingPermission,
     NeedsReconnect,
     NewEvent,
@@ -304,6 +306,38 @@ class GoogleCalendar:
             lambda: self._events.delete(calendarId="primary", eventId=event_id, sendUpdates="all"),
             accept=ALREADY_DELETED,
         )
+        return tokens
+
+    async def move_event(
+        self,
+        tokens: TokenSet,
+        calendar_id: str,
+        event_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        time_zone: str,
+    ) -> TokenSet:
+        """Patch only the event's times, so its attendees are told of the change (and
+        nothing else of it is touched). A deleted event is `EventGone`: Google answers 404
+        or 410 for it, or patches it and answers with its status still "cancelled"; it is
+        never brought back."""
+        # https://developers.google.com/calendar/api/v3/reference/events/patch
+        if _utc(end) <= _utc(start):
+            raise ValueError(f"an event must end after it starts: {start} to {end}")
+        body = {
+            "start": {"dateTime": start.isoformat(), "timeZone": time_zone},
+            "end": {"dateTime": end.isoformat(), "timeZone": time_zone},
+        }
+        answer, tokens = await self._call(
+            tokens,
+            lambda: self._events.patch(
+                calendarId=calendar_id, eventId=event_id, body=body, sendUpdates="all"
+            ),
+            accept=ALREADY_DELETED,
+        )
+        if answer is None or answer.get("status") == "cancelled":
+            raise EventGone(f"event {event_id[:12]} is deleted")
         return tokens
 
     async def revoke(self, token: str) -> None:

@@ -124,6 +124,10 @@ class ConsentFailed(CalendarError):
     """The authorization code could not be exchanged for tokens."""
 
 
+class EventGone(CalendarError):
+    """The event isn't on the calendar any more (deleted there, by hand or otherwise)."""
+
+
 class CalendarProvider(Protocol):
     """What the bot needs from a calendar service."""
 
@@ -164,4 +168,20 @@ class CalendarProvider(Protocol):
 
     async def delete_event(self, tokens: TokenSet, event_id: str) -> TokenSet:
         """Delete a primary-calendar event and tell its attendees; an event already gone is fine."""
+        ...
+
+    async def move_event(
+        self,
+        tokens: TokenSet,
+        calendar_id: str,
+        event_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        time_zone: str,
+    ) -> TokenSet:
+        """Give an event new times, in place (the same event, its attendees told as Google
+        tells them); `time_zone` is the IANA name sent with both, as `NewEvent.time_zone`.
+        Moving it to where it is already changes nothing. Raises `EventGone` when the event
+        was deleted."""
         ...
