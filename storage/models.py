@@ -122,6 +122,13 @@ class Customer(Base):
     clock: Mapped[str | None] = mapped_column(String(3), nullable=True)
     """How messages write times, "12h" or "24h" (`settings clock`); None: the timezone's
     country convention (`bot.customers.clock_of`)."""
+    buffer_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    """Free time kept before and after each booking and busy block (`settings buffer`)."""
+    notice_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    """The least lead time a booking needs: nothing starts sooner than this from now
+    (`settings notice`)."""
+    step_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    """The grid on which suggested and counted slots start (`settings step`)."""
 
     members: Mapped[list[Member]] = relationship(
         back_populates="customer", cascade="all, delete-orphan"
@@ -329,3 +336,35 @@ class HandledRequest(Base):
 
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class TimeOff(Base):
+    """Whole local days a person is away (`timeoff`): not free then, whatever their calendar
+    says.
+
+    `first_day` and `last_day` are dates in the customer's timezone, both included, so the
+    days stay the same days when the timezone's offset changes; readers turn them into
+    instants in that zone. `request_key` names the Slack request that added it, so a retried
+    request finds this row instead of adding another. Cancelled rows are kept, marked.
+    """
+
+    __tablename__ = "time_off"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "short_id", name="uq_time_off_short_id"),
+        Index("ix_time_off_customer_last_day", "customer_id", "last_day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    slack_user_id: Mapped[str] = mapped_column(String(32))
+    """Who is away."""
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    short_id: Mapped[str] = mapped_column(String(8))
+    """How people name it (`timeoff cancel ID`): unique among the customer's time off."""
+    request_key: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cancelled_by: Mapped[str | None] = mapped_column(String(32), nullable=True)

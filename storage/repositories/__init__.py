@@ -7,11 +7,13 @@ One module per aggregate, each owning its tables' queries:
 - `oauth`: the single-use OAuth states of the connect flow.
 - `connections`: calendar connections, their health checks' leases and outcomes, and the
   events those record with the notices (alerts) they post.
-- `bookings`: bookings, and the claim a booking of one person is made under.
+- `bookings`: bookings, the claim a booking of one person is made under, and how much
+  each person has been booked (`booking_loads`, to choose fairly).
+- `timeoff`: people's time off, whole local days.
 - `digests`: `DigestStore`, the daily digests' settings, candidates and claims.
 - `base`: the session factory they share and the query builders more than one uses.
 
-`Store` (in `store`) is all of the first four at once, over one session factory.
+`Store` (in `store`) is all of them but `digests` at once, over one session factory.
 
 Races between instances are settled by the database: inserts that may collide rely
 on the unique constraints and re-read on `IntegrityError`; the single-use OAuth state
@@ -19,7 +21,7 @@ is claimed with one conditional UPDATE, and a day's digest with one upsert, so e
 one caller wins each.
 """
 
-from storage.repositories.bookings import BookingRepository, BookingTransaction
+from storage.repositories.bookings import BookingLoad, BookingRepository, BookingTransaction
 from storage.repositories.connections import (
     RECONNECTED,
     CheckOutcome,
@@ -32,9 +34,11 @@ from storage.repositories.customers import CustomerRepository, Roster
 from storage.repositories.digests import DigestStore
 from storage.repositories.oauth import OAuthStateRepository
 from storage.repositories.store import Store
+from storage.repositories.timeoff import TimeOffRepository
 
 __all__ = [
     "RECONNECTED",
+    "BookingLoad",
     "BookingRepository",
     "BookingTransaction",
     "CheckOutcome",
@@ -47,4 +51,5 @@ __all__ = [
     "RefreshedTokens",
     "Roster",
     "Store",
+    "TimeOffRepository",
 ]

@@ -4,19 +4,19 @@ one aggregate uses.
 `Repository` holds the async session factory; each aggregate's repository (and `Store`,
 which is all of them at once) opens one short transaction per query from it. The
 builders here are one query each, whatever the number of customers: the connections of
-customers (`calendar_connections`) and their live bookings over a span (`bookings`),
-read by their own repositories and by `rosters`.
+customers (`calendar_connections`), their live bookings over a span (`bookings`) and their
+live time off over some days (`time_off`), read by their own repositories and by `rosters`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import Booking, BookingStatus, CalendarConnection
+from storage.models import Booking, BookingStatus, CalendarConnection, TimeOff
 
 
 class Repository:
@@ -46,4 +46,21 @@ def _overlapping(customer_ids: Collection[int], start: datetime, end: datetime) 
             Booking.ends_at > start,
         )
         .order_by(Booking.starts_at)
+    )
+
+
+def _time_off_overlapping(
+    customer_ids: Collection[int], first_day: date, last_day: date
+) -> Select[TimeOff]:
+    """Live (not cancelled) time off of the customers that shares a day with
+    `[first_day, last_day]`, both included; earliest first, then by person."""
+    return (
+        select(TimeOff)
+        .where(
+            TimeOff.customer_id.in_(customer_ids),
+            TimeOff.cancelled_at.is_(None),
+            TimeOff.first_day <= last_day,
+            TimeOff.last_day >= first_day,
+        )
+        .order_by(TimeOff.first_day, TimeOff.slack_user_id, TimeOff.id)
     )

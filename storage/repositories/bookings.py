@@ -4,14 +4,20 @@ A booking of a person is made in three short steps, none of them open while Goog
 asked anything: `claim_booking` takes the person's claim row (one upsert, committed at
 once), the caller reads their calendar and writes the event at Google, then `saving_booking`
 opens the transaction that checks again and saves the row, and `release_booking_claim`
-frees the claim. `BookingTransaction` is what that last transaction may do.
+frees the claim. `BookingTransaction` is what that last transaction may do; moving a
+booking is the same three steps, its transaction checking the new times against every
+booking of the person but the one moved.
+
+`booking_loads` is what choosing fairly among staff reads: each one's booked time in a
+week, and when they were last booked.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,6 +25,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Booking, BookingClaim, BookingStatus
 from storage.repositories.base import Repository, _overlapping
+
+
+@dataclass(frozen=True)
+class BookingLoad:
+    """How much one staff member has been booked (`BookingRepository.booking_loads`)."""
+
+    booked: timedelta
+    """The total length of their live bookings starting in the week asked about."""
+    last_start: datetime | None
+    """When their latest live booking started, at or before the moment asked about; None
+    when they have none."""
 
 
 class BookingRepository(Repository):
@@ -75,13 +92,59 @@ class BookingRepository(Repository):
             )
 
     async def staff_bookings_between(
-        self, customer_id: int, staff_user_id: str, start: datetime, end: datetime
+        self,
+        customer_id: int,
+        staff_user_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        excluding: int | None = None,
     ) -> list[Booking]:
-        """One staff member's live bookings that overlap `[start, end)`, earliest first."""
+        """One staff member's live bookings that overlap `[start, end)`, earliest first,
+        but the booking of id `excluding` (the one being moved)."""
+        query = _staff_overlapping(customer_id, staff_user_id, start, end, excluding)
         async with self._sessions() as session:
-            return list(
-                await session.scalars(_staff_overlapping(customer_id, staff_user_id, start, end))
+            return list(await session.scalars(query))
+
+    async def booking_loads(
+        self,
+        customer_id: int,
+        user_ids: Sequence[str],
+        week_start: datetime,
+        week_end: datetime,
+        now: datetime,
+    ) -> dict[str, BookingLoad]:
+        """For each of `user_ids` (each one a key): the length of their live bookings that
+        start in `[week_start, week_end)`, and the start of their latest live booking that
+        started by `now`. Two queries, however many people: `book anyone` asks of them all.
+        """
+        if not user_ids:
+            return {}
+        live = (
+            Booking.customer_id == customer_id,
+            Booking.status == BookingStatus.BOOKED,
+            Booking.staff_user_id.in_(user_ids),
+        )
+        booked = dict.fromkeys(user_ids, timedelta())
+        async with self._sessions() as session:
+            # Summed here: SQLite and PostgreSQL subtract timestamps in different ways.
+            week = await session.execute(
+                select(Booking.staff_user_id, Booking.starts_at, Booking.ends_at).where(
+                    *live, Booking.starts_at >= week_start, Booking.starts_at < week_end
+                )
             )
+            for user_id, starts_at, ends_at in week:
+                booked[user_id] += ends_at - starts_at
+            latest = await session.execute(
+                select(Booking.staff_user_id, func.max(Booking.starts_at))
+                .where(*live, Booking.starts_at <= now)
+                .group_by(Booking.staff_user_id)
+            )
+            last_start: dict[str, datetime] = {user_id: at for user_id, at in latest}
+        return {
+            user_id: BookingLoad(booked=booked[user_id], last_start=last_start.get(user_id))
+            for user_id in user_ids
+        }
 
     async def claim_booking(
         self, customer_id: int, staff_user_id: str, *, holder: str, now: datetime, until: datetime
@@ -154,20 +217,42 @@ class BookingTransaction:
         return await self._session.scalar(select(Booking).where(Booking.request_key == request_key))
 
     async def overlapping(
-        self, customer_id: int, staff_user_id: str, start: datetime, end: datetime
+        self,
+        customer_id: int,
+        staff_user_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        excluding: int | None = None,
     ) -> list[Booking]:
-        query = _staff_overlapping(customer_id, staff_user_id, start, end)
+        """The person's live bookings over `[start, end)`, but the one of id `excluding`
+        (a booking being moved doesn't clash with where it was)."""
+        query = _staff_overlapping(customer_id, staff_user_id, start, end, excluding)
         return list(await self._session.scalars(query))
 
     def add(self, booking: Booking) -> None:
         self._session.add(booking)
 
+    async def move(self, booking_id: int, starts_at: datetime, ends_at: datetime) -> None:
+        """Give the booking its new times (its event was moved at Google already)."""
+        await self._session.execute(
+            update(Booking)
+            .where(Booking.id == booking_id)
+            .values(starts_at=starts_at, ends_at=ends_at)
+        )
+
 
 def _staff_overlapping(
-    customer_id: int, staff_user_id: str, start: datetime, end: datetime
+    customer_id: int,
+    staff_user_id: str,
+    start: datetime,
+    end: datetime,
+    excluding: int | None = None,
 ) -> Select[Booking]:
-    """Live bookings of one staff member that overlap `[start, end)`, earliest first."""
-    return _overlapping([customer_id], start, end).where(Booking.staff_user_id == staff_user_id)
+    """Live bookings of one staff member that overlap `[start, end)`, earliest first, but
+    the one of id `excluding`."""
+    query = _overlapping([customer_id], start, end).where(Booking.staff_user_id == staff_user_id)
+    return query if excluding is None else query.where(Booking.id != excluding)
 
 
 def _claim_of(customer_id: int, staff_user_id: str) -> ColumnElement[bool]:

@@ -4,21 +4,30 @@ Registering a channel and remembering a member rely on the unique constraints an
 (or give way) on `IntegrityError`. Where the bot may post lives here too: a channel's
 problem is a `customers` column, a workspace's posting pause a `slack_teams` row.
 
-`roster` and `rosters` read across aggregates (members, calendar connections and
-bookings) and sit here because what they read is a customer's people, in one session.
+`roster` and `rosters` read across aggregates (members, calendar connections, bookings
+and time off) and sit here because what they read is a customer's people, in one session.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 
-from storage.models import Booking, CalendarConnection, Customer, Member, SlackTeam
-from storage.repositories.base import Repository, _connections_of, _overlapping
+from storage.models import Booking, CalendarConnection, Customer, Member, SlackTeam, TimeOff
+from storage.repositories.base import (
+    Repository,
+    _connections_of,
+    _overlapping,
+    _time_off_overlapping,
+)
+
+_ZONE_REACH = timedelta(days=1)
+"""How far a local day may lie from the UTC day of the same instant (zones are at most 14
+hours off UTC): a span's time off is read this much wider, for callers to cut exactly."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,10 @@ class Roster:
     """Primary first, then staff, each kind in the order they connected."""
     bookings: list[Booking]
     """The live bookings over the span asked for, earliest first (none when none was)."""
+    time_off: list[TimeOff] = field(default_factory=list)
+    """The live time off whose local days may touch that span, earliest first (none when no
+    span was asked for): read a day wider on each side, since the days are the customer's
+    own; callers turn them into instants in its timezone and cut precisely."""
 
 
 class CustomerRepository(Repository):
@@ -102,14 +115,15 @@ class CustomerRepository(Repository):
     async def rosters(
         self, bookings_between: Mapping[int, tuple[datetime, datetime] | None]
     ) -> dict[int, Roster]:
-        """Each customer's (the keys) members, calendar connections and bookings over their
-        span, in one session of three queries: what availability answers and digests read."""
+        """Each customer's (the keys) members, calendar connections, and bookings and time
+        off over their span, in one session of four queries: what availability answers and
+        digests read."""
         ids = list(bookings_between)
         spans = [span for span in bookings_between.values() if span]
         async with self._sessions() as session:
             members = await session.scalars(_members_of(ids))
             connections = await session.scalars(_connections_of(ids))
-            rosters = {customer_id: Roster([], [], []) for customer_id in ids}
+            rosters = {customer_id: Roster([], [], [], []) for customer_id in ids}
             for member in members:
                 rosters[member.customer_id].members.append(member)
             for connection in connections:
@@ -121,6 +135,13 @@ class CustomerRepository(Repository):
                     span = bookings_between[booking.customer_id]
                     if span and booking.starts_at < span[1] and booking.ends_at > span[0]:
                         rosters[booking.customer_id].bookings.append(booking)
+                first_day, last_day = _days_around(start, end)
+                for time_off in await session.scalars(
+                    _time_off_overlapping(ids, first_day, last_day)
+                ):
+                    span = bookings_between[time_off.customer_id]
+                    if span and _touches(time_off, span):
+                        rosters[time_off.customer_id].time_off.append(time_off)
         return rosters
 
     async def set_timezone(self, customer_id: int, timezone: str) -> None:
@@ -135,6 +156,26 @@ class CustomerRepository(Repository):
             await session.execute(
                 update(Customer).where(Customer.id == customer_id).values(clock=clock)
             )
+
+    async def set_scheduling(
+        self,
+        customer_id: int,
+        *,
+        buffer_minutes: int | None = None,
+        notice_minutes: int | None = None,
+        step_minutes: int | None = None,
+    ) -> None:
+        """`settings buffer|notice|step`: sets the ones given, leaves the others as they are."""
+        given = {
+            "buffer_minutes": buffer_minutes,
+            "notice_minutes": notice_minutes,
+            "step_minutes": step_minutes,
+        }
+        values = {name: minutes for name, minutes in given.items() if minutes is not None}
+        if not values:
+            return
+        async with self._sessions.begin() as session:
+            await session.execute(update(Customer).where(Customer.id == customer_id).values(values))
 
     async def set_checklist_ts(self, customer_id: int, ts: str) -> None:
         """The onboarding checklist now lives in message `ts` (the latest one posted)."""
@@ -231,3 +272,13 @@ class CustomerRepository(Repository):
 
 def _members_of(customer_ids: Collection[int]) -> Select[Member]:
     return select(Member).where(Member.customer_id.in_(customer_ids)).order_by(Member.id)
+
+
+def _days_around(start: datetime, end: datetime) -> tuple[date, date]:
+    """The days of every zone's clock that the UTC span `[start, end)` may fall on."""
+    return start.astimezone(UTC).date() - _ZONE_REACH, end.astimezone(UTC).date() + _ZONE_REACH
+
+
+def _touches(time_off: TimeOff, span: tuple[datetime, datetime]) -> bool:
+    first_day, last_day = _days_around(*span)
+    return time_off.first_day <= last_day and time_off.last_day >= first_day

@@ -11,6 +11,7 @@ from storage.repositories.desk import DeskRepository
 from storage.repositories.oauth import OAuthStateRepository
 from storage.repositories.people import PeopleRepository
 from storage.repositories.requests import RequestRepository
+from storage.repositories.timeoff import TimeOffRepository
 
 
 class Store(
@@ -21,6 +22,7 @@ class Store(
     BookingRepository,
     RequestRepository,
     DeskRepository,
+    TimeOffRepository,
 ):
     """The bot's storage, over an async session factory."""
 
