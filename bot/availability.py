@@ -309,17 +309,41 @@ def free_windows(
     return free
 
 
-def _next_aligned(instant: datetime, zone: ZoneInfo, step: timedelta) -> datetime:
-    """The first instant at or after `instant` whose local time of day is a multiple of
-    `step` after midnight. Moves by elapsed time and checks again, so that a change of
-    offset that is not a multiple of `step` (Lord Howe's 30 minutes) realigns."""
+def _aligned_from(instant: datetime, zone: ZoneInfo, step: timedelta) -> Iterator[datetime]:
+    """Every instant from `instant` on whose local time of day is a multiple of `step`
+    after midnight, in order.
+
+    While the offset holds, the clock moves with elapsed time, so the next aligned reading
+    is `behind` (or `step`) away. When the offset changes before then, it looks again from
+    the change: a clock that goes back may show an aligned reading sooner (1:30 EST, an
+    hour after 1:30 EDT, on a 90-minute grid), and one that jumps by a part of `step`
+    (Lord Howe's 30 minutes) realigns."""
+    local = instant.astimezone(zone)
     while True:
-        local = instant.astimezone(zone)
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
         behind = -(local - midnight) % step  # same tzinfo: a wall-clock difference
         if not behind:
-            return instant
-        instant += behind
+            yield instant
+            behind = step
+        instant, local = _later(instant, local, behind, zone)
+
+
+def _later(
+    instant: datetime, local: datetime, by: timedelta, zone: ZoneInfo
+) -> tuple[datetime, datetime]:
+    """`instant + by` and its local reading, or the first instant of a new offset before
+    it: a wall-clock step holds only while the offset does."""
+    later = instant + by
+    later_local = later.astimezone(zone)
+    if later_local.utcoffset() != local.utcoffset():
+        later = _first_change(instant, later + _MICROSECOND, zone)
+        later_local = later.astimezone(zone)
+    return later, later_local
+
+
+def _next_aligned(instant: datetime, zone: ZoneInfo, step: timedelta) -> datetime:
+    """The first instant at or after `instant` on the `step` grid of the local clock."""
+    return next(_aligned_from(instant, zone, step))
 
 
 def _aligned_starts(
@@ -328,10 +352,10 @@ def _aligned_starts(
     """The aligned instants at which a slot of `duration` starts and fits in `window`."""
     start, end = window
     latest = end - duration
-    candidate = _next_aligned(start, zone, step)
-    while candidate <= latest:
+    for candidate in _aligned_from(start, zone, step):
+        if candidate > latest:
+            return
         yield candidate
-        candidate = _next_aligned(candidate + step, zone, step)
 
 
 def fitting_slots(
@@ -507,20 +531,18 @@ def reasons(asked: Interval, rules: Rules, held: Commitments, *, now: datetime) 
         span = off.span(rules.zone)
         if span.overlaps(asked):
             found.append(Reason(Why.TIME_OFF, span, off.reason))
-    blocks = [(booking.span, Why.BOOKING, booking.label) for booking in held.bookings]
+    found += [
+        Reason(Why.BOOKING, booking.span, booking.label)
+        for booking in held.bookings
+        if booking.span.overlaps(asked)
+    ]
+    busy: list[Interval] = []
     if held.busy is None:
         found.append(Reason(Why.UNKNOWN, asked, held.unknown))
     else:
-        blocks += [(span, Why.BUSY, "") for span in _overlapping(merge(held.busy), asked, rules)]
-    buffers: dict[Interval, str] = {}
-    for span, why, label in blocks:
-        if span.overlaps(asked):
-            found.append(Reason(why, span, label))
-        for side in _buffers(span, rules.buffer, asked):
-            # A booking is on their own calendar too (its invitation): one buffer, the
-            # booking's.
-            buffers[side] = buffers.get(side) or label
-    found += [Reason(Why.BUFFER, side, label) for side, label in buffers.items()]
+        busy = merge(held.busy)
+        found += [Reason(Why.BUSY, block) for block in _reaching(busy, asked, timedelta(0))]
+    found += _buffer_reasons(asked, rules.buffer, busy, held.bookings)
     return sorted(found, key=lambda r: (r.span.end, r.span.start, _WHY_ORDER[r.why], r.label))
 
 
@@ -541,20 +563,33 @@ def _outside_hours(asked: Interval, rules: Rules) -> list[Interval]:
     return subtract([asked], windows)
 
 
-def _overlapping(blocks: list[Interval], asked: Interval, rules: Rules) -> list[Interval]:
-    """The merged blocks that, widened by the buffer, reach into `asked`."""
-    reach = Interval(asked.start - rules.buffer, asked.end + rules.buffer)
-    ends = [block.end for block in blocks]
-    first = bisect_right(ends, reach.start)
-    return [block for block in blocks[first:] if block.start < reach.end]
+def _reaching(blocks: list[Interval], asked: Interval, buffer: timedelta) -> list[Interval]:
+    """The merged blocks that, widened by `buffer`, reach into `asked`."""
+    reach_start, reach_end = asked.start - buffer, asked.end + buffer
+    first = bisect_right([block.end for block in blocks], reach_start)
+    return [block for block in blocks[first:] if block.start < reach_end]
 
 
-def _buffers(span: Interval, buffer: timedelta, asked: Interval) -> list[Interval]:
-    """The buffer on each side of `span` that reaches into `asked`."""
+def _buffer_reasons(
+    asked: Interval, buffer: timedelta, busy: list[Interval], bookings: Sequence[Labelled]
+) -> list[Reason]:
+    """The buffer before and after each stretch of busy time and bookings that reaches into
+    `asked`. The stretches are merged first, as `free_windows` widens them, so no buffer
+    is reported inside the stretch it surrounds. A side that a booking starts or ends is
+    that booking's (a booking is on their own calendar too: one buffer, the booking's)."""
     if not buffer:
         return []
-    sides = (Interval(span.start - buffer, span.start), Interval(span.end, span.end + buffer))
-    return [side for side in sides if side.overlaps(asked)]
+    starting = {booking.span.start: booking.label for booking in reversed(bookings)}
+    ending = {booking.span.end: booking.label for booking in reversed(bookings)}
+    found: list[Reason] = []
+    for block in _reaching(merge([*busy, *(booking.span for booking in bookings)]), asked, buffer):
+        before = Interval(block.start - buffer, block.start)
+        if before.overlaps(asked):
+            found.append(Reason(Why.BUFFER, before, starting.get(block.start, "")))
+        after = Interval(block.end, block.end + buffer)
+        if after.overlaps(asked):
+            found.append(Reason(Why.BUFFER, after, ending.get(block.end, "")))
+    return found
 
 
 def count_fitting(

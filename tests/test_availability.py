@@ -16,13 +16,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.availability import (
+    DEFAULT_STEP,
+    Commitments,
     Interval,
+    Labelled,
+    Reason,
+    Rules,
+    TimeOff,
+    Why,
     WorkingHours,
+    count_fitting,
     fitting_slots,
     format_range,
+    free_time,
     free_windows,
     merge,
     nearest_slots,
+    reasons,
     subtract,
 )
 
@@ -433,6 +443,230 @@ def test_nearest_slots_after_a_conflict() -> None:
         nearest_slots(free, HOUR, datetime(2026, 3, 9, 12), zone=NEW_YORK)
     with pytest.raises(ValueError, match="count"):
         nearest_slots(free, HOUR, wanted, -1, zone=NEW_YORK)
+
+
+def test_slots_on_a_grid_longer_than_the_repeated_hour_are_offered_in_it_too() -> None:
+    # On a 90-minute grid the clock reads 1:30 twice on New York's fall-back day; the
+    # second is an hour (not 90 minutes) after the first, and is a slot all the same.
+    window = all_day((0, 0), (5, 0)).windows(NY_FALL, NEW_YORK)
+    step = timedelta(minutes=90)
+    slots = fitting_slots(window, 30 * MINUTE, zone=NEW_YORK, step=step)
+    assert [format_range(s, NEW_YORK) for s in slots] == [
+        "0:00–0:30",
+        "1:30 EDT–1:00 EST",
+        "1:30 EST–2:00",
+        "3:00–3:30",
+        "4:30–5:00",
+    ]
+    assert count_fitting(window, 30 * MINUTE, zone=NEW_YORK, step=step) == 5
+
+
+def test_count_fitting_counts_shoots_one_after_another_on_the_grid() -> None:
+    day = date(2026, 3, 9)
+    free = [local(NEW_YORK, day, (9, 10), (12, 0)), local(NEW_YORK, day, (13, 0), (13, 50))]
+    # 9:15-10:15 and 10:15-11:15; 11:15-12:15 runs past noon; 13:00-13:50 is too short.
+    assert count_fitting(free, HOUR, zone=NEW_YORK, step=DEFAULT_STEP) == 2
+    assert count_fitting(free, HOUR, zone=NEW_YORK, step=HOUR) == 2  # 10:00 and 11:00
+    assert count_fitting(free, 45 * MINUTE, zone=NEW_YORK, step=DEFAULT_STEP) == 4
+    assert count_fitting([], HOUR, zone=NEW_YORK, step=DEFAULT_STEP) == 0
+
+
+# --- one person's time: rules, commitments, free time and reasons -------------------------------
+
+TUESDAY = date(2026, 3, 10)
+NOW = at(NEW_YORK, date(2026, 3, 9), 12)
+"""Monday noon: with a day of notice, Tuesday noon is the earliest bookable time."""
+K7Q2MX = Labelled(local(NEW_YORK, TUESDAY, (13, 30), (15, 0)), "K7Q2MX")
+RULES = Rules(NEW_YORK, buffer=15 * MINUTE, notice=timedelta(days=1))
+HELD = Commitments(
+    busy=[local(NEW_YORK, TUESDAY, (13, 0), (15, 0))],
+    bookings=[K7Q2MX],
+    time_off=[TimeOff(date(2026, 3, 11), date(2026, 3, 11), "dentist")],
+)
+
+
+def shown(found: list[Reason]) -> list[tuple[str, str, str]]:
+    """Each reason as (why, its span on New York's clock, label)."""
+    return [(r.why.value, format_range(r.span, NEW_YORK), r.label) for r in found]
+
+
+@pytest.mark.parametrize(
+    ("asked", "expected"),
+    [
+        pytest.param(
+            local(NEW_YORK, TUESDAY, (14, 30), (15, 30)),
+            [
+                ("busy", "13:00–15:00", ""),
+                ("booking", "13:30–15:00", "K7Q2MX"),
+                ("buffer", "15:00–15:15", "K7Q2MX"),
+            ],
+            id="the booking, their own calendar and the buffer after",
+        ),
+        pytest.param(
+            local(NEW_YORK, TUESDAY, (12, 30), (13, 15)),
+            [("buffer", "12:45–13:00", ""), ("busy", "13:00–15:00", "")],
+            id="the buffer before their busy calendar (none inside it before the booking)",
+        ),
+        pytest.param(
+            local(NEW_YORK, TUESDAY, (16, 30), (17, 30)),
+            [("outside_hours", "17:00–17:30", "")],
+            id="past the end of working hours",
+        ),
+        pytest.param(
+            local(NEW_YORK, date(2026, 3, 11), (10, 0), (11, 0)),
+            [("time_off", "0:00–24:00", "dentist")],
+            id="time off, with its reason",
+        ),
+        pytest.param(
+            Interval(at(NEW_YORK, TUESDAY, 16, 45), at(NEW_YORK, date(2026, 3, 11), 9, 30)),
+            [
+                ("outside_hours", "17:00–9:00 (next day)", ""),
+                ("time_off", "0:00–24:00", "dentist"),
+            ],
+            id="across the night into time off: in the order they end",
+        ),
+        pytest.param(
+            local(NEW_YORK, TUESDAY, (11, 0), (12, 0)),
+            [("notice", "12:00–12:00 (next day)", "")],
+            id="sooner than a day's notice",
+        ),
+        pytest.param(
+            local(NEW_YORK, date(2026, 3, 9), (11, 30), (12, 30)),
+            [("past", "11:30–12:00", "")],
+            id="started before now",
+        ),
+        pytest.param(local(NEW_YORK, TUESDAY, (15, 15), (16, 0)), [], id="free"),
+    ],
+)
+def test_reasons_a_time_is_not_free(asked: Interval, expected: list[tuple[str, str, str]]) -> None:
+    found = reasons(asked, RULES, HELD, now=NOW)
+    assert shown(found) == expected
+    free = free_time([TUESDAY, date(2026, 3, 11)], RULES, HELD, now=NOW)
+    assert free is not None
+    windows = [w for day_windows in free.values() for w in day_windows]
+    assert any(w.start <= asked.start and asked.end <= w.end for w in windows) == (not found)
+
+
+def test_an_unreadable_calendar_is_a_reason_of_its_own_beside_the_bookings() -> None:
+    held = Commitments(busy=None, bookings=[K7Q2MX], unknown="needs_reconnect")
+    found = reasons(local(NEW_YORK, TUESDAY, (14, 30), (15, 30)), RULES, held, now=NOW)
+    assert shown(found) == [
+        ("booking", "13:30–15:00", "K7Q2MX"),
+        ("buffer", "15:00–15:15", "K7Q2MX"),
+        ("unknown", "14:30–15:30", "needs_reconnect"),
+    ]
+    free_hour = local(NEW_YORK, TUESDAY, (10, 0), (11, 0))
+    assert shown(reasons(free_hour, Rules(NEW_YORK), held, now=NOW)) == [
+        ("unknown", "10:00–11:00", "needs_reconnect")
+    ]
+    assert free_time([TUESDAY], RULES, held, now=NOW) is None
+
+
+def test_reasons_come_in_the_order_they_end_then_start_then_kind() -> None:
+    # The booking's invitation is on their own calendar: the same span twice, the
+    # booking first; then a second booking that ends earlier but starts later.
+    short = Labelled(local(NEW_YORK, TUESDAY, (14, 0), (14, 30)), "B2C3D4")
+    held = Commitments(busy=[K7Q2MX.span], bookings=[K7Q2MX, short])
+    asked = local(NEW_YORK, TUESDAY, (13, 45), (14, 15))
+    assert shown(reasons(asked, Rules(NEW_YORK), held, now=NOW)) == [
+        ("booking", "14:00–14:30", "B2C3D4"),
+        ("booking", "13:30–15:00", "K7Q2MX"),
+        ("busy", "13:30–15:00", ""),
+    ]
+
+
+def test_a_booking_on_their_own_calendar_has_one_buffer_on_each_side() -> None:
+    held = Commitments(busy=[K7Q2MX.span], bookings=[K7Q2MX])
+    asked = local(NEW_YORK, TUESDAY, (13, 0), (15, 30))
+    found = reasons(asked, Rules(NEW_YORK, buffer=15 * MINUTE), held, now=NOW)
+    assert shown(found) == [
+        ("buffer", "13:15–13:30", "K7Q2MX"),
+        ("booking", "13:30–15:00", "K7Q2MX"),
+        ("busy", "13:30–15:00", ""),
+        ("buffer", "15:00–15:15", "K7Q2MX"),
+    ]
+
+
+def test_a_buffer_is_kept_around_a_whole_stretch_of_busy_time() -> None:
+    # Two bookings back to back and a calendar block overlapping the second: one stretch,
+    # 10:00-12:30, with one buffer before it (the first booking's) and one after (the
+    # calendar's), none in between.
+    first = Labelled(local(NEW_YORK, TUESDAY, (10, 0), (11, 0)), "AAAAAA")
+    second = Labelled(local(NEW_YORK, TUESDAY, (11, 0), (12, 0)), "BBBBBB")
+    held = Commitments(
+        busy=[local(NEW_YORK, TUESDAY, (11, 30), (12, 30))], bookings=[first, second]
+    )
+    asked = local(NEW_YORK, TUESDAY, (9, 0), (13, 0))
+    buffers = [
+        r
+        for r in reasons(asked, Rules(NEW_YORK, buffer=HOUR), held, now=NOW)
+        if r.why is Why.BUFFER
+    ]
+    assert shown(buffers) == [("buffer", "9:00–10:00", "AAAAAA"), ("buffer", "12:30–13:30", "")]
+
+
+@pytest.mark.parametrize(
+    ("zone", "day", "hours"),
+    [
+        (NEW_YORK, NY_SPRING, 23),
+        (NEW_YORK, NY_FALL, 25),
+        (LORD_HOWE, LH_SPRING, 23.5),
+        (LORD_HOWE, LH_FALL, 24.5),
+        (KOLKATA, NY_SPRING, 24),
+    ],
+)
+def test_time_off_is_midnight_to_midnight_however_long_the_day(
+    zone: ZoneInfo, day: date, hours: float
+) -> None:
+    off = TimeOff(day, day, "moving house")
+    span = off.span(zone)
+    assert span.start == at(zone, day, 0) and span.end == at(zone, day + timedelta(days=1), 0)
+    assert span.duration == hours * HOUR
+    rules = Rules(zone, hours=all_day((0, 0), (23, 45)))
+    days = [day - timedelta(days=1), day, day + timedelta(days=1)]
+    free = free_time(
+        days, rules, Commitments(busy=[], time_off=[off]), now=at(zone, day, 0) - 7 * HOUR * 24
+    )
+    assert free is not None
+    assert free[day] == []
+    assert free[days[0]] == rules.hours.windows(days[0], zone)
+    assert free[days[2]] == rules.hours.windows(days[2], zone)
+    asked = Interval(at(zone, day, 12), at(zone, day, 13))
+    held = Commitments(busy=[], time_off=[off])
+    assert reasons(asked, rules, held, now=span.start - HOUR) == [
+        Reason(Why.TIME_OFF, span, "moving house")
+    ]
+
+
+def test_time_off_over_several_days_takes_each_day_as_it_is() -> None:
+    off = TimeOff(date(2026, 3, 7), date(2026, 3, 9))  # Saturday to Monday, spring forward inside
+    assert off.span(NEW_YORK).duration == 71 * HOUR
+    with pytest.raises(ValueError, match="on or after its first day"):
+        TimeOff(date(2026, 3, 9), date(2026, 3, 8))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"buffer": -MINUTE}, "buffer must not be negative"),
+        ({"notice": -HOUR}, "notice must not be negative"),
+        ({"step": timedelta(0)}, "step must be positive"),
+        ({"step": -DEFAULT_STEP}, "step must be positive"),
+    ],
+)
+def test_rules_refuse_what_they_cannot_mean(arguments: dict[str, timedelta], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Rules(NEW_YORK, **arguments)  # type: ignore[arg-type]
+
+
+def test_rules_default_to_the_quarter_hour_grid_and_nothing_kept() -> None:
+    rules = Rules(KOLKATA)
+    assert (rules.hours, rules.buffer, rules.notice, rules.step) == (
+        WorkingHours(),
+        timedelta(0),
+        timedelta(0),
+        DEFAULT_STEP,
+    )
 
 
 # --- formatting -----------------------------------------------------------------------------------
