@@ -22,6 +22,7 @@ from bot.onboarding import Onboarding
 from bot.people import People
 from bot.slack import BotIdentity, Directory, InvalidToken, Poster, web_client
 from bot.staff import CALENDAR_CONCURRENCY, Staff
+from bot.timeoff import TimeOffs
 from bot.tokens import TokenCipher
 from storage.db import create_engine, migrate, session_factory
 from storage.repositories import DigestStore, Store
@@ -46,6 +47,7 @@ class Services:
     health: Health
     staff: Staff
     bookings: Bookings
+    time_off: TimeOffs
     digest_store: DigestStore
     digests: Digests
     onboarding: Onboarding
@@ -127,6 +129,7 @@ async def build_services(settings: Settings) -> Services:
         ),
         staff=staff,
         bookings=Bookings(store=store, calendar=calendar, cipher=cipher, staff=staff),
+        time_off=TimeOffs(store=store),
         digest_store=digest_store,
         digests=Digests(
             digests=digest_store,

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import when
@@ -20,11 +20,13 @@ from bot.availability import (
     Commitments,
     Interval,
     Labelled,
+    Reason,
     Rules,
     TimeOff,
     WorkingHours,
     free_time,
     merge,
+    reasons,
     subtract,
 )
 from bot.calendar.port import (
@@ -421,6 +423,31 @@ class Staff:
                 if connection is not None and tokens is not None
             ]
         )
+
+    async def why(
+        self,
+        customer: Customer,
+        user_id: str,
+        start: datetime,
+        duration: timedelta | None,
+        *,
+        now: datetime,
+    ) -> tuple[Rules, Interval, list[Reason]]:
+        """Every reason the time from `start` (one slot step long, without a duration) is
+        not free for this person, read live; how they are scheduled; and the time asked."""
+        roster = await self._store.roster(customer.id)
+        [person] = _people(customer, [user_id], roster)
+        rules = person.rules
+        start = start.astimezone(UTC)
+        asked = Interval(start, start + (duration or rules.step))
+        # Whole local days around it, so that bookings and busy time within a buffer of
+        # it are read too.
+        zone = rules.zone
+        first = (asked.start - rules.buffer).astimezone(zone).date()
+        last = (asked.end + rules.buffer).astimezone(zone).date()
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        held = await self.held(customer, [person], day_span(days, zone))
+        return rules, asked, reasons(asked, rules, held[user_id].commitments, now=now)
 
     async def availability(
         self,

@@ -39,7 +39,7 @@ from bot.messages.status import StatusView, build_status
 from bot.people import Role, act_of, refusal_of
 from bot.services import Services
 from bot.slack import user_timezone
-from handlers import availability, digest, scheduling
+from handlers import availability, digest, scheduling, settings, timeoff
 from handlers.clicks import Reply
 from handlers.work import AfterAck
 from storage.models import ConnectionKind, Customer, utcnow
@@ -91,7 +91,7 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
             return
         if isinstance(parsed, commands.Status):
             await ack(text=(m := build_checking()).text, blocks=m.blocks)
-        elif isinstance(parsed, commands.Availability | commands.Book):
+        elif isinstance(parsed, commands.Availability | commands.Book | commands.Why):
             await ack(text=(m := build_checking_calendars()).text, blocks=m.blocks)
         else:
             await ack()
@@ -166,6 +166,14 @@ async def run(
         commands.ShowSettings | commands.SetTimezone | commands.SetClock | commands.SetHours,
     ):
         await scheduling.settings(services, customer, parsed, reply)
+    elif isinstance(parsed, commands.Why):
+        await timeoff.why(services, customer, parsed, reply)
+    elif isinstance(parsed, commands.AddTimeOff | commands.ListTimeOff | commands.CancelTimeOff):
+        await timeoff.time_off(
+            services, customer, parsed, user_id=user_id, request_key=asked.request_key, reply=reply
+        )
+    elif isinstance(parsed, commands.SetScheduling):
+        await settings.scheduling(services, customer, parsed, reply)
     elif isinstance(parsed, commands.SetRole):
         role = Role(parsed.role)
         await services.people.set_role(customer, parsed.user_id, role, by=user_id)

@@ -2,7 +2,7 @@
 
 One day: a line per staff member with their free ranges (`9:00–10:30, 13:00–17:00`).
 Several days: a monospace grid of staff × days whose cells are the free hours, so a week
-reads at a glance; a cell is `—` when nothing is free, `off` on a day off.
+reads at a glance; a cell is `—` when nothing is free, `off` on a day off, `away` on a day of time off.
 """
 
 from __future__ import annotations
@@ -110,9 +110,12 @@ def _read_at(report: AvailabilityReport, clock: Clock) -> str:
 
 def _day_line(person: PersonAvailability, report: AvailabilityReport, clock: Clock) -> str:
     who = mention(person.person.user_id)
+    day = report.days[0]
+    away = person.away_on(day)
+    if away is not None:
+        return f"• {who}: time off" + (f" ({escape(away.reason)})" if away.reason else "")
     if person.free is None:
         return f"• {who}: {why_unknown(person.problem)}"
-    day = report.days[0]
     windows = person.free[day]
     if windows:
         ranges = ", ".join(format_range(w, report.zone, clock) for w in windows)
@@ -135,12 +138,20 @@ def _grid(report: AvailabilityReport, today: date) -> list[str]:
     notes = []
     for person in report.people:
         name = _short_name(person)
+        notes += [
+            f"• {mention(person.person.user_id)}: time off {_plain_day(off.first, today)}"
+            + (f" to {_plain_day(off.last, today)}" if off.last > off.first else "")
+            + (f" ({escape(off.reason)})" if off.reason else "")
+            for off in person.time_off
+        ]
         if person.free is None:
             rows.append(name + "?".rjust(CELL_WIDTH))
             notes.append(f"• {mention(person.person.user_id)}: {why_unknown(person.problem)}")
             continue
         cells = [
-            _cell(person.free[day], day.weekday() in person.person.hours.weekdays)
+            "away"
+            if person.away_on(day)
+            else _cell(person.free[day], day.weekday() in person.person.hours.weekdays)
             for day in report.days
         ]
         rows.append(name + "".join(c.rjust(CELL_WIDTH) for c in cells))

@@ -20,8 +20,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.availability import format_range
-from bot.messages import Message, mention, pack_lines
+from bot.availability import count_fitting, format_range
+from bot.messages import Message, escape, mention, pack_lines
 from bot.messages.availability import why_unknown
 from bot.messages.ids import CONNECT_MINE
 from bot.staff import AvailabilityReport
@@ -41,16 +41,17 @@ class DigestView:
     """The channel's people with no calendar connected; None when Slack wouldn't list them."""
 
 
-def _fits(windows_lengths: list[timedelta], shoot: timedelta) -> int:
-    return sum(length // shoot for length in windows_lengths)
-
-
 def digest_lines(view: DigestView, clock: Clock) -> tuple[list[str], list[str], list[str]]:
-    """Lines of the free, the fully booked (or off), and those whose calendars can't be read."""
+    """Lines of the free, the fully booked (or off, or away), and those whose calendars
+    can't be read."""
     report, zone = view.report, view.report.zone
     free, booked, unknown = [], [], []
     for person in report.people:
         who = mention(person.person.user_id)
+        away = person.away_on(view.day)
+        if away is not None:
+            free.append(f"• {who}: time off" + (f" ({escape(away.reason)})" if away.reason else ""))
+            continue
         if person.free is None:
             unknown.append(f"• {who}: {why_unknown(person.problem)}")
             continue
@@ -59,7 +60,8 @@ def digest_lines(view: DigestView, clock: Clock) -> tuple[list[str], list[str], 
             off = view.day.weekday() not in person.person.hours.weekdays
             booked.append(f"{who} (day off)" if off else who)
             continue
-        fits = _fits([w.duration for w in windows], view.shoot)
+        step = person.person.rules.step
+        fits = count_fitting(windows, view.shoot, zone=zone, step=step)
         ranges = ", ".join(format_range(w, zone, clock) for w in windows)
         count = f"{fits} × {format_duration(view.shoot)} fit" if fits else "no full shoot fits"
         free.append(f"• {who}: {ranges}  _({count})_")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 
 from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 
 from bot.availability import WorkingHours
 from bot.messages import Message, mention, pack_lines
 from bot.staff import working_hours
-from bot.when import Clock, format_time
+from bot.when import Clock, format_duration, format_time
 from storage.models import Customer, Member
 
 _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -33,8 +33,40 @@ def describe_hours(hours: WorkingHours, clock: Clock) -> str:
 HOW_TO_CHANGE = (
     "Change them with `@Tonomo settings timezone Area/City` and "
     "`@Tonomo settings hours 9:00-17:00 mon-fri` (add `@person` for one person's own hours); "
-    "`@Tonomo settings clock 12h` or `24h` for how times are written."
+    "`@Tonomo settings clock 12h` or `24h` for how times are written; "
+    "`@Tonomo settings buffer 30m`, `notice 2h` and `step 15m` for how bookings are spaced."
 )
+
+
+def describe_scheduling(what: str, minutes: int) -> str:
+    """A scheduling setting (`buffer`, `notice`, `step`) in words."""
+    length = format_duration(timedelta(minutes=minutes))
+    if what == "buffer":
+        if not minutes:
+            return "none: bookings may follow busy time back to back"
+        return f"{length} kept free before and after every booking and busy block"
+    if what == "notice":
+        if not minutes:
+            return "none: anything from now on can be booked"
+        return f"bookings start at least {length} from now"
+    return f"suggested times and counted shoots start every {length}, counted from midnight"
+
+
+def _scheduling(customer: Customer) -> list[tuple[str, str, int]]:
+    return [
+        ("buffer", "Buffer", customer.buffer_minutes),
+        ("notice", "Minimum notice", customer.notice_minutes),
+        ("step", "Slot step", customer.step_minutes),
+    ]
+
+
+def build_scheduling_set(what: str, minutes: int) -> Message:
+    """`settings buffer|notice|step`: what it is now, and what it changes."""
+    name = {"buffer": "buffer", "notice": "minimum notice", "step": "slot step"}[what]
+    return Message.text_only(
+        f":white_check_mark: The {name} is now: {describe_scheduling(what, minutes)}. "
+        "Availability, bookings, moves, `why` and the digest all follow it from now on."
+    )
 
 
 def describe_clock(clock: Clock) -> str:
@@ -53,6 +85,10 @@ def build_settings(
         f"*Timezone:* {customer.timezone}",
         f"*Clock:* {describe_clock(clock)}{chosen}",
         f"*Working hours:* {describe_hours(hours, clock)}",
+        *(
+            f"*{name}:* {describe_scheduling(what, minutes)}"
+            for what, name, minutes in _scheduling(customer)
+        ),
         f"*Daily digest:* {describe_digest(customer, clock)}",
     ]
     lines += [f"• {mention(member.slack_user_id)}: {describe_hours(h, clock)}" for member, h in own]
