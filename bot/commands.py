@@ -18,6 +18,7 @@ import re
 import zoneinfo
 from dataclasses import dataclass
 from datetime import date, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from bot import when
@@ -74,8 +75,69 @@ class BookForm:
 
 
 @dataclass(frozen=True)
+class BookAnyone:
+    """`book anyone [@user …] DAY TIME DURATION TITLE…`: one free person among them, chosen
+    fairly by `bot/`; `day` is resolved like `Book.day`."""
+
+    user_ids: tuple[str, ...]
+    """Whom to choose among; () for every connected staff member."""
+    day: str
+    at: time
+    duration: timedelta
+    title: str
+
+
+@dataclass(frozen=True)
 class Cancel:
     short_id: str
+
+
+@dataclass(frozen=True)
+class Move:
+    """`move BOOKING DAY TIME`: the booking keeps its length; `day` is resolved like `Book.day`."""
+
+    short_id: str
+    """Upper-cased, like `Cancel.short_id`."""
+    day: str
+    at: time
+
+
+@dataclass(frozen=True)
+class Why:
+    """`why @user DAY TIME [DURATION]`: every reason that time is, or is not, free for them."""
+
+    user_id: str
+    day: str
+    at: time
+    duration: timedelta | None = None
+    """None: one slot step (the customer's `settings step`)."""
+
+
+@dataclass(frozen=True)
+class AddTimeOff:
+    """`timeoff [@user] DAY[..DAY] [REASON…]`: whole local days off, both ends included."""
+
+    user_id: str | None
+    """None: the person asking (written without a mention)."""
+    first: str
+    """Day words as typed (`2026-12-24`, `monday`, `tomorrow`), resolved like `Book.day`."""
+    last: str
+    """== `first` for one day."""
+    reason: str
+    """Plain text (`plain_text`), at most `MAX_REASON` characters; may be empty."""
+
+
+@dataclass(frozen=True)
+class ListTimeOff:
+    """`timeoff` alone: the upcoming time off, each with its id."""
+
+
+@dataclass(frozen=True)
+class CancelTimeOff:
+    """`timeoff cancel ID`."""
+
+    short_id: str
+    """Upper-cased."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +165,16 @@ class SetHours:
     weekdays: frozenset[int]
     user_id: str | None = None
     """Whose own hours these are; None for the whole business."""
+
+
+@dataclass(frozen=True)
+class SetScheduling:
+    """`settings buffer|notice|step DURATION`."""
+
+    what: str
+    """"buffer" (free time kept around each booking and busy block), "notice" (the least
+    lead time a booking needs) or "step" (the grid suggested and counted slots start on)."""
+    duration: timedelta
 
 
 @dataclass(frozen=True)
@@ -143,12 +215,19 @@ Command = (
     | Status
     | Availability
     | Book
+    | BookAnyone
     | BookForm
     | Cancel
+    | Move
+    | Why
+    | AddTimeOff
+    | ListTimeOff
+    | CancelTimeOff
     | ShowSettings
     | SetTimezone
     | SetClock
     | SetHours
+    | SetScheduling
     | SetRole
     | DigestSetting
     | Onboard
@@ -161,10 +240,14 @@ USAGE = {
     "disconnect": "/tonomo disconnect [primary]",
     "status": "/tonomo status",
     "availability": "/tonomo availability [@user …] [DAY | this week | next week] [DURATION]",
-    "book": "/tonomo book @user DAY TIME DURATION TITLE…",
+    "book": "/tonomo book @user DAY TIME DURATION TITLE… | book anyone [@user …] DAY TIME DURATION TITLE…",
+    "move": "/tonomo move BOOKING DAY TIME",
     "cancel": "/tonomo cancel BOOKING",
+    "why": "/tonomo why @user DAY TIME [DURATION]",
+    "timeoff": "/tonomo timeoff [@user] DAY[..DAY] [REASON…] | timeoff | timeoff cancel ID",
     "settings": "/tonomo settings timezone Area/City | settings hours HH:MM-HH:MM [mon-fri] [@user]"
-    " | settings clock 12h|24h | settings owner|onboarder|staff @user",
+    " | settings clock 12h|24h | settings buffer|notice|step DURATION"
+    " | settings owner|onboarder|staff @user",
     "digest": "/tonomo digest on | off | now | at HH:MM",
     "onboard": "/tonomo onboard",
 }
@@ -214,6 +297,12 @@ def parse(text: str, *, around: date | None = None) -> Command:
             return _book(args, around)
         if verb == "cancel":
             return _cancel(args)
+        if verb == "move":
+            return _move(args, around)
+        if verb == "why":
+            return _why(args, around)
+        if verb == "timeoff":
+            return _timeoff(args, around)
         if verb == "settings":
             return _settings(args)
         if verb == "digest":
@@ -289,6 +378,8 @@ def _availability(args: list[str], around: date | None = None) -> Command:
 def _book(args: list[str], around: date | None = None) -> Command:
     if not args:
         return BookForm()
+    if args[0].lower() == "anyone":
+        return _book_anyone(args[1:], around)
     user_ids, _ = when.parse_mentions(args[:1])
     if not user_ids:
         return _not_a_mention("book", args[0]) or _invalid(
@@ -298,11 +389,42 @@ def _book(args: list[str], around: date | None = None) -> Command:
         return _invalid(
             "book",
             "I need the person, the day, the start time and the length, then a title, "
-            "like `/tonomo book @alex tomorrow 13:00 1h30m Shoot at 12 Main St`.",
+            f"like `/tonomo book @alex {_BOOKING_EXAMPLE}`.",
         )
-    when.check_day(args[1], around=around)
-    day, at, duration = args[1], when.parse_time(args[2]), when.parse_duration(args[3])
-    title = plain_text(" ".join(args[4:]))
+    booking = _booking(args[1:], around)
+    if isinstance(booking, Invalid):
+        return booking
+    day, at, duration, title = booking
+    return Book(user_id=user_ids[0], day=day, at=at, duration=duration, title=title)
+
+
+def _book_anyone(args: list[str], around: date | None) -> Command:
+    user_ids, rest = _leading_mentions(args)
+    if rest and (problem := _not_a_mention("book", rest[0])) is not None:
+        return problem
+    if len(rest) < 3:
+        return _invalid(
+            "book",
+            "After `anyone` (and the people to choose among, if not everyone), I need the day, "
+            "the start time and the length, then a title, "
+            f"like `/tonomo book anyone {_BOOKING_EXAMPLE}`.",
+        )
+    booking = _booking(rest, around)
+    if isinstance(booking, Invalid):
+        return booking
+    day, at, duration, title = booking
+    return BookAnyone(tuple(user_ids), day=day, at=at, duration=duration, title=title)
+
+
+_BOOKING_EXAMPLE = "tomorrow 13:00 1h30m Shoot at 12 Main St"
+
+
+def _booking(args: list[str], around: date | None) -> tuple[str, time, timedelta, str] | Invalid:
+    """`DAY TIME DURATION TITLE…`, as `book` and `book anyone` take them (at least three
+    words): the day as typed, the time, the length and the title as plain text."""
+    when.check_day(args[0], around=around)
+    day, at, duration = args[0], when.parse_time(args[1]), when.parse_duration(args[2])
+    title = plain_text(" ".join(args[3:]))
     if not title:
         return _invalid(
             "book",
@@ -314,7 +436,25 @@ def _book(args: list[str], around: date | None = None) -> Command:
             f"That title is {len(title):,} characters long; keep it to {MAX_TITLE}. "
             "Put the address and the client's name, and the details in the calendar event.",
         )
-    return Book(user_id=user_ids[0], day=day, at=at, duration=duration, title=title)
+    return day, at, duration, title
+
+
+def _leading_mentions(args: list[str]) -> tuple[list[str], list[str]]:
+    """The people mentioned before any other word (ids in order, once each), and the words
+    after them, untouched (a mention among those is text, like a title's)."""
+    count = 0
+    while count < len(args) and when.parse_mentions(args[count : count + 1])[0]:
+        count += 1
+    return when.parse_mentions(args[:count])[0], args[count:]
+
+
+def _is_day(word: str) -> bool:
+    """`word` is a DAY (`today`, `friday`, a real date), whatever today is."""
+    try:
+        when.check_day(word, around=None)
+    except when.WhenError:
+        return False
+    return True
 
 
 def _cancel(args: list[str]) -> Command:
@@ -327,6 +467,188 @@ def _cancel(args: list[str]) -> Command:
             else f"`{_shown(' '.join(args))}` doesn't look like a booking id (like K7Q2MX).",
         )
     return Cancel(match[1].upper())
+
+
+_MOVE_EXAMPLE = "like `/tonomo move K7Q2MX friday 14:00`"
+
+
+def _move(args: list[str], around: date | None) -> Command:
+    if len(args) == 4 and _LOOKS_LIKE_DURATION.fullmatch(args[3]):
+        return _invalid(
+            "move",
+            f"A move keeps the booking's length, so leave out `{_shown(args[3])}`: give the "
+            f"booking, the new day and the new start time, {_MOVE_EXAMPLE}. For another "
+            "length, cancel it and book again.",
+        )
+    if len(args) > 3:
+        return _invalid(
+            "move",
+            f"I take the booking, the new day and the new start time, nothing more; "
+            f"`{_shown(' '.join(args[3:]))}` is extra.",
+        )
+    if len(args) < 3:
+        return _invalid(
+            "move",
+            "Give the booking's id, as the booking message shows it, then the new day and the "
+            f"new start time, {_MOVE_EXAMPLE}.",
+        )
+    if _is_day(args[0]):
+        return _invalid(
+            "move",
+            f"Start with the booking's id, then the new day and start time, {_MOVE_EXAMPLE}.",
+        )
+    match = BOOKING_ID.fullmatch(args[0])
+    if match is None:
+        return _invalid(
+            "move", f"`{_shown(args[0])}` doesn't look like a booking id (like K7Q2MX)."
+        )
+    when.check_day(args[1], around=around)
+    return Move(match[1].upper(), day=args[1], at=when.parse_time(args[2]))
+
+
+_WHY_EXAMPLE = "like `/tonomo why @alex tomorrow 10:00` (or `… 10:00 1h` for a length)"
+
+
+def _why(args: list[str], around: date | None) -> Command:
+    user_ids, rest = when.parse_mentions(args)
+    for word in rest:
+        if (problem := _not_a_mention("why", word)) is not None:
+            return problem
+    if not user_ids:
+        return _invalid(
+            "why",
+            f"Name the person to look at, as a mention, then the day and time, {_WHY_EXAMPLE}.",
+        )
+    if len(user_ids) > 1:
+        return _invalid("why", f"Ask about one person at a time, {_WHY_EXAMPLE}.")
+    if len(rest) not in (2, 3):
+        return _invalid(
+            "why",
+            f"After the person, give the day and the time, and a length if you like, {_WHY_EXAMPLE}."
+            if len(rest) < 2
+            else f"I take a day, a time and a length, nothing more; `{_shown(' '.join(rest[3:]))}` "
+            "is extra.",
+        )
+    when.check_day(rest[0], around=around)
+    at = when.parse_time(rest[1])
+    duration = when.parse_duration(rest[2]) if len(rest) == 3 else None
+    return Why(user_ids[0], day=rest[0], at=at, duration=duration)
+
+
+MAX_REASON = 200
+"""Characters of a time off's reason: a few words, like `Holidays` or `Dentist`."""
+
+MAX_TIME_OFF_DAYS = 366
+"""The most days one time off covers, both ends included."""
+
+TIME_OFF_ID = re.compile(r"#?([A-Za-z0-9]{4,8})")
+_DAY_RANGE = re.compile(r"(\S+?)\s*(?:\.\.|–|—)\s*(\S*)")
+"""`DAY..DAY` (or an en or em dash between), spaces around the mark or not."""
+_ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})")
+_TIME_OFF_EXAMPLE = (
+    "like `/tonomo timeoff @alex friday` or `/tonomo timeoff 2026-12-24..2026-12-26 Holidays`"
+)
+
+
+def _timeoff(args: list[str], around: date | None) -> Command:
+    if not args:
+        return ListTimeOff()
+    if args[0].lower() == "cancel":
+        return _cancel_time_off(args[1:])
+    user_ids, rest = _leading_mentions(args)
+    if len(user_ids) > 1:
+        return _invalid("timeoff", "Set one person's time off at a time.")
+    if rest and (problem := _not_a_mention("timeoff", rest[0])) is not None:
+        return problem
+    if not rest:
+        return _invalid(
+            "timeoff", f"Give the day off, or the first and last days, {_TIME_OFF_EXAMPLE}."
+        )
+    days = _days_off(rest)
+    if isinstance(days, Invalid):
+        return days
+    first, last, reason = days
+    when.check_day(first, around=around)
+    when.check_day(last, around=around)
+    if (problem := _out_of_order(first, last)) is not None:
+        return problem
+    if len(reason) > MAX_REASON:
+        return _invalid(
+            "timeoff",
+            f"That reason is {len(reason):,} characters long; keep it to {MAX_REASON}, "
+            "like `Holidays` or `Dentist`.",
+        )
+    return AddTimeOff(user_ids[0] if user_ids else None, first=first, last=last, reason=reason)
+
+
+def _days_off(words: list[str]) -> tuple[str, str, str] | Invalid:
+    """`DAY [REASON…]` or `DAY..DAY [REASON…]`: the first and last day words as typed, and
+    the reason as plain text."""
+    text = " ".join(words)
+    days = _DAY_RANGE.match(text)
+    if days is None:
+        if not _is_day(words[0]) and _is_day_pair(words[0]):
+            return _invalid(
+                "timeoff",
+                f"Write a range of days with `..` between them, like "
+                f"`{words[0].replace('-', '..')}`.",
+            )
+        return words[0], words[0], plain_text(" ".join(words[1:]))
+    if not days[2]:
+        return _invalid(
+            "timeoff", f"Give the last day after `{_shown(days[0])}`, {_TIME_OFF_EXAMPLE}."
+        )
+    return days[1], days[2], plain_text(text[days.end() :])
+
+
+def _out_of_order(first: str, last: str) -> Invalid | None:
+    """When both ends are dates: the last must not be before the first, nor too far after.
+    (Weekday words are put in order by `bot/`, which knows the customer's today.)"""
+    first_date, last_date = _iso_date(first), _iso_date(last)
+    if first_date is None or last_date is None:
+        return None
+    if last_date < first_date:
+        return _invalid(
+            "timeoff",
+            f"The last day, {last_date.isoformat()}, is before the first, "
+            f"{first_date.isoformat()}. Give the first day first.",
+        )
+    count = (last_date - first_date).days + 1
+    if count > MAX_TIME_OFF_DAYS:
+        return _invalid(
+            "timeoff",
+            f"That is {count:,} days; one time off covers at most {MAX_TIME_OFF_DAYS}. "
+            "Give it in parts.",
+        )
+    return None
+
+
+def _is_day_pair(word: str) -> bool:
+    """`monday-friday`: two day words joined by a hyphen (as `settings hours` takes days),
+    where `timeoff` takes `..`."""
+    ends = word.split("-")
+    return len(ends) == 2 and all(_is_day(end) for end in ends)
+
+
+def _iso_date(word: str) -> date | None:
+    """The date a `YYYY-MM-DD` word names (checked by `when.check_day` first); None for
+    other day words, whose date depends on the customer's today."""
+    match = _ISO_DATE.fullmatch(word.strip())
+    return date(int(match[1]), int(match[2]), int(match[3])) if match else None
+
+
+def _cancel_time_off(args: list[str]) -> Command:
+    match = TIME_OFF_ID.fullmatch(args[0]) if len(args) == 1 else None
+    if match is None:
+        return _invalid(
+            "timeoff",
+            "Give the id of the time off to remove, as `timeoff` lists it, "
+            "like `/tonomo timeoff cancel 7QX2`."
+            if not args
+            else f"`{_shown(' '.join(args))}` doesn't look like a time-off id (like 7QX2): "
+            "`timeoff` alone lists them with their ids.",
+        )
+    return CancelTimeOff(match[1].upper())
 
 
 def _digest(args: list[str]) -> Command:
@@ -350,16 +672,114 @@ def _settings(args: list[str]) -> Command:
         return _hours(rest)
     if what == "clock":
         return _clock(rest)
+    if what in _SCHEDULING:
+        return _scheduling(what, rest)
     if what in ROLES:
         return _role(what, rest)
     return _invalid(
         "settings",
-        "I can set `timezone`, `hours`, `clock`, `owner`, `onboarder` or `staff`, "
-        f"not `{_shown(args[0])}`.",
+        "I can set `timezone`, `hours`, `clock`, `buffer`, `notice`, `step`, `owner`, "
+        f"`onboarder` or `staff`, not `{_shown(args[0])}`.",
     )
 
 
 ROLES = ("owner", "onboarder", "staff")
+
+
+@dataclass(frozen=True)
+class _Length:
+    """What a scheduling setting takes: its limits, and how a reply names and shows it."""
+
+    about: str
+    """What it is, as a sentence that starts with `the buffer`, `the notice` or `the step`."""
+    least: timedelta
+    most: timedelta
+    most_shown: str
+    forms: str
+
+
+MAX_BUFFER = timedelta(hours=4)
+MAX_NOTICE = timedelta(days=14)
+MIN_STEP = timedelta(minutes=5)
+MAX_STEP = timedelta(hours=4)
+STEP_UNIT = timedelta(minutes=5)
+"""Slot steps are whole multiples of this."""
+
+_SCHEDULING = {
+    "buffer": _Length(
+        "the buffer is the free time kept around each booking and busy block",
+        timedelta(0),
+        MAX_BUFFER,
+        "4h",
+        "Use 0 (none) to 4h, like `settings buffer 15m`.",
+    ),
+    "notice": _Length(
+        "the notice is the least lead time a booking needs",
+        timedelta(0),
+        MAX_NOTICE,
+        "14 days",
+        "Use 0 (none) to 14 days, in hours, minutes or days, like `settings notice 2h`, "
+        "`settings notice 48h` or `settings notice 2d`.",
+    ),
+    "step": _Length(
+        "the step is the grid on which suggested slots start",
+        MIN_STEP,
+        MAX_STEP,
+        "4h",
+        "Use 5m to 4h, a whole number of 5 minutes, like `settings step 15m` or "
+        "`settings step 30m`.",
+    ),
+}
+_NO_TIME = ("0", "none", "off")
+_SETTING_LENGTH = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+(?:\.[0-9]+)?)h)?(?:([0-9]+)(?:m|min))?")
+"""A scheduling setting's DURATION: `15m`, `1h30m`, `1.5h`, and days (`2d`) for the notice."""
+
+
+def _scheduling(what: str, args: list[str]) -> Command:
+    """`settings buffer|notice|step DURATION` (see `_SCHEDULING` for each one's limits)."""
+    length = _SCHEDULING[what]
+    if len(args) != 1:
+        return _invalid("settings", f"Give one length: {length.about}. {length.forms}")
+    word = args[0]
+    shown = _shown(word)
+    key = word.lower()
+    minutes = Decimal(0)
+    if key not in _NO_TIME:
+        unsigned = key.removeprefix("-")
+        match = _SETTING_LENGTH.fullmatch(unsigned)
+        if not unsigned or match is None or (match[1] and what != "notice"):
+            return _invalid(
+                "settings", f"I don't understand `{shown}` as a length of time. {length.forms}"
+            )
+        if unsigned != key:
+            return _invalid("settings", f"`{shown}` is a negative length. {length.forms}")
+        days, hours, rest = (Decimal(part or 0) for part in match.groups())
+        minutes = days * 24 * 60 + hours * 60 + rest
+    if minutes != minutes.to_integral_value():
+        return _invalid("settings", f"`{shown}` isn't a whole number of minutes. {length.forms}")
+    if minutes > length.most / timedelta(minutes=1):
+        return _invalid(
+            "settings",
+            f"`{shown}` is more than {length.most_shown}, the most I take for the {what}. "
+            f"{length.forms}",
+        )
+    if minutes < length.least / timedelta(minutes=1):
+        return _invalid(
+            "settings",
+            f"`{shown}` is less than {when.format_duration(length.least)}, the least I take "
+            f"for the {what}. {length.forms}",
+        )
+    duration = timedelta(minutes=int(minutes))
+    if what == "step" and duration % STEP_UNIT:
+        below = max(duration - duration % STEP_UNIT, MIN_STEP)
+        above = min(below + STEP_UNIT, MAX_STEP)
+        return _invalid(
+            "settings",
+            f"`{shown}` isn't a whole number of 5 minutes: try "
+            f"`settings step {when.format_duration(below)}` or "
+            f"`settings step {when.format_duration(above)}`.",
+        )
+    return SetScheduling(what, duration)
 
 
 def _role(role: str, args: list[str]) -> Command:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, time, timedelta
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from hypothesis import given
@@ -11,23 +11,34 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
 from bot.commands import (
+    MAX_REASON,
+    MAX_TIME_OFF_DAYS,
     MAX_TITLE,
     USAGE,
+    AddTimeOff,
     Availability,
     Book,
+    BookAnyone,
     BookForm,
     Cancel,
+    CancelTimeOff,
+    Command,
     ConnectCalendar,
     DigestSetting,
     Disconnect,
     Help,
     Invalid,
+    ListTimeOff,
+    Move,
     Onboard,
     SetClock,
     SetHours,
+    SetRole,
+    SetScheduling,
     SetTimezone,
     ShowSettings,
     Status,
+    Why,
     parse,
     parse_book_form,
     parse_weekdays,
@@ -83,6 +94,10 @@ def test_commands(text: str, expected: object) -> None:
         ("stauts", "/tonomo status"),
         ("availabilty", USAGE["availability"]),
         ("settigns", USAGE["settings"]),
+        ("mvoe", USAGE["move"]),
+        ("wyh", USAGE["why"]),
+        ("time-off", USAGE["timeoff"]),
+        ("timeof", USAGE["timeoff"]),
     ],
 )
 def test_mistakes_show_the_right_form(text: str, usage: str) -> None:
@@ -590,19 +605,69 @@ COMMAND_TYPES = (
     | Status
     | Availability
     | Book
+    | BookAnyone
     | BookForm
     | Cancel
+    | Move
+    | Why
+    | AddTimeOff
+    | ListTimeOff
+    | CancelTimeOff
     | ShowSettings
     | SetTimezone
+    | SetClock
     | SetHours
+    | SetScheduling
+    | SetRole
     | DigestSetting
     | Onboard
     | Invalid
 )
 
-VERBS = ["availability", "book", "cancel", "settings", "status", "help", "connect-calendar"]
+VERBS = [
+    "availability",
+    "book",
+    "cancel",
+    "settings",
+    "status",
+    "help",
+    "connect-calendar",
+    "move",
+    "why",
+    "timeoff",
+]
+NEW_STARTS = [
+    "book anyone",
+    "move",
+    "why",
+    "timeoff",
+    "timeoff cancel",
+    "settings buffer",
+    "settings notice",
+    "settings step",
+]
+"""The beginnings of the scheduling commands."""
 WORDS = [
     *VERBS,
+    "anyone",
+    "cancel",
+    "buffer",
+    "notice",
+    "step",
+    "none",
+    "off",
+    "0",
+    "2d",
+    "48h",
+    "7m",
+    "..",
+    "–",
+    "friday..monday",
+    "2026-12-24..2026-12-26",
+    "2026-12-26..2026-12-24",
+    "2026-12-24–2026-12-26",
+    "monday-friday",
+    "#7QX2",
     "timezone",
     "hours",
     "primary",
@@ -660,7 +725,26 @@ def test_a_huge_word_after_any_verb_gets_a_short_refusal(verb: str, before: str)
         assert result.problem.strip() and len(result.problem) < PROBLEM_LIMIT
 
 
-@given(st.sampled_from(["status", "help", "connect-calendar", "disconnect primary"]), st.data())
+@given(
+    st.sampled_from(
+        [
+            "status",
+            "help",
+            "connect-calendar",
+            "disconnect primary",
+            "book anyone <@U1|ana> 2026-12-01 9am 1h 12",
+            "move k7q2mx 2026-12-01 9am",
+            "why <@U1|ana> 2026-12-01 9am 1h",
+            "timeoff",
+            "timeoff cancel #7qx2",
+            "timeoff <@U1|ana> 2026-12-24..2026-12-26",
+            "settings buffer none",
+            "settings notice 2d",
+            "settings step 15m",
+        ]
+    ),
+    st.data(),
+)
 def test_case_and_spacing_do_not_matter(command: str, data: st.DataObject) -> None:
     spaced = " ".join(
         data.draw(st.sampled_from([w.upper(), w.title(), w])) for w in command.split()
@@ -749,3 +833,409 @@ def test_a_wrong_clock_is_explained_kindly(text: str, problem: str) -> None:
 
 def test_settings_names_the_clock_among_what_it_can_set() -> None:
     assert "`clock`" in invalid("settings colour blue").problem
+
+
+def test_the_property_tests_know_every_command() -> None:
+    assert set(get_args(COMMAND_TYPES)) == set(get_args(Command))
+
+
+# --- book anyone ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "book anyone tomorrow 13:00 1h30m Shoot at 12 Main St",
+            BookAnyone((), "tomorrow", time(13), 90 * MIN, "Shoot at 12 Main St"),
+        ),
+        (
+            "Book  ANYONE <@U1|ana> <@W2>  Friday  2:30pm  45m   Drone   shoot ",
+            BookAnyone(("U1", "W2"), "Friday", time(14, 30), 45 * MIN, "Drone shoot"),
+        ),
+        (
+            "book anyone <@U1|ana> <@U1> 2026-12-01 9am 12h All day",
+            BookAnyone(("U1",), "2026-12-01", time(9), 12 * HOUR, "All day"),
+        ),
+        (
+            "book anyone <@U1|ana> tomorrow 9:00 1h Meet <@U2|bob> &amp; <!channel>",
+            BookAnyone(("U1",), "tomorrow", time(9), HOUR, "Meet @bob & @channel"),
+        ),
+    ],
+)
+def test_book_anyone(text: str, expected: BookAnyone) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ("book anyone", "like `/tonomo book anyone tomorrow 13:00"),
+        ("book anyone <@U1> <@U2>", "like `/tonomo book anyone tomorrow 13:00"),
+        ("book anyone tomorrow 9:00", "like `/tonomo book anyone tomorrow 13:00"),
+        ("book anyone tomorrow 9:00 1h", "What is the booking for?"),
+        ("book anyone @alex tomorrow 9:00 1h Shoot", "`@alex`"),
+        ("book anyone <@U1> @alex tomorrow 9:00 1h Shoot", "`@alex`"),
+        ("book anyone tomorow 9:00 1h Shoot", "Did you mean `tomorrow`?"),
+        ("book anyone <@U1> 9:00 1h Shoot", "`9:00` as a day"),
+        ("book anyone tomorrow 25:00 1h Shoot", "`25:00` isn't a time"),
+        ("book anyone tomorrow 9:00 0m Shoot", "no time at all"),
+        ("book anyone tomorrow 9:00 13h Shoot", "longer than 12h"),
+        (f"book anyone tomorrow 9:00 1h {HUGE}", "40,000 characters"),
+    ],
+)
+def test_book_anyone_mistakes(text: str, quoted: str) -> None:
+    result = invalid(text)
+    assert quoted in result.problem and result.usage == USAGE["book"]
+    assert len(result.problem) < PROBLEM_LIMIT
+
+
+def test_book_anyone_refuses_a_date_wrong_in_every_timezone() -> None:
+    result = parse("book anyone 2026-02-27 9:00 1h Shoot", around=date(2026, 3, 1))
+    assert isinstance(result, Invalid) and "in the past" in result.problem
+
+
+@pytest.mark.parametrize("word", ["nobody", "any", "everyone"])
+def test_book_with_neither_a_person_nor_anyone_keeps_its_message(word: str) -> None:
+    result = invalid(f"book {word} tomorrow 9:00 1h Shoot")
+    assert result.problem == "Start with the person to book, as a mention, like `@alex`."
+    assert "book anyone" in (result.usage or "")
+
+
+# --- move -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("move K7Q2MX friday 14:00", Move("K7Q2MX", "friday", time(14))),
+        ("MOVE  #k7q2mx  Tomorrow  2:30pm ", Move("K7Q2MX", "Tomorrow", time(14, 30))),
+        ("move k7q2mx 2026-12-01 9am", Move("K7Q2MX", "2026-12-01", time(9))),
+    ],
+)
+def test_move(text: str, expected: Move) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ("move", "Give the booking's id"),
+        ("move K7Q2MX", "Give the booking's id"),
+        ("move K7Q2MX friday", "then the new day and the new start time"),
+        ("move K7Q2MX friday 14:00 1h", "A move keeps the booking's length, so leave out `1h`"),
+        ("move K7Q2MX friday 14:00 90m", "cancel it and book again"),
+        ("move K7Q2MX friday 2:30 pm", "`pm` is extra"),
+        ("move K7Q2MX friday 14:00 1h please", "`1h please` is extra"),
+        ("move friday 14:00 K7Q2MX", "Start with the booking's id"),
+        ("move tomorrow 14:00 K7Q2MX", "Start with the booking's id"),
+        ("move K7 friday 14:00", "`K7` doesn't look like a booking id"),
+        ("move <!channel> friday 14:00", "doesn't look like a booking id"),
+        ("move K7Q2MX someday 14:00", "`someday` as a day"),
+        ("move K7Q2MX 2026-02-30 14:00", "February 2026 has 28 days"),
+        ("move K7Q2MX friday 25:00", "`25:00` isn't a time"),
+        ("move K7Q2MX friday 2", "as a time"),
+    ],
+)
+def test_move_mistakes(text: str, quoted: str) -> None:
+    result = invalid(text)
+    assert quoted in result.problem and result.usage == USAGE["move"]
+
+
+def test_move_refuses_a_date_wrong_in_every_timezone() -> None:
+    result = parse("move K7Q2MX 2026-02-27 9:00", around=date(2026, 3, 1))
+    assert isinstance(result, Invalid) and "in the past" in result.problem
+
+
+# --- why --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("why <@U1> tomorrow 10:00", Why("U1", "tomorrow", time(10))),
+        ("WHY  <@U1|ana maria>  Friday  2pm  90m ", Why("U1", "Friday", time(14), 90 * MIN)),
+        ("why <@W9|bob> 2026-12-01 9:30 1h", Why("W9", "2026-12-01", time(9, 30), HOUR)),
+    ],
+)
+def test_why(text: str, expected: Why) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ("why", "Name the person"),
+        ("why tomorrow 10:00", "Name the person"),
+        ("why <!channel> tomorrow 10:00", "Name the person"),
+        ("why @alex tomorrow 10:00", "`@alex`"),
+        ("why <@U1> <@U2> tomorrow 10:00", "one person at a time"),
+        ("why <@U1>", "give the day and the time"),
+        ("why <@U1> tomorrow", "give the day and the time"),
+        ("why <@U1> tomorrow 10:00 1h now", "`now` is extra"),
+        ("why <@U1> someday 10:00", "`someday` as a day"),
+        ("why <@U1> tomorrow 25:00", "`25:00` isn't a time"),
+        ("why <@U1> tomorrow 10:00 0m", "no time at all"),
+        ("why <@U1> tomorrow 10:00 -1h", "negative length"),
+    ],
+)
+def test_why_mistakes(text: str, quoted: str) -> None:
+    result = invalid(text)
+    assert quoted in result.problem and result.usage == USAGE["why"]
+
+
+def test_why_refuses_a_date_wrong_in_every_timezone() -> None:
+    result = parse("why <@U1> 2027-03-04 9:00", around=date(2026, 3, 1))
+    assert isinstance(result, Invalid) and "more than a year away" in result.problem
+
+
+# --- timeoff ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("timeoff", ListTimeOff()),
+        ("  TIMEOFF  ", ListTimeOff()),
+        ("timeoff cancel 7QX2", CancelTimeOff("7QX2")),
+        ("TimeOff CANCEL  #7qx2 ", CancelTimeOff("7QX2")),
+        ("timeoff cancel abcd1234", CancelTimeOff("ABCD1234")),
+        ("timeoff friday", AddTimeOff(None, "friday", "friday", "")),
+        ("timeoff <@U1|ana> Tomorrow", AddTimeOff("U1", "Tomorrow", "Tomorrow", "")),
+        (
+            "timeoff <@U1|ana> 2026-12-24..2026-12-26 Holidays",
+            AddTimeOff("U1", "2026-12-24", "2026-12-26", "Holidays"),
+        ),
+        (
+            "timeoff 2026-12-24 .. 2026-12-26",
+            AddTimeOff(None, "2026-12-24", "2026-12-26", ""),
+        ),
+        ("timeoff 2026-12-24.. 2026-12-26", AddTimeOff(None, "2026-12-24", "2026-12-26", "")),
+        ("timeoff 2026-12-24 ..2026-12-26", AddTimeOff(None, "2026-12-24", "2026-12-26", "")),
+        ("timeoff monday–friday Trip", AddTimeOff(None, "monday", "friday", "Trip")),
+        ("timeoff monday – friday Trip", AddTimeOff(None, "monday", "friday", "Trip")),
+        ("timeoff friday..friday", AddTimeOff(None, "friday", "friday", "")),
+        (
+            "Timeoff  <@U1>   tomorrow   Dentist   at  9 ",
+            AddTimeOff("U1", "tomorrow", "tomorrow", "Dentist at 9"),
+        ),
+        (
+            "timeoff <@U1> friday covering for <@U2|bob> &amp; <!channel>",
+            AddTimeOff("U1", "friday", "friday", "covering for @bob & @channel"),
+        ),
+    ],
+)
+def test_timeoff(text: str, expected: object) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ("timeoff cancel", "Give the id of the time off to remove"),
+        ("timeoff cancel 7Q", "`7Q` doesn't look like a time-off id"),
+        ("timeoff cancel ABCDEFGHJ", "doesn't look like a time-off id"),
+        ("timeoff cancel 7Q-X2", "doesn't look like a time-off id"),
+        ("timeoff cancel 7QX2 8ABC", "`7QX2 8ABC` doesn't look like a time-off id"),
+        ("timeoff <@U1|ana>", "Give the day off, or the first and last days"),
+        ("timeoff <@U1> <@U2> friday", "one person's time off at a time"),
+        ("timeoff @ana friday", "`@ana`"),
+        ("timeoff someday", "`someday` as a day"),
+        ("timeoff friday..", "Give the last day after `friday..`"),
+        ("timeoff friday .. ", "Give the last day"),
+        ("timeoff friday..someday", "`someday` as a day"),
+        ("timeoff friday – Holidays", "`Holidays` as a day"),
+        ("timeoff monday-friday", "with `..` between them, like `monday..friday`"),
+        ("timeoff 2026-02-30", "February 2026 has 28 days"),
+        ("timeoff 2026-12-26..2026-12-24", "before the first"),
+        ("timeoff 2026-01-01..2027-12-31", f"at most {MAX_TIME_OFF_DAYS}"),
+        (f"timeoff friday {HUGE}", "40,000 characters"),
+    ],
+)
+def test_timeoff_mistakes(text: str, quoted: str) -> None:
+    result = invalid(text)
+    assert quoted in result.problem and result.usage == USAGE["timeoff"]
+    assert len(result.problem) < PROBLEM_LIMIT
+
+
+def test_a_reason_of_exactly_the_limit_is_taken() -> None:
+    result = parse(f"timeoff friday {'x' * MAX_REASON}")
+    assert isinstance(result, AddTimeOff) and len(result.reason) == MAX_REASON
+    assert "keep it to 200" in invalid(f"timeoff friday {'x' * (MAX_REASON + 1)}").problem
+
+
+@pytest.mark.parametrize(
+    ("days", "taken"),
+    [
+        ("2026-03-01..2027-03-01", True),  # 366 days, both ends included
+        ("2026-02-28..2027-03-01", False),  # 367
+        ("2026-02-28..2027-03-02", False),
+        ("2026-02-28..2026-02-28", True),  # yesterday in UTC is today somewhere
+        ("2026-02-27..2026-03-05", False),  # past everywhere
+        ("2026-03-05..2027-03-04", False),  # beyond a year everywhere
+    ],
+)
+def test_a_range_of_dates_is_checked_around_today(days: str, taken: bool) -> None:
+    result = parse(f"timeoff {days}", around=date(2026, 3, 1))
+    assert isinstance(result, AddTimeOff) is taken, result
+
+
+def test_weekday_words_are_left_for_the_bot_to_order() -> None:
+    # Which of friday and monday comes first depends on today in the customer's timezone.
+    assert parse("timeoff friday..monday") == AddTimeOff(None, "friday", "monday", "")
+
+
+# --- settings buffer, notice, step ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("settings buffer 15m", SetScheduling("buffer", 15 * MIN)),
+        ("SETTINGS  Buffer   1H30M ", SetScheduling("buffer", 90 * MIN)),
+        ("settings buffer 4h", SetScheduling("buffer", 4 * HOUR)),
+        ("settings buffer 0", SetScheduling("buffer", timedelta(0))),
+        ("settings buffer 0m", SetScheduling("buffer", timedelta(0))),
+        ("settings buffer none", SetScheduling("buffer", timedelta(0))),
+        ("settings buffer OFF", SetScheduling("buffer", timedelta(0))),
+        ("settings notice 48h", SetScheduling("notice", 48 * HOUR)),
+        ("settings notice 2d", SetScheduling("notice", 48 * HOUR)),
+        ("settings notice 1d12h", SetScheduling("notice", 36 * HOUR)),
+        ("settings notice 14d", SetScheduling("notice", 14 * 24 * HOUR)),
+        ("settings notice 30min", SetScheduling("notice", 30 * MIN)),
+        ("settings notice none", SetScheduling("notice", timedelta(0))),
+        ("settings step 15m", SetScheduling("step", 15 * MIN)),
+        ("settings step 5m", SetScheduling("step", 5 * MIN)),
+        ("settings step 1.5h", SetScheduling("step", 90 * MIN)),
+        ("settings step 4h", SetScheduling("step", 4 * HOUR)),
+    ],
+)
+def test_scheduling_settings(text: str, expected: SetScheduling) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ("settings buffer", "Give one length: the buffer is"),
+        ("settings buffer 15m 30m", "Give one length"),
+        ("settings buffer 5h", "`5h` is more than 4h"),
+        ("settings buffer 4h1m", "more than 4h"),
+        ("settings buffer 2d", "`2d` as a length of time"),
+        ("settings buffer soon", "`soon` as a length of time"),
+        ("settings buffer -5m", "negative length"),
+        ("settings buffer 1.01h", "whole number of minutes"),
+        ("settings notice", "the notice is the least lead time"),
+        ("settings notice 15d", "`15d` is more than 14 days"),
+        ("settings notice 337h", "more than 14 days"),
+        ("settings notice -1d", "negative length"),
+        ("settings notice 2 days", "Give one length"),
+        ("settings step", "the step is the grid"),
+        ("settings step 0", "`0` is less than 5m"),
+        ("settings step none", "less than 5m"),
+        ("settings step off", "less than 5m"),
+        ("settings step 3m", "less than 5m"),
+        ("settings step 7m", "try `settings step 5m` or `settings step 10m`"),
+        ("settings step 3h58m", "try `settings step 3h55m` or `settings step 4h`"),
+        ("settings step 4h5m", "more than 4h"),
+        ("settings step 2d", "as a length of time"),
+        ("settings step 99999999999999999999h", "more than 4h"),
+    ],
+)
+def test_scheduling_settings_mistakes(text: str, quoted: str) -> None:
+    result = invalid(text)
+    assert quoted in result.problem and result.usage == USAGE["settings"]
+    assert len(result.problem) < PROBLEM_LIMIT
+
+
+def test_settings_names_the_scheduling_settings_among_what_it_can_set() -> None:
+    problem = invalid("settings colour blue").problem
+    assert all(f"`{what}`" in problem for what in ("buffer", "notice", "step"))
+    assert "settings buffer|notice|step DURATION" in USAGE["settings"]
+
+
+# --- properties of the scheduling commands ------------------------------------------------------
+
+
+@given(
+    st.sampled_from(NEW_STARTS),
+    st.one_of(st.text(), command_text),
+    st.one_of(st.none(), st.dates(date(2000, 1, 1), date(2100, 1, 1))),
+)
+def test_any_text_after_a_scheduling_command_parses_to_a_command(
+    start: str, rest: str, around: date | None
+) -> None:
+    result = parse(f"{start} {rest}", around=around)
+    assert isinstance(result, COMMAND_TYPES)
+    if isinstance(result, Invalid):
+        assert result.problem.strip() and len(result.problem) < PROBLEM_LIMIT
+        assert result.usage
+
+
+booking_ids = st.text(
+    "0123456789ABCDEFGHJKMNPQRSTVWXYZabcdefghjkmnpqrstvwxyz", min_size=6, max_size=6
+)
+
+
+@given(user_ids, display_names, days, times, st.booleans(), st.one_of(st.none(), durations))
+def test_any_valid_why_round_trips_through_parse(
+    user_id: str,
+    name: str,
+    day: str,
+    at: time,
+    twelve_hour: bool,
+    duration: timedelta | None,
+) -> None:
+    typed_at = format_time_12h(at) if twelve_hour else format_time_24h(at)
+    mention = f"<@{user_id}|{name}>" if name else f"<@{user_id}>"
+    length = f" {format_duration(duration)}" if duration else ""
+    assert parse(f"why {mention} {day} {typed_at}{length}") == Why(user_id, day, at, duration)
+
+
+@given(booking_ids, st.booleans(), days, times, st.booleans())
+def test_any_valid_move_round_trips_through_parse(
+    short_id: str, hashed: bool, day: str, at: time, twelve_hour: bool
+) -> None:
+    typed_at = format_time_12h(at) if twelve_hour else format_time_24h(at)
+    typed_id = f"#{short_id}" if hashed else short_id
+    assert parse(f"move {typed_id} {day} {typed_at}") == Move(short_id.upper(), day, at)
+
+
+weekday_words = st.sampled_from(["today", "tomorrow", "Monday", "fri", "SAT", "thurs"])
+date_ranges = st.tuples(
+    st.dates(date(2026, 1, 1), date(2027, 12, 31)), st.integers(0, MAX_TIME_OFF_DAYS - 1)
+).map(lambda pair: (pair[0].isoformat(), (pair[0] + timedelta(days=pair[1])).isoformat()))
+reason_words = title_words.filter(lambda word: not word.startswith((".", "–", "—")))
+reasons = st.lists(reason_words, max_size=8).map(" ".join).filter(lambda r: len(r) <= MAX_REASON)
+
+
+@given(
+    st.one_of(st.none(), user_ids),
+    st.one_of(date_ranges, st.tuples(weekday_words, weekday_words)),
+    st.booleans(),
+    st.sampled_from(["..", " .. ", "–", " – ", ".. ", " .."]),
+    reasons,
+)
+def test_any_valid_timeoff_round_trips_through_parse(
+    user_id: str | None,
+    ends: tuple[str, str],
+    one_day: bool,
+    mark: str,
+    reason: str,
+) -> None:
+    first, last = ends[0], ends[0] if one_day else ends[1]
+    days = first if one_day else f"{first}{mark}{last}"
+    mention = f"<@{user_id}|someone> " if user_id else ""
+    text = f"timeoff {mention}{days} {reason}"
+    assert parse(text) == AddTimeOff(user_id, first, last, reason)
+
+
+@given(st.integers(1, 48), st.sampled_from(["canonical", "minutes", "upper"]))
+def test_any_valid_step_round_trips_through_parse(fives: int, form: str) -> None:
+    step = 5 * fives * MIN
+    typed = {
+        "canonical": format_duration(step),
+        "minutes": f"{5 * fives}m",
+        "upper": format_duration(step).upper(),
+    }[form]
+    assert parse(f"settings step {typed}") == SetScheduling("step", step)
