@@ -22,10 +22,11 @@ The roles, decided in this order (`decide_role`):
    itself) everyone is staff, and its owner as above.
 
 Permissions (`may`): onboarders may do everything, for anyone; the owner may connect or
-replace the primary calendar, change settings, and book and cancel for anyone; staff
-connect, reconnect and disconnect their own calendar, book themselves and cancel their own
-bookings. Until a channel has an owner, every person of the customer may do what the owner
-may, so the first setup needs no ceremony. Onboarders are never counted as staff.
+replace the primary calendar, change settings, book and cancel for anyone, and set or
+remove anyone's time off; staff connect, reconnect and disconnect their own calendar, book
+themselves, cancel their own bookings, and set and remove their own time off. Until a
+channel has an owner, every person of the customer may do what the owner may, so the first
+setup needs no ceremony. Onboarders are never counted as staff.
 
 Pure decisions live in the functions; `People` gathers the facts (Slack, through the
 `Directory`'s cache, and the database) and records each decision on the member's row.
@@ -70,7 +71,8 @@ class RoleSource(enum.StrEnum):
 
 
 class Act(enum.StrEnum):
-    """What only some people may do."""
+    """What only some people may do: the owner and onboarders may do each of them (and,
+    until a channel has an owner, every person of the customer)."""
 
     PRIMARY = "primary"
     """Connect, replace, reconnect or disconnect the primary calendar."""
@@ -80,6 +82,8 @@ class Act(enum.StrEnum):
     """Book someone other than oneself."""
     CANCEL_OTHERS = "cancel_others"
     """Cancel a booking of someone else's (neither booked for nor by them)."""
+    TIME_OFF_OTHERS = "time_off_others"
+    """Set or remove someone else's time off."""
 
 
 def is_guest(user: SlackUser) -> bool:
@@ -129,17 +133,27 @@ def may(role: Role, act: Act, *, has_owner: bool) -> bool:
 
 def act_of(command: commands.Command, user_id: str) -> Act | None:
     """What only some may do that `command`, asked by `user_id`, would do (None: anyone
-    may). Cancelling is decided with the booking in hand (`bot.booking`)."""
+    may). Cancelling or moving a booking is decided with the booking in hand
+    (`bot.booking`), and removing time off with its row in hand."""
     if isinstance(command, commands.ConnectCalendar | commands.Disconnect):
         return Act.PRIMARY if command.kind is ConnectionKind.PRIMARY else None
     if isinstance(
-        command, commands.SetTimezone | commands.SetClock | commands.SetHours | commands.SetRole
+        command,
+        commands.SetTimezone
+        | commands.SetClock
+        | commands.SetHours
+        | commands.SetScheduling
+        | commands.SetRole,
     ):
         return Act.SETTINGS
     if isinstance(command, commands.DigestSetting):
         return None if command.action == "now" else Act.SETTINGS
     if isinstance(command, commands.Book):
         return None if command.user_id == user_id else Act.BOOK_OTHERS
+    if isinstance(command, commands.BookAnyone):
+        return None if command.user_ids == (user_id,) else Act.BOOK_OTHERS
+    if isinstance(command, commands.AddTimeOff):
+        return None if command.user_id in (None, user_id) else Act.TIME_OFF_OTHERS
     return None
 
 

@@ -22,12 +22,15 @@ _WHAT = {
     Act.SETTINGS: "change settings",
     Act.BOOK_OTHERS: "book someone else",
     Act.CANCEL_OTHERS: "cancel someone else's booking",
+    Act.TIME_OFF_OTHERS: "set or remove someone else's time off",
 }
 _INSTEAD = {
     Act.PRIMARY: "You can connect your own calendar: `connect-calendar`.",
     Act.SETTINGS: "You can see them: `settings`.",
     Act.BOOK_OTHERS: "You can book yourself, and see who is free: `availability`.",
     Act.CANCEL_OTHERS: "You can cancel your own bookings.",
+    Act.TIME_OFF_OTHERS: "You can set your own, like `timeoff friday`, and see everyone's: "
+    "`timeoff`.",
 }
 
 
@@ -47,8 +50,8 @@ def build_refusal(refusal: Refusal) -> Message:
 
 def build_role_set(user_id: str, role: Role, by: str) -> Message:
     roles = {
-        Role.OWNER: "the owner: they connect the primary calendar, change settings, and book "
-        "and cancel for anyone",
+        Role.OWNER: "the owner: they connect the primary calendar, change settings, book "
+        "and cancel for anyone, and set anyone's time off",
         Role.ONBOARDER: "an onboarder: they can do everything here, and aren't counted as staff",
         Role.STAFF: "staff: they connect their own calendar and book themselves",
     }
