@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from slack_sdk.models.blocks import Block
 
-from bot.messages import escape, format_day, pack_lines
-from bot.messages.help import build_help, build_invalid
+from bot.commands import USAGE
+from bot.messages import SECTION_LIMIT, escape, format_day, pack_lines
+from bot.messages.help import MENTION, SLASH, build_help, build_invalid
 from bot.messages.status import StatusView, build_status
 from storage.models import CalendarConnection, ConnectionKind, ConnectionState
 
@@ -70,6 +74,36 @@ def test_every_message_has_fallback_text() -> None:
     empty = StatusView(connections=[], timezone="UTC", check_interval=timedelta(minutes=30))
     for message in (build_help(), build_invalid("x", None), build_status(empty, clock="24h")):
         assert message.text
+
+
+@pytest.mark.parametrize("door", [SLASH, MENTION])
+def test_help_lists_every_command_at_either_door(door: str) -> None:
+    text = "\n".join(str(block) for block in build_help(door).blocks)
+    for verb in USAGE:
+        assert f"`{door} {verb}" in text, verb
+    for form in ("book anyone", "timeoff cancel ID", "settings buffer | notice | step"):
+        assert form in text
+    if door == MENTION:
+        assert "`/tonomo " not in text
+
+
+@pytest.mark.parametrize("door", [SLASH, MENTION])
+def test_help_stays_within_slacks_limits(door: str) -> None:
+    message = build_help(door)
+    assert len(message.blocks) <= 50
+    for block in message.blocks:
+        parsed = Block.parse(block)
+        assert parsed is not None
+        parsed.to_dict()  # raises beyond a limit (3000 characters in a section)
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= SECTION_LIMIT
+
+
+def test_the_slash_commands_usage_hint_names_every_command() -> None:
+    manifest = (Path(__file__).parent.parent / "manifest.yml").read_text("utf-8")
+    hint = re.search(r'usage_hint: "([^"]*)"', manifest)
+    assert hint is not None
+    assert set(USAGE) <= set(re.findall(r"[a-z-]+", hint[1]))
 
 
 def test_pack_lines_joins_lines_in_order_into_as_few_texts_as_fit() -> None:

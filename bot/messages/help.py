@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
-from bot.messages import Message, escape
+from bot.messages import Message, escape, pack_lines
 
 COMMANDS = (
     (
@@ -31,9 +31,23 @@ COMMANDS = (
     (
         "/tonomo book @person DAY TIME LENGTH TITLE",
         "book someone, e.g. `book @alex tomorrow 13:00 1h30m Shoot at 12 Main St`; "
-        "`/tonomo book` alone opens a form",
+        "`book` alone opens a form",
     ),
+    (
+        "/tonomo book anyone [@person …] DAY TIME LENGTH TITLE",
+        "book whoever is free among them (everyone by default), chosen fairly",
+    ),
+    ("/tonomo move BOOKING DAY TIME", "move a booking to another time; it keeps its length"),
     ("/tonomo cancel BOOKING", "cancel a booking by its id, e.g. `cancel K7Q2MX`"),
+    (
+        "/tonomo why @person DAY TIME [LENGTH]",
+        "why someone is or isn't free at that time",
+    ),
+    (
+        "/tonomo timeoff [@person] DAY[..DAY] [REASON]",
+        "whole days off, e.g. `timeoff @alex 2026-12-24..2026-12-26 Holidays`",
+    ),
+    ("/tonomo timeoff | timeoff cancel ID", "list the upcoming time off; remove one by its id"),
     (
         "/tonomo settings [timezone Area/City | hours 9:00-17:00 mon-fri [@person]]",
         "the business's timezone and working hours (alone: show them)",
@@ -42,6 +56,11 @@ COMMANDS = (
         "/tonomo settings clock 12h | 24h",
         "how every message writes times: `2:30pm` or `14:30` (by default, as people do "
         "in the timezone's country)",
+    ),
+    (
+        "/tonomo settings buffer | notice | step LENGTH",
+        "free time kept around bookings, the least notice a booking needs, and the grid "
+        "slots start on (every 15m by default)",
     ),
     ("/tonomo disconnect [primary]", "remove your calendar (or the primary one) and revoke access"),
     (
@@ -64,7 +83,7 @@ def in_door(text: str, door: str) -> str:
 
 
 def build_help(door: str = SLASH) -> Message:
-    lines = "\n".join(f"• `{in_door(cmd, door)}`: {what}" for cmd, what in COMMANDS)
+    lines = [f"• `{in_door(cmd, door)}`: {what}" for cmd, what in COMMANDS]
     return Message.of(
         "Tonomo connects your team's Google calendars to this channel.",
         HeaderBlock(text="Tonomo calendar bot"),
@@ -74,7 +93,7 @@ def build_help(door: str = SLASH) -> Message:
                 "who is free, book them, and keep every connection healthy."
             )
         ),
-        SectionBlock(text=MarkdownTextObject(text=lines)),
+        *(SectionBlock(text=MarkdownTextObject(text=text)) for text in pack_lines(lines)),
         ContextBlock(
             elements=[
                 MarkdownTextObject(
