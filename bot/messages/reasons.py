@@ -11,12 +11,24 @@ from datetime import date, timedelta
 
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
-from bot.availability import Interval, Reason, Rules, Why, format_range
+from bot.availability import Interval, Reason, Rules, Why, format_range, merge
 from bot.messages import Message, escape, format_day, mention
-from bot.messages.availability import why_unknown
-from bot.messages.settings import describe_hours
-from bot.staff import NOT_CONNECTED
+from bot.messages.settings import describe_hours, describe_length
+from bot.staff import MISSING_PERMISSION, NEEDS_RECONNECT, NOT_CONNECTED, TOO_SLOW
 from bot.when import Clock, format_duration, format_time
+
+_CANT_READ = {
+    NEEDS_RECONNECT: "their calendar can't be read: it needs reconnecting "
+    "(see `@Tonomo status`), so their time is unknown, not free",
+    MISSING_PERMISSION: "their calendar can't be read: it is missing a permission "
+    "(see `@Tonomo status`), so their time is unknown, not free",
+    TOO_SLOW: "their calendar can't be read right now: Google didn't answer in time, so "
+    "their time is unknown, not free (try again soon)",
+}
+_CANT_READ_NOW = (
+    "their calendar can't be read right now: Google didn't answer, so their time is "
+    "unknown, not free (try again soon)"
+)
 
 
 def reason_line(reason: Reason, rules: Rules, day: date, today: date, clock: Clock) -> str:
@@ -30,7 +42,10 @@ def reason_line(reason: Reason, rules: Rules, day: date, today: date, clock: Clo
         when = format_time(earliest.time(), clock)
         if earliest.date() != day:
             when = f"{format_day(earliest.date(), today)} {when}"
-        return f"too soon: bookings need {format_duration(rules.notice)} notice, so the earliest is {when}"
+        return (
+            f"too soon: bookings need {describe_length(rules.notice)} notice, "
+            f"so the earliest is {when}"
+        )
     if reason.why is Why.OUTSIDE_HOURS:
         return f"outside working hours ({describe_hours(rules.hours, clock)})"
     if reason.why is Why.TIME_OFF:
@@ -45,7 +60,20 @@ def reason_line(reason: Reason, rules: Rules, day: date, today: date, clock: Clo
         return f"{format_duration(rules.buffer)} kept free around {around} ({span})"
     if reason.label == NOT_CONNECTED:
         return "they haven't connected a calendar yet: their time is unknown, not free"
-    return f"their {why_unknown(reason.label)}"
+    return _CANT_READ.get(reason.label, _CANT_READ_NOW)
+
+
+def worth_saying(found: list[Reason]) -> list[Reason]:
+    """The reasons to show, in their order: a booking's own invitation sits on their
+    calendar too, so busy time that their bookings wholly account for is said once, as the
+    bookings (busy time beyond them still shows, whole)."""
+    booked = merge(r.span for r in found if r.why is Why.BOOKING)
+    return [
+        r
+        for r in found
+        if r.why is not Why.BUSY
+        or not any(b.start <= r.span.start and r.span.end <= b.end for b in booked)
+    ]
 
 
 def _span(span: Interval, rules: Rules, day: date, today: date, clock: Clock) -> str:
@@ -74,6 +102,7 @@ def build_why(
     day = asked.start.astimezone(rules.zone).date()
     when = f"{format_day(day, today)} {format_range(asked, rules.zone, clock)}"
     who = mention(user_id)
+    found = worth_saying(found)
     if not found:
         text = f"{who} is free {when}."
         return Message.of(text, SectionBlock(text=MarkdownTextObject(text=f"✅ {text}")))

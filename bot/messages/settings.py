@@ -38,9 +38,19 @@ HOW_TO_CHANGE = (
 )
 
 
+def describe_length(length: timedelta) -> str:
+    """A length as people say it: `30m`, `1h30m`, and whole days as days (`2 days`, `1 day
+    6h`), never `336h`."""
+    days, rest = divmod(length, timedelta(days=1))
+    if not days:
+        return format_duration(length)
+    text = f"{days} day{'s' if days > 1 else ''}"
+    return f"{text} {format_duration(rest)}" if rest else text
+
+
 def describe_scheduling(what: str, minutes: int) -> str:
     """A scheduling setting (`buffer`, `notice`, `step`) in words."""
-    length = format_duration(timedelta(minutes=minutes))
+    length = describe_length(timedelta(minutes=minutes))
     if what == "buffer":
         if not minutes:
             return "none: bookings may follow busy time back to back"
