@@ -114,7 +114,9 @@ class TimeOffs:
 def days_of(first_word: str, last_word: str, *, today: date) -> tuple[date, date]:
     """The local dates `DAY[..DAY]` names, checked: not past, in order, at most a year."""
     first = when.parse_day(first_word, today=today)
-    last = when.parse_day(last_word, today=today)
+    # `friday..monday` is Friday to the Monday after it, even when this week's Monday is
+    # still to come: a weekday at the end counts from the first day.
+    last = when.parse_day(last_word, today=first if _is_weekday(last_word) else today)
     if last < first:
         raise when.WhenError(
             f"The time off ends ({last:%a} {last.day} {last:%b}) before it starts "
@@ -127,3 +129,9 @@ def days_of(first_word: str, last_word: str, *, today: date) -> tuple[date, date
             "That is more than a year of time off. Set at most a year at a time.", FORM
         )
     return first, last
+
+
+def _is_weekday(word: str) -> bool:
+    """A weekday's name (`monday`, `fri`), not `today`, `tomorrow` or a date."""
+    key = word.strip().lower()
+    return key.isalpha() and key not in ("today", "tomorrow")
