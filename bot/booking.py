@@ -1,4 +1,5 @@
-"""Book and cancel: the conflict check under a claim, and exactly one event per booking.
+"""Book, book anyone, move and cancel: the checks under a claim, and exactly one event per
+booking.
 
 Booking a staff member:
 1. A request already booked (a Slack retry, a double click) gets its booking back.
@@ -9,21 +10,41 @@ Booking a staff member:
    channel's writes would wait for Google too. A second booking of the same person waits
    for the claim (at most `CLAIM_WAIT`), then sees what the first one booked; a booker
    that crashed holding it leaves a claim that lapses after `CLAIM_LEASE`.
-3. Holding the claim, the request is checked again, then against their working hours,
-   their bookings, and their calendar read live.
+3. Holding the claim, the request is checked again, then against everything that holds
+   their time (`Staff.held`: their calendar read live, their bookings, their time off) by
+   the customer's rules (working hours, buffer, notice): `bot.availability.reasons`.
 4. The event goes on the primary calendar with an id the bot chose, so the client
    library's retries of the insert can't make a second event (Google answers 409, which
    counts as done). Each attempt at a booking has a fresh id: Google keeps a deleted
    event's id taken, and a later attempt must not land on a deleted event.
 5. The booking row is saved in a short transaction that locks the person's claim row and
-   checks once more for the request and for overlapping bookings: whatever a lapsed claim
-   let through, a slot is booked once. If Google refuses the insert, no row is saved (and
-   an insert whose answer was lost is deleted again); if the row can't be saved, or the
-   last check finds the slot taken, the event is deleted again. A booking row always
+   checks once more for the request and for bookings within the buffer of it: whatever a
+   lapsed claim let through, a slot is booked once. If Google refuses the insert, no row is
+   saved (and an insert whose answer was lost is deleted again); if the row can't be saved,
+   or the last check finds the slot taken, the event is deleted again. A booking row always
    matches exactly one event.
 
-A conflict says what kind it is (outside working hours, another booking, busy on their
-own calendar: never the title of their event) and offers the nearest free slots.
+A conflict carries every reason the time is not free, the same reasons `why` gives
+(working hours, time off, a booking, their own calendar busy: never the title of their
+event; a buffer, the notice), and the nearest free slots on the customer's step, after
+the notice, within a week.
+
+Booking anyone (`book_anyone`): every person asked about (or every connected staff member)
+is read at once; those free are ordered fairly (`bot.assignment.fair_order`: fewest booked
+hours that local week, then longest since their last booking) and booked in that order as
+above, each under their own claim and checked again there: the first that books is the one.
+Two such bookings at once can't book one person twice (the claim and the save's check); the
+second books the next person, or hears that nobody is free, with each one's reasons and the
+nearest times when someone is.
+
+Moving (`move`) is a booking's checks on its new time, under the same claim, with the
+booking itself left out of what holds the person's time; then its event is moved in place
+at Google (the same event, `events.patch`, the attendee told) and the row updated in a short
+transaction that checks again. A booking already at the time asked for is "already there"
+(a retried move moves once). If Google refuses or doesn't answer, the event is patched back
+to where it was (in case the patch landed and only its answer was lost) and nothing moves;
+if the row can't be saved, the event is patched back too. A booking whose event's account
+is no longer the primary (or needs reconnecting) can't be moved, and says why.
 
 Cancelling acts where the event is. A booking keeps the account (and calendar) that held
 the primary calendar when it was booked; if the primary has since been replaced by another
@@ -41,24 +62,36 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.availability import Interval, WorkingHours, fitting_slots, free_windows, nearest_slots
+from bot.assignment import Candidate, fair_order, week_of
+from bot.availability import (
+    Commitments,
+    Interval,
+    Labelled,
+    Reason,
+    Rules,
+    fitting_slots,
+    free_time,
+    free_windows,
+    nearest_slots,
+    reasons,
+)
 from bot.calendar.port import (
     CalendarError,
     CalendarProvider,
+    EventGone,
     MissingPermission,
     NeedsReconnect,
     NewEvent,
     TokenSet,
 )
-from bot.staff import NEEDS_RECONNECT, Person, Staff, day_span
+from bot.staff import NEEDS_RECONNECT, Held, Person, Staff, day_span
 from bot.tokens import TokenCipher
 from storage.models import Booking, BookingStatus, CalendarConnection, Customer, utcnow
 from storage.repositories import Store
@@ -69,8 +102,6 @@ SUGGESTIONS = 3
 """Free slots offered after a conflict."""
 SUGGESTION_DAYS = 7
 """Days, from the one asked for, in which the nearest free slots are looked for."""
-SLOT_STEP = timedelta(minutes=30)
-"""Suggested slots start on the hour or the half hour, local time."""
 CLAIM_LEASE = timedelta(minutes=2)
 """How long a claim on booking a person lasts if its holder never frees it (it crashed).
 Longer than a booking takes with Google at its slowest (a calendar read, then an insert of
@@ -81,7 +112,8 @@ CLAIM_WAIT = timedelta(seconds=20)
 CLAIM_POLL = (0.05, 0.5)
 """Seconds between looks at a claimed person: the first pause, doubling up to the last."""
 
-# Why a booking was refused (besides the staff member's own problems in `bot.staff`).
+# Why a booking (or a move) was refused (besides the staff member's own problems in
+# `bot.staff`).
 PAST = "past"
 NO_PRIMARY = "no_primary"
 PRIMARY_BROKEN = "primary_broken"
@@ -89,11 +121,8 @@ GOOGLE_DOWN = "google_down"
 NOT_SAVED = "not_saved"
 BEING_BOOKED = "being_booked"
 """Someone else has been booking the same person for longer than `CLAIM_WAIT`."""
-
-# Kinds of conflict.
-OUTSIDE_HOURS = "outside_hours"
-BOOKED = "booked"
-BUSY = "busy"
+NO_STAFF = "no_staff"
+"""`book anyone` with no one to choose from: no staff member has connected a calendar."""
 
 _SHORT_ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base 32: no I, L, O, U
 SHORT_ID_LENGTH = 6
@@ -119,6 +148,13 @@ def short_id(digest: str) -> str:
     return "".join(chars)
 
 
+def _span_of(start: datetime, duration: timedelta) -> Interval:
+    # Elapsed time: adding to an aware local datetime would add wall-clock time, an hour
+    # off across a change of the clocks.
+    utc = start.astimezone(UTC)
+    return Interval(utc, utc + duration)
+
+
 @dataclass(frozen=True, kw_only=True)
 class BookingRequest:
     staff_user_id: str
@@ -131,10 +167,34 @@ class BookingRequest:
 
     @property
     def interval(self) -> Interval:
-        # Elapsed time: adding to an aware local datetime would add wall-clock time,
-        # an hour off across a change of the clocks.
-        start = self.start.astimezone(UTC)
-        return Interval(start, start + self.duration)
+        return _span_of(self.start, self.duration)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnyoneRequest:
+    """`book anyone`: one free person among `user_ids` (none: every connected staff member)."""
+
+    user_ids: tuple[str, ...]
+    start: datetime
+    duration: timedelta
+    title: str
+    booked_by: str
+    request_key: str
+
+    @property
+    def interval(self) -> Interval:
+        return _span_of(self.start, self.duration)
+
+    def of(self, user_id: str) -> BookingRequest:
+        """The booking of one of them: the same request (one booking, whoever it is)."""
+        return BookingRequest(
+            staff_user_id=user_id,
+            start=self.start,
+            duration=self.duration,
+            title=self.title,
+            booked_by=self.booked_by,
+            request_key=self.request_key,
+        )
 
 
 @dataclass(frozen=True)
@@ -146,11 +206,16 @@ class Booked:
 
 @dataclass(frozen=True)
 class Conflict:
-    kind: str
+    """The time asked for isn't free for the person: every reason, as `why` gives them,
+    and the nearest free slots."""
+
     asked: Interval
+    reasons: list[Reason]
+    rules: Rules
+    """The person's, by which the reasons are worded (hours, buffer, notice)."""
     slots: list[Interval]
-    booking: Booking | None = None
-    """The booking in the way, for a conflict of kind BOOKED."""
+    moving: Booking | None = None
+    """For a move: the booking that was to move (it stays where it is)."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +224,74 @@ class Refused:
 
 
 BookingOutcome = Booked | Conflict | Refused
+
+
+@dataclass(frozen=True)
+class Load:
+    """One person's booked time in the week of a `book anyone`, for saying why them."""
+
+    user_id: str
+    booked: timedelta
+    last_start: datetime | None
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """`book anyone` booked someone: who, and the others who were free, fairest first."""
+
+    booking: Booking
+    chosen: Load
+    others: list[Load]
+    """The others free then, in fair order (each was free when read)."""
+    not_free: list[str]
+    """Those who weren't free then (or whose calendar couldn't be read)."""
+
+
+@dataclass(frozen=True)
+class NotFree:
+    """One person of a `book anyone` who can't take the time: why, or why it is unknown."""
+
+    user_id: str
+    reasons: list[Reason]
+    rules: Rules
+    problem: str = ""
+    """Why they can't be booked at all (not connected, a calendar that can't be read);
+    then `reasons` may be empty."""
+
+
+@dataclass(frozen=True)
+class NobodyFree:
+    """Nobody among those asked about is free then: each one's reasons, and the nearest
+    times when at least one of them is."""
+
+    asked: Interval
+    people: list[NotFree]
+    slots: list[Interval]
+
+
+AnyoneOutcome = Chosen | Booked | NobodyFree | Refused
+
+
+@dataclass(frozen=True)
+class Moved:
+    booking: Booking
+    """As it is now, at its new time."""
+    before: Interval
+    """Where it was."""
+    again: bool = False
+    """It was already at the time asked for (a retried move, or asked twice): nothing done."""
+
+
+@dataclass(frozen=True)
+class NotMoved:
+    reason: str
+    """NOT_FOUND, ALREADY_CANCELLED, NOT_YOURS, EVENT_UNREACHABLE or EVENT_GONE."""
+    booking: Booking | None = None
+    primary_account: str = ""
+    """For EVENT_UNREACHABLE: the account of the primary calendar now ("" when none)."""
+
+
+MoveOutcome = Moved | NotMoved | Conflict | Refused
 
 
 @dataclass(frozen=True)
@@ -180,12 +313,14 @@ class NotCancelled:
 NOT_FOUND = "not_found"
 ALREADY_CANCELLED = "already_cancelled"
 NOT_YOURS = "not_yours"
-"""A staff member asked to cancel a booking neither for them nor made by them."""
+"""A staff member asked to cancel (or move) a booking neither for them nor made by them."""
 
 EVENT_UNREACHABLE = "event_unreachable"
 """The account that holds the booking's event isn't connected any more (the primary was
 replaced by another account, or disconnected), or needs reconnecting: nothing can delete
-the event. `NotCancelled.account` names it ("" when unknown)."""
+or move the event. `primary_account` names the primary's account now ("" when none)."""
+EVENT_GONE = "event_gone"
+"""The booking's event was deleted from its calendar (by hand, in Google Calendar)."""
 
 PRIMARY_CALENDAR = "primary"
 """The calendar of the primary account on which bookings are made."""
@@ -202,6 +337,8 @@ class Bookings:
         self._cipher = cipher
         self._staff = staff
 
+    # --- booking one person --------------------------------------------------------------
+
     async def book(
         self, customer: Customer, request: BookingRequest, *, now: datetime
     ) -> BookingOutcome:
@@ -213,17 +350,31 @@ class Bookings:
         [person] = await self._staff.people(customer, [request.staff_user_id])
         if person.problem or person.connection is None:
             return Refused(person.problem)
+        primary = await self._primary(customer)
+        if isinstance(primary, Refused):
+            return primary
+        return await self._book_person(customer, request, person, primary, now)
+
+    async def _primary(self, customer: Customer) -> CalendarConnection | Refused:
         primary = await self._store.find_connection(customer.id, "primary")
         if primary is None:
             return Refused(NO_PRIMARY)
         if primary.state.is_broken:
             return Refused(PRIMARY_BROKEN)
+        return primary
+
+    async def _book_person(
+        self,
+        customer: Customer,
+        request: BookingRequest,
+        person: Person,
+        primary: CalendarConnection,
+        now: datetime,
+    ) -> BookingOutcome:
         async with self._claim(customer.id, person.user_id) as claimed:
             if not claimed:
                 return Refused(BEING_BOOKED)
-            return await self._book_claimed(
-                customer, request, person, person.connection, primary, now
-            )
+            return await self._book_claimed(customer, request, person, primary, now)
 
     @asynccontextmanager
     async def _claim(self, customer_id: int, staff_user_id: str) -> AsyncIterator[bool]:
@@ -250,51 +401,63 @@ class Bookings:
         finally:
             try:
                 await self._store.release_booking_claim(customer_id, staff_user_id, holder)
-            except SQLAlchemyError:
+            except (SQLAlchemyError, OSError):
                 # What was booked stands, and is told; the claim lapses by itself.
                 logger.warning("claim on booking %s left to lapse", staff_user_id, exc_info=True)
+
+    async def _held(
+        self,
+        customer: Customer,
+        people: Sequence[Person],
+        asked: Interval,
+        rules: Rules,
+        *,
+        store_tokens: bool,
+        excluding: int | None = None,
+    ) -> tuple[list[date], dict[str, Held]]:
+        """The days suggestions are looked for in (the one asked for and the week after),
+        and what holds each person's time over them (and a buffer beyond)."""
+        first_day = asked.start.astimezone(rules.zone).date()
+        days = [first_day + timedelta(days=n) for n in range(SUGGESTION_DAYS)]
+        span = day_span(days, rules.zone)
+        span = Interval(span.start - rules.buffer, span.end + rules.buffer)
+        held = await self._staff.held(
+            customer, people, span, store_tokens=store_tokens, excluding=excluding
+        )
+        return days, held
 
     async def _book_claimed(
         self,
         customer: Customer,
         request: BookingRequest,
         person: Person,
-        staff_connection: CalendarConnection,
         primary: CalendarConnection,
         now: datetime,
     ) -> BookingOutcome:
         """Book, holding the claim on `person`: no transaction is open across Google's calls."""
         digest = request_digest(request.request_key)
-        zone = ZoneInfo(customer.timezone)
-        asked = request.interval
-        first_day = asked.start.astimezone(zone).date()
-        days = [first_day + timedelta(days=n) for n in range(SUGGESTION_DAYS)]
-        refreshed: list[tuple[CalendarConnection, TokenSet | None]] = []
+        asked, rules = request.interval, person.rules
+        refreshed: list[tuple[CalendarConnection | None, TokenSet | None]] = []
         try:
             # Another booking of this request may have finished while this one waited.
             if (earlier := await self._store.find_booking_for_request(digest)) is not None:
                 return Booked(earlier, again=True)
-            clashes = await self._store.staff_bookings_between(
-                customer.id, person.user_id, asked.start, asked.end
-            )
-            span = day_span(days, zone)
-            answers = await self._staff.busy(customer, [person], span, store_tokens=False)
-            busy = answers[person.user_id]
-            refreshed.append((staff_connection, busy.refreshed))
-            if busy.intervals is None:
-                return Refused(busy.problem)
-            kind = _conflict(asked, person, zone, clashes, busy.intervals)
-            if kind is not None:
-                return _conflict_outcome(
-                    kind, request, person, zone, days, busy.intervals, clashes, now
-                )
+            days, answers = await self._held(customer, [person], asked, rules, store_tokens=False)
+            held = answers[person.user_id]
+            refreshed.append((person.connection, held.refreshed))
+            if held.problem:
+                return Refused(held.problem)
+            found = reasons(asked, rules, held.commitments, now=now)
+            if found:
+                return _conflict(asked, found, rules, held.commitments, days, now)
+            assert person.connection is not None  # a person with a problem was refused
             booking = Booking(
                 customer_id=customer.id,
                 short_id=short_id(digest),
                 request_key=digest,
                 event_id=new_event_id(),
                 staff_user_id=person.user_id,
-                staff_email=staff_connection.account_email,
+                staff_email=person.connection.account_email,
                 event_account=primary.account_email,
                 event_calendar=PRIMARY_CALENDAR,
                 title=request.title,
@@ -308,22 +471,26 @@ class Bookings:
             if isinstance(answer, Refused):
                 return answer
             refreshed.append((primary, answer))
-            saved = await self._save(customer, primary, booking)
+            saved = await self._save(customer, primary, booking, rules.buffer)
             if isinstance(saved, Booked | Refused):
                 return saved
             # Booked by someone whose claim outlived ours: ours is taken back.
-            return _conflict_outcome(
-                BOOKED, request, person, zone, days, busy.intervals, saved, now
-            )
+            commitments = _with_bookings(held.commitments, saved)
+            found = reasons(asked, rules, commitments, now=now)
+            return _conflict(asked, found, rules, commitments, days, now)
         finally:
             await self._staff.keep_tokens(*refreshed)
 
     async def _save(
-        self, customer: Customer, primary: CalendarConnection, booking: Booking
+        self,
+        customer: Customer,
+        primary: CalendarConnection,
+        booking: Booking,
+        buffer: timedelta,
     ) -> Booked | Refused | list[Booking]:
         """Save the booking whose event is made, checking once more in the same short
-        transaction: Booked, a refusal, or the bookings in its way. Unless this booking is
-        saved, its event is deleted again."""
+        transaction: Booked, a refusal, or the bookings in its way (within `buffer` of it).
+        Unless this booking is saved, its event is deleted again."""
         clashes: list[Booking] = []
         earlier: Booking | None = None
         try:
@@ -331,11 +498,14 @@ class Bookings:
                 earlier = await saving.find_for_request(booking.request_key)
                 if earlier is None:
                     clashes = await saving.overlapping(
-                        customer.id, booking.staff_user_id, booking.starts_at, booking.ends_at
+                        customer.id,
+                        booking.staff_user_id,
+                        booking.starts_at - buffer,
+                        booking.ends_at + buffer,
                     )
                 if earlier is None and not clashes:
                     saving.add(booking)
-        except SQLAlchemyError:
+        except (SQLAlchemyError, OSError):
             logger.exception("booking %s could not be saved: removing its event", booking.short_id)
             await self._delete_event(primary, booking.event_id)
             return Refused(NOT_SAVED)
@@ -386,6 +556,267 @@ class Bookings:
         await self._staff.keep_tokens((primary, fresh if fresh != tokens else None))
         return ""
 
+    # --- booking anyone ------------------------------------------------------------------
+
+    async def book_anyone(
+        self, customer: Customer, request: AnyoneRequest, *, now: datetime
+    ) -> AnyoneOutcome:
+        """Book one free person among those asked about, the fairest first (see the module's
+        docstring); nobody free: each one's reasons and the nearest times someone is."""
+        digest = request_digest(request.request_key)
+        if (earlier := await self._store.find_booking_for_request(digest)) is not None:
+            return Booked(earlier, again=True)
+        if request.start <= now:
+            return Refused(PAST)
+        people = await self._staff.people(customer, request.user_ids)
+        if not people:
+            return Refused(NO_STAFF)
+        primary = await self._primary(customer)
+        if isinstance(primary, Refused):
+            return primary
+        asked = request.interval
+        rules = people[0].rules
+        days, held = await self._held(customer, people, asked, rules, store_tokens=True)
+        not_free: dict[str, NotFree] = {}
+        for person in people:
+            commitments = held[person.user_id].commitments
+            found = reasons(asked, person.rules, commitments, now=now)
+            if found or commitments.busy is None:
+                not_free[person.user_id] = NotFree(
+                    person.user_id, found, person.rules, commitments.unknown
+                )
+        free = [p for p in people if p.user_id not in not_free]
+        loads = await self._loads(customer, [p.user_id for p in free], asked, rules, now)
+        order = fair_order(
+            [Candidate(p, True, loads[p].booked, loads[p].last_start) for p in loads]
+        )
+        by_id = {p.user_id: p for p in people}
+        for candidate in order:
+            person = by_id[candidate.user_id]
+            outcome = await self._book_person(
+                customer, request.of(person.user_id), person, primary, now
+            )
+            if isinstance(outcome, Booked):
+                if outcome.again:
+                    return outcome
+                others = [
+                    loads[c.user_id]
+                    for c in order
+                    if c.user_id != person.user_id and c.user_id not in not_free
+                ]
+                return Chosen(outcome.booking, loads[person.user_id], others, list(not_free))
+            if isinstance(outcome, Conflict):
+                not_free[person.user_id] = NotFree(person.user_id, outcome.reasons, outcome.rules)
+            elif outcome.reason not in _NOT_THEIRS:
+                # Someone else is booking them, or their calendar can't be read now.
+                not_free[person.user_id] = NotFree(person.user_id, [], person.rules, outcome.reason)
+            else:
+                return outcome  # Google, the primary calendar, the database: no one would book
+        slots = _anyone_slots(asked, people, held, days, now)
+        return NobodyFree(asked, [not_free[p.user_id] for p in people], slots)
+
+    async def _loads(
+        self,
+        customer: Customer,
+        user_ids: list[str],
+        asked: Interval,
+        rules: Rules,
+        now: datetime,
+    ) -> dict[str, Load]:
+        """Each one's booked time in the local Monday-to-Sunday week of the time asked for,
+        and when they were last booked."""
+        if not user_ids:
+            return {}
+        monday, next_monday = week_of(asked.start.astimezone(rules.zone).date())
+        week = day_span([monday, next_monday - timedelta(days=1)], rules.zone)
+        found = await self._store.booking_loads(customer.id, user_ids, week.start, week.end, now)
+        return {u: Load(u, found[u].booked, found[u].last_start) for u in user_ids}
+
+    # --- moving --------------------------------------------------------------------------
+
+    async def move(
+        self,
+        customer: Customer,
+        booking_id: str,
+        start: datetime,
+        *,
+        by: str,
+        now: datetime,
+        may_move_others: bool = True,
+    ) -> MoveOutcome:
+        """Move the booking to `start`, keeping its length (see the module's docstring)."""
+        booking = await self._store.find_booking(customer.id, booking_id)
+        refusal = not_movable(booking, by, may_move_others=may_move_others)
+        if refusal is not None or booking is None:
+            return refusal or NotMoved(NOT_FOUND)
+        before = Interval(booking.starts_at, booking.ends_at)
+        asked = _span_of(start, before.duration)
+        if asked == before:
+            return Moved(booking, before, again=True)
+        if asked.start <= now:
+            return Refused(PAST)
+        primary = await self._store.find_connection(customer.id, "primary")
+        if primary is None or primary.state.is_broken or not holds_event(primary, booking):
+            now_primary = primary.account_email if primary is not None else ""
+            return NotMoved(EVENT_UNREACHABLE, booking, primary_account=now_primary)
+        [person] = await self._staff.people(customer, [booking.staff_user_id])
+        if person.problem:
+            return Refused(person.problem)
+        async with self._claim(customer.id, person.user_id) as claimed:
+            if not claimed:
+                return Refused(BEING_BOOKED)
+            return await self._move_claimed(customer, booking, asked, person, primary, now)
+
+    async def _move_claimed(
+        self,
+        customer: Customer,
+        booking: Booking,
+        asked: Interval,
+        person: Person,
+        primary: CalendarConnection,
+        now: datetime,
+    ) -> MoveOutcome:
+        """Move, holding the claim on `person`: no transaction is open across Google's calls."""
+        rules = person.rules
+        refreshed: list[tuple[CalendarConnection | None, TokenSet | None]] = []
+        try:
+            # A move of it (this same one, retried) may have finished while this one waited.
+            current = await self._store.find_booking(customer.id, booking.short_id)
+            if current is None or current.status is BookingStatus.CANCELLED:
+                return NotMoved(ALREADY_CANCELLED, current or booking)
+            before = Interval(current.starts_at, current.ends_at)
+            if before == asked:
+                return Moved(current, before, again=True)
+            days, answers = await self._held(
+                customer, [person], asked, rules, store_tokens=False, excluding=current.id
+            )
+            held = answers[person.user_id]
+            refreshed.append((person.connection, held.refreshed))
+            if held.problem:
+                return Refused(held.problem)
+            found = reasons(asked, rules, held.commitments, now=now)
+            if found:
+                conflict = _conflict(asked, found, rules, held.commitments, days, now)
+                return replace(conflict, moving=current)
+            moved = await self._move_event(customer, primary, current, asked)
+            if not isinstance(moved, TokenSet | None):
+                return moved
+            refreshed.append((primary, moved))
+            saved = await self._save_move(customer, primary, current, before, asked, rules.buffer)
+            if not isinstance(saved, list):
+                return saved
+            commitments = _with_bookings(held.commitments, saved)
+            found = reasons(asked, rules, commitments, now=now)
+            return replace(_conflict(asked, found, rules, commitments, days, now), moving=current)
+        finally:
+            await self._staff.keep_tokens(*refreshed)
+
+    async def _move_event(
+        self, customer: Customer, primary: CalendarConnection, booking: Booking, to: Interval
+    ) -> TokenSet | NotMoved | Refused | None:
+        """Move the booking's event at Google: refreshed tokens (None: none), or why not.
+        A patch Google didn't answer is patched back (its answer may be all that was lost)."""
+        tokens = self._cipher.open_tokens(primary.token_ciphertext)
+        try:
+            fresh = await self._calendar.move_event(
+                tokens,
+                booking.event_calendar,
+                booking.event_id,
+                to.start,
+                to.end,
+                time_zone=customer.timezone,
+            )
+        except EventGone:
+            return NotMoved(EVENT_GONE, booking)
+        except (NeedsReconnect, MissingPermission):
+            return NotMoved(EVENT_UNREACHABLE, booking, primary_account=primary.account_email)
+        except CalendarError as err:
+            logger.info("events.patch of booking %s failed: %s", booking.short_id, err)
+            await self._put_back(customer, primary, booking)
+            return Refused(GOOGLE_DOWN)
+        return fresh if fresh != tokens else None
+
+    async def _put_back(
+        self, customer: Customer, primary: CalendarConnection, booking: Booking
+    ) -> None:
+        """Patch the booking's event back to the booking's times (stored): after a move that
+        failed, or whose row couldn't be saved. Patching it where it is changes nothing."""
+        tokens = self._cipher.open_tokens(primary.token_ciphertext)
+        try:
+            fresh = await self._calendar.move_event(
+                tokens,
+                booking.event_calendar,
+                booking.event_id,
+                booking.starts_at,
+                booking.ends_at,
+                time_zone=customer.timezone,
+            )
+        except CalendarError:
+            logger.error(
+                "booking %s: its event could not be put back at its time; the booking says "
+                "%s, check the event by hand",
+                booking.short_id,
+                booking.starts_at.isoformat(),
+                exc_info=True,
+            )
+            return
+        await self._staff.keep_tokens((primary, fresh if fresh != tokens else None))
+
+    async def _save_move(
+        self,
+        customer: Customer,
+        primary: CalendarConnection,
+        booking: Booking,
+        before: Interval,
+        to: Interval,
+        buffer: timedelta,
+    ) -> Moved | NotMoved | Refused | list[Booking]:
+        """Give the row its new times, checking once more in the same short transaction that
+        it is still where it was and nothing else is within `buffer` of the new time: Moved,
+        a refusal, or the bookings in its way. Unless the row is saved, its event is put
+        back."""
+        clashes: list[Booking] = []
+        row: Booking | None = None
+        where: tuple[datetime, datetime] | None = None
+        try:
+            async with self._store.saving_booking(customer.id, booking.staff_user_id) as saving:
+                row = await saving.find_for_request(booking.request_key)
+                where = (row.starts_at, row.ends_at) if row is not None else None
+                if (
+                    row is not None
+                    and row.status is BookingStatus.BOOKED
+                    and where == (before.start, before.end)
+                ):
+                    clashes = await saving.overlapping(
+                        customer.id,
+                        booking.staff_user_id,
+                        to.start - buffer,
+                        to.end + buffer,
+                        excluding=booking.id,
+                    )
+                    if not clashes:
+                        await saving.move(booking.id, to.start, to.end)
+        except (SQLAlchemyError, OSError):
+            logger.exception("the move of %s could not be saved: putting it back", booking.short_id)
+            await self._put_back(customer, primary, booking)
+            return Refused(NOT_SAVED)
+        if row is None or row.status is BookingStatus.CANCELLED:
+            # Cancelled meanwhile: its event went with it.
+            return NotMoved(ALREADY_CANCELLED, booking)
+        if where != (before.start, before.end):
+            # Moved meanwhile by someone whose claim outlived ours: the row says where.
+            await self._put_back(customer, primary, row)
+            return Refused(BEING_BOOKED)
+        if clashes:
+            logger.warning("the move of %s was beaten to its slot", booking.short_id)
+            await self._put_back(customer, primary, booking)
+            return clashes
+        booking.starts_at, booking.ends_at = to.start, to.end
+        logger.info("moved %s for customer %s", booking.short_id, customer.id)
+        return Moved(booking, before)
+
+    # --- cancelling ----------------------------------------------------------------------
+
     async def cancel(
         self,
         customer: Customer,
@@ -408,7 +839,7 @@ class Bookings:
             return NotCancelled(NOT_FOUND)
         if booking.status is BookingStatus.CANCELLED:
             return NotCancelled(ALREADY_CANCELLED, booking)
-        if not may_cancel_others and by not in (booking.staff_user_id, booking.booked_by):
+        if not may_change(booking, by, may_change_others=may_cancel_others):
             return NotCancelled(NOT_YOURS, booking)
         primary = await self._store.find_connection(customer.id, "primary")
         holder = primary if primary is not None and holds_event(primary, booking) else None
@@ -429,6 +860,27 @@ class Bookings:
         return Cancelled(booking, event_deleted=not problem)
 
 
+_NOT_THEIRS = frozenset({PAST, NO_PRIMARY, PRIMARY_BROKEN, GOOGLE_DOWN, NOT_SAVED})
+"""Refusals of a `book anyone` attempt that would refuse anyone else too."""
+
+
+def may_change(booking: Booking, by: str, *, may_change_others: bool) -> bool:
+    """Whether `by` may move or cancel the booking: their own (booked for them or by them),
+    or anyone's when they may change others' (the owner and onboarders)."""
+    return may_change_others or by in (booking.staff_user_id, booking.booked_by)
+
+
+def not_movable(booking: Booking | None, by: str, *, may_move_others: bool) -> NotMoved | None:
+    """Why `by` can't move this booking whatever the time (None: they may try)."""
+    if booking is None:
+        return NotMoved(NOT_FOUND)
+    if booking.status is BookingStatus.CANCELLED:
+        return NotMoved(ALREADY_CANCELLED, booking)
+    if not may_change(booking, by, may_change_others=may_move_others):
+        return NotMoved(NOT_YOURS, booking)
+    return None
+
+
 def holds_event(connection: CalendarConnection, booking: Booking) -> bool:
     """Whether this connection's account is the one whose calendar holds the booking's event
     (a booking of unknown account is held by none: a guess could delete nothing and say so)."""
@@ -439,64 +891,84 @@ def holds_event(connection: CalendarConnection, booking: Booking) -> bool:
     )
 
 
-def next_working_start(
-    hours: WorkingHours, zone: ZoneInfo, now: datetime, duration: timedelta
-) -> datetime:
-    """Where a booking form starts: the first slot of `duration` within working hours,
-    on the suggestions' grid (`SLOT_STEP`) and not before `now`. On a Sunday evening that
-    is Monday's first hour; at 10:07 on a working day, 10:30. Within a fortnight, or (hours
-    too short for `duration`) the next working day's start."""
-    today = now.astimezone(zone).date()
+def next_working_start(rules: Rules, now: datetime, duration: timedelta) -> datetime:
+    """Where a booking form starts: the first slot of `duration` within working hours, on
+    the customer's step and after the notice. On a Sunday evening that is Monday's first
+    hour; at 10:07 on a working day with no notice, 10:15 on a 15-minute step. Within a
+    fortnight, or (hours too short for `duration`) the next working day's start."""
+    today = now.astimezone(rules.zone).date()
     days = [today + timedelta(days=n) for n in range(14)]
-    free = free_windows(days=days, zone=zone, hours=hours, busy=[], now=now)
+    free = free_windows(
+        days=days,
+        zone=rules.zone,
+        hours=rules.hours,
+        busy=[],
+        now=now,
+        min_notice=rules.notice,
+    )
     windows = [w for day in days for w in free[day]]
-    slots = fitting_slots(windows, duration, zone=zone, step=SLOT_STEP, limit=1)
+    slots = fitting_slots(windows, duration, zone=rules.zone, step=rules.step, limit=1)
     if slots:
         return slots[0].start
     later = next((w for w in windows if w.start > now), None)
     return later.start if later is not None else now
 
 
+def _with_bookings(commitments: Commitments, bookings: Sequence[Booking]) -> Commitments:
+    """What holds their time, with these bookings (found at the last check) too."""
+    known = {b.label for b in commitments.bookings}
+    more = [
+        Labelled(Interval(b.starts_at, b.ends_at), b.short_id)
+        for b in bookings
+        if b.short_id not in known
+    ]
+    return replace(commitments, bookings=[*commitments.bookings, *more])
+
+
 def _conflict(
     asked: Interval,
-    person: Person,
-    zone: ZoneInfo,
-    clashes: list[Booking],
-    busy: list[Interval],
-) -> str | None:
-    """What is in the way of `asked`, or None when it is free."""
-    day = asked.start.astimezone(zone).date()
-    if not any(
-        w.start <= asked.start and asked.end <= w.end for w in person.hours.windows(day, zone)
-    ):
-        return OUTSIDE_HOURS
-    if clashes:
-        return BOOKED
-    if any(interval.overlaps(asked) for interval in busy):
-        return BUSY
-    return None
-
-
-def _conflict_outcome(
-    kind: str,
-    request: BookingRequest,
-    person: Person,
-    zone: ZoneInfo,
+    found: list[Reason],
+    rules: Rules,
+    held: Commitments,
     days: list[date],
-    busy: list[Interval],
-    clashes: list[Booking],
     now: datetime,
 ) -> Conflict:
     """The conflict, with the nearest free slots around the time asked for."""
-    asked = request.interval
-    taken = [Interval(c.starts_at, c.ends_at) for c in clashes]
-    free = free_windows(days=days, zone=zone, hours=person.hours, busy=busy + taken, now=now)
+    free = free_time(days, rules, held, now=now) or {}
     slots = nearest_slots(
         [w for windows in free.values() for w in windows],
-        request.duration,
+        asked.duration,
         asked.start,
         SUGGESTIONS,
-        zone=zone,
-        step=SLOT_STEP,
+        zone=rules.zone,
+        step=rules.step,
     )
-    return Conflict(kind, asked, slots, clashes[0] if clashes else None)
+    return Conflict(asked, found, rules, slots)
+
+
+def _anyone_slots(
+    asked: Interval,
+    people: Sequence[Person],
+    held: dict[str, Held],
+    days: list[date],
+    now: datetime,
+) -> list[Interval]:
+    """The nearest times when at least one of them is free for the whole time (as read
+    before booking): each one's nearest slots, the nearest of them all."""
+    slots: set[Interval] = set()
+    for person in people:
+        free = free_time(days, person.rules, held[person.user_id].commitments, now=now)
+        if free is not None:
+            windows = [w for day_windows in free.values() for w in day_windows]
+            slots.update(
+                nearest_slots(
+                    windows,
+                    asked.duration,
+                    asked.start,
+                    SUGGESTIONS,
+                    zone=person.rules.zone,
+                    step=person.rules.step,
+                )
+            )
+    nearest = sorted(slots, key=lambda s: (abs(s.start - asked.start), s.start))
+    return sorted(nearest[:SUGGESTIONS])

@@ -91,7 +91,14 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
             return
         if isinstance(parsed, commands.Status):
             await ack(text=(m := build_checking()).text, blocks=m.blocks)
-        elif isinstance(parsed, commands.Availability | commands.Book | commands.Why):
+        elif isinstance(
+            parsed,
+            commands.Availability
+            | commands.Book
+            | commands.BookAnyone
+            | commands.Move
+            | commands.Why,
+        ):
             await ack(text=(m := build_checking_calendars()).text, blocks=m.blocks)
         else:
             await ack()
@@ -154,6 +161,12 @@ async def run(
         await scheduling.book(
             services, customer, parsed, user_id=user_id, request_key=asked.request_key, reply=reply
         )
+    elif isinstance(parsed, commands.BookAnyone):
+        await scheduling.book_anyone(
+            services, customer, parsed, user_id=user_id, request_key=asked.request_key, reply=reply
+        )
+    elif isinstance(parsed, commands.Move):
+        await scheduling.move(services, customer, parsed, user_id=user_id, reply=reply)
     elif isinstance(parsed, commands.BookForm):
         if asked.trigger_id is not None:
             await scheduling.open_book_form(services, customer, asked.trigger_id, client)

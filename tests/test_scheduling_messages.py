@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,35 +19,43 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.availability import Interval, Rules, WorkingHours, free_windows
+from bot.availability import Interval, Reason, Rules, Why, WorkingHours, free_windows
 from bot.booking import (
     ALREADY_CANCELLED,
-    BOOKED,
-    BUSY,
+    BEING_BOOKED,
+    EVENT_GONE,
     EVENT_UNREACHABLE,
     GOOGLE_DOWN,
     NO_PRIMARY,
     NOT_FOUND,
     NOT_SAVED,
-    OUTSIDE_HOURS,
+    NOT_YOURS,
     PAST,
     PRIMARY_BROKEN,
     Booked,
     Cancelled,
+    Chosen,
     Conflict,
+    Load,
+    Moved,
+    NobodyFree,
     NotCancelled,
+    NotFree,
+    NotMoved,
     Refused,
     next_working_start,
 )
-from bot.commands import MAX_TITLE, Book, parse_book_form
+from bot.commands import MAX_TITLE, Book, BookAnyone
 from bot.messages import SECTION_LIMIT, Message
 from bot.messages.availability import (
     UNREADABLE_TEXT,
     WHY_UNKNOWN,
     build_availability,
     build_connect_nudge,
+    why_unknown,
 )
 from bot.messages.booking import (
+    FORM_ANYONE,
     FORM_DAY,
     FORM_DURATION,
     FORM_ERROR_TEXT,
@@ -62,16 +71,42 @@ from bot.messages.booking import (
     build_cancel_notice,
     build_cancelled_booking,
     build_conflict,
+    build_move_conflict,
+    build_move_modal,
+    build_move_refused,
+    build_move_working,
+    build_moved,
+    build_moved_again,
+    build_nobody_free,
     build_not_cancelled,
+    build_not_moved,
     build_refused,
     build_slot_used,
     form_error,
+    form_trouble,
+    read_anyone_slot_value,
+    read_book_form,
     read_form_slot,
+    read_move_form,
+    read_move_metadata,
+    read_move_slot_value,
     read_slot_value,
     slot_value,
     when_text,
+    why_chosen,
 )
-from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING, CONNECT_MINE, MARK_CANCELLED
+from bot.messages.ids import (
+    BOOK_ANYONE_SLOT,
+    BOOK_MODAL,
+    BOOK_SLOT,
+    CANCEL_BOOKING,
+    CONNECT_MINE,
+    MARK_CANCELLED,
+    MOVE_BOOKING,
+    MOVE_MODAL,
+    MOVE_SLOT,
+)
+from bot.messages.reasons import reason_line
 from bot.messages.settings import (
     build_hours_set,
     build_settings,
@@ -438,13 +473,27 @@ def test_the_booking_in_kolkata_is_shown_in_kolkata_time() -> None:
     assert "13:00–14:30" in body(message) and "Asia/Kolkata" in body(message)
 
 
+def booking_buttons(message: Message) -> dict[str, dict[str, Any]]:
+    found = [b.get("accessory") for b in message.blocks] + [
+        e for b in message.blocks if b["type"] == "actions" for e in b["elements"]
+    ]
+    return {e["action_id"]: e for e in found if isinstance(e, dict) and e["type"] == "button"}
+
+
 def test_the_cancel_button_asks_for_confirmation() -> None:
     message = build_booking(booking(), NEW_YORK, MONDAY, "24h")
-    button = message.blocks[0]["accessory"]
-    assert button["action_id"] == CANCEL_BOOKING and button["value"] == "K7Q2MX"
+    button = booking_buttons(message)[CANCEL_BOOKING]
+    assert button["value"] == "K7Q2MX"
     confirm = button["confirm"]
     assert confirm["title"]["text"] and confirm["confirm"]["text"] and confirm["deny"]["text"]
     assert "K7Q2MX" in confirm["text"]["text"]
+
+
+def test_the_booking_has_a_move_button_for_its_id() -> None:
+    message = build_booking(booking(), NEW_YORK, MONDAY, "24h")
+    assert_valid(message)
+    assert list(booking_buttons(message)) == [MOVE_BOOKING, CANCEL_BOOKING]
+    assert booking_buttons(message)[MOVE_BOOKING]["value"] == "K7Q2MX"
 
 
 def test_a_title_in_the_booking_pings_no_one() -> None:
@@ -465,7 +514,7 @@ def test_a_cancelled_booking_is_shown_struck_through() -> None:
         assert_valid(message)
         assert "~Booked" in body(message) and "Cancelled by <@U7>" in body(message)
         assert PING not in texts(message)
-        assert all("accessory" not in block for block in message.blocks)
+        assert booking_buttons(message) == {}, "no Move or Cancel on a cancelled booking"
 
 
 def test_booked_again_says_so_without_booking_twice() -> None:
@@ -479,30 +528,42 @@ def test_booked_again_says_so_without_booking_twice() -> None:
     )
 
 
-def conflict(
-    kind: str, zone: ZoneInfo = NEW_YORK, slots: int = 3, event_title: str = "Dentist"
-) -> Conflict:
+def conflict(why: Why, zone: ZoneInfo = NEW_YORK, slots: int = 3) -> Conflict:
     tuesday = MONDAY + timedelta(days=1)
     asked = span(tuesday, (13, 0), (14, 0), zone)
     offered = [span(tuesday, (h, 0), (h + 1, 0), zone) for h in (10, 15, 16)][:slots]
-    in_the_way = booking(event_title, start=asked.start) if kind == BOOKED else None
-    return Conflict(kind=kind, asked=asked, slots=offered, booking=in_the_way)
+    in_the_way = {
+        Why.OUTSIDE_HOURS: Reason(Why.OUTSIDE_HOURS, asked),
+        Why.BOOKING: Reason(Why.BOOKING, span(tuesday, (13, 0), (14, 30), zone), "K7Q2MX"),
+        Why.BUSY: Reason(Why.BUSY, span(tuesday, (12, 0), (15, 0), zone)),
+    }[why]
+    return Conflict(asked, [in_the_way], Rules(zone), offered)
 
 
-@pytest.mark.parametrize("kind", [OUTSIDE_HOURS, BOOKED, BUSY])
+@pytest.mark.parametrize("why", [Why.OUTSIDE_HOURS, Why.BOOKING, Why.BUSY])
 @pytest.mark.parametrize("zone", [NEW_YORK, KOLKATA], ids=str)
-def test_a_conflict_says_what_kind_never_what_the_event_is(kind: str, zone: ZoneInfo) -> None:
-    message = build_conflict(
-        conflict(kind, zone, event_title="Secret client X"), "U1", "New shoot", zone, MONDAY, "24h"
-    )
+def test_a_conflict_says_why_as_why_says_it(why: Why, zone: ZoneInfo) -> None:
+    found = conflict(why, zone)
+    message = build_conflict(found, "U1", "New shoot", zone, MONDAY, "24h")
     assert_valid(message)
-    assert "Secret client X" not in texts(message)
-    assert "I can't book <@U1> tomorrow (Tue 3 Mar), 13:00–14:00" in body(message)
+    (reason,) = found.reasons
+    line = reason_line(reason, found.rules, MONDAY + timedelta(days=1), MONDAY, "24h")
+    assert f"I can't book <@U1> tomorrow (Tue 3 Mar), 13:00–14:00: {line}." in body(message)
 
 
 def test_a_conflict_with_a_booking_names_that_booking_by_id_and_time() -> None:
-    message = build_conflict(conflict(BOOKED), "U1", "New shoot", NEW_YORK, MONDAY, "24h")
-    assert "they already have a booking then (`K7Q2MX`, 13:00–14:30)" in body(message)
+    message = build_conflict(conflict(Why.BOOKING), "U1", "New shoot", NEW_YORK, MONDAY, "24h")
+    assert "booking K7Q2MX 13:00–14:30" in body(message)
+
+
+def test_a_conflict_of_several_reasons_lists_them_all() -> None:
+    found = conflict(Why.BOOKING)
+    found = Conflict(found.asked, [*found.reasons, *conflict(Why.BUSY).reasons], found.rules, [])
+    shown = body(build_conflict(found, "U1", "New shoot", NEW_YORK, MONDAY, "24h"))
+    assert (
+        "13:00–14:00:\n• booking K7Q2MX 13:00–14:30\n• busy on their own calendar 12:00–15:00"
+        in shown
+    )
 
 
 def slot_buttons(message: Message) -> list[dict[str, Any]]:
@@ -511,7 +572,7 @@ def slot_buttons(message: Message) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("zone", [NEW_YORK, KOLKATA], ids=str)
 def test_a_conflict_offers_the_slots_as_buttons_that_book_them(zone: ZoneInfo) -> None:
-    found = conflict(BUSY, zone)
+    found = conflict(Why.BUSY, zone)
     message = build_conflict(found, "U1", "New shoot", zone, MONDAY, "24h")
     buttons = slot_buttons(message)
     assert 0 < len(buttons) <= 3
@@ -526,14 +587,16 @@ def test_a_conflict_offers_the_slots_as_buttons_that_book_them(zone: ZoneInfo) -
 
 
 def test_a_conflict_with_no_free_slot_says_where_to_look() -> None:
-    message = build_conflict(conflict(BUSY, slots=0), "U1", "New shoot", NEW_YORK, MONDAY, "24h")
+    message = build_conflict(
+        conflict(Why.BUSY, slots=0), "U1", "New shoot", NEW_YORK, MONDAY, "24h"
+    )
     assert_valid(message)
     assert slot_buttons(message) == []
     assert "no free 1h in the coming week" in body(message)
 
 
 def test_the_title_a_click_books_pings_no_one() -> None:
-    message = build_conflict(conflict(BUSY), "U1", f"{PING} & co", NEW_YORK, MONDAY, "24h")
+    message = build_conflict(conflict(Why.BUSY), "U1", f"{PING} & co", NEW_YORK, MONDAY, "24h")
     assert "A click books it: &lt;!channel&gt; &amp; co" in body(message)
     assert PING not in body(message)
     assert read_slot_value(slot_buttons(message)[0]["value"]) is not None
@@ -543,7 +606,7 @@ def test_the_title_a_click_books_pings_no_one() -> None:
     "title", ["x" * MAX_TITLE, "📸" * MAX_TITLE, '"\\' * (MAX_TITLE // 2), "नमस्ते " * 28]
 )
 def test_a_conflict_over_the_longest_title_still_fits_the_buttons(title: str) -> None:
-    found = conflict(BUSY, KOLKATA)
+    found = conflict(Why.BUSY, KOLKATA)
     message = build_conflict(found, "U1", title, KOLKATA, MONDAY, "24h")
     assert_valid(message)
     assert [read_slot_value(b["value"]) for b in slot_buttons(message)] == [
@@ -730,23 +793,76 @@ def test_the_booking_form_is_a_valid_modal(zone: ZoneInfo) -> None:
     assert elements[FORM_TITLE]["max_length"] == MAX_TITLE
 
 
+def form_answers(modal: dict[str, Any], **answers: dict[str, Any]) -> dict[str, Any]:
+    """What Slack sends back for the modal's inputs: each block's answer (none: nothing)."""
+    return {
+        block["block_id"]: {block["element"]["action_id"]: answers.get(block["block_id"], {})}
+        for block in modal["blocks"]
+        if block["type"] == "input"
+    }
+
+
+BOOKING_ANSWERS = {
+    FORM_DAY: {"selected_date": "2026-03-03"},
+    FORM_TIME: {"selected_time": "13:30"},
+    FORM_DURATION: {"value": "1h30m"},
+    FORM_TITLE: {"value": "Shoot at 12 Main St"},
+}
+
+
 def test_what_the_booking_form_sends_back_is_a_booking() -> None:
     modal = build_book_modal("C123", NEW_YORK, MONDAY, "24h")
-    answers = {
-        FORM_STAFF: {"selected_user": "U1"},
-        FORM_DAY: {"selected_date": "2026-03-03"},
-        FORM_TIME: {"selected_time": "13:30"},
-        FORM_DURATION: {"value": "1h30m"},
-        FORM_TITLE: {"value": "Shoot at 12 Main St"},
-    }
-    values = {
-        block["block_id"]: {block["element"]["action_id"]: answers[block["block_id"]]}
-        for block in modal["blocks"]
-    }
-    fields = (FORM_STAFF, FORM_DAY, FORM_TIME, FORM_DURATION, FORM_TITLE)
-    assert parse_book_form(values, fields) == Book(
+    values = form_answers(modal, **BOOKING_ANSWERS, staff={"selected_user": "U1"})
+    assert read_book_form(values) == Book(
         "U1", "2026-03-03", time(13, 30), timedelta(minutes=90), "Shoot at 12 Main St"
     )
+
+
+def test_anyone_free_on_the_form_is_a_book_anyone() -> None:
+    modal = build_book_modal("C123", NEW_YORK, MONDAY, "24h")
+    View(**modal).to_dict()
+    inputs = {b["block_id"]: b for b in modal["blocks"] if b["type"] == "input"}
+    assert inputs[FORM_STAFF]["optional"] is True, "Who may be left for Anyone free"
+    (option,) = inputs[FORM_ANYONE]["element"]["options"]
+    ticked = {"selected_options": [option]}
+    values = form_answers(modal, **BOOKING_ANSWERS, anyone=ticked)
+    assert read_book_form(values) == BookAnyone(
+        (), "2026-03-03", time(13, 30), timedelta(minutes=90), "Shoot at 12 Main St"
+    )
+
+
+def test_the_form_needs_a_person_or_anyone_free_but_not_both() -> None:
+    modal = build_book_modal("C123", NEW_YORK, MONDAY, "24h")
+    (option,) = next(b for b in modal["blocks"] if b["block_id"] == FORM_ANYONE)["element"][
+        "options"
+    ]
+    neither = read_book_form(form_answers(modal, **BOOKING_ANSWERS))
+    assert neither == {FORM_STAFF: "Choose who to book, or tick Anyone free."}
+    both = read_book_form(
+        form_answers(
+            modal,
+            **BOOKING_ANSWERS,
+            staff={"selected_user": "U1"},
+            anyone={"selected_options": [option]},
+        )
+    )
+    assert both == {FORM_STAFF: "Choose a person or tick Anyone free, not both."}
+    bad = read_book_form(
+        form_answers(
+            modal,
+            **{**BOOKING_ANSWERS, FORM_DURATION: {"value": "0m"}},
+            anyone={"selected_options": [option]},
+        )
+    )
+    assert isinstance(bad, dict) and list(bad) == [FORM_DURATION], "the other fields as ever"
+
+
+def test_anyone_free_stays_ticked_when_the_form_comes_back() -> None:
+    values = BookFormValues(start=at(MONDAY, 13), anyone=True, title="Kitchen")
+    modal = build_book_modal("C1", NEW_YORK, MONDAY, "24h", values=values)
+    View(**modal).to_dict()
+    anyone = next(b for b in modal["blocks"] if b["block_id"] == FORM_ANYONE)["element"]
+    assert anyone["initial_options"] == anyone["options"]
 
 
 # --- settings ---------------------------------------------------------------------------------
@@ -776,7 +892,16 @@ def test_describe_hours() -> None:
 
 
 def customer(timezone: str = "Asia/Kolkata") -> Customer:
-    return Customer(id=1, team_id="T1", channel_id="C1", timezone=timezone, registered_by="U9")
+    return Customer(
+        id=1,
+        team_id="T1",
+        channel_id="C1",
+        timezone=timezone,
+        registered_by="U9",
+        buffer_minutes=0,
+        notice_minutes=0,
+        step_minutes=15,
+    )
 
 
 def member(n: int) -> Member:
@@ -858,29 +983,38 @@ def test_a_backtick_in_a_name_cannot_end_the_grid() -> None:
 
 
 @pytest.mark.parametrize(
-    ("zone", "now", "expected"),
+    ("zone", "now", "notice", "expected"),
     [
         # A Sunday evening in New York: Monday's first hour, not "today 09:00".
-        (NEW_YORK, datetime(2026, 3, 1, 19, 40), datetime(2026, 3, 2, 9)),
-        # During working hours: the next half hour on the clock.
-        (NEW_YORK, datetime(2026, 3, 3, 10, 7), datetime(2026, 3, 3, 10, 30)),
+        (NEW_YORK, datetime(2026, 3, 1, 19, 40), 0, datetime(2026, 3, 2, 9)),
+        # During working hours: the next quarter hour on the clock (the default step).
+        (NEW_YORK, datetime(2026, 3, 3, 10, 7), 0, datetime(2026, 3, 3, 10, 15)),
+        # After a notice of 2 hours.
+        (NEW_YORK, datetime(2026, 3, 3, 10, 7), 120, datetime(2026, 3, 3, 12, 15)),
         # Too late for an hour today: the next working day.
-        (NEW_YORK, datetime(2026, 3, 6, 16, 10), datetime(2026, 3, 9, 9)),
+        (NEW_YORK, datetime(2026, 3, 6, 16, 10), 0, datetime(2026, 3, 9, 9)),
         # +5:30: the grid is Kolkata's own clock.
-        (KOLKATA, datetime(2026, 3, 2, 11, 45), datetime(2026, 3, 2, 12)),
+        (KOLKATA, datetime(2026, 3, 2, 11, 50), 0, datetime(2026, 3, 2, 12)),
         # Lord Howe springs forward 30 minutes on Sunday 4 Oct 2026; Monday starts at 9:00.
-        (ZoneInfo("Australia/Lord_Howe"), datetime(2026, 10, 4, 1, 0), datetime(2026, 10, 5, 9)),
+        (ZoneInfo("Australia/Lord_Howe"), datetime(2026, 10, 4, 1, 0), 0, datetime(2026, 10, 5, 9)),
     ],
 )
 def test_the_booking_form_starts_at_the_next_working_slot(
-    zone: ZoneInfo, now: datetime, expected: datetime
+    zone: ZoneInfo, now: datetime, notice: int, expected: datetime
 ) -> None:
-    start = next_working_start(WorkingHours(), zone, now.replace(tzinfo=zone), timedelta(hours=1))
+    rules = Rules(zone, notice=timedelta(minutes=notice))
+    start = next_working_start(rules, now.replace(tzinfo=zone), timedelta(hours=1))
     assert start == expected.replace(tzinfo=zone)
     modal = build_book_modal("C1", zone, now.date(), "24h", values=BookFormValues(start=start))
     elements = {block["block_id"]: block["element"] for block in modal["blocks"]}
     assert elements[FORM_DAY]["initial_date"] == expected.date().isoformat()
     assert elements[FORM_TIME]["initial_time"] == f"{expected:%H:%M}"
+
+
+def test_the_form_starts_on_the_customer_s_step() -> None:
+    rules = Rules(NEW_YORK, step=timedelta(minutes=30))
+    start = next_working_start(rules, at(MONDAY, 10, 7), timedelta(hours=1))
+    assert start == at(MONDAY, 10, 30)
 
 
 def test_a_conflict_keeps_the_form_s_values_and_offers_the_nearest_times() -> None:
@@ -889,12 +1023,18 @@ def test_a_conflict_keeps_the_form_s_values_and_offers_the_nearest_times() -> No
     values = BookFormValues(
         start=asked.start, duration=timedelta(hours=1), staff_user_id="U1", title="Kitchen"
     )
+    found = Conflict(asked, [Reason(Why.BUSY, asked)], Rules(NEW_YORK), slots)
     modal = build_book_modal(
-        "C1", NEW_YORK, MONDAY, "24h", values=values, conflict=Conflict(BUSY, asked, slots)
+        "C1",
+        NEW_YORK,
+        MONDAY,
+        "24h",
+        values=values,
+        trouble=form_trouble(found, MONDAY, "24h"),
     )
     View(**modal).to_dict()
     assert modal["callback_id"] == BOOK_MODAL and modal["private_metadata"] == "C1"
-    assert "their own calendar shows them busy" in modal["blocks"][0]["text"]["text"]
+    assert "busy on their own calendar 13:00–14:00" in modal["blocks"][0]["text"]["text"]
     elements = {b["block_id"]: b["element"] for b in modal["blocks"] if b["type"] == "input"}
     assert elements[FORM_STAFF]["initial_user"] == "U1"
     assert elements[FORM_DAY]["initial_date"] == "2026-03-02"
@@ -915,16 +1055,30 @@ def test_a_conflict_keeps_the_form_s_values_and_offers_the_nearest_times() -> No
 
 def test_refusals_about_the_form_s_fields_go_on_the_field() -> None:
     asked = Interval(at(MONDAY, 18), at(MONDAY, 19))
-    assert form_error(Refused(PAST)) == (FORM_TIME, FORM_ERROR_TEXT[PAST])
-    assert form_error(Conflict(OUTSIDE_HOURS, asked, []))[0] == FORM_TIME  # type: ignore[index]
-    assert form_error(Refused(NOT_CONNECTED))[0] == FORM_STAFF  # type: ignore[index]
-    assert form_error(Refused(NEEDS_RECONNECT))[0] == FORM_STAFF  # type: ignore[index]
-    assert form_error(Conflict(BUSY, asked, [asked])) is None, "offered in the form instead"
-    no_slots = form_error(Conflict(BOOKED, asked, []))
-    assert no_slots is not None and "no free 1h in the coming week" in no_slots[1]
+    rules = Rules(NEW_YORK)
+
+    def error(outcome: Conflict | Refused) -> tuple[str, str] | None:
+        return form_error(outcome, MONDAY, "12h")
+
+    assert error(Refused(PAST)) == (FORM_TIME, FORM_ERROR_TEXT[PAST])
+    late = error(Conflict(asked, [Reason(Why.OUTSIDE_HOURS, asked)], rules, [asked]))
+    assert late == (
+        FORM_TIME,
+        "That's outside their working hours (9am–5pm, Mon–Fri). Pick a time within them.",
+    )
+    assert error(Refused(NOT_CONNECTED))[0] == FORM_STAFF  # type: ignore[index]
+    assert error(Refused(NEEDS_RECONNECT))[0] == FORM_STAFF  # type: ignore[index]
+    busy = Conflict(asked, [Reason(Why.BUSY, asked)], rules, [asked])
+    assert error(busy) is None, "offered in the form instead"
+    booked = Reason(Why.BOOKING, asked, "K7Q2MX")
+    no_slots = error(Conflict(asked, [booked, Reason(Why.BUSY, asked)], rules, []))
+    assert no_slots == (
+        FORM_TIME,
+        "Not free then (booking K7Q2MX 6pm–7pm), and they have no free 1h in the coming week.",
+    )
     for reason in (NO_PRIMARY, PRIMARY_BROKEN, GOOGLE_DOWN, NOT_SAVED):
-        assert form_error(Refused(reason)) is None, "not the form's: told as a message"
-    for _block, text in [form_error(Refused(r)) or ("", "") for r in (PAST, NOT_CONNECTED)]:
+        assert error(Refused(reason)) is None, "not the form's: told as a message"
+    for _block, text in [error(Refused(r)) or ("", "") for r in (PAST, NOT_CONNECTED)]:
         assert len(text) <= 150 and "<" not in text, "errors are plain text, short"
 
 
@@ -932,3 +1086,199 @@ def test_the_working_view_has_no_submit() -> None:
     view = build_book_working("C1")
     View(**view).to_dict()
     assert "submit" not in view and "Working on it" in json.dumps(view)
+
+
+# --- book anyone ------------------------------------------------------------------------------
+
+
+def load(user_id: str, hours: float, last: datetime | None = None) -> Load:
+    return Load(user_id, timedelta(hours=hours), last)
+
+
+def test_the_chosen_one_is_named_with_the_others_hours() -> None:
+    chosen = Chosen(booking(), load("UBOB", 2), [load("UALICE", 6), load("UCARMEN", 7.5)], [])
+    assert why_chosen(chosen, NEW_YORK, MONDAY) == (
+        "<@UBOB>: free, and 2h booked this week against <@UALICE>'s 6h and <@UCARMEN>'s 7h30m."
+    )
+
+
+def test_between_equal_hours_the_one_booked_longest_ago_is_named_so() -> None:
+    chosen = Chosen(
+        booking(),
+        load("UBOB", 0),
+        [load("UALICE", 0, at(MONDAY - timedelta(days=3), 10))],
+        ["UCARMEN"],
+    )
+    assert why_chosen(chosen, NEW_YORK, MONDAY) == (
+        "<@UBOB>: free, and nothing booked this week against <@UALICE>'s nothing; "
+        "<@UBOB> was never booked, <@UALICE> last booked Fri 27 Feb."
+    )
+
+
+def test_the_only_one_free_says_who_wasn_t() -> None:
+    alone = Chosen(booking(), load("UBOB", 4), [], ["UALICE", "UCARMEN"])
+    assert why_chosen(alone, NEW_YORK, MONDAY) == (
+        "<@UBOB>: the only one free then (<@UALICE> and <@UCARMEN> aren't)."
+    )
+    message = build_booking(
+        booking(), NEW_YORK, MONDAY, "24h", chosen=why_chosen(alone, NEW_YORK, MONDAY)
+    )
+    assert_valid(message)
+    assert "Chosen: <@UBOB>: the only one free then" in body(message)
+
+
+def test_nobody_free_says_why_for_each_and_offers_times_that_book_anyone() -> None:
+    tuesday = MONDAY + timedelta(days=1)
+    asked = span(tuesday, (13, 0), (14, 30), NEW_YORK)
+    rules = Rules(NEW_YORK)
+    slots = [span(tuesday, (h, 0), (h + 1, 30), NEW_YORK) for h in (10, 15)]
+    outcome = NobodyFree(
+        asked,
+        [
+            NotFree("UALICE", [Reason(Why.BOOKING, asked, "K7Q2MX")], rules),
+            NotFree("UBOB", [Reason(Why.BUSY, span(tuesday, (12, 0), (15, 0), NEW_YORK))], rules),
+            NotFree("UCARMEN", [], rules, NEEDS_RECONNECT),
+            NotFree("UDANA", [], rules, NOT_CONNECTED),
+        ],
+        slots,
+    )
+    message = build_nobody_free(
+        outcome, ("UALICE", "UBOB"), f"{PING} shoot", NEW_YORK, MONDAY, "24h"
+    )
+    assert_valid(message)
+    shown = body(message)
+    assert "Nobody I asked about is free tomorrow (Tue 3 Mar), 13:00–14:30:" in shown
+    assert "• <@UALICE>: booking K7Q2MX 13:00–14:30" in shown
+    assert "• <@UBOB>: busy on their own calendar 12:00–15:00" in shown
+    assert f"• <@UCARMEN>: their {why_unknown(NEEDS_RECONNECT)}" in shown
+    assert "• <@UDANA>: they haven't connected a calendar yet" in shown
+    assert PING not in shown, "the title is shown escaped (a button's value is never shown)"
+    buttons = slot_buttons(message)
+    assert all(b["action_id"].startswith(BOOK_ANYONE_SLOT) for b in buttons)
+    assert [read_anyone_slot_value(b["value"]) for b in buttons] == [
+        (("UALICE", "UBOB"), s.start, s.duration, f"{PING} shoot") for s in slots
+    ]
+    assert read_slot_value(buttons[0]["value"]) is None, "not a one-person slot"
+    none_left = build_nobody_free(
+        NobodyFree(asked, outcome.people, []), (), "Shoot", NEW_YORK, MONDAY, "24h"
+    )
+    assert slot_buttons(none_left) == [] and "Nobody has a free 1h30m" in body(none_left)
+
+
+def test_a_stale_anyone_slot_is_not_read() -> None:
+    assert read_anyone_slot_value("not json") is None
+    assert read_anyone_slot_value('{"a": "UALICE", "s": "2026-03-03T10:00:00+00:00"}') is None
+    assert read_anyone_slot_value('{"a": [], "s": "2026-03-03T10:00:00", "m": 60, "t": ""}') is None
+
+
+# --- moving ----------------------------------------------------------------------------------
+
+
+def test_the_move_notice_says_who_moved_what_from_where_to_where() -> None:
+    moved_to = booking(PING, start=at(MONDAY + timedelta(days=2), 14))
+    before = Interval(at(MONDAY + timedelta(days=1), 13), at(MONDAY + timedelta(days=1), 14, 30))
+    message = build_moved(Moved(moved_to, before), "U9", NEW_YORK, MONDAY, "24h")
+    assert_valid(message)
+    shown = body(message)
+    assert "<@U9> moved `K7Q2MX` (<@U1>, &lt;!channel&gt;)" in shown
+    assert "from tomorrow (Tue 3 Mar), 13:00–14:30 to *Wed 4 Mar, 14:00–15:30*" in shown
+    assert "Google told ana@example.com" in shown and PING not in texts(message)
+    shown_in_place = build_booking(moved_to, NEW_YORK, MONDAY, "24h", moved=("U9", before))
+    assert_valid(shown_in_place)
+    assert "Moved by <@U9>; it was tomorrow (Tue 3 Mar), 13:00–14:30." in body(shown_in_place)
+    again = build_moved_again(Moved(moved_to, before, again=True), NEW_YORK, MONDAY, "24h")
+    assert "already there, Wed 4 Mar, 14:00–15:30: nothing to move" in body(again)
+
+
+def test_a_move_conflict_offers_times_that_move_it() -> None:
+    found = replace(conflict(Why.BUSY), moving=booking())
+    message = build_move_conflict(found, booking(), NEW_YORK, MONDAY, "24h")
+    assert_valid(message)
+    assert "I can't move `K7Q2MX` (<@U1>, Shoot at 12 Main St) to tomorrow" in body(message)
+    assert "busy on their own calendar 12:00–15:00" in body(message)
+    buttons = slot_buttons(message)
+    assert all(b["action_id"].startswith(MOVE_SLOT) for b in buttons)
+    assert [read_move_slot_value(b["value"]) for b in buttons] == [
+        ("K7Q2MX", s.start) for s in found.slots
+    ]
+    assert read_move_slot_value('{"b": "K7Q2MX", "s": "2026-03-03T10:00:00"}') is None
+
+
+@pytest.mark.parametrize(
+    ("reason", "said"),
+    [
+        (NOT_FOUND, "There's no booking `&lt;!channel&gt;`"),
+        (ALREADY_CANCELLED, "was cancelled, so there's nothing to move"),
+        (NOT_YOURS, "this one only they, <@U9> who booked it, or an onboarder can move"),
+        (EVENT_GONE, "its event isn't on the primary calendar any more"),
+        (EVENT_UNREACHABLE, "that account isn't connected any more (the primary calendar is now"),
+    ],
+)
+def test_not_moved_says_why_and_what_to_do(reason: str, said: str) -> None:
+    found = None if reason == NOT_FOUND else booking()
+    message = build_not_moved(NotMoved(reason, found, "bookings@example.com"), PING)
+    assert_valid(message)
+    assert said in body(message) and PING not in texts(message)
+
+
+def test_not_moved_while_the_primary_needs_reconnecting_says_so() -> None:
+    outcome = NotMoved(EVENT_UNREACHABLE, booking(), "Carmen@example.com")
+    assert "which needs reconnecting" in body(build_not_moved(outcome, "K7Q2MX"))
+
+
+@pytest.mark.parametrize("reason", [PAST, GOOGLE_DOWN, NOT_SAVED, BEING_BOOKED, NEEDS_RECONNECT])
+def test_a_refused_move_says_it_stays_where_it_was(reason: str) -> None:
+    message = build_move_refused(Refused(reason))
+    assert_valid(message)
+    assert "booked" not in body(message).replace("booking", "")
+    assert (
+        reason == PAST or "stays where it was" in body(message) or "Nothing moved" in body(message)
+    )
+
+
+@pytest.mark.parametrize("zone", [NEW_YORK, KOLKATA], ids=str)
+def test_the_move_form_starts_where_the_booking_is(zone: ZoneInfo) -> None:
+    modal = build_move_modal("C1", booking(PING), zone, MONDAY, "24h")
+    View(**modal).to_dict()
+    assert modal["callback_id"] == MOVE_MODAL and modal["submit"]["text"] == "Move"
+    assert read_move_metadata(modal["private_metadata"]) == ("C1", "K7Q2MX")
+    inputs = {b["block_id"]: b["element"] for b in modal["blocks"] if b["type"] == "input"}
+    local = booking().starts_at.astimezone(zone)
+    assert inputs[FORM_DAY]["initial_date"] == local.date().isoformat()
+    assert inputs[FORM_TIME]["initial_time"] == f"{local:%H:%M}"
+    assert PING not in json.dumps(modal)
+    answers = form_answers(
+        modal, day={"selected_date": "2026-03-04"}, time={"selected_time": "14:00"}
+    )
+    assert read_move_form(answers) == ("2026-03-04", time(14))
+    assert read_move_form(form_answers(modal)) == {
+        FORM_DAY: "Choose a day.",
+        FORM_TIME: read_move_form(form_answers(modal, day={"selected_date": "2026-03-04"}))[
+            FORM_TIME  # type: ignore[call-overload]
+        ],
+    }
+
+
+def test_a_move_form_with_a_conflict_offers_the_nearest_times() -> None:
+    found = replace(conflict(Why.BOOKING), moving=booking())
+    modal = build_move_modal(
+        "C1",
+        booking(),
+        NEW_YORK,
+        MONDAY,
+        "24h",
+        start=found.asked.start,
+        trouble=form_trouble(found, MONDAY, "24h"),
+    )
+    View(**modal).to_dict()
+    shown = json.dumps(modal, ensure_ascii=False)
+    assert "I can't move it to tomorrow (Tue 3 Mar), 13:00–14:00: booking K7Q2MX" in shown
+    inputs = {b["block_id"]: b["element"] for b in modal["blocks"] if b["type"] == "input"}
+    assert len(inputs[FORM_SLOT]["options"]) == 3
+    assert inputs[FORM_TIME]["initial_time"] == "13:00"
+    working = build_move_working("C1", "K7Q2MX")
+    View(**working).to_dict()
+    assert "submit" not in working and read_move_metadata(working["private_metadata"]) == (
+        "C1",
+        "K7Q2MX",
+    )

@@ -50,3 +50,17 @@ MARK_CANCELLED = "mark_cancelled"
 DESK_REMIND = "desk_remind"
 """In the onboarder's desk (the Home tab): post the friendly reminder in one channel; the
 value is its customer id."""
+
+MOVE_BOOKING = "move_booking"
+"""The booking message's Move button: opens the move modal; the value is its short id."""
+
+MOVE_MODAL = "move_modal"
+"""The callback id of the move modal."""
+
+MOVE_SLOT = "move_slot"
+"""Move a booking to a suggested time (each button its own `move_slot_N`); the value is
+the move asked for, as JSON."""
+
+BOOK_ANYONE_SLOT = "book_anyone_slot"
+"""Book anyone free among the same people at a suggested time (each button its own
+`book_anyone_slot_N`); the value is the booking asked for, as JSON."""

@@ -141,7 +141,7 @@ async def test_two_bookings_of_one_person_at_once_with_google_slow_make_one(
     await wait_until(lambda: inserts_asked(team.google) == 1)
     await start_booking(team, f"<@{ALICE}|alice> {day.isoformat()} 10:00 1h Morning")
 
-    clash = "already have a booking"
+    clash = "I can't book"
     deadline = 3 * GOOGLE_LATENCY + 10
     await wait_until(
         lambda: any(clash in text_of(r) for r in team.slack.responses), timeout=deadline
@@ -170,7 +170,7 @@ async def test_two_instances_booking_one_slot_at_once_make_one_booking(
                 *(start_booking(instance, text) for instance in (one, two, one, two))
             )
             await wait_until(
-                lambda: sum("already have a booking" in text_of(r) for r in slack.responses) == 3,
+                lambda: sum("I can't book" in text_of(r) for r in slack.responses) == 3,
                 timeout=20,
             )
             assert len(google.events(PRIMARY_EMAIL)) == 1
@@ -217,7 +217,7 @@ async def test_claims_that_lapse_mid_booking_still_book_a_slot_once(
     slow_insert(team.google, times=None)
     text = f"<@{ALICE}|alice> {next_weekday().isoformat()} 15:00 1h Raced"
     await asyncio.gather(start_booking(team, text), start_booking(team, text, user=ALICE))
-    clash = "already have a booking"
+    clash = "I can't book"
     await wait_until(
         lambda: any(clash in text_of(r) for r in team.slack.responses),
         timeout=2 * GOOGLE_LATENCY + 10,

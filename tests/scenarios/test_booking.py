@@ -217,7 +217,7 @@ async def test_a_booking_makes_one_event_and_says_so_in_the_channel(team: Runnin
     assert (row.short_id, row.event_id, row.status) == (short_id, event["id"], BookingStatus.BOOKED)
 
 
-async def test_a_busy_person_gets_the_kind_of_conflict_and_three_slots_that_book(
+async def test_a_busy_person_gets_the_reason_and_three_slots_that_book(
     team: RunningBot,
 ) -> None:
     day = next_weekday()
@@ -230,11 +230,12 @@ async def test_a_busy_person_gets_the_kind_of_conflict_and_three_slots_that_book
     )
     reply = await book(team, f"<@{ALICE}|alice> {day.isoformat()} 13:00 1h Kitchen photos")
     text = text_of(reply)
-    assert "their own calendar shows them busy" in text
+    assert "busy on their own calendar 12pm–3pm" in text, "the reason as `why` says it"
     assert "therapy" not in text, "never the title of their event"
     offered = buttons(reply)
+    # The nearest on the customer's step (15 minutes unless set).
     assert [b["text"]["text"].split(", ")[-1] for b in offered] == [
-        "10:30am–11:30am",
+        "10:45am–11:45am",
         "11am–12pm",
         "3pm–4pm",
     ]
@@ -260,9 +261,9 @@ async def test_a_clash_with_another_booking_and_outside_hours(team: RunningBot) 
     first = await book(team, f"<@{BOB}|bob> {day.isoformat()} 10:00 2h Twilight shoot")
     (short_id,) = SHORT_ID.findall(text_of(first))[:1]
     clash = text_of(await book(team, f"<@{BOB}|bob> {day.isoformat()} 11:00 1h Drone"))
-    assert "they already have a booking then" in clash and short_id in clash
+    assert f"booking {short_id} 10am–12pm" in clash
     late = text_of(await book(team, f"<@{BOB}|bob> {day.isoformat()} 16:30 1h Drone"))
-    assert "outside their working hours" in late
+    assert "outside working hours (9am–5pm, Mon–Fri)" in late
 
 
 async def test_a_retried_command_books_once(team: RunningBot) -> None:
@@ -293,11 +294,13 @@ async def test_two_bookings_of_the_same_slot_at_once_one_wins(team: RunningBot) 
         )
     )
     await wait_until(
-        lambda: sum("already have a booking" in text_of(r) for r in team.slack.responses) == 3,
+        lambda: sum("I can't book" in text_of(r) for r in team.slack.responses) == 3,
         timeout=20,
     )
     assert len(events_of(team, PRIMARY_EMAIL)) == 1
-    assert len(await bookings(team)) == 1
+    (row,) = await bookings(team)
+    refusals = [text_of(r) for r in team.slack.responses if "I can't book" in text_of(r)]
+    assert all(f"booking {row.short_id} 2pm–3pm" in text for text in refusals), refusals
 
 
 async def test_booking_someone_not_connected_is_refused(team: RunningBot) -> None:

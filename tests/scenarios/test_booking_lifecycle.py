@@ -350,7 +350,7 @@ async def test_a_conflict_offers_the_nearest_free_times_in_the_form(team: Runnin
     answer = sent.json()
     assert answer["response_action"] == "update"
     updated = answer["view"]
-    assert "their own calendar shows them busy" in str(updated["blocks"][0])
+    assert "busy on their own calendar 12pm–3pm" in str(updated["blocks"][0])
     assert "Private" not in str(updated)
     fields = inputs(updated)
     assert fields[FORM_STAFF]["initial_user"] == ALICE
@@ -359,7 +359,7 @@ async def test_a_conflict_offers_the_nearest_free_times_in_the_form(team: Runnin
     assert fields[FORM_TITLE]["initial_value"] == "Kitchen photos"
     options = fields[FORM_SLOT]["options"]
     assert [o["text"]["text"].split(", ")[-1] for o in options] == [
-        "10:30am–11:30am",
+        "10:45am–11:45am",
         "11am–12pm",
         "3pm–4pm",
     ]
