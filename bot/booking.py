@@ -337,6 +337,16 @@ class Bookings:
         self._cipher = cipher
         self._staff = staff
 
+    async def _keep_tokens(
+        self, *refreshed: tuple[CalendarConnection | None, TokenSet | None]
+    ) -> None:
+        """Store refreshed tokens; if the database can't take them now, what was done stands
+        and is told (the next call refreshes them again)."""
+        try:
+            await self._staff.keep_tokens(*refreshed)
+        except (SQLAlchemyError, OSError):
+            logger.warning("refreshed tokens not kept: the database failed", exc_info=True)
+
     # --- booking one person --------------------------------------------------------------
 
     async def book(
@@ -479,7 +489,7 @@ class Bookings:
             found = reasons(asked, rules, commitments, now=now)
             return _conflict(asked, found, rules, commitments, days, now)
         finally:
-            await self._staff.keep_tokens(*refreshed)
+            await self._keep_tokens(*refreshed)
 
     async def _save(
         self,
@@ -553,7 +563,7 @@ class Bookings:
         except CalendarError as err:
             logger.info("events.delete of %s failed: %s", event_id[:12], err)
             return GOOGLE_DOWN
-        await self._staff.keep_tokens((primary, fresh if fresh != tokens else None))
+        await self._keep_tokens((primary, fresh if fresh != tokens else None))
         return ""
 
     # --- booking anyone ------------------------------------------------------------------
@@ -709,7 +719,7 @@ class Bookings:
             found = reasons(asked, rules, commitments, now=now)
             return replace(_conflict(asked, found, rules, commitments, days, now), moving=current)
         finally:
-            await self._staff.keep_tokens(*refreshed)
+            await self._keep_tokens(*refreshed)
 
     async def _move_event(
         self, customer: Customer, primary: CalendarConnection, booking: Booking, to: Interval
@@ -760,7 +770,7 @@ class Bookings:
                 exc_info=True,
             )
             return
-        await self._staff.keep_tokens((primary, fresh if fresh != tokens else None))
+        await self._keep_tokens((primary, fresh if fresh != tokens else None))
 
     async def _save_move(
         self,
