@@ -245,9 +245,16 @@ async def test_a_calendar_that_can_t_be_read_is_never_free(
     # Bob's Google hanging past the read deadline: answered within it, as unknown.
     monkeypatch.setattr(staff_module, "READ_DEADLINE", 1.0)
     team.google.account_latency[BOB_EMAIL] = 3.0
+    responses = len(team.slack.responses)
     started = clock.monotonic()
-    text = text_of(await why(team, f"<@{BOB}|bob> {asked}"))
+    sent = await team.slack.send_slash_command(
+        team.events_url, user_id=OWNER, channel_id=CHANNEL, text=f"why <@{BOB}|bob> {asked}"
+    )
+    assert clock.monotonic() - started < 1.0, "acknowledged at once"
+    assert "Checking the calendars" in sent.body
+    await wait_until(lambda: len(team.slack.responses) > responses)
     assert clock.monotonic() - started < 2.5
+    text = text_of(team.slack.responses[responses])
     assert "can't be read right now: Google didn't answer in time" in text
     assert "is free" not in text
     team.google.account_latency.clear()
