@@ -74,6 +74,9 @@ class TimeOffs:
     ) -> Added:
         """Add their time off (`when.WhenError` when the days are not days to be off)."""
         first, last = days_of(first_word, last_word, today=local_today(customer, now))
+        same = await self._same(customer, user_id, first, last, reason)
+        if same is not None:  # asked again in other words (a retry after a failure): once
+            return Added(same, again=True, bookings=await self._bookings(customer, same))
         row, added = await self._store.add_time_off(
             customer.id,
             user_id,
@@ -84,13 +87,30 @@ class TimeOffs:
             request_key=request_digest(request_key),
             now=now,
         )
+        return Added(row, again=not added, bookings=await self._bookings(customer, row))
+
+    async def _same(
+        self, customer: Customer, user_id: str, first: date, last: date, reason: str
+    ) -> TimeOff | None:
+        """Live time off of theirs for exactly these days and reason, if any."""
+        return next(
+            (
+                row
+                for row in await self._store.time_off_between(customer.id, first, last)
+                if (row.slack_user_id, row.first_day, row.last_day, row.reason)
+                == (user_id, first, last, reason)
+            ),
+            None,
+        )
+
+    async def _bookings(self, customer: Customer, row: TimeOff) -> list[Booking]:
+        """Their live bookings within the time off's days."""
         span = Days(row.first_day, row.last_day).span(ZoneInfo(customer.timezone))
-        bookings = [
+        return [
             booking
             for booking in await self._store.bookings_between(customer.id, span.start, span.end)
-            if booking.staff_user_id == user_id
+            if booking.staff_user_id == row.slack_user_id
         ]
-        return Added(row, again=not added, bookings=bookings)
 
     async def upcoming(self, customer: Customer, now: datetime) -> list[TimeOff]:
         """Time off that hasn't ended yet, the soonest first."""

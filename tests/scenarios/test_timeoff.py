@@ -390,3 +390,19 @@ async def test_the_database_down_while_setting_is_said_plainly_and_stores_nothin
     # Once it is back, the same words set it, once.
     await time_off(team, f"<@{ALICE}|alice> {day.isoformat()} Holidays")
     assert [(r.slack_user_id, r.first_day) for r in await rows(team)] == [(ALICE, day)]
+
+
+async def test_the_same_time_off_asked_again_in_a_new_request_is_kept_once(
+    team: RunningBot,
+) -> None:
+    # As after a failure the person couldn't see past: the same days and reason, typed again.
+    day = next_weekday()
+    notice = await time_off(team, f"<@{BOB}|bob> {day.isoformat()} Wedding")
+    again = await answered(team, f"timeoff <@{BOB}|bob> {day.isoformat()} Wedding")
+    assert "already set" in text_of(again) and id_in(notice) in text_of(again)
+    (row,) = await rows(team)
+    assert (row.slack_user_id, row.first_day, row.reason) == (BOB, day, "Wedding")
+    assert len([m for m in bot_posts(team) if ":palm_tree:" in text_of(m)]) == 1
+    # Other days, or another reason, are other time off.
+    await time_off(team, f"<@{BOB}|bob> {day.isoformat()} Moving house")
+    assert len(await rows(team)) == 2
