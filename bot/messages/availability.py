@@ -75,6 +75,7 @@ def build_availability(report: AvailabilityReport, today: date, *, clock: Clock)
     footer = f"Times in {report.zone.key}. Read live from Google at {_read_at(report, clock)}."
     if len(report.days) > 1:
         footer += " Cells are free hours; ask for one day to see the times."
+    footer += " `@Tonomo why @person DAY TIME` says what holds a time that isn't free."
     blocks = [*blocks[: MAX_BLOCKS - 1], ContextBlock(elements=[MarkdownTextObject(text=footer)])]
     return Message.of(title, *blocks)
 
