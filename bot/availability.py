@@ -52,6 +52,7 @@ Slots
 from __future__ import annotations
 
 import enum
+import functools
 import heapq
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
@@ -206,11 +207,13 @@ def _where_offset_is(span: _Span, offset: timedelta, zone: ZoneInfo) -> list[_Sp
     return [(start, change)] if at_start else [(change, end)]
 
 
-def _wall_clock_spans(day: date, start: time, end: time, zone: ZoneInfo) -> list[_Span]:
+@functools.lru_cache(maxsize=4096)
+def _wall_clock_spans(day: date, start: time, end: time, zone: ZoneInfo) -> tuple[_Span, ...]:
     """The instants whose clock in `zone` reads from `start` to before `end` on `day`.
 
     Each UTC offset the zone uses at either end of the hours maps the wall-clock span to
     one span of instants; only the part where the zone really is at that offset counts.
+    Remembered: a team shares its hours, and every question asks about the same few days.
     """
     wall_start, wall_end = datetime.combine(day, start), datetime.combine(day, end)
     offsets = {
@@ -224,7 +227,7 @@ def _wall_clock_spans(day: date, start: time, end: time, zone: ZoneInfo) -> list
             raise ValueError(f"{zone} gives no UTC offset for {day}")
         span = ((wall_start - offset).replace(tzinfo=UTC), (wall_end - offset).replace(tzinfo=UTC))
         spans += _where_offset_is(span, offset, zone)
-    return _joined(sorted(spans))
+    return tuple(_joined(sorted(spans)))
 
 
 @dataclass(frozen=True)
@@ -253,9 +256,14 @@ class WorkingHours:
     def windows(self, day: date, zone: ZoneInfo) -> list[Interval]:
         """The working time of the local date `day` in `zone`: usually one window, none on
         a day off, two when the hours lie inside a fall-back day's repeated hour."""
-        if day.weekday() not in self.weekdays:
-            return []
-        return _intervals(_wall_clock_spans(day, self.start, self.end, zone))
+        return _intervals(_working_spans(self, day, zone))
+
+
+def _working_spans(hours: WorkingHours, day: date, zone: ZoneInfo) -> tuple[_Span, ...]:
+    """`hours.windows(day, zone)` as spans."""
+    if day.weekday() not in hours.weekdays:
+        return ()
+    return _wall_clock_spans(day, hours.start, hours.end, zone)
 
 
 # --- free time and slots ----------------------------------------------------------------------
@@ -304,7 +312,7 @@ def free_windows(
         cuts = _joined(heapq.merge(cuts, away))
     free: dict[date, list[Interval]] = {}
     for day in days:
-        working = _from([(w.start, w.end) for w in hours.windows(day, zone)], earliest)
+        working = _from(list(_working_spans(hours, day, zone)), earliest)
         free[day] = _intervals(_subtracted(working, cuts))
     return free
 
@@ -536,12 +544,12 @@ def reasons(asked: Interval, rules: Rules, held: Commitments, *, now: datetime) 
         for booking in held.bookings
         if booking.span.overlaps(asked)
     ]
-    busy: list[Interval] = []
+    busy: list[_Span] = []
     if held.busy is None:
         found.append(Reason(Why.UNKNOWN, asked, held.unknown))
     else:
-        busy = merge(held.busy)
-        found += [Reason(Why.BUSY, block) for block in _reaching(busy, asked, timedelta(0))]
+        busy = _merged(held.busy)
+        found += [Reason(Why.BUSY, Interval(*block)) for block in _reaching(busy, asked)]
     found += _buffer_reasons(asked, rules.buffer, busy, held.bookings)
     return sorted(found, key=lambda r: (r.span.end, r.span.start, _WHY_ORDER[r.why], r.label))
 
@@ -559,19 +567,21 @@ def _outside_hours(asked: Interval, rules: Rules) -> list[Interval]:
     first = asked.start.astimezone(rules.zone).date() - timedelta(days=1)
     last = asked.end.astimezone(rules.zone).date()
     days = (first + timedelta(days=n) for n in range((last - first).days + 1))
-    windows = [w for day in days for w in rules.hours.windows(day, rules.zone)]
-    return subtract([asked], windows)
+    working = _joined(span for day in days for span in _working_spans(rules.hours, day, rules.zone))
+    return _intervals(_subtracted([(asked.start, asked.end)], working))
 
 
-def _reaching(blocks: list[Interval], asked: Interval, buffer: timedelta) -> list[Interval]:
+def _reaching(
+    blocks: list[_Span], asked: Interval, buffer: timedelta = timedelta(0)
+) -> list[_Span]:
     """The merged blocks that, widened by `buffer`, reach into `asked`."""
     reach_start, reach_end = asked.start - buffer, asked.end + buffer
-    first = bisect_right([block.end for block in blocks], reach_start)
-    return [block for block in blocks[first:] if block.start < reach_end]
+    first = bisect_right([end for _, end in blocks], reach_start)
+    return [block for block in blocks[first:] if block[0] < reach_end]
 
 
 def _buffer_reasons(
-    asked: Interval, buffer: timedelta, busy: list[Interval], bookings: Sequence[Labelled]
+    asked: Interval, buffer: timedelta, busy: list[_Span], bookings: Sequence[Labelled]
 ) -> list[Reason]:
     """The buffer before and after each stretch of busy time and bookings that reaches into
     `asked`. The stretches are merged first, as `free_windows` widens them, so no buffer
@@ -581,14 +591,15 @@ def _buffer_reasons(
         return []
     starting = {booking.span.start: booking.label for booking in reversed(bookings)}
     ending = {booking.span.end: booking.label for booking in reversed(bookings)}
+    stretches = _joined(heapq.merge(busy, _merged(booking.span for booking in bookings)))
     found: list[Reason] = []
-    for block in _reaching(merge([*busy, *(booking.span for booking in bookings)]), asked, buffer):
-        before = Interval(block.start - buffer, block.start)
+    for start, end in _reaching(stretches, asked, buffer):
+        before = Interval(start - buffer, start)
         if before.overlaps(asked):
-            found.append(Reason(Why.BUFFER, before, starting.get(block.start, "")))
-        after = Interval(block.end, block.end + buffer)
+            found.append(Reason(Why.BUFFER, before, starting.get(start, "")))
+        after = Interval(end, end + buffer)
         if after.overlaps(asked):
-            found.append(Reason(Why.BUFFER, after, ending.get(block.end, "")))
+            found.append(Reason(Why.BUFFER, after, ending.get(end, "")))
     return found
 
 
