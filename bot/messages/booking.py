@@ -653,7 +653,8 @@ def build_move_used(moved: Moved, zone: ZoneInfo, today: date, clock: Clock) -> 
 MOVE_REFUSAL_TEXT = {
     PAST: "That time has already passed. Pick a time later than now.",
     GOOGLE_DOWN: (
-        "Google didn't answer, so the booking stays where it was. Please try again in a minute."
+        "Google didn't take the change, so the booking stays where it was, its event too. "
+        "Please try again in a minute."
     ),
     BEING_BOOKED: (
         "Someone else is booking or moving them right now, so I didn't move this. It stays "

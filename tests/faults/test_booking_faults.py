@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -21,11 +22,13 @@ import pytest
 from sqlalchemy import update
 
 from bot import booking as booking_module
+from bot.calendar.port import PRIMARY_SCOPES
+from sandbox import faults
 from sandbox.fake_google import FakeGoogle
 from sandbox.fake_slack import FakeSlack, button_urls, text_of
 from sandbox.faults import Fault
-from storage.models import BookingClaim, BookingStatus, utcnow
-from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot, serve_bot
+from storage.models import Booking, BookingClaim, BookingStatus, utcnow
+from tests.conftest import ALICE, BOB, CHANNEL, OWNER, POSTGRES_URL, TEAM, RunningBot, serve_bot
 from tests.helpers import wait_until
 from tests.scenarios.flows import command, connect
 from tests.scenarios.test_booking import (
@@ -40,6 +43,7 @@ from tests.scenarios.test_booking import (
     events_of,
     next_weekday,
 )
+from tests.scenarios.test_booking_lifecycle import CARMEN_EMAIL, replace_primary
 
 GOOGLE_LATENCY = 4.0
 """How long Google takes over the slow call: every prompt answer is well under it."""
@@ -293,3 +297,183 @@ async def test_a_cancel_that_slack_answers_with_a_502_page_is_still_told(
     (row,) = await bookings(team)
     assert row.status is BookingStatus.CANCELLED
     assert events_of(team, PRIMARY_EMAIL) == []
+
+
+# --- moving, when Google or the database fails ----------------------------------------------
+
+PATCHES = r"/calendars/[^/]+/events/[^/]+$"
+MOVED_TEXT = " moved `"
+
+
+def patches(google: FakeGoogle) -> list[Any]:
+    return google.requests.matching(PATCHES, method="PATCH")
+
+
+async def start_move(bot: RunningBot, text: str, *, user: str = OWNER) -> None:
+    sent = await bot.slack.send_slash_command(
+        bot.events_url, user_id=user, channel_id=CHANNEL, text=f"move {text}"
+    )
+    assert sent.status == 200
+
+
+async def booked_for_moving(bot: RunningBot, text: str) -> tuple[dict[str, Any], Booking]:
+    """A booking made through the channel, its message remembered: the message, the row."""
+    posted = await book(bot, text)
+    (short_id,) = SHORT_ID.findall(text_of(posted))[:1]
+    deadline = time.monotonic() + 5
+    while True:
+        (row,) = [b for b in await bookings(bot) if b.short_id == short_id]
+        if row.message_ts or time.monotonic() > deadline:
+            return posted, row
+        await asyncio.sleep(0.01)
+
+
+async def assert_nothing_moved(
+    bot: RunningBot, message: dict[str, Any], before: Booking, event: dict[str, Any]
+) -> None:
+    """The booking, its event and its message in the channel as they were; no notice."""
+    (row,) = [b for b in await bookings(bot) if b.id == before.id]
+    assert (row.starts_at, row.ends_at, row.status) == (
+        before.starts_at,
+        before.ends_at,
+        BookingStatus.BOOKED,
+    )
+    (now,) = [e for e in events_of(bot, PRIMARY_EMAIL) if e["id"] == event["id"]]
+    assert now["start"] == event["start"] and now["end"] == event["end"]
+    (shown,) = [m for m in channel_posts(bot) if m["ts"] == message["ts"]]
+    assert text_of(shown) == text_of(message), "the booking's message unchanged"
+    assert not [m for m in channel_posts(bot) if MOVED_TEXT in text_of(m)], "no move told"
+
+
+def told(bot: RunningBot, words: str) -> list[str]:
+    return [text_of(r) for r in bot.slack.responses if words in text_of(r)]
+
+
+@pytest.mark.parametrize("status", [400, 503])
+async def test_a_move_google_refuses_leaves_everything_where_it_was(
+    team: RunningBot, monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
+    """Google refuses the patch (a 400) or fails it (a 503, its retries spent): the person
+    hears the booking stays, and the event is patched back to where it is, in case the
+    patch landed and only its answer was lost."""
+    monkeypatch.setattr(team.services.calendar, "_num_retries", 0)
+    day = next_weekday()
+    message, before = await booked_for_moving(
+        team, f"<@{ALICE}|alice> {day.isoformat()} 10:00 1h Shoot"
+    )
+    (event,) = events_of(team, PRIMARY_EMAIL)
+    team.google.faults.add(Fault(PATCHES, method="PATCH", status=status, times=1))
+
+    await start_move(team, f"{before.short_id} {day.isoformat()} 14:00")
+    (answer,) = await wait_until(lambda: told(team, "stays where it was"))
+
+    assert "Google didn't take the change" in answer
+    assert len(patches(team.google)) == 2, "the move, then the event put back"
+    await assert_nothing_moved(team, message, before, event)
+    (now,) = events_of(team, PRIMARY_EMAIL)
+    assert now["sequence"] == 0, "putting it where it is changed nothing"
+    assert [e["start"] for e in events_of(team, ALICE_EMAIL)] == [event["start"]]
+
+
+async def test_a_move_google_doesn_t_answer_in_time_leaves_everything_where_it_was(
+    team: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Google takes longer over the patch than the client waits: the move is given up,
+    the event put back where it is, and nothing moves."""
+    calendar = team.services.calendar
+    monkeypatch.setattr(calendar, "_num_retries", 0)
+    monkeypatch.setattr(calendar, "_timeout", 1.0)
+    monkeypatch.setattr(calendar, "_thread", threading.local())  # new connections, new timeout
+    day = next_weekday()
+    message, before = await booked_for_moving(team, f"<@{BOB}|bob> {day.isoformat()} 9:00 1h Shoot")
+    (event,) = events_of(team, PRIMARY_EMAIL)
+    team.google.faults.add(Fault(PATCHES, method="PATCH", status=504, latency=2.5, times=1))
+
+    started = time.monotonic()
+    await start_move(team, f"{before.short_id} {day.isoformat()} 15:00")
+    (answer,) = await wait_until(lambda: told(team, "stays where it was"), timeout=10)
+    assert time.monotonic() - started < 2.5, "given up at the client's timeout"
+    assert "Google didn't take the change" in answer
+    await wait_until(lambda: len(patches(team.google)) == 2)
+    await asyncio.sleep(1.5)  # the slow answer has come and gone
+    await assert_nothing_moved(team, message, before, event)
+
+
+async def test_a_move_the_database_can_t_save_is_patched_back(
+    team: RunningBot, database_url: str
+) -> None:
+    """The event is moved at Google, then the database is gone before the row is saved:
+    the event is patched back to where the booking says it is, and the person told."""
+    day = next_weekday()
+    message, before = await booked_for_moving(
+        team, f"<@{ALICE}|alice> {day.isoformat()} 11:00 1h Shoot"
+    )
+    (event,) = events_of(team, PRIMARY_EMAIL)
+    team.google.faults.add(Fault(PATCHES, method="PATCH", latency=1.0, times=1))
+
+    await start_move(team, f"{before.short_id} {day.isoformat()} 15:00")
+    await wait_until(lambda: len(patches(team.google)) == 1)  # the move is at Google
+    async with faults.database_down(team.services.engine, database_url, admin_url=POSTGRES_URL):
+        await wait_until(lambda: len(patches(team.google)) == 2, timeout=15)  # put back
+        (answer,) = await wait_until(lambda: told(team, "put the event back where it was"))
+    assert "Nothing moved" in answer
+
+    (now,) = events_of(team, PRIMARY_EMAIL)
+    assert now["start"] == event["start"] and now["sequence"] == 2, "moved, then moved back"
+    assert [e["start"] for e in events_of(team, ALICE_EMAIL)] == [event["start"]]
+    await assert_nothing_moved(team, message, before, event)
+    # The claim was left to lapse: the next move of Alice waits it out, then works.
+    async with team.services.store._sessions.begin() as session:
+        await session.execute(update(BookingClaim).values(claimed_until=utcnow()))
+    await start_move(team, f"{before.short_id} {day.isoformat()} 15:00")
+    await wait_until(lambda: [m for m in channel_posts(team) if MOVED_TEXT in text_of(m)])
+    (row,) = await bookings(team)
+    assert row.starts_at == at(day, 15)
+
+
+async def test_a_move_whose_event_s_account_is_no_longer_the_primary_changes_nothing(
+    bot: RunningBot,
+) -> None:
+    assert (await connect(bot, user=OWNER, email=CARMEN_EMAIL, primary=True))[0] == 200
+    assert (await connect(bot, user=BOB, email=BOB_EMAIL))[0] == 200
+    day = next_weekday()
+    posted = await book(bot, f"<@{BOB}|bob> {day.isoformat()} 10:00 2h Kitchen remodel shoot")
+    (short_id,) = SHORT_ID.findall(text_of(posted))[:1]
+    (event,) = bot.google.events(CARMEN_EMAIL)
+    await replace_primary(bot, PRIMARY_EMAIL)
+
+    await start_move(bot, f"{short_id} {day.isoformat()} 14:00")
+    (answer,) = await wait_until(lambda: told(bot, f"I can't move `{short_id}`"))
+
+    assert f"its event is on {CARMEN_EMAIL}'s calendar" in answer
+    assert f"the primary calendar is now {PRIMARY_EMAIL}" in answer
+    assert "connect-calendar primary" in answer and "Nothing changed" in answer
+    assert patches(bot.google) == [], "neither account was asked"
+    assert bot.google.events(CARMEN_EMAIL) == [event]
+    (row,) = await bookings(bot)
+    assert row.starts_at == at(day, 10) and row.status is BookingStatus.BOOKED
+
+
+async def test_a_move_of_an_event_deleted_in_google_calendar_brings_nothing_back(
+    team: RunningBot,
+) -> None:
+    day = next_weekday()
+    posted = await book(team, f"<@{ALICE}|alice> {day.isoformat()} 10:00 1h Shoot")
+    (short_id,) = SHORT_ID.findall(text_of(posted))[:1]
+    (event,) = events_of(team, PRIMARY_EMAIL)
+    # Someone deletes the event by hand, in the primary account's Google Calendar.
+    access, _ = team.google.issue_tokens(PRIMARY_EMAIL, list(PRIMARY_SCOPES))
+    async with team.http.delete(
+        f"{team.google.api_url}calendars/primary/events/{event['id']}",
+        headers={"Authorization": f"Bearer {access}"},
+    ) as deleted:
+        assert deleted.status == 204
+
+    await start_move(team, f"{short_id} {day.isoformat()} 14:00")
+    (answer,) = await wait_until(lambda: told(team, f"I can't move `{short_id}`"))
+
+    assert "its event isn't on the primary calendar any more" in answer
+    assert f"cancel {short_id}" in answer
+    assert events_of(team, PRIMARY_EMAIL) == [], "still deleted"
+    (row,) = await bookings(team)
+    assert row.starts_at == at(day, 10) and row.status is BookingStatus.BOOKED
