@@ -58,7 +58,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from zoneinfo import ZoneInfo
 
 from bot.when import Clock
@@ -71,6 +71,7 @@ _MICROSECOND = timedelta(microseconds=1)
 _Span = tuple[datetime, datetime]
 """A half-open span of UTC instants, for the sweeps (cheaper than building `Interval`s)."""
 _START = attrgetter("start")
+_FIRST = itemgetter(0)
 
 
 def _as_utc(value: datetime, name: str) -> datetime:
@@ -309,7 +310,7 @@ def free_windows(
         cuts = _joined((start - buffer, end + buffer) for start, end in cuts)
     away = _merged(time_off)
     if away:
-        cuts = _joined(heapq.merge(cuts, away))
+        cuts = _joined(sorted(cuts + away, key=_FIRST))  # two sorted runs: timsort merges them
     free: dict[date, list[Interval]] = {}
     for day in days:
         working = _from(list(_working_spans(hours, day, zone)), earliest)
@@ -591,7 +592,8 @@ def _buffer_reasons(
         return []
     starting = {booking.span.start: booking.label for booking in reversed(bookings)}
     ending = {booking.span.end: booking.label for booking in reversed(bookings)}
-    stretches = _joined(heapq.merge(busy, _merged(booking.span for booking in bookings)))
+    booked = _merged(booking.span for booking in bookings)
+    stretches = _joined(sorted(busy + booked, key=_FIRST))  # two sorted runs: timsort merges them
     found: list[Reason] = []
     for start, end in _reaching(stretches, asked, buffer):
         before = Interval(start - buffer, start)
