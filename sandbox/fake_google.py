@@ -12,11 +12,14 @@ google-api-python-client, gcsa, gcal_sync) run against it unchanged but for base
 - `POST /token` exchanges codes (client auth, redirect URI and PKCE checked) and refresh
   tokens; `POST /revoke` revokes a whole grant.
 - `/calendar/v3/` serves calendars, calendarList, freeBusy and events, enforcing Bearer
-  tokens and each method's scopes, with Google-shaped error bodies.
+  tokens and each method's scopes, with Google-shaped error bodies. Recurring events are
+  expanded as Google does (`sandbox.google_recurrence`): listed as their instances with
+  `singleEvents`, and by `events.instances`; an instance changed or deleted by its id
+  becomes an exception; freeBusy counts every instance.
 
 Accounts and events are seeded and inspected in process (`add_account`, `add_event`,
-`events`), and faults are injected through `sandbox.faults` (every request is recorded
-in `requests`). `approve_consent` does over HTTP what a person does on those pages.
+`patch_event`, `delete_event`, `events`), and faults are injected through `sandbox.faults`
+(every request is recorded in `requests`). `approve_consent` does over HTTP what a person does on those pages.
 `python -m sandbox.fake_google --port N` runs it alone.
 """
 
@@ -47,6 +50,12 @@ import aiohttp
 from aiohttp import web
 
 from sandbox.faults import Emulator, Fault
+from sandbox.google_recurrence import (
+    RecurrenceError,
+    Series,
+    instance_day,
+    parse_series,
+)
 
 JSON = dict[str, Any]
 
@@ -135,6 +144,7 @@ METHOD_SCOPES: dict[str, frozenset[str]] = {
         {CALENDAR, CALENDAR_READONLY, EVENTS_FREEBUSY, FREEBUSY}
     ),
     "calendar.v3.Events.List": _READ_EVENTS,
+    "calendar.v3.Events.Instances": _READ_EVENTS,
     "calendar.v3.Events.Get": _READ_EVENTS,
     "calendar.v3.Events.Insert": _WRITE_EVENTS,
     "calendar.v3.Events.Patch": _WRITE_EVENTS,
@@ -775,6 +785,9 @@ class FakeGoogle(Emulator):
                     self._api("Events.Insert", self._events_insert),
                 ),
                 web.get(event, self._api("Events.Get", self._events_get)),
+                web.get(
+                    event + "/instances", self._api("Events.Instances", self._events_instances)
+                ),
                 web.patch(event, self._api("Events.Patch", self._events_patch)),
                 web.put(event, self._api("Events.Update", self._events_update)),
                 web.delete(event, self._api("Events.Delete", self._events_delete)),
@@ -808,14 +821,25 @@ class FakeGoogle(Emulator):
         calendar_id: str = "primary",
         event_id: str | None = None,
         visibility: str = "default",
+        recurrence: list[str] | None = None,
+        time_zone: str | None = None,
     ) -> JSON:
-        """Put an event on one of the account's calendars, as events.insert would; return it."""
+        """Put an event on one of the account's calendars, as events.insert would; return it.
+
+        With `recurrence` (RFC 5545 lines, e.g. `["RRULE:FREQ=WEEKLY;BYDAY=MO"]`) it is a
+        recurring event from `start` to `end` the first time. Its times then need a
+        `time_zone`, the wall clock it repeats on: by default the start's own zone (a
+        `ZoneInfo`), else the calendar's.
+        """
         account = self.add_account(email)
         calendar = self._seed_calendar(account, calendar_id)
+        if recurrence and isinstance(start, datetime) and time_zone is None:
+            own = start.tzinfo
+            time_zone = own.key if isinstance(own, ZoneInfo) else calendar.time_zone
         body: JSON = {
             "summary": summary,
-            "start": _seed_time(start),
-            "end": _seed_time(end),
+            "start": _seed_time(start, time_zone),
+            "end": _seed_time(end, time_zone),
             "transparency": transparency,
             "status": status,
             "visibility": visibility,
@@ -824,8 +848,26 @@ class FakeGoogle(Emulator):
             body["attendees"] = attendees
         if event_id is not None:
             body["id"] = event_id
+        if recurrence is not None:
+            body["recurrence"] = list(recurrence)
         stored = self._insert_event(account, calendar, body)
         return self._render_event(stored, calendar)
+
+    def patch_event(
+        self, email: str, event_id: str, changes: JSON, *, calendar_id: str = "primary"
+    ) -> JSON:
+        """Change an event as events.patch would (an instance id of a recurring event makes
+        that instance an exception, e.g. moved); return it. Raises `ApiError` as Google
+        would answer."""
+        account = self.accounts[email.strip().lower()]
+        calendar = self._calendar(account, calendar_id)
+        return self._render_event(self._change(calendar, event_id, changes), calendar)
+
+    def delete_event(self, email: str, event_id: str, *, calendar_id: str = "primary") -> None:
+        """Delete an event as events.delete would (an instance id cancels that instance only).
+        Raises `ApiError` as Google would answer."""
+        account = self.accounts[email.strip().lower()]
+        self._delete(self._calendar(account, calendar_id), event_id)
 
     def events(self, email: str, calendar_id: str = "primary") -> list[JSON]:
         """The events on one of the account's calendars, deleted ones left out."""
@@ -1353,8 +1395,38 @@ class FakeGoogle(Emulator):
     async def _events_list(self, request: web.Request, account: Account) -> web.Response:
         # https://developers.google.com/calendar/api/v3/reference/events/list
         calendar = self._calendar(account, request.match_info["calendarId"])
+        items = self._matching_events(calendar, request.query)
+        return web.json_response(self._events_page(calendar, items, request.query, sync=True))
+
+    async def _events_instances(self, request: web.Request, account: Account) -> web.Response:
+        # https://developers.google.com/calendar/api/v3/reference/events/instances
+        calendar = self._calendar(account, request.match_info["calendarId"])
+        stored = self._stored_event(calendar, request.match_info["eventId"])
         query = request.query
-        items = self._matching_events(calendar, query)
+        window = _window(query)
+        if _is_master(stored.resource):
+            exceptions = [
+                e
+                for e in calendar.events.values()
+                if e.resource.get("recurringEventId") == stored.resource["id"]
+            ]
+            items = instances(calendar, stored, exceptions, window)
+        else:  # not a recurring event: its one occurrence, the event itself
+            items = (
+                [stored] if _in_window(event_span(stored.resource, calendar.zone), window) else []
+            )
+        if query.get("showDeleted") != "true":
+            items = [i for i in items if i.resource.get("status") != "cancelled"]
+        if query.get("originalStart"):
+            wanted = parse_rfc3339(query["originalStart"], "originalStart")
+            items = [i for i in items if _original_start(i, calendar.zone) == wanted]
+        return web.json_response(self._events_page(calendar, items, query, sync=False))
+
+    def _events_page(
+        self, calendar: Calendar, items: list[StoredEvent], query: Mapping[str, str], *, sync: bool
+    ) -> JSON:
+        """One page of events as Google answers a listing; the last page of events.list
+        carries a sync token."""
         page_size = min(_int_param(query.get("maxResults"), "maxResults", 250), 2500)
         offset = _page_offset(query.get("pageToken"))
         page = items[offset : offset + page_size]
@@ -1371,30 +1443,39 @@ class FakeGoogle(Emulator):
         }
         if offset + page_size < len(items):
             answer["nextPageToken"] = _page_token(offset + page_size)
-        else:
+        elif sync:
             answer["nextSyncToken"] = _sync_token(next(self._seq))
-        return web.json_response(answer)
+        return answer
 
     def _matching_events(self, calendar: Calendar, query: Mapping[str, str]) -> list[StoredEvent]:
+        """What events.list answers. Without `singleEvents` a recurring event is listed once
+        (with its `recurrence`) and its exceptions beside it, cancelled ones even without
+        `showDeleted`, as Google does; with it, each instance in the window instead."""
         since = _sync_seq(query["syncToken"]) if query.get("syncToken") else None
         if since is not None and (query.get("timeMin") or query.get("timeMax") or query.get("q")):
             raise bad_request("Sync token cannot be used with other filters.")
+        single = query.get("singleEvents") == "true"
+        order_by = query.get("orderBy")
+        if order_by == "startTime" and not single:
+            raise bad_request("The requested ordering is not available for the particular query.")
         show_deleted = query.get("showDeleted") == "true" or since is not None
         window = _window(query)
+        if single:
+            candidates = single_events(calendar, window)
+        else:
+            candidates = [s for s in calendar.events.values() if _occurs_in(s, calendar, window)]
         items = [
             stored
-            for stored in calendar.events.values()
-            if (show_deleted or stored.resource.get("status") != "cancelled")
+            for stored in candidates
+            if (
+                show_deleted
+                or stored.resource.get("status") != "cancelled"
+                or (not single and _is_cancelled_instance(stored, calendar))
+            )
             and (since is None or stored.seq > since)
-            and _in_window(event_span(stored.resource, calendar.zone), window)
             and _matches_text(stored.resource, query.get("q"))
         ]
-        order_by = query.get("orderBy")
         if order_by == "startTime":
-            if query.get("singleEvents") != "true":
-                raise bad_request(
-                    "The requested ordering is not available for the particular query."
-                )
             items.sort(key=lambda stored: event_span(stored.resource, calendar.zone)[0])
         elif order_by == "updated":
             items.sort(key=lambda stored: stored.seq)
@@ -1420,21 +1501,57 @@ class FakeGoogle(Emulator):
 
     async def _events_delete(self, request: web.Request, account: Account) -> web.Response:
         calendar = self._calendar(account, request.match_info["calendarId"])
-        stored = self._stored_event(calendar, request.match_info["eventId"])
-        if stored.resource.get("status") == "cancelled":
-            raise ApiError(410, "deleted", "Resource has been deleted")
-        if stored.organizer is calendar:
-            stored.resource["status"] = "cancelled"
-            self._touch(stored)
-        else:
-            self._leave_event(stored, calendar)
+        self._delete(calendar, request.match_info["eventId"])
         return web.Response(status=204)
 
+    def _delete(self, calendar: Calendar, event_id: str) -> None:
+        """The organizer cancels the event (a recurring one with its exceptions; an instance
+        alone, as a cancelled exception); a guest leaves it."""
+        stored = self._stored_event(calendar, event_id)
+        if stored.resource.get("status") == "cancelled":
+            raise ApiError(410, "deleted", "Resource has been deleted")
+        for each in [self._materialized(calendar, stored), *self._exceptions(calendar, stored)]:
+            if each.organizer is calendar:
+                each.resource["status"] = "cancelled"
+                self._touch(each)
+            else:
+                self._leave_event(each, calendar)
+
     def _stored_event(self, calendar: Calendar, event_id: str) -> StoredEvent:
-        stored = calendar.events.get(event_id)
+        """The event with this id, or the instance of a recurring event it names (unsaved
+        until it changes: see `_materialized`)."""
+        stored = calendar.events.get(event_id) or _unchanged_instance(calendar, event_id)
         if stored is None:
             raise not_found()
         return stored
+
+    def _materialized(self, calendar: Calendar, stored: StoredEvent) -> StoredEvent:
+        """The event itself, saved: an unchanged instance about to change becomes an
+        exception, kept where its recurring event is (the organizer's calendar, and so its
+        guests'), or on this calendar alone if the guest has left the series."""
+        if calendar.events.get(stored.resource["id"]) is stored:
+            return stored
+        exception = StoredEvent(copy.deepcopy(stored.resource), stored.organizer)
+        self._touch(exception)
+        master_id = stored.resource["recurringEventId"]
+        organizers = stored.organizer.events
+        if calendar.events.get(master_id) is organizers.get(master_id):
+            organizers[exception.resource["id"]] = exception
+            self._send_invitations(exception)
+        else:
+            calendar.events[exception.resource["id"]] = exception
+        return exception
+
+    def _exceptions(self, calendar: Calendar, stored: StoredEvent) -> list[StoredEvent]:
+        """A recurring event's live exceptions on this calendar (none for other events)."""
+        if not _is_master(stored.resource):
+            return []
+        return [
+            e
+            for e in calendar.events.values()
+            if e.resource.get("recurringEventId") == stored.resource["id"]
+            and e.resource.get("status") != "cancelled"
+        ]
 
     def _insert_event(self, account: Account, calendar: Calendar, body: JSON) -> StoredEvent:
         event_id = str(body.get("id") or _new_event_id())
@@ -1444,6 +1561,7 @@ class FakeGoogle(Emulator):
             raise ApiError(409, "duplicate", "The requested identifier already exists.")
         resource = _event_fields(body)
         _check_span(resource, calendar.zone)
+        _check_recurrence(resource, calendar.zone)
         now = rfc3339_utc(utcnow())
         person = {"email": calendar.id}
         resource |= {
@@ -1470,26 +1588,42 @@ class FakeGoogle(Emulator):
         self, request: web.Request, account: Account, *, replace: bool
     ) -> web.Response:
         calendar = self._calendar(account, request.match_info["calendarId"])
-        stored = self._stored_event(calendar, request.match_info["eventId"])
-        invited_before = _guests(stored.resource)
+        event_id = request.match_info["eventId"]
+        self._stored_event(calendar, event_id)  # unknown: 404 before the body is read
         body = await _json_body(request)
+        stored = self._change(calendar, event_id, body, replace=replace)
+        return web.json_response(self._render_event(stored, calendar))
+
+    def _change(
+        self, calendar: Calendar, event_id: str, body: JSON, *, replace: bool = False
+    ) -> StoredEvent:
+        """Patch (or, replacing, update) an event; an instance changed becomes an exception."""
+        stored = self._stored_event(calendar, event_id)
         if stored.organizer is not calendar:
             # A guest changes only their own answer; the rest is the organizer's.
+            stored = self._materialized(calendar, stored)
             self._answer_invitation(stored, calendar, body)
-            return web.json_response(self._render_event(stored, calendar))
+            return stored
+        invited_before = _guests(stored.resource)
         kept = {key: stored.resource[key] for key in _SERVER_FIELDS if key in stored.resource}
         changes = _event_fields(body)
+        if stored.resource.get("recurringEventId") and changes.get("recurrence"):
+            raise ApiError(
+                400, "invalid", "An instance of a recurring event cannot have a recurrence."
+            )
         if replace:
             resource = kept | {"status": "confirmed", "reminders": {"useDefault": True}} | changes
         else:
             resource = _patched(stored.resource, changes)
         _check_span(resource, calendar.zone)
+        _check_recurrence(resource, calendar.zone)
         if any(resource.get(key) != stored.resource.get(key) for key in ("start", "end")):
             resource["sequence"] = int(stored.resource.get("sequence", 0)) + 1
+        stored = self._materialized(calendar, stored)
         stored.resource = resource
         self._touch(stored)
         self._send_invitations(stored, invited_before)
-        return web.json_response(self._render_event(stored, calendar))
+        return stored
 
     def _touch(self, stored: StoredEvent) -> None:
         stored.seq = next(self._seq)
@@ -1567,19 +1701,25 @@ class FakeGoogle(Emulator):
 # months (https://github.com/calcom/cal.com/pull/11962).
 FREEBUSY_MAX_RANGE = timedelta(days=90)
 
-# Read-only on an event: kept through a full update (PUT).
+# Read-only on an event: kept through a full update (PUT). An instance keeps which
+# recurring event it belongs to and where it was.
 _SERVER_FIELDS = (
     "kind", "etag", "id", "htmlLink", "created", "updated", "creator",
-    "organizer", "iCalUID", "sequence", "eventType",
+    "organizer", "iCalUID", "sequence", "eventType", "recurringEventId", "originalStartTime",
 )  # fmt: skip
 _CLIENT_FIELDS = frozenset(
     {
         "summary", "description", "location", "start", "end", "status", "transparency",
         "visibility", "attendees", "reminders", "colorId", "recurrence", "extendedProperties",
         "guestsCanInviteOthers", "guestsCanModify", "guestsCanSeeOtherGuests", "source",
-        "originalStartTime", "anyoneCanAddSelf", "locked", "eventType",
+        "anyoneCanAddSelf", "locked", "eventType",
     }
 )  # fmt: skip
+
+OPEN_ENDED_EXPANSION = timedelta(days=2 * 365)
+"""How far a listing without timeMax expands a recurring event: to this long past the
+latest of now, timeMin and its first instance. Google stops somewhere too (paging
+through an endless series ends), where it does is not documented."""
 
 
 def busy_intervals(
@@ -1588,10 +1728,11 @@ def busy_intervals(
     """Busy time on the calendar, clipped to the range and merged.
 
     Busy: confirmed or tentative, opaque events the owner has not declined, all-day ones
-    included. Free: transparent ("Available"), cancelled and declined events.
+    included, and each instance of a recurring event in the range (moved ones where they
+    are now). Free: transparent ("Available"), cancelled and declined events and instances.
     """
     spans = []
-    for stored in calendar.events.values():
+    for stored in single_events(calendar, (time_min, time_max)):
         if not _blocks_time(stored.resource, calendar.owner):
             continue
         start, end = event_span(stored.resource, calendar.zone)
@@ -1610,6 +1751,154 @@ def _blocks_time(resource: JSON, owner: str) -> bool:
         if isinstance(a, dict) and str(a.get("email", "")).lower() == owner
     ]
     return "declined" not in own_answers
+
+
+# --- recurring events (the expansion itself is sandbox.google_recurrence's) ---
+
+
+def _is_master(resource: JSON) -> bool:
+    """A recurring event itself, not one of its instances."""
+    return bool(resource.get("recurrence")) and not resource.get("recurringEventId")
+
+
+def series_of(resource: JSON, calendar_zone: ZoneInfo, through: datetime | None = None) -> Series:
+    """A recurring event's series, checked as Google checks it (400 otherwise).
+
+    Timed: its start and end must name their `timeZone`, the wall clock it repeats on.
+    `through` cuts endless rules there, so expanding costs only what a window holds.
+    """
+    lines = resource.get("recurrence")
+    if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+        raise ApiError(400, "invalid", "Invalid recurrence rule.")
+    start, end = event_span(resource, calendar_zone)
+    all_day = bool(resource["start"].get("date"))
+    if not all_day:
+        for which in ("start", "end"):
+            if not resource[which].get("timeZone"):
+                raise ApiError(400, "required", f"Missing time zone definition for {which} time.")
+    zone = calendar_zone if all_day else parse_zone(resource["start"]["timeZone"])
+    try:
+        return parse_series(
+            lines, start=start, end=end, zone=zone, all_day=all_day, through=through
+        )
+    except RecurrenceError as err:
+        raise ApiError(400, "invalid", "Invalid recurrence rule.") from err
+
+
+def _check_recurrence(resource: JSON, calendar_zone: ZoneInfo) -> None:
+    if _is_master(resource):
+        series_of(resource, calendar_zone)
+
+
+def instance_event(master: StoredEvent, series: Series, original: datetime) -> StoredEvent:
+    """One unchanged instance as Google shows it (not stored): the recurring event's fields
+    but `recurrence`, its own id and times, `recurringEventId` and `originalStartTime`."""
+    resource = master.resource
+    event_id = series.instance_id(resource["id"], original)
+    start, end = series.span(original)
+    times: JSON = {}
+    for which, moment in (("start", start), ("end", end)):
+        if series.all_day:
+            times[which] = {"date": moment.date().isoformat()}
+        else:
+            zone = resource[which]["timeZone"]
+            times[which] = {"dateTime": rfc3339_in(moment, parse_zone(zone)), "timeZone": zone}
+    copied = {key: copy.deepcopy(value) for key, value in resource.items() if key != "recurrence"}
+    copied |= times | {
+        "id": event_id,
+        "htmlLink": f"https://www.google.com/calendar/event?eid={event_id}",
+        "recurringEventId": resource["id"],
+        "originalStartTime": dict(times["start"]),
+    }
+    return StoredEvent(resource=copied, organizer=master.organizer, seq=master.seq)
+
+
+def instances(
+    calendar: Calendar,
+    master: StoredEvent,
+    exceptions: Iterable[StoredEvent],
+    window: tuple[datetime | None, datetime | None],
+) -> list[StoredEvent]:
+    """A recurring event's instances overlapping the window, by start: its exceptions
+    (moved or cancelled) where they are now, and the unchanged ones in between."""
+    time_min, time_max = window
+    end = time_max or _open_ended(master.resource, calendar.zone, time_min)
+    series = series_of(master.resource, calendar.zone, through=end)
+    changed = {e.resource["id"]: e for e in exceptions}
+    items = [
+        e for e in changed.values() if _in_window(event_span(e.resource, calendar.zone), window)
+    ]
+    for original in series.originals(time_min, end):
+        if series.instance_id(master.resource["id"], original) not in changed:
+            items.append(instance_event(master, series, original))
+    items.sort(key=lambda stored: event_span(stored.resource, calendar.zone)[0])
+    return items
+
+
+def single_events(
+    calendar: Calendar, window: tuple[datetime | None, datetime | None]
+) -> list[StoredEvent]:
+    """The calendar's events in the window as `singleEvents=true` lists them, in its order:
+    each recurring event as its instances, every other event as it is. Cancelled ones are
+    kept: the caller decides."""
+    masters = {event_id for event_id, s in calendar.events.items() if _is_master(s.resource)}
+    exceptions: dict[str, list[StoredEvent]] = {}
+    for stored in calendar.events.values():
+        master_id = stored.resource.get("recurringEventId")
+        if master_id in masters:
+            exceptions.setdefault(master_id, []).append(stored)
+    items: list[StoredEvent] = []
+    for event_id, stored in calendar.events.items():
+        if event_id in masters:
+            items += instances(calendar, stored, exceptions.get(event_id, []), window)
+        elif stored.resource.get("recurringEventId") not in masters and _in_window(
+            event_span(stored.resource, calendar.zone), window
+        ):
+            items.append(stored)
+    return items
+
+
+def _open_ended(resource: JSON, calendar_zone: ZoneInfo, time_min: datetime | None) -> datetime:
+    """Where a listing without timeMax stops expanding a recurring event."""
+    first = event_span(resource, calendar_zone)[0]
+    return max(utcnow(), first, time_min or first) + OPEN_ENDED_EXPANSION
+
+
+def _occurs_in(
+    stored: StoredEvent, calendar: Calendar, window: tuple[datetime | None, datetime | None]
+) -> bool:
+    """Whether an event is in the window: a recurring one if any of its instances is."""
+    if not _is_master(stored.resource):
+        return _in_window(event_span(stored.resource, calendar.zone), window)
+    time_min, time_max = window
+    end = time_max or _open_ended(stored.resource, calendar.zone, time_min)
+    series = series_of(stored.resource, calendar.zone, through=end)
+    return next(series.originals(time_min, end), None) is not None
+
+
+def _is_cancelled_instance(stored: StoredEvent, calendar: Calendar) -> bool:
+    """A cancelled instance of a recurring event still live on this calendar."""
+    master = calendar.events.get(str(stored.resource.get("recurringEventId") or ""))
+    return master is not None and master.resource.get("status") != "cancelled"
+
+
+def _unchanged_instance(calendar: Calendar, event_id: str) -> StoredEvent | None:
+    """The instance an id like `{recurring event id}_{original start}` names, if the
+    recurring event is on this calendar and has that instance."""
+    master_id, _, _ = event_id.rpartition("_")
+    master = calendar.events.get(master_id)
+    day = instance_day(event_id)
+    if master is None or day is None or not _is_master(master.resource):
+        return None
+    through = datetime.combine(day, time(), UTC) + timedelta(days=2)
+    series = series_of(master.resource, calendar.zone, through=through)
+    original = series.original_of(master_id, event_id)
+    return None if original is None else instance_event(master, series, original)
+
+
+def _original_start(stored: StoredEvent, calendar_zone: ZoneInfo) -> datetime | None:
+    original = stored.resource.get("originalStartTime")
+    return event_time(original, "originalStart", calendar_zone) if original else None
 
 
 def _calendar_key(account: Account, calendar_id: str) -> str:
@@ -1755,11 +2044,11 @@ def _bearer_token(request: web.Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def _seed_time(value: datetime | date) -> JSON:
+def _seed_time(value: datetime | date, time_zone: str | None = None) -> JSON:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("seeded event times must be timezone-aware")
-        return {"dateTime": value.isoformat()}
+        return {"dateTime": value.isoformat()} | ({"timeZone": time_zone} if time_zone else {})
     return {"date": value.isoformat()}
 
 
