@@ -6,7 +6,7 @@ production code paths (only the URLs differ), then seeds a demo customer: the Sl
 channel #acme-photo-onboarding, in the vendor's workspace (Tonomo Onboarding, which
 installed the app) with its onboarder, and shared with Acme Photo's own organisation, whose
 owner and three photographers join from there. Their Google calendars hold two weeks of
-realistic busy time. People of another organisation have no slash command, so the primary
+realistic busy time, and recurring events that go on after it. People of another organisation have no slash command, so the primary
 calendar (a shared bookings@ account, connected by Olivia, who thereby becomes the owner)
 and two of the photographers' are connected as they would do it: a click on the channel
 panel's connect button, Google's consent pages, the bot's own callback. The third
@@ -41,6 +41,7 @@ from bot.server import create_web_app
 from bot.services import build_services
 from sandbox.fake_google import ConsentPageError, FakeGoogle, approve_consent
 from sandbox.fake_slack import FakeSlack, button_urls
+from sandbox.google_recurrence import instance_id
 from sandbox.ui import Person, SandboxUI, find_element
 
 CLIENT_ID = "tonomo-sandbox.apps.googleusercontent.com"
@@ -143,7 +144,9 @@ def seed_workspace(slack: FakeSlack) -> None:
 
 def seed_calendars(google: FakeGoogle, today: date) -> None:
     """Two weeks of busy time from `today` on, in New York: shoots, travel, a day off, an
-    all-day expo, time marked available, and an invitation declined."""
+    all-day expo, time marked available, and an invitation declined; and two recurring
+    events that go on after them: the weekly team call (next week's moved to the Tuesday,
+    the one after cancelled) and Bob's school run on weekday afternoons."""
     zone = ZoneInfo(ZONE)
     for email in [PRIMARY_EMAIL, *EMAILS.values(), PARTNER]:
         google.add_account(email, time_zone=ZONE)
@@ -158,17 +161,19 @@ def seed_calendars(google: FakeGoogle, today: date) -> None:
         google.add_event(email, start=at(day, start), end=at(day, end), summary=summary, **extra)
 
     alice, bob, carmen = EMAILS[ALICE], EMAILS[BOB], EMAILS[CARMEN]
+    seed_weekly_call(google, next(day for day in days if day.weekday() == 0), at)
+    # Bob's partner does the school run on the day of the expo (workday 4, below).
+    google.add_event(
+        bob,
+        start=at(workdays[0], "15:00"),
+        end=at(workdays[0], "15:45"),
+        summary="School run",
+        recurrence=[
+            "RRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR",
+            f"EXDATE;TZID={ZONE}:{at(workdays[4], '15:00'):%Y%m%dT%H%M%S}",
+        ],
+    )
     for n, day in enumerate(workdays):
-        if day.weekday() == 0:  # the weekly call, on the shared calendar, everyone invited
-            google.add_event(
-                PRIMARY_EMAIL,
-                start=at(day, "08:30"),
-                end=at(day, "09:00"),
-                summary="Weekly team call",
-                attendees=[
-                    {"email": e, "responseStatus": "accepted"} for e in (alice, bob, carmen)
-                ],
-            )
         if n == 7:
             google.add_event(alice, start=day, end=day + timedelta(days=1), summary="Day off")
         elif n % 5 == 0:
@@ -209,12 +214,12 @@ def seed_calendars(google: FakeGoogle, today: date) -> None:
             busy(bob, day, "11:30", "13:00", "Shoot: 150 Main St, Stamford")
         elif n % 4 == 1:
             busy(bob, day, "09:00", "10:00", "Dentist")
-            busy(bob, day, "14:00", "15:30", "Shoot: 60 River Rd")
+            busy(bob, day, "12:30", "14:00", "Shoot: 60 River Rd")
         elif n % 4 == 2:
             busy(bob, day, "10:00", "12:00", "Virtual tour scan: 12 Hill St")
             busy(bob, day, "16:00", "17:00", "Client call: Harbor Homes")
         else:
-            busy(bob, day, "15:00", "16:30", "Shoot: 5 Cedar Lane")
+            busy(bob, day, "10:00", "11:30", "Shoot: 5 Cedar Lane")
 
         if n in (8, 9):
             google.add_event(carmen, start=day, end=day + timedelta(days=1), summary="Vacation")
@@ -225,6 +230,34 @@ def seed_calendars(google: FakeGoogle, today: date) -> None:
             busy(carmen, day, "09:00", "12:00", "Commercial shoot: The Loft Café")
         else:
             busy(carmen, day, "14:30", "16:00", "Shoot: 19 Willow Way")
+
+
+def seed_weekly_call(google: FakeGoogle, monday: date, at: Callable[[date, str], datetime]) -> None:
+    """The weekly call on the shared calendar from `monday` on, everyone invited: next
+    week's moved to the Tuesday, the one after cancelled, as people change a series in
+    Google Calendar (each instance by its own id)."""
+    call = google.add_event(
+        PRIMARY_EMAIL,
+        start=at(monday, "08:30"),
+        end=at(monday, "09:00"),
+        summary="Weekly team call",
+        attendees=[
+            {"email": EMAILS[person], "responseStatus": "accepted"}
+            for person in (ALICE, BOB, CARMEN)
+        ],
+        recurrence=["RRULE:FREQ=WEEKLY;BYDAY=MO"],
+    )
+    moved, cancelled = monday + timedelta(days=7), monday + timedelta(days=14)
+    tuesday = moved + timedelta(days=1)
+    google.patch_event(
+        PRIMARY_EMAIL,
+        instance_id(call["id"], at(moved, "08:30")),
+        {
+            "start": {"dateTime": at(tuesday, "08:30").isoformat(), "timeZone": ZONE},
+            "end": {"dateTime": at(tuesday, "09:00").isoformat(), "timeZone": ZONE},
+        },
+    )
+    google.delete_event(PRIMARY_EMAIL, instance_id(call["id"], at(cancelled, "08:30")))
 
 
 async def seed_customer(sandbox: Sandbox) -> None:

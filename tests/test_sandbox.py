@@ -21,7 +21,7 @@ import pytest
 from aiohttp import ClientConnectionError, ClientSession, web
 from slack_sdk.web.async_client import AsyncWebClient
 
-from sandbox.fake_google import FakeGoogle, approve_consent
+from sandbox.fake_google import FakeGoogle, approve_consent, single_events
 from sandbox.fake_slack import FakeSlack, SlashCommandUnavailable, button_urls, text_of
 from sandbox.run import (
     ALICE,
@@ -563,6 +563,26 @@ def test_the_demo_calendars_hold_two_weeks_of_realistic_busy_time() -> None:
         days = {e["start"].get("date") or e["start"]["dateTime"][:10] for e in google.events(email)}
         assert len(days) >= 10 and max(days) <= "2026-03-15"
     assert any("Weekly team call" in e["summary"] for e in google.events(PRIMARY_EMAIL))
+
+    # Recurring events, as their instances (three weeks; the clocks change on the 8th).
+    def instances(email: str, summary: str) -> list[str]:
+        start = datetime(2026, 3, 2, tzinfo=ZoneInfo(ZONE))
+        window = (start, start + timedelta(days=22))
+        return [
+            e.resource["start"]["dateTime"]
+            for e in single_events(google.accounts[email].primary, window)
+            if e.resource["summary"] == summary and e.resource["status"] != "cancelled"
+        ]
+
+    school_runs = instances(EMAILS[BOB], "School run")
+    assert len(school_runs) == 15  # weekdays at 15:00 in New York, either side of the change
+    assert {run[10:] for run in school_runs} == {"T15:00:00-05:00", "T15:00:00-04:00"}
+    assert not any(run.startswith("2026-03-06") for run in school_runs)  # the expo
+    assert instances(EMAILS[ALICE], "Weekly team call") == [
+        "2026-03-02T08:30:00-05:00",
+        "2026-03-10T08:30:00-04:00",  # moved from Monday the 9th; the 16th's cancelled
+        "2026-03-23T08:30:00-04:00",
+    ]
 
 
 async def test_python_app_py_sandbox_port_serves_the_page_there() -> None:
