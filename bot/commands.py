@@ -909,11 +909,17 @@ def plain_text(slack_text: str) -> str:
 
 
 def parse_book_form(
-    values: dict[str, dict[str, dict[str, Any]]], fields: tuple[str, str, str, str, str]
-) -> Book | dict[str, str]:
-    """The booking modal's `view.state.values` as a `Book`, or an error per field's block id.
+    values: dict[str, dict[str, dict[str, Any]]],
+    fields: tuple[str, str, str, str, str],
+    *,
+    anyone: str | None = None,
+) -> Book | BookAnyone | dict[str, str]:
+    """The booking modal's `view.state.values` as a `Book` (or, with the `anyone` checkbox
+    ticked, a `BookAnyone`), or an error per field's block id.
 
-    `fields` names the blocks of staff, day, time, duration and title, in that order.
+    `fields` names the blocks of staff, day, time, duration and title, in that order;
+    `anyone` the block of the "Anyone free" checkbox, when the form has one. A person or
+    Anyone free must be chosen, not both (the error goes on the staff block).
     """
     staff, day, at, duration, title = fields
 
@@ -923,8 +929,15 @@ def parse_book_form(
 
     errors: dict[str, str] = {}
     user_id = value(staff, "selected_user")
-    if not user_id:
-        errors[staff] = "Choose who to book."
+    ticked = anyone is not None and bool(
+        values.get(anyone, {}).get(anyone, {}).get("selected_options")
+    )
+    if ticked and user_id:
+        errors[staff] = "Choose a person or tick Anyone free, not both."
+    elif not ticked and not user_id:
+        errors[staff] = (
+            "Choose who to book, or tick Anyone free." if anyone else "Choose who to book."
+        )
     day_text = value(day, "selected_date")
     if not day_text:
         errors[day] = "Choose a day."
@@ -944,6 +957,10 @@ def parse_book_form(
         errors[title] = f"Keep the title to {MAX_TITLE} characters."
     if errors:
         return errors
+    if ticked:
+        return BookAnyone(
+            user_ids=(), day=day_text, at=parsed[at], duration=parsed[duration], title=title_text
+        )
     return Book(
         user_id=user_id,
         day=day_text,

@@ -750,9 +750,6 @@ FORM_FIELDS = (FORM_STAFF, FORM_DAY, FORM_TIME, FORM_DURATION, FORM_TITLE)
 DEFAULT_LENGTH = timedelta(hours=1)
 """The booking form's length until someone types another."""
 
-CHOOSE_WHO = "Choose who to book, or tick Anyone free."
-CHOOSE_ONE = "Choose a person or tick Anyone free, not both."
-
 
 @dataclass(frozen=True, kw_only=True)
 class BookFormValues:
@@ -788,26 +785,8 @@ def read_book_form(
     values: dict[str, dict[str, dict[str, Any]]],
 ) -> Book | BookAnyone | dict[str, str]:
     """The booking form's `view.state.values`: a booking of the person chosen, of anyone
-    free, or an error per field's block id (neither or both chosen: on Who)."""
-    chosen = values.get(FORM_STAFF, {}).get(FORM_STAFF, {}).get("selected_user")
-    ticked = values.get(FORM_ANYONE, {}).get(FORM_ANYONE, {}).get("selected_options") or []
-    anyone = any(option.get("value") == FORM_ANYONE for option in ticked)
-    if anyone:
-        # The other fields read as a booking's do; whom to book is left to `book anyone`.
-        filled = {**values, FORM_STAFF: {FORM_STAFF: {"selected_user": "anyone"}}}
-        parsed = parse_book_form(filled, FORM_FIELDS)
-        if chosen:
-            errors = parsed if isinstance(parsed, dict) else {}
-            return {**errors, FORM_STAFF: CHOOSE_ONE}
-        if isinstance(parsed, dict):
-            return parsed
-        return BookAnyone(
-            user_ids=(), day=parsed.day, at=parsed.at, duration=parsed.duration, title=parsed.title
-        )
-    parsed = parse_book_form(values, FORM_FIELDS)
-    if isinstance(parsed, dict) and FORM_STAFF in parsed:
-        parsed[FORM_STAFF] = CHOOSE_WHO
-    return parsed
+    free, or an error per field's block id."""
+    return parse_book_form(values, FORM_FIELDS, anyone=FORM_ANYONE)
 
 
 def build_book_modal(
