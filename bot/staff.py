@@ -1,9 +1,12 @@
-"""A customer's staff and their time: working hours, and busy time read live from Google.
+"""A customer's staff and their time: how each is scheduled, and what holds their time.
 
-Busy time is what each staff member's own calendar says (free/busy, read with their own
-connection's token), plus the bookings the bot made for them. A calendar that could not
-be read is *unknown*, never free: whoever asked is told why (not connected, needs
-reconnecting, Google not answering), and nothing is offered in its place.
+How: `rules_of` (their working hours, or the business's, with its buffer, notice and slot
+step). What holds their time (`Staff.held`): their own calendar's busy time (free/busy,
+read live with their own connection's token), the bookings the bot made for them, and
+their time off. A calendar that could not be read is *unknown*, never free: whoever
+asked is told why (not connected, needs reconnecting, Google not answering), and nothing
+is offered in its place. The engine (`bot.availability`) turns these into free time and
+reasons.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from bot.availability import (
     TimeOff,
     WorkingHours,
     free_time,
-    merge,
     reasons,
     subtract,
 )
@@ -135,7 +137,8 @@ class Person:
 
 @dataclass(frozen=True)
 class Busy:
-    """One person's busy time over a span, or why it is unknown (`intervals` None)."""
+    """One person's own calendar's busy time over a span, as read, or why it is unknown
+    (`intervals` None)."""
 
     intervals: list[Interval] | None
     problem: str = ""
@@ -290,46 +293,6 @@ class Staff:
         """The people asked for, in order; with none asked for, every connected staff member."""
         return _people(customer, user_ids, await self._store.roster(customer.id))
 
-    async def busy(
-        self,
-        customer: Customer,
-        people: Sequence[Person],
-        span: Interval,
-        *,
-        store_tokens: bool = True,
-        bookings: Sequence[Booking] | None = None,
-    ) -> dict[str, Busy]:
-        """Each person's busy time over `span`: their calendar, live, and their bookings
-        (read now, unless the caller has just read those over `span`).
-
-        Refreshed tokens are stored, unless `store_tokens` is False: a caller holding a
-        booking lock stores them after releasing it (`Busy.refreshed`), as a write from
-        another session would wait for that very lock.
-        """
-        if bookings is None:
-            bookings = await self._store.bookings_between(customer.id, span.start, span.end)
-        booked: dict[str, list[Interval]] = {}
-        for booking in bookings:
-            booked.setdefault(booking.staff_user_id, []).append(
-                Interval(booking.starts_at, booking.ends_at)
-            )
-        answers = await asyncio.gather(*(self._read(person, span) for person in people))
-        if store_tokens:
-            await self.keep_tokens(
-                *((p.connection, a.refreshed) for p, a in zip(people, answers, strict=True))
-            )
-        return {
-            person.user_id: (
-                Busy(
-                    merge([*answer.intervals, *booked.get(person.user_id, [])]),
-                    refreshed=answer.refreshed,
-                )
-                if answer.intervals is not None
-                else answer
-            )
-            for person, answer in zip(people, answers, strict=True)
-        }
-
     async def held(
         self,
         customer: Customer,
@@ -347,7 +310,8 @@ class Staff:
 
         `excluding` is a booking being moved: it is left out, and so is its span on their
         own calendar, where its invitation sits. Refreshed tokens are stored, unless
-        `store_tokens` is False (see `busy`).
+        `store_tokens` is False: a caller holding a booking claim stores them after freeing
+        it (`Held.refreshed`, `keep_tokens`).
         """
         if bookings is None:
             bookings = await self._store.bookings_between(customer.id, span.start, span.end)

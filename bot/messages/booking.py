@@ -68,7 +68,7 @@ from bot.messages.ids import (
     MOVE_SLOT,
 )
 from bot.messages.people import who_can
-from bot.messages.reasons import reason_line
+from bot.messages.reasons import reasons_in_words
 from bot.messages.settings import describe_hours
 from bot.staff import NOT_CONNECTED
 from bot.when import Clock, format_duration
@@ -166,7 +166,7 @@ def build_booked_again(outcome: Booked, zone: ZoneInfo, today: date, clock: Cloc
 def reason_lines(conflict: Conflict, today: date, clock: Clock) -> list[str]:
     """Every reason of the conflict in words, as `why` says them."""
     day = conflict.asked.start.astimezone(conflict.rules.zone).date()
-    return [reason_line(r, conflict.rules, day, today, clock) for r in conflict.reasons]
+    return reasons_in_words(conflict.reasons, conflict.rules, day, today, clock)
 
 
 def _because(lines: list[str]) -> str:
@@ -517,7 +517,7 @@ def why_chosen(chosen: Chosen, zone: ZoneInfo, today: date) -> str:
 
 
 def _not_free_line(person: NotFree, day: date, today: date, clock: Clock) -> str:
-    lines = [reason_line(r, person.rules, day, today, clock) for r in person.reasons]
+    lines = reasons_in_words(person.reasons, person.rules, day, today, clock)
     if person.problem == NOT_CONNECTED:
         lines.append("they haven't connected a calendar yet")
     elif person.problem == BEING_BOOKED:

@@ -63,6 +63,13 @@ def reason_line(reason: Reason, rules: Rules, day: date, today: date, clock: Clo
     return _CANT_READ.get(reason.label, _CANT_READ_NOW)
 
 
+def reasons_in_words(
+    found: list[Reason], rules: Rules, day: date, today: date, clock: Clock
+) -> list[str]:
+    """Every reason worth saying (`worth_saying`), in words, in their order."""
+    return [reason_line(r, rules, day, today, clock) for r in worth_saying(found)]
+
+
 def worth_saying(found: list[Reason]) -> list[Reason]:
     """The reasons to show, in their order: a booking's own invitation sits on their
     calendar too, so busy time that their bookings wholly account for is said once, as the
@@ -102,15 +109,14 @@ def build_why(
     day = asked.start.astimezone(rules.zone).date()
     when = f"{format_day(day, today)} {format_range(asked, rules.zone, clock)}"
     who = mention(user_id)
-    found = worth_saying(found)
-    if not found:
+    said = reasons_in_words(found, rules, day, today, clock)
+    if not said:
         text = f"{who} is free {when}."
         return Message.of(text, SectionBlock(text=MarkdownTextObject(text=f"✅ {text}")))
     title = f"{who} isn't free {when}:"
-    lines = [f"• {reason_line(r, rules, day, today, clock)}" for r in found]
     footer = f"Times in {rules.zone.key}. Calendars read live from Google; titles never shown."
     return Message.of(
-        f"{title} {'; '.join(reason_line(r, rules, day, today, clock) for r in found)}",
-        SectionBlock(text=MarkdownTextObject(text="\n".join([title, *lines]))),
+        f"{title} {'; '.join(said)}",
+        SectionBlock(text=MarkdownTextObject(text="\n".join([title, *(f"• {r}" for r in said)]))),
         ContextBlock(elements=[MarkdownTextObject(text=footer)]),
     )
