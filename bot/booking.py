@@ -380,11 +380,12 @@ class Bookings:
         person: Person,
         primary: CalendarConnection,
         now: datetime,
+        read: tuple[list[date], Held] | None = None,
     ) -> BookingOutcome:
         async with self._claim(customer.id, person.user_id) as claimed:
             if not claimed:
                 return Refused(BEING_BOOKED)
-            return await self._book_claimed(customer, request, person, primary, now)
+            return await self._book_claimed(customer, request, person, primary, now, read)
 
     @asynccontextmanager
     async def _claim(self, customer_id: int, staff_user_id: str) -> AsyncIterator[bool]:
@@ -443,8 +444,13 @@ class Bookings:
         person: Person,
         primary: CalendarConnection,
         now: datetime,
+        read: tuple[list[date], Held] | None = None,
     ) -> BookingOutcome:
-        """Book, holding the claim on `person`: no transaction is open across Google's calls."""
+        """Book, holding the claim on `person`: no transaction is open across Google's calls.
+
+        `read` is their time as `book anyone` read it a moment before, everyone's at once:
+        their calendar isn't read again, only their bookings are (one made since is in the
+        database), and the save checks them once more."""
         digest = request_digest(request.request_key)
         asked, rules = request.interval, person.rules
         refreshed: list[tuple[CalendarConnection | None, TokenSet | None]] = []
@@ -452,9 +458,15 @@ class Bookings:
             # Another booking of this request may have finished while this one waited.
             if (earlier := await self._store.find_booking_for_request(digest)) is not None:
                 return Booked(earlier, again=True)
-            days, answers = await self._held(customer, [person], asked, rules, store_tokens=False)
-            held = answers[person.user_id]
-            refreshed.append((person.connection, held.refreshed))
+            if read is None:
+                days, answers = await self._held(
+                    customer, [person], asked, rules, store_tokens=False
+                )
+                held = answers[person.user_id]
+                refreshed.append((person.connection, held.refreshed))
+            else:
+                days, held = read
+                held = replace(held, commitments=await self._rebooked(customer, person, days, held))
             if held.problem:
                 return Refused(held.problem)
             found = reasons(asked, rules, held.commitments, now=now)
@@ -490,6 +502,22 @@ class Bookings:
             return _conflict(asked, found, rules, commitments, days, now)
         finally:
             await self._keep_tokens(*refreshed)
+
+    async def _rebooked(
+        self, customer: Customer, person: Person, days: list[date], held: Held
+    ) -> Commitments:
+        """What holds their time, with their bookings read again from the database."""
+        span = day_span(days, person.rules.zone)
+        bookings = await self._store.staff_bookings_between(
+            customer.id,
+            person.user_id,
+            span.start - person.rules.buffer,
+            span.end + person.rules.buffer,
+        )
+        return replace(
+            held.commitments,
+            bookings=[Labelled(Interval(b.starts_at, b.ends_at), b.short_id) for b in bookings],
+        )
 
     async def _save(
         self,
@@ -604,7 +632,12 @@ class Bookings:
         for candidate in order:
             person = by_id[candidate.user_id]
             outcome = await self._book_person(
-                customer, request.of(person.user_id), person, primary, now
+                customer,
+                request.of(person.user_id),
+                person,
+                primary,
+                now,
+                read=(days, held[person.user_id]),
             )
             if isinstance(outcome, Booked):
                 if outcome.again:

@@ -1110,9 +1110,19 @@ def test_between_equal_hours_the_one_booked_longest_ago_is_named_so() -> None:
         ["UCARMEN"],
     )
     assert why_chosen(chosen, NEW_YORK, MONDAY) == (
-        "<@UBOB>: free, and nothing booked this week against <@UALICE>'s nothing; "
+        "<@UBOB>: free, and 0h booked this week against <@UALICE>'s 0h; "
         "<@UBOB> was never booked, <@UALICE> last booked Fri 27 Feb."
     )
+
+
+def test_many_others_free_are_summed_up_not_named() -> None:
+    others = [load(f"U{n:04d}", 2 + n % 5) for n in range(40)]
+    chosen = Chosen(booking(), load("UBOB", 1), others, [])
+    said = why_chosen(chosen, NEW_YORK, MONDAY)
+    assert said == (
+        "<@UBOB>: free, and 1h booked this week against 2h to 6h for each of the 40 others free."
+    )
+    assert "<@U0001>" not in said
 
 
 def test_the_only_one_free_says_who_wasn_t() -> None:

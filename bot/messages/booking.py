@@ -484,7 +484,7 @@ def build_not_cancelled(outcome: NotCancelled, short_id: str, owner: str | None 
 
 
 def _booked_hours(length: timedelta) -> str:
-    return format_duration(length) if length else "nothing"
+    return format_duration(length) if length else "0h"
 
 
 def _and(items: list[str]) -> str:
@@ -507,13 +507,33 @@ def why_chosen(chosen: Chosen, zone: ZoneInfo, today: date) -> str:
             return f"{who}: free then."
         names = _and([mention(u) for u in chosen.not_free])
         return f"{who}: the only one free then ({names} {'is' if len(chosen.not_free) == 1 else 'are'}n't)."
-    against = _and([f"{mention(o.user_id)}'s {_booked_hours(o.booked)}" for o in chosen.others])
-    text = f"{who}: free, and {_booked_hours(me.booked)} booked this week against {against}"
+    text = f"{who}: free, and {_booked_hours(me.booked)} booked this week against {_against(chosen.others)}"
     equals = [o for o in chosen.others if o.booked == me.booked]
-    if equals:
+    if equals and len(equals) <= NAMED_OTHERS:
         others = _and([f"{mention(o.user_id)} {_last_booked(o, zone, today)}" for o in equals])
         text += f"; {who} was {_last_booked(me, zone, today)}, {others}"
+    elif equals:
+        text += (
+            f"; {who} was {_last_booked(me, zone, today)}, longest of the {len(equals)} as booked"
+        )
     return text + "."
+
+
+NAMED_OTHERS = 3
+"""Others free named in why `book anyone` chose someone; more are summed up."""
+
+
+def _against(others: list[Load]) -> str:
+    """The others free and their hours: each named when few, else the range."""
+    if len(others) <= NAMED_OTHERS:
+        return _and([f"{mention(o.user_id)}'s {_booked_hours(o.booked)}" for o in others])
+    least, most = min(o.booked for o in others), max(o.booked for o in others)
+    spread = (
+        _booked_hours(least)
+        if least == most
+        else f"{_booked_hours(least)} to {_booked_hours(most)}"
+    )
+    return f"{spread} for each of the {len(others)} others free"
 
 
 def _not_free_line(person: NotFree, day: date, today: date, clock: Clock) -> str:

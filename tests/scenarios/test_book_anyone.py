@@ -145,7 +145,7 @@ async def test_between_equal_hours_the_one_booked_longest_ago_is_booked(team: Ru
     posted = await book(team, f"anyone {tuesday.isoformat()} 10:00 1h Shoot")
     shown = text_of(posted)
     assert f"Booked <@{BOB}>" in shown
-    assert f"<@{BOB}>: free, and nothing booked this week against <@{ALICE}>'s nothing" in shown
+    assert f"<@{BOB}>: free, and 0h booked this week against <@{ALICE}>'s 0h" in shown
     assert f"<@{BOB}> was last booked" in shown and f"<@{ALICE}> last booked" in shown
 
 
@@ -352,7 +352,7 @@ async def test_the_form_books_anyone_free(team: RunningBot) -> None:
     assert done.status == 200 and not done.body.strip(), "the form closes"
     (posted,) = await wait_until(lambda: booked_posts(team)[1:])
     assert f"Booked <@{BOB}>" in text_of(posted)
-    assert f"<@{BOB}>: free, and nothing booked this week against <@{ALICE}>'s 1h." in text_of(
+    assert f"<@{BOB}>: free, and 0h booked this week against <@{ALICE}>'s 1h." in text_of(
         posted
     )
 
