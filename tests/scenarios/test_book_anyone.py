@@ -352,9 +352,7 @@ async def test_the_form_books_anyone_free(team: RunningBot) -> None:
     assert done.status == 200 and not done.body.strip(), "the form closes"
     (posted,) = await wait_until(lambda: booked_posts(team)[1:])
     assert f"Booked <@{BOB}>" in text_of(posted)
-    assert f"<@{BOB}>: free, and 0h booked this week against <@{ALICE}>'s 1h." in text_of(
-        posted
-    )
+    assert f"<@{BOB}>: free, and 0h booked this week against <@{ALICE}>'s 1h." in text_of(posted)
 
 
 async def test_the_form_with_nobody_free_offers_the_nearest_times_in_itself(
@@ -390,3 +388,16 @@ async def test_the_form_with_nobody_free_offers_the_nearest_times_in_itself(
     await wait_until(lambda: booked_posts(team))
     (row,) = await bookings(team)
     assert row.starts_at == at(tuesday, 12) and row.staff_user_id in (ALICE, BOB)
+
+
+async def test_book_anyone_reads_each_calendar_once_then_inserts_once(team: RunningBot) -> None:
+    # Everyone's calendar is read at once; the one chosen isn't read again under the
+    # claim (their bookings are, from the database): one round trip to Google, then the
+    # insert.
+    tuesday = monday() + timedelta(days=1)
+    team.google.requests.clear()
+    await book(team, f"anyone {tuesday.isoformat()} 10:00 1h Shoot")
+    assert len(team.google.requests.matching(r"/freeBusy$", method="POST")) == 2
+    assert len(team.google.requests.matching(r"/events$", method="POST")) == 1
+    (row,) = await bookings(team)
+    assert row.staff_user_id in (ALICE, BOB)
