@@ -547,6 +547,18 @@ def test_reasons_a_time_is_not_free(asked: Interval, expected: list[tuple[str, s
     assert any(w.start <= asked.start and asked.end <= w.end for w in windows) == (not found)
 
 
+def test_the_earliest_free_time_is_now_plus_the_notice_to_the_microsecond() -> None:
+    earliest = NOW + RULES.notice  # Tuesday 12:00
+    half_an_hour = Interval(earliest, earliest + 30 * MINUTE)
+    assert reasons(half_an_hour, RULES, HELD, now=NOW) == []
+    sooner = Interval(earliest - timedelta(microseconds=1), earliest + 30 * MINUTE)
+    assert [r.why for r in reasons(sooner, RULES, HELD, now=NOW)] == [Why.NOTICE]
+    no_notice = Rules(NEW_YORK)
+    assert reasons(Interval(NOW, NOW + HOUR), no_notice, HELD, now=NOW) == []
+    started = Interval(NOW - timedelta(microseconds=1), NOW + HOUR)
+    assert [r.why for r in reasons(started, no_notice, HELD, now=NOW)] == [Why.PAST]
+
+
 def test_an_unreadable_calendar_is_a_reason_of_its_own_beside_the_bookings() -> None:
     held = Commitments(busy=None, bookings=[K7Q2MX], unknown="needs_reconnect")
     found = reasons(local(NEW_YORK, TUESDAY, (14, 30), (15, 30)), RULES, held, now=NOW)

@@ -146,7 +146,7 @@ def people(draw: st.DrawFn, readable: bool = False) -> Person:
         notice=draw(st.integers(0, 2 * 24 * 4)) * 15 * MINUTE,
         step=draw(steps),
     )
-    unreadable = not readable and draw(st.integers(0, 9)) == 0
+    unreadable = not readable and draw(st.integers(0, 9)) == 7  # (0 would come too often)
     labels = st.sampled_from(["K7Q2MX", "B2C3D4", "Z9Y8X7"])
     held = Commitments(
         busy=None if unreadable else draw(spans(origin, 8)),
@@ -168,14 +168,19 @@ def asked_times(draw: st.DrawFn, person: Person) -> Interval:
     """A time to ask about: anywhere, or inside a free window, or one sticking out of one
     by a minute or a microsecond (the edges are where the two could disagree)."""
     readable = person.held.busy is not None
-    windows = flat(person.free(notice=timedelta(0))) if readable else []
+    # Free windows with the notice, or without it (so that some ask too soon).
+    notice = person.rules.notice if draw(st.booleans()) else timedelta(0)
+    windows = flat(person.free(notice=notice)) if readable else []
     near_a_window: bool = draw(st.booleans())
     if windows and near_a_window:
-        window = draw(st.sampled_from(windows))
-        first = draw(st.integers(0, window.duration // MINUTE - 1))
-        last = draw(st.integers(first + 1, window.duration // MINUTE))
+        # Often the window that the notice (or now) cuts: it starts at the earliest time.
+        cut = [w for w in windows if w.start == person.now + notice] or windows
+        window = draw(st.sampled_from(cut) | st.sampled_from(windows))
+        minutes = window.duration // MINUTE
+        first = draw(st.just(0) | st.integers(0, minutes - 1))  # often the window's very edges
+        last = draw(st.just(minutes) | st.integers(first + 1, minutes))
         start, end = window.start + first * MINUTE, window.start + last * MINUTE
-        nudge = draw(st.sampled_from([timedelta(0), MINUTE, MICROSECOND]))
+        nudge = draw(st.sampled_from([timedelta(0), timedelta(0), MINUTE, MICROSECOND]))
         if draw(st.booleans()):
             start -= nudge
         else:
