@@ -350,9 +350,9 @@ def _later(
     return later, later_local
 
 
-def _next_aligned(instant: datetime, zone: ZoneInfo, step: timedelta) -> datetime:
+def next_on_grid(instant: datetime, zone: ZoneInfo, step: timedelta) -> datetime:
     """The first instant at or after `instant` on the `step` grid of the local clock."""
-    return next(_aligned_from(instant, zone, step))
+    return next(_aligned_from(_as_utc(instant, "instant"), zone, step))
 
 
 def _aligned_starts(
@@ -614,10 +614,10 @@ def count_fitting(
     _require_positive(step, "step")
     count = 0
     for start, end in _merged(free):
-        candidate = _next_aligned(start, zone, step)
+        candidate = next_on_grid(start, zone, step)
         while candidate + duration <= end:
             count += 1
-            candidate = _next_aligned(candidate + duration, zone, step)
+            candidate = next_on_grid(candidate + duration, zone, step)
     return count
 
 

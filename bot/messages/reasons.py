@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
-from bot.availability import Interval, Reason, Rules, Why, format_range, merge
+from bot.availability import Interval, Reason, Rules, Why, format_range, merge, next_on_grid
 from bot.messages import Message, escape, format_day, mention
 from bot.messages.settings import describe_hours, describe_length
 from bot.staff import MISSING_PERMISSION, NEEDS_RECONNECT, NOT_CONNECTED, TOO_SLOW
@@ -38,7 +38,7 @@ def reason_line(reason: Reason, rules: Rules, day: date, today: date, clock: Clo
     if reason.why is Why.PAST:
         return "that time has passed"
     if reason.why is Why.NOTICE:
-        earliest = reason.span.end.astimezone(rules.zone)
+        earliest = next_on_grid(reason.span.end, rules.zone, rules.step).astimezone(rules.zone)
         when = format_time(earliest.time(), clock)
         if earliest.date() != day:
             when = f"{format_day(earliest.date(), today)} {when}"
