@@ -629,6 +629,9 @@ class Bookings:
             [Candidate(p, True, loads[p].booked, loads[p].last_start) for p in loads]
         )
         by_id = {p.user_id: p for p in people}
+        # The nearest slots of those found not free when booked: what was read before is
+        # out of date for them.
+        rechecked: dict[str, list[Interval]] = {}
         for candidate in order:
             person = by_id[candidate.user_id]
             outcome = await self._book_person(
@@ -650,12 +653,14 @@ class Bookings:
                 return Chosen(outcome.booking, loads[person.user_id], others, list(not_free))
             if isinstance(outcome, Conflict):
                 not_free[person.user_id] = NotFree(person.user_id, outcome.reasons, outcome.rules)
+                rechecked[person.user_id] = outcome.slots
             elif outcome.reason not in _NOT_THEIRS:
                 # Someone else is booking them, or their calendar can't be read now.
                 not_free[person.user_id] = NotFree(person.user_id, [], person.rules, outcome.reason)
+                rechecked[person.user_id] = []
             else:
                 return outcome  # Google, the primary calendar, the database: no one would book
-        slots = _anyone_slots(asked, people, held, days, now)
+        slots = _anyone_slots(asked, people, held, days, now, rechecked)
         return NobodyFree(asked, [not_free[p.user_id] for p in people], slots)
 
     async def _loads(
@@ -995,11 +1000,16 @@ def _anyone_slots(
     held: dict[str, Held],
     days: list[date],
     now: datetime,
+    rechecked: dict[str, list[Interval]],
 ) -> list[Interval]:
-    """The nearest times when at least one of them is free for the whole time (as read
-    before booking): each one's nearest slots, the nearest of them all."""
+    """The nearest times when at least one of them is free for the whole time: each one's
+    nearest slots (as read before booking, or, for those found not free when booked, as
+    found then), the nearest of them all."""
     slots: set[Interval] = set()
     for person in people:
+        if person.user_id in rechecked:
+            slots.update(rechecked[person.user_id])
+            continue
         free = free_time(days, person.rules, held[person.user_id].commitments, now=now)
         if free is not None:
             windows = [w for day_windows in free.values() for w in day_windows]

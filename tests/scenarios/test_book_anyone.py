@@ -224,8 +224,19 @@ async def test_bookings_of_anyone_at_once_never_book_one_person_twice(team: Runn
     assert sorted(r.staff_user_id for r in rows) == sorted([ALICE, BOB])
     assert len(events_of(team, PRIMARY_EMAIL)) == 2
     assert len(booked_posts(team)) == 2
-    for refusal in nobody_free(team):  # each names who took the time
-        assert all(f"booking {r.short_id} 2pm–3pm" in refusal for r in rows), refusal
+    for refusal in nobody_free(team):
+        # Each says why for each person: their booking, or (read between the event's
+        # insert and its row's save) the invitation on their own calendar.
+        for row in rows:
+            assert (
+                f"<@{row.staff_user_id}>: booking {row.short_id} 2pm–3pm" in refusal
+                or f"<@{row.staff_user_id}>: busy on their own calendar 2pm–3pm" in refusal
+            ), refusal
+        # And never offers a time that overlaps the hour just taken.
+        offered = refusal.split("nearest times", 1)[1]
+        overlapping = ["1:15pm–2:15pm", "1:30pm–2:30pm", "1:45pm–2:45pm", "2pm–3pm"]
+        overlapping += ["2:15pm–3:15pm", "2:30pm–3:30pm", "2:45pm–3:45pm"]
+        assert not [t for t in overlapping if f", {t}" in offered], refusal
 
 
 async def test_two_instances_booking_anyone_at_once_book_two_people_or_refuse(
