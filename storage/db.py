@@ -12,6 +12,8 @@ The columns that hold secrets sealed with `TOKEN_ENCRYPTION_KEY` are listed here
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,9 +104,24 @@ async def migrate(engine: AsyncEngine) -> None:
         async with engine.connect():
             pass
     except (OSError, SQLAlchemyError) as err:
+        await _driver_threads_done()
         raise DatabaseUnreachable(describe_connect_error(engine, err)) from err
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)
+
+
+DRIVER_THREADS_WAIT = 2.0
+"""Seconds start-up waits for each of the database driver's threads when it gives up."""
+
+
+async def _driver_threads_done() -> None:
+    """Wait for aiosqlite's connection threads. A connection that failed to open is stopped
+    by a job on its own thread that reports back to the event loop; start-up gives up and
+    closes the loop right after, and the thread would then print a traceback under the one
+    line that says what is wrong. (Its threads are named after their target function.)"""
+    for thread in threading.enumerate():
+        if "_connection_worker_thread" in thread.name:
+            await asyncio.to_thread(thread.join, DRIVER_THREADS_WAIT)
 
 
 def describe_connect_error(engine: AsyncEngine, err: BaseException) -> str:
