@@ -1,10 +1,14 @@
-"""The set-up shared by the benchmarks that time the bot's answers to `availability`.
+"""The set-up shared by the benchmarks that time the bot's answers.
 
-`bench.availability_answer` (one owner asking, one at a time) and `bench.mention_answer`
-(50 asking at once, through both doors) both run the emulators and the real bot
-(`start_processes`), talk to the emulators' control API (`Control`), seed the staff's
+`bench.availability_answer` (one owner asking, one at a time), `bench.mention_answer`
+(50 asking at once, through both doors) and `bench.scheduling_answer` (`why` and `book
+anyone`) run the emulators and the real bot (`run_on_processes`, on SQLite or a scratch
+PostgreSQL database), talk to the emulators' control API (`Control`), seed the staff's
 Google calendars with a fortnight of busy time (`staff_calendars`) and check every answer
-they time (`grid_problems`): a fast wrong answer cannot pass.
+they time (`grid_problems` for a grid): a fast wrong answer cannot pass. The owner's
+benchmarks send signed commands and read their answers through `Bot`, connect everyone
+through the real flow (`connect_everyone`), and split an answer's time around its Google
+calls (`google_split`).
 """
 
 from __future__ import annotations
@@ -12,24 +16,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import random
+import re
 import signal
 import sys
 import tempfile
-from collections.abc import Callable, Coroutine
+import time
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from bench.ack_latency import log_problems
-from bench.emulators import TIMEZONES, channel_id
+from bench.ack_latency import FORM, USER_AGENT, log_problems
+from bench.emulators import TIMEZONES, channel_id, user_id
 from bench.fleet import (
     HOST,
     REPO,
+    SIGNING_SECRET,
     Child,
     Ports,
     base_env,
@@ -41,7 +50,10 @@ from bench.fleet import (
     start_child,
     stop_child,
 )
-from sandbox.fake_slack import text_of
+from bench.health_checks import scratch_database
+from bench.report import percentile
+from sandbox.fake_google import approve_consent
+from sandbox.fake_slack import button_urls, sign, text_of
 
 T = TypeVar("T")
 
@@ -49,6 +61,9 @@ ZONE = TIMEZONES[0]  # the customer's Slack timezone; the calendars' too
 CHANNEL = channel_id(0)
 FREEBUSY_PATH = "/calendar/v3/freeBusy"
 REPLY_TIMEOUT_S = 30.0
+OWNER = user_id(0)
+OWNER_EMAIL = "bookings@bench.example"
+EXPIRED_LIFETIME_S = 120  # under google-auth's 3 min 45 s margin: expired on arrival
 
 SEEDED_DAYS = 16  # from yesterday: this week and next week, whatever today is
 SUMMARIES = (
@@ -82,30 +97,51 @@ class Processes:
 
 
 def run_on_processes(
-    name: str, *, users: int, measure: Callable[[Processes], Coroutine[Any, Any, T]]
+    name: str,
+    *,
+    users: int,
+    measure: Callable[[Processes], Coroutine[Any, Any, T]],
+    database_server: str | None = None,
 ) -> tuple[T, list[str]] | int:
     """Start the emulators and the bot in a scratch folder, run `measure` against them,
     and stop them whatever happened: what it measured and the problems the bot logged, or
-    the exit code when it could not finish (said in one line on stderr)."""
+    the exit code when it could not finish (said in one line on stderr). The bot's database
+    is SQLite in that folder or, with `database_server` (a PostgreSQL URL), a scratch
+    database created there and dropped afterwards."""
     signal.signal(signal.SIGTERM, exit_on_sigterm)
-    with (
-        tempfile.TemporaryDirectory(prefix="tonomo-bench-") as temp,
-        contextlib.ExitStack() as stack,
-    ):
-        processes = start_processes(stack, Path(temp), users=users)
+    with tempfile.TemporaryDirectory(prefix="tonomo-bench-") as temp:
         try:
-            measured = asyncio.run(measure(processes))
+            return asyncio.run(_measure_on(Path(temp), users, database_server, measure))
         except (RuntimeError, aiohttp.ClientError) as err:
             print(f"{name}: {err}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             print(f"{name}: interrupted", file=sys.stderr)
             return 130
-        return measured, log_problems(processes.bot)
 
 
-def start_processes(stack: contextlib.ExitStack, work: Path, *, users: int) -> Processes:
-    """The emulators and the bot; each is stopped when `stack` closes, whatever happened."""
+async def _measure_on(
+    work: Path,
+    users: int,
+    database_server: str | None,
+    measure: Callable[[Processes], Coroutine[Any, Any, T]],
+) -> tuple[T, list[str]]:
+    async with scratch_database(database_server, work) as database_url:
+        with contextlib.ExitStack() as stack:
+            processes = start_processes(stack, work, users=users, database_url=database_url)
+            try:
+                measured = await measure(processes)
+                problems = log_problems(processes.bot)
+            finally:
+                stop_child(processes.bot)  # before its database is dropped
+            return measured, problems
+
+
+def start_processes(
+    stack: contextlib.ExitStack, work: Path, *, users: int, database_url: str | None = None
+) -> Processes:
+    """The emulators and the bot (on `database_url`, by default SQLite in `work`); each is
+    stopped when `stack` closes, whatever happened."""
     # The floor's port is not served: these benchmarks have no floor.
     ports = Ports(*(free_port() for _ in range(5)))
 
@@ -115,6 +151,9 @@ def start_processes(stack: contextlib.ExitStack, work: Path, *, users: int) -> P
         stack.callback(stop_child, child)
         return child
 
+    env = bot_env(ports, work)
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
     return Processes(
         emulators=start(
             "emulators",
@@ -124,7 +163,7 @@ def start_processes(stack: contextlib.ExitStack, work: Path, *, users: int) -> P
             ports.control,
         ),
         # From the temporary directory, so no developer's .env is read.
-        bot=start("bot", bot_argv(), bot_env(ports, work), work, ports.bot),
+        bot=start("bot", bot_argv(), env, work, ports.bot),
         ports=ports,
     )
 
@@ -194,6 +233,113 @@ class Control:
             answer.raise_for_status()
             found: list[dict[str, Any]] = (await answer.json())["requests"]
             return found
+
+
+# --- talking to the bot -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    fields: dict[str, str]
+    at: float
+    """When it was sent, `time.time()`: the emulators' clock too."""
+    ack_s: float
+    ack: str
+
+    @property
+    def response_path(self) -> str:
+        return urlsplit(self.fields["response_url"]).path
+
+
+@dataclass
+class Bot:
+    session: aiohttp.ClientSession
+    control: Control
+    processes: Processes
+
+    async def send(self, user: str, text: str) -> Sent:
+        """A signed `/tonomo text` from `user`, built and signed before the clock starts."""
+        fields = await self.control.slash_command(user, text)
+        body = urlencode(fields)
+        headers = {"Content-Type": FORM, "User-Agent": USER_AGENT, **sign(SIGNING_SECRET, body)}
+        at, start = time.time(), time.perf_counter()
+        async with self.session.post(
+            self.processes.events_url, data=body.encode(), headers=headers
+        ) as response:
+            ack = await response.text()
+            ack_s = time.perf_counter() - start
+            if response.status != 200:
+                raise RuntimeError(f"the bot answered {response.status} to `{text}`: {ack}")
+        return Sent(fields=fields, at=at, ack_s=ack_s, ack=ack)
+
+    async def reply(self, sent: Sent) -> dict[str, Any]:
+        """The post to the command's response_url: method, path, at (epoch s), body."""
+        path = f"^{re.escape(sent.response_path)}$"
+        found = await self.control.requests("slack", path, sent.at, wait=REPLY_TIMEOUT_S)
+        if not found:
+            raise RuntimeError(
+                f"no reply to `{sent.fields['text']}` within {REPLY_TIMEOUT_S:.0f} s:\n"
+                f"{self.processes.bot.log_tail()}"
+            )
+        return found[0]
+
+    async def connect(self, user: str, email: str, *, primary: bool = False) -> None:
+        """The connect flow: the link in the bot's reply, Google's consent, the callback."""
+        sent = await self.send(user, "connect-calendar primary" if primary else "connect-calendar")
+        reply = json.loads((await self.reply(sent))["body"])
+        urls = button_urls(reply.get("blocks") or [])
+        if len(urls) != 1:
+            raise RuntimeError(f"expected one link in the reply to {user}, got {urls}")
+        location = await approve_consent(urls[0], email=email)
+        async with self.session.get(location) as page:
+            if page.status != 200:
+                raise RuntimeError(f"the callback for {email} answered {page.status}")
+
+
+async def connect_everyone(bot: Bot, *, staff: int, seed: int) -> int:
+    """The owner's primary calendar (empty) and staff members 1 to `staff`'s (busy) seeded,
+    then everyone connected through the real flow, the owner's primary calendar first; how
+    many events were seeded."""
+    owner = {"email": OWNER_EMAIL, "time_zone": ZONE, "events": []}
+    events = await bot.control.add_calendars([owner, *staff_calendars(staff, seed)])
+    await bot.connect(OWNER, OWNER_EMAIL, primary=True)
+    for number in range(1, staff + 1):
+        await bot.connect(user_id(number), staff_email(number))
+    return events
+
+
+@dataclass(frozen=True)
+class GoogleSplit:
+    """An answer's time around the Google calls it made."""
+
+    before_s: float
+    """From sending the command to the first Google call's arrival."""
+    google_s: float
+    """From the first Google call's arrival to the last one's answer (arrival + latency)."""
+    after_s: float
+    """From the last Google call's answer to the answer's arrival."""
+    calls: dict[str, int]
+    """By path."""
+
+
+def google_split(
+    google: Sequence[dict[str, Any]], sent_at: float, arrived: float, latency: float
+) -> GoogleSplit | None:
+    """The split of an answer sent at `sent_at` that arrived at `arrived`, from the Google
+    requests (`Control.requests`) between them; None if there were none."""
+    if not google:
+        return None
+    first = min(r["at"] for r in google)
+    answered = max(r["at"] for r in google) + latency
+    calls: dict[str, int] = {}
+    for r in google:
+        calls[r["path"]] = calls.get(r["path"], 0) + 1
+    return GoogleSplit(
+        before_s=first - sent_at,
+        google_s=answered - first,
+        after_s=arrived - answered,
+        calls=dict(sorted(calls.items())),
+    )
 
 
 # --- the calendars ------------------------------------------------------------------------
@@ -309,3 +455,23 @@ def thread_count(pid: int) -> int:
         if line.startswith("Threads:"):
             return int(line.split()[1])
     return 0
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+def ms(values: Sequence[float], p: float) -> float:
+    return round(percentile(values, p) * 1000, 1)
+
+
+def yes_no(value: bool) -> str:
+    return "yes" if value else "NO"
+
+
+def calls_shown(calls: dict[str, list[int]]) -> str:
+    """Google calls by path, each the fewest and the most one answer made."""
+    parts = []
+    for path, (fewest, most) in calls.items():
+        count = str(fewest) if fewest == most else f"{fewest}–{most}"
+        parts.append(f"{path.removeprefix('/calendar/v3')} {count}")
+    return ", ".join(parts) or "none"

@@ -44,36 +44,34 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
-from bench.ack_latency import FORM, USER_AGENT
 from bench.answer_setup import (
+    EXPIRED_LIFETIME_S,
     FREEBUSY_PATH,
-    REPLY_TIMEOUT_S,
-    ZONE,
+    OWNER,
+    Bot,
     Control,
     Processes,
     add_calendar_options,
+    calls_shown,
+    connect_everyone,
+    google_split,
     grid_problems,
     most_in_flight,
+    ms,
     run_on_processes,
-    staff_calendars,
-    staff_email,
     thread_count,
+    yes_no,
 )
 from bench.emulators import user_id, user_name
-from bench.fleet import SIGNING_SECRET, cpu_seconds, wait_ready
+from bench.fleet import cpu_seconds, wait_ready
 from bench.report import machine, percentile
-from sandbox.fake_google import approve_consent
-from sandbox.fake_slack import button_urls, sign, text_of
+from sandbox.fake_slack import text_of
 
 TARGET_S = 0.6
-OWNER = user_id(0)
-OWNER_EMAIL = "bookings@bench.example"
 PAUSE_S = 0.25  # between asks, so that nothing of one is still running at the next
-EXPIRED_LIFETIME_S = 120  # under google-auth's 3 min 45 s margin: expired on arrival
 
 
 @dataclass(frozen=True)
@@ -103,73 +101,6 @@ SCENARIOS = (
     Scenario("fresh tokens", expired_tokens=False, calls_per_read=1),
     Scenario("expired tokens", expired_tokens=True, calls_per_read=2),
 )
-
-
-def calendars(options: Options) -> list[dict[str, Any]]:
-    """The owner's primary calendar, empty, and every staff member's, busy."""
-    owner = {"email": OWNER_EMAIL, "time_zone": ZONE, "events": []}
-    return [owner, *staff_calendars(options.staff, options.seed)]
-
-
-# --- talking to the bot -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sent:
-    fields: dict[str, str]
-    at: float
-    """When it was sent, `time.time()`: the emulators' clock too."""
-    ack_s: float
-    ack: str
-
-    @property
-    def response_path(self) -> str:
-        return urlsplit(self.fields["response_url"]).path
-
-
-@dataclass
-class Bot:
-    session: aiohttp.ClientSession
-    control: Control
-    processes: Processes
-
-    async def send(self, user: str, text: str) -> Sent:
-        """A signed `/tonomo text` from `user`, built and signed before the clock starts."""
-        fields = await self.control.slash_command(user, text)
-        body = urlencode(fields)
-        headers = {"Content-Type": FORM, "User-Agent": USER_AGENT, **sign(SIGNING_SECRET, body)}
-        at, start = time.time(), time.perf_counter()
-        async with self.session.post(
-            self.processes.events_url, data=body.encode(), headers=headers
-        ) as response:
-            ack = await response.text()
-            ack_s = time.perf_counter() - start
-            if response.status != 200:
-                raise RuntimeError(f"the bot answered {response.status} to `{text}`: {ack}")
-        return Sent(fields=fields, at=at, ack_s=ack_s, ack=ack)
-
-    async def reply(self, sent: Sent) -> dict[str, Any]:
-        """The post to the command's response_url: method, path, at (epoch s), body."""
-        path = f"^{re.escape(sent.response_path)}$"
-        found = await self.control.requests("slack", path, sent.at, wait=REPLY_TIMEOUT_S)
-        if not found:
-            raise RuntimeError(
-                f"no reply to `{sent.fields['text']}` within {REPLY_TIMEOUT_S:.0f} s:\n"
-                f"{self.processes.bot.log_tail()}"
-            )
-        return found[0]
-
-    async def connect(self, user: str, email: str, *, primary: bool = False) -> None:
-        """The connect flow: the link in the bot's reply, Google's consent, the callback."""
-        sent = await self.send(user, "connect-calendar primary" if primary else "connect-calendar")
-        reply = json.loads((await self.reply(sent))["body"])
-        urls = button_urls(reply.get("blocks") or [])
-        if len(urls) != 1:
-            raise RuntimeError(f"expected one link in the reply to {user}, got {urls}")
-        location = await approve_consent(urls[0], email=email)
-        async with self.session.get(location) as page:
-            if page.status != 200:
-                raise RuntimeError(f"the callback for {email} answered {page.status}")
 
 
 # --- one ask --------------------------------------------------------------------------------
@@ -217,24 +148,21 @@ class Asker:
         self.problems += [
             f"{scenario.name}: {p}" for p in grid_problems(message, self.staff_names, days)
         ]
-        if not google:
+        split = google_split(google, sent.at, arrived, latency)
+        if split is None:
             self.problems.append(f"{scenario.name}: an answer made no Google call")
             return Answer(arrived - sent.at, sent.ack_s, 0.0, 0.0, 0.0, 0.0, 0, {}, cpu)
         first = min(r["at"] for r in google)
-        answered = max(r["at"] for r in google) + latency
         free_busy = [r["at"] for r in google if r["path"] == FREEBUSY_PATH] or [first]
-        calls: dict[str, int] = {}
-        for r in google:
-            calls[r["path"]] = calls.get(r["path"], 0) + 1
         return Answer(
             total_s=arrived - sent.at,
             ack_s=sent.ack_s,
-            before_google_s=first - sent.at,
-            google_s=answered - first,
-            after_google_s=arrived - answered,
+            before_google_s=split.before_s,
+            google_s=split.google_s,
+            after_google_s=split.after_s,
             freebusy_spread_s=max(free_busy) - min(free_busy),
             most_in_flight=most_in_flight([r["at"] for r in google], latency),
-            google_calls=dict(sorted(calls.items())),
+            google_calls=split.calls,
             bot_cpu_s=cpu,
         )
 
@@ -289,10 +217,6 @@ class Result:
     bot_threads_after: int
 
 
-def ms(values: Sequence[float], p: float) -> float:
-    return round(percentile(values, p) * 1000, 1)
-
-
 def summarize(scenario: Scenario, answers: list[Answer], options: Options, threads: int) -> Result:
     totals = [a.total_s for a in answers]
     paths = sorted({path for a in answers for path in a.google_calls})
@@ -345,10 +269,7 @@ async def measure(processes: Processes, options: Options) -> Measured:
         control = Control(session, processes.control_url)
         bot = Bot(session=session, control=control, processes=processes)
         start = time.perf_counter()
-        events = await control.add_calendars(calendars(options))
-        await bot.connect(OWNER, OWNER_EMAIL, primary=True)
-        for number in range(1, options.staff + 1):
-            await bot.connect(user_id(number), staff_email(number))
+        events = await connect_everyone(bot, staff=options.staff, seed=options.seed)
         setup_s = time.perf_counter() - start
         await control.set_google_latency(options.latency)
         names = [user_name(user_id(n)) for n in range(1, options.staff + 1)]
@@ -368,18 +289,6 @@ async def measure(processes: Processes, options: Options) -> Measured:
 
 
 # --- the report -----------------------------------------------------------------------------
-
-
-def yes_no(value: bool) -> str:
-    return "yes" if value else "NO"
-
-
-def calls_shown(calls: dict[str, list[int]]) -> str:
-    parts = []
-    for path, (fewest, most) in calls.items():
-        count = str(fewest) if fewest == most else f"{fewest}–{most}"
-        parts.append(f"{path.removeprefix('/calendar/v3')} {count}")
-    return ", ".join(parts) or "none"
 
 
 def table(results: list[Result]) -> str:
