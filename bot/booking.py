@@ -614,7 +614,11 @@ class Bookings:
             return primary
         asked = request.interval
         rules = people[0].rules
-        days, held = await self._held(customer, people, asked, rules, store_tokens=True)
+        # Everyone's hours booked that week are read while Google answers, not after.
+        (days, held), loads = await asyncio.gather(
+            self._held(customer, people, asked, rules, store_tokens=True),
+            self._loads(customer, [p.user_id for p in people], asked, rules, now),
+        )
         not_free: dict[str, NotFree] = {}
         for person in people:
             commitments = held[person.user_id].commitments
@@ -623,10 +627,12 @@ class Bookings:
                 not_free[person.user_id] = NotFree(
                     person.user_id, found, person.rules, commitments.unknown
                 )
-        free = [p for p in people if p.user_id not in not_free]
-        loads = await self._loads(customer, [p.user_id for p in free], asked, rules, now)
         order = fair_order(
-            [Candidate(p, True, loads[p].booked, loads[p].last_start) for p in loads]
+            [
+                Candidate(p.user_id, True, loads[p.user_id].booked, loads[p.user_id].last_start)
+                for p in people
+                if p.user_id not in not_free
+            ]
         )
         by_id = {p.user_id: p for p in people}
         # The nearest slots of those found not free when booked: what was read before is
