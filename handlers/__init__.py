@@ -15,7 +15,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.services import Services
-from handlers import actions, commands, events, home, mentions, onboarding, panel, scheduling
+from handlers import actions, booking, commands, events, home, mentions, moving, onboarding, panel
 from handlers.work import APOLOGY, AfterAck
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,8 @@ def register(app: AsyncApp, services: Services) -> None:
     mentions.register(app, services, after_ack)
     panel.register(app, services, after_ack)
     actions.register(app, services, after_ack)
-    scheduling.register(app, services, after_ack)
+    booking.register(app, services, after_ack)
+    moving.register(app, services, after_ack)
     onboarding.register(app, services, after_ack)
     home.register(app, services, after_ack)
     events.register(app, services, after_ack)

@@ -1,11 +1,13 @@
 """What every button and modal handler needs: the installing workspace, the channel's
-customer, and a reply only the person who clicked sees."""
+customer, a reply only the person who clicked sees, and what a button's value says."""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
@@ -25,6 +27,9 @@ NOT_SET_UP = (
     "This channel isn't set up with me yet: mention me in it first (`@Tonomo help`), "
     "or type `/tonomo help`."
 )
+STALE_BUTTON = "That button doesn't work any more. Please run the command again."
+
+Value = TypeVar("Value")
 
 
 def ephemeral(respond: AsyncRespond) -> Reply:
@@ -96,3 +101,57 @@ async def clicked_in(
     if customer is None:
         await reply(Message.text_only(NOT_SET_UP))
     return customer, reply
+
+
+def replacing(respond: AsyncRespond) -> Reply:
+    """An answer through the `response_url` that replaces the message clicked."""
+
+    async def replace(message: Message) -> None:
+        await respond(text=message.text, blocks=message.blocks, replace_original=True)
+
+    return replace
+
+
+def message_ts(body: dict[str, Any]) -> str:
+    """The message whose button was clicked ("" for none)."""
+    return str((body.get("container") or {}).get("message_ts", ""))
+
+
+def numbered(action_id: str) -> re.Pattern[str]:
+    """The action ids of a message's row of like buttons (`action_id_0`, `action_id_1`…:
+    each of a message's buttons needs its own)."""
+    return re.compile(f"^{action_id}_[0-9]+$")
+
+
+@dataclass(frozen=True)
+class Click(Generic[Value]):
+    """A click on a channel message's button, in a channel that is a customer."""
+
+    customer: Customer
+    value: Value
+    """What the button's value says."""
+    reply: Reply
+    """Answers the person who clicked, and only them."""
+    replace: Reply
+    """Replaces the message clicked."""
+
+
+async def read_click(
+    services: Services,
+    body: dict[str, Any],
+    respond: AsyncRespond | None,
+    read: Callable[[str], Value | None],
+) -> Click[Value] | None:
+    """A click on a channel message's button, with what `read` makes of its value. None
+    when there is nothing more to do: no `response_url`, a channel that isn't set up, or a
+    value `read` doesn't know (an old button); the person is told of the last two."""
+    if respond is None:
+        return None
+    customer, reply = await clicked_in(services, body, respond)
+    if customer is None:
+        return None
+    value = read(str(body["actions"][0].get("value", "")))
+    if value is None:
+        await reply(Message.text_only(STALE_BUTTON))
+        return None
+    return Click(customer, value, reply, replacing(respond))

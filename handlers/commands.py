@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import commands
 from bot.customers import clock_of
 from bot.messages import Message
+from bot.messages.booking_form import build_open_book_form
 from bot.messages.connect import (
     build_connect_link,
     build_disconnect_reply,
@@ -39,7 +40,7 @@ from bot.messages.status import StatusView, build_status
 from bot.people import Role, act_of, refusal_of
 from bot.services import Services
 from bot.slack import user_timezone
-from handlers import availability, digest, scheduling, settings, timeoff
+from handlers import availability, booking, digest, moving, settings, timeoff
 from handlers.clicks import Reply
 from handlers.work import AfterAck
 from storage.models import ConnectionKind, Customer, utcnow
@@ -158,35 +159,37 @@ async def run(
     elif isinstance(parsed, commands.Availability):
         await availability.availability(services, customer, parsed, user_id, reply)
     elif isinstance(parsed, commands.Book):
-        await scheduling.book(
+        await booking.book(
             services, customer, parsed, user_id=user_id, request_key=asked.request_key, reply=reply
         )
     elif isinstance(parsed, commands.BookAnyone):
-        await scheduling.book_anyone(
+        await booking.book_anyone(
             services, customer, parsed, user_id=user_id, request_key=asked.request_key, reply=reply
         )
     elif isinstance(parsed, commands.Move):
-        await scheduling.move(services, customer, parsed, user_id=user_id, reply=reply)
+        await moving.move(services, customer, parsed, user_id=user_id, reply=reply)
     elif isinstance(parsed, commands.BookForm):
         if asked.trigger_id is not None:
-            await scheduling.open_book_form(services, customer, asked.trigger_id, client)
+            await booking.open_book_form(customer, asked.trigger_id, client)
         else:  # a mention can't open a modal: a button can
-            await reply(scheduling.build_open_book_form())
+            await reply(build_open_book_form())
     elif isinstance(parsed, commands.Cancel):
-        await scheduling.cancel(services, customer, parsed.short_id, user_id=user_id, reply=reply)
+        await booking.cancel(services, customer, parsed.short_id, user_id=user_id, reply=reply)
     elif isinstance(
         parsed,
-        commands.ShowSettings | commands.SetTimezone | commands.SetClock | commands.SetHours,
+        commands.ShowSettings
+        | commands.SetTimezone
+        | commands.SetClock
+        | commands.SetHours
+        | commands.SetScheduling,
     ):
-        await scheduling.settings(services, customer, parsed, reply)
+        await settings.settings(services, customer, parsed, reply)
     elif isinstance(parsed, commands.Why):
         await timeoff.why(services, customer, parsed, reply)
     elif isinstance(parsed, commands.AddTimeOff | commands.ListTimeOff | commands.CancelTimeOff):
         await timeoff.time_off(
             services, customer, parsed, user_id=user_id, request_key=asked.request_key, reply=reply
         )
-    elif isinstance(parsed, commands.SetScheduling):
-        await settings.scheduling(services, customer, parsed, reply)
     elif isinstance(parsed, commands.SetRole):
         role = Role(parsed.role)
         await services.people.set_role(customer, parsed.user_id, role, by=user_id)

@@ -1,38 +1,26 @@
-"""Messages of booking, booking anyone, moving and cancelling: the booking, conflicts with
-their offers (worded as `why` words its reasons), refusals, and the booking and move forms."""
+"""Messages of booking, booking anyone and cancelling: the booking, conflicts with their
+offers (worded as `why` words its reasons), why `book anyone` chose someone, refusals.
+
+Moving's are `bot.messages.moving`; the booking form's `bot.messages.booking_form`."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
     ButtonElement,
-    CheckboxesElement,
     ConfirmObject,
     ContextBlock,
-    DatePickerElement,
-    InputBlock,
     MarkdownTextObject,
-    Option,
-    PlainTextInputElement,
-    RadioButtonsElement,
     SectionBlock,
-    TimePickerElement,
-    UserSelectElement,
 )
-from slack_sdk.models.views import View
 
-from bot import when
-from bot.availability import Interval, Why, format_range
+from bot.availability import Interval, format_range
 from bot.booking import (
-    ALREADY_CANCELLED,
     BEING_BOOKED,
-    EVENT_GONE,
     EVENT_UNREACHABLE,
     GOOGLE_DOWN,
     NO_PRIMARY,
@@ -47,29 +35,22 @@ from bot.booking import (
     Chosen,
     Conflict,
     Load,
-    Moved,
     NobodyFree,
     NotCancelled,
     NotFree,
-    NotMoved,
     Refused,
 )
-from bot.commands import MAX_TITLE, Book, BookAnyone, parse_book_form
 from bot.messages import Message, escape, format_day, mention, pack_lines
 from bot.messages.availability import why_unknown
 from bot.messages.ids import (
     BOOK_ANYONE_SLOT,
-    BOOK_MODAL,
     BOOK_SLOT,
     CANCEL_BOOKING,
     MARK_CANCELLED,
     MOVE_BOOKING,
-    MOVE_MODAL,
-    MOVE_SLOT,
 )
 from bot.messages.people import who_can
 from bot.messages.reasons import reasons_in_words
-from bot.messages.settings import describe_hours
 from bot.staff import NOT_CONNECTED
 from bot.when import Clock, format_duration
 from storage.models import Booking, BookingStatus
@@ -80,13 +61,13 @@ def when_text(interval: Interval, zone: ZoneInfo, today: date, clock: Clock) -> 
     return f"{format_day(interval.start.astimezone(zone).date(), today)}, {format_range(interval, zone, clock)}"
 
 
-def _booking_interval(booking: Booking) -> Interval:
+def booking_interval(booking: Booking) -> Interval:
     return Interval(booking.starts_at, booking.ends_at)
 
 
 def _summary(booking: Booking, zone: ZoneInfo, today: date, clock: Clock) -> str:
     return (
-        f"{mention(booking.staff_user_id)}, *{when_text(_booking_interval(booking), zone, today, clock)}*"
+        f"{mention(booking.staff_user_id)}, *{when_text(booking_interval(booking), zone, today, clock)}*"
         f": {escape(booking.title)}"
     )
 
@@ -169,26 +150,44 @@ def reason_lines(conflict: Conflict, today: date, clock: Clock) -> list[str]:
     return reasons_in_words(conflict.reasons, conflict.rules, day, today, clock)
 
 
-def _because(lines: list[str]) -> str:
+def because(lines: list[str]) -> str:
     """One reason after a colon; several as a list below."""
     if len(lines) == 1:
         return f": {lines[0]}."
     return ":\n" + "\n".join(f"• {line}" for line in lines)
 
 
-def _slot_buttons(
-    slots: list[Interval], zone: ZoneInfo, today: date, clock: Clock, action: str, values: list[str]
-) -> ActionsBlock:
-    return ActionsBlock(
-        elements=[
-            ButtonElement(
-                text=when_text(slot, zone, today, clock)[:75],
-                action_id=f"{action}_{n}",
-                value=value,
-            )
-            for n, (slot, value) in enumerate(zip(slots, values, strict=True))
-        ]
-    )
+def offer_blocks(
+    slots: list[Interval],
+    values: list[str],
+    action: str,
+    zone: ZoneInfo,
+    today: date,
+    clock: Clock,
+    *,
+    offer: str,
+    click: str,
+    none: str,
+) -> list[SectionBlock | ActionsBlock | ContextBlock]:
+    """The nearest free times offered after a conflict: `offer`, a button for each (action
+    ids `action_0`, `action_1`…, as each of a message's buttons needs its own; each carries
+    its value), and what a `click` does; `none` when there are none."""
+    if not slots:
+        return [SectionBlock(text=MarkdownTextObject(text=none))]
+    return [
+        SectionBlock(text=MarkdownTextObject(text=offer)),
+        ActionsBlock(
+            elements=[
+                ButtonElement(
+                    text=when_text(slot, zone, today, clock)[:75],
+                    action_id=f"{action}_{n}",
+                    value=value,
+                )
+                for n, (slot, value) in enumerate(zip(slots, values, strict=True))
+            ]
+        ),
+        ContextBlock(elements=[MarkdownTextObject(text=click)]),
+    ]
 
 
 def build_conflict(
@@ -199,31 +198,26 @@ def build_conflict(
     lines = reason_lines(conflict, today, clock)
     text = (
         f":no_entry: I can't book {mention(staff_user_id)} "
-        f"{when_text(conflict.asked, zone, today, clock)}{_because(lines)}"
+        f"{when_text(conflict.asked, zone, today, clock)}{because(lines)}"
     )
-    blocks: list[SectionBlock | ActionsBlock | ContextBlock] = [
-        SectionBlock(text=MarkdownTextObject(text=text))
-    ]
     length = format_duration(conflict.asked.duration)
-    if conflict.slots:
-        blocks.append(
-            SectionBlock(text=MarkdownTextObject(text=f"The nearest free times for {length}:"))
-        )
-        values = [slot_value(staff_user_id, slot, title) for slot in conflict.slots]
-        blocks.append(_slot_buttons(conflict.slots, zone, today, clock, BOOK_SLOT, values))
-        blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=f"A click books it: {escape(title)}")])
-        )
-    else:
-        blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f"They have no free {length} in the coming week. "
-                    "`@Tonomo availability next week` shows the week after."
-                )
-            )
-        )
-    return Message.of(f"I can't book that: {'; '.join(lines)}.", *blocks)
+    offer = offer_blocks(
+        conflict.slots,
+        [slot_value(staff_user_id, slot, title) for slot in conflict.slots],
+        BOOK_SLOT,
+        zone,
+        today,
+        clock,
+        offer=f"The nearest free times for {length}:",
+        click=f"A click books it: {escape(title)}",
+        none=f"They have no free {length} in the coming week. "
+        "`@Tonomo availability next week` shows the week after.",
+    )
+    return Message.of(
+        f"I can't book that: {'; '.join(lines)}.",
+        SectionBlock(text=MarkdownTextObject(text=text)),
+        *offer,
+    )
 
 
 def build_slot_used(booking: Booking, zone: ZoneInfo, today: date, clock: Clock) -> Message:
@@ -292,25 +286,10 @@ def read_anyone_slot_value(value: str) -> tuple[tuple[str, ...], datetime, timed
         return None
 
 
-def move_slot_value(short_id: str, start: datetime) -> str:
-    """What a suggested time to move a booking to carries: which booking, and when."""
-    return json.dumps({"b": short_id, "s": start.isoformat()}, separators=(",", ":"))
-
-
-def read_move_slot_value(value: str) -> tuple[str, datetime] | None:
-    """The move a suggested time's button asks for, or None if the value isn't ours."""
-    try:
-        data = json.loads(value)
-        start = datetime.fromisoformat(data["s"])
-        if start.tzinfo is None:
-            return None
-        return str(data["b"]), start
-    except (ValueError, KeyError, TypeError, OverflowError):
-        return None
-
+PAST_TEXT = "That time has already passed. Pick a time later than now."
 
 REFUSAL_TEXT = {
-    PAST: "That time has already passed. Pick a time later than now.",
+    PAST: PAST_TEXT,
     NO_PRIMARY: (
         "The business's primary calendar isn't connected yet: it's the calendar that holds "
         "every booking. Connect it with `@Tonomo connect-calendar primary`, then book again."
@@ -407,14 +386,9 @@ def _unreachable(outcome: NotCancelled, short_id: str) -> Message:
             "cancel again and I'll delete the event;"
         )
     else:
-        replaced = (
-            f" (the primary calendar is now {escape(now)})"
-            if now
-            else " (no primary calendar is connected)"
-        )
         where = (
             f"its event is on {escape(account)}'s calendar, and that account isn't connected "
-            f"any more{replaced}"
+            f"any more{replaced_by(now)}"
         )
         reconnect = (
             f"• connect {escape(account)} as the primary calendar again "
@@ -457,22 +431,37 @@ def _unreachable(outcome: NotCancelled, short_id: str) -> Message:
     )
 
 
+def replaced_by(account: str) -> str:
+    """What the primary calendar is now, said after "that account isn't connected any more"."""
+    if account:
+        return f" (the primary calendar is now {escape(account)})"
+    return " (no primary calendar is connected)"
+
+
+def not_yours(booking: Booking, short_id: str, owner: str | None, verb: str) -> str:
+    """A staff member asked to `verb` (cancel, move) someone else's booking: who can."""
+    return (
+        f"Booking `{escape(short_id)}` is {mention(booking.staff_user_id)}'s. You can {verb} "
+        f"your own bookings; this one only they, {mention(booking.booked_by)} who booked it, "
+        f"or {who_can(owner)} can {verb}."
+    )
+
+
+def no_such_booking(short_id: str) -> str:
+    return (
+        f"There's no booking `{escape(short_id)}` in this channel. "
+        "The id is on the booking's message, like `K7Q2MX`."
+    )
+
+
 def build_not_cancelled(outcome: NotCancelled, short_id: str, owner: str | None = None) -> Message:
     """Why a booking was not cancelled; `owner` is the customer's, who could cancel it."""
     if outcome.reason == EVENT_UNREACHABLE:
         return _unreachable(outcome, short_id)
     if outcome.reason == NOT_YOURS and outcome.booking is not None:
-        booking = outcome.booking
-        text = (
-            f"Booking `{escape(short_id)}` is {mention(booking.staff_user_id)}'s. You can cancel "
-            f"your own bookings; this one only they, {mention(booking.booked_by)} who booked it, "
-            f"or {who_can(owner)} can cancel."
-        )
+        text = not_yours(outcome.booking, short_id, owner, "cancel")
     elif outcome.reason == NOT_FOUND:
-        text = (
-            f"There's no booking `{escape(short_id)}` in this channel. "
-            "The id is on the booking's message, like `K7Q2MX`."
-        )
+        text = no_such_booking(short_id)
     elif outcome.reason == GOOGLE_DOWN:
         text = "Google didn't answer, so the booking stays as it is. Please try again in a minute."
     else:
@@ -536,7 +525,7 @@ def _against(others: list[Load]) -> str:
     return f"{spread} for each of the {len(others)} others free"
 
 
-def _not_free_line(person: NotFree, day: date, today: date, clock: Clock) -> str:
+def not_free_line(person: NotFree, day: date, today: date, clock: Clock) -> str:
     lines = reasons_in_words(person.reasons, person.rules, day, today, clock)
     if person.problem == NOT_CONNECTED:
         lines.append("they haven't connected a calendar yet")
@@ -544,7 +533,7 @@ def _not_free_line(person: NotFree, day: date, today: date, clock: Clock) -> str
         lines.append("someone else is booking them right now")
     elif person.problem and not lines:
         lines.append(f"their {why_unknown(person.problem)}")
-    return f"• {mention(person.user_id)}: {'; '.join(lines)}"
+    return f"{mention(person.user_id)}: {'; '.join(lines)}"
 
 
 def build_nobody_free(
@@ -559,546 +548,23 @@ def build_nobody_free(
     someone is, as buttons that book anyone free among the same people then."""
     asked = outcome.asked
     day = asked.start.astimezone(zone).date()
-    lines = [_not_free_line(p, day, today, clock) for p in outcome.people]
+    lines = [f"• {not_free_line(p, day, today, clock)}" for p in outcome.people]
     among = "Nobody I asked about" if user_ids else "Nobody"
     head = f":no_entry: {among} is free {when_text(asked, zone, today, clock)}:"
     blocks: list[SectionBlock | ActionsBlock | ContextBlock] = [
         SectionBlock(text=MarkdownTextObject(text=text)) for text in pack_lines([head, *lines])
     ]
     length = format_duration(asked.duration)
-    if outcome.slots:
-        blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f"The nearest times when someone is free for {length}:"
-                )
-            )
-        )
-        values = [anyone_slot_value(user_ids, slot, title) for slot in outcome.slots]
-        blocks.append(_slot_buttons(outcome.slots, zone, today, clock, BOOK_ANYONE_SLOT, values))
-        blocks.append(
-            ContextBlock(
-                elements=[
-                    MarkdownTextObject(
-                        text=f"A click books whoever is free then, chosen fairly: {escape(title)}"
-                    )
-                ]
-            )
-        )
-    else:
-        blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f"Nobody has a free {length} in the coming week. "
-                    "`@Tonomo availability next week` shows the week after."
-                )
-            )
-        )
+    blocks += offer_blocks(
+        outcome.slots,
+        [anyone_slot_value(user_ids, slot, title) for slot in outcome.slots],
+        BOOK_ANYONE_SLOT,
+        zone,
+        today,
+        clock,
+        offer=f"The nearest times when someone is free for {length}:",
+        click=f"A click books whoever is free then, chosen fairly: {escape(title)}",
+        none=f"Nobody has a free {length} in the coming week. "
+        "`@Tonomo availability next week` shows the week after.",
+    )
     return Message.of(f"Nobody is free {format_range(asked, zone, clock)}.", *blocks)
-
-
-# --- moving ------------------------------------------------------------------------------
-
-
-def _named(booking: Booking) -> str:
-    """`K7Q2MX` (@alice, Listing photos)."""
-    return f"`{booking.short_id}` ({mention(booking.staff_user_id)}, {escape(booking.title)})"
-
-
-def build_moved(moved: Moved, by: str, zone: ZoneInfo, today: date, clock: Clock) -> Message:
-    """In the channel: who moved which booking, from when to when."""
-    booking = moved.booking
-    before = when_text(moved.before, zone, today, clock)
-    after = when_text(_booking_interval(booking), zone, today, clock)
-    text = (
-        f":arrow_right: {mention(by)} moved {_named(booking)} from {before} to *{after}*. "
-        f"The same event moved on the primary calendar; Google told {escape(booking.staff_email)}."
-    )
-    return Message.of(
-        f"Moved {booking.short_id} to {after}", SectionBlock(text=MarkdownTextObject(text=text))
-    )
-
-
-def build_moved_again(moved: Moved, zone: ZoneInfo, today: date, clock: Clock) -> Message:
-    """To the person whose move was already done (a retry), or who asked for where it is."""
-    where = when_text(_booking_interval(moved.booking), zone, today, clock)
-    return Message.text_only(f"{_named(moved.booking)} is already there, {where}: nothing to move.")
-
-
-def build_move_conflict(
-    conflict: Conflict, booking: Booking, zone: ZoneInfo, today: date, clock: Clock
-) -> Message:
-    """To the person moving: every reason the new time isn't free, and the nearest free
-    times as buttons that move the booking there."""
-    lines = reason_lines(conflict, today, clock)
-    text = (
-        f":no_entry: I can't move {_named(booking)} to "
-        f"{when_text(conflict.asked, zone, today, clock)}{_because(lines)}"
-    )
-    blocks: list[SectionBlock | ActionsBlock | ContextBlock] = [
-        SectionBlock(text=MarkdownTextObject(text=text))
-    ]
-    length = format_duration(conflict.asked.duration)
-    if conflict.slots:
-        blocks.append(
-            SectionBlock(text=MarkdownTextObject(text=f"The nearest free times for {length}:"))
-        )
-        values = [move_slot_value(booking.short_id, slot.start) for slot in conflict.slots]
-        blocks.append(_slot_buttons(conflict.slots, zone, today, clock, MOVE_SLOT, values))
-        blocks.append(
-            ContextBlock(
-                elements=[MarkdownTextObject(text=f"A click moves `{booking.short_id}` there.")]
-            )
-        )
-    else:
-        blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f"They have no free {length} in the coming week, so it stays where it is."
-                )
-            )
-        )
-    return Message.of(f"I can't move that: {'; '.join(lines)}.", *blocks)
-
-
-def build_move_used(moved: Moved, zone: ZoneInfo, today: date, clock: Clock) -> Message:
-    """The move conflict's message once one of its times is taken: which, no buttons left."""
-    where = when_text(_booking_interval(moved.booking), zone, today, clock)
-    return Message.text_only(
-        f":white_check_mark: Done: {_named(moved.booking)} is now {where}. "
-        "The other times are no longer offered."
-    )
-
-
-MOVE_REFUSAL_TEXT = {
-    PAST: "That time has already passed. Pick a time later than now.",
-    GOOGLE_DOWN: (
-        "Google didn't take the change, so the booking stays where it was, its event too. "
-        "Please try again in a minute."
-    ),
-    BEING_BOOKED: (
-        "Someone else is booking or moving them right now, so I didn't move this. It stays "
-        "where it was; please try again in a minute."
-    ),
-    NOT_SAVED: (
-        "Something went wrong on my side while saving the move, so I put the event back where "
-        "it was. Nothing moved; please try again."
-    ),
-}
-
-
-def build_move_refused(refused: Refused) -> Message:
-    """A move refused for its time, Google, the database, or the person's calendar."""
-    text = MOVE_REFUSAL_TEXT.get(refused.reason)
-    if text is None:
-        if refused.reason == NOT_CONNECTED:
-            text = (
-                "I can't move it: they haven't connected a calendar, so I can't see when "
-                "they're free. It stays where it was."
-            )
-        else:
-            text = f"I can't move it: their {why_unknown(refused.reason)}. It stays where it was."
-    return Message.text_only(f":no_entry: {text}")
-
-
-def build_not_moved(outcome: NotMoved, short_id: str, owner: str | None = None) -> Message:
-    """Why a booking was not moved; `owner` is the customer's, who could move it."""
-    booking = outcome.booking
-    shown = escape(short_id)
-    if outcome.reason == NOT_YOURS and booking is not None:
-        text = (
-            f"Booking `{shown}` is {mention(booking.staff_user_id)}'s. You can move your own "
-            f"bookings; this one only they, {mention(booking.booked_by)} who booked it, or "
-            f"{who_can(owner)} can move."
-        )
-    elif outcome.reason == NOT_FOUND or booking is None:
-        text = (
-            f"There's no booking `{shown}` in this channel. "
-            "The id is on the booking's message, like `K7Q2MX`."
-        )
-    elif outcome.reason == ALREADY_CANCELLED:
-        text = f"Booking `{shown}` was cancelled, so there's nothing to move. Book the new time instead."
-    elif outcome.reason == EVENT_GONE:
-        text = (
-            f":warning: I can't move `{shown}`: its event isn't on the primary calendar any more "
-            "(someone deleted it in Google Calendar). Nothing changed here. "
-            f"`@Tonomo cancel {shown}` cancels the booking too; then book the new time."
-        )
-    else:  # EVENT_UNREACHABLE
-        account, now = booking.event_account, outcome.primary_account
-        if account and now.casefold() == account.casefold():
-            where = (
-                f"its event is on {escape(account)}'s calendar, the primary calendar, which "
-                "needs reconnecting: `@Tonomo status` has the Reconnect button, then move it again"
-            )
-        elif account:
-            replaced = (
-                f" (the primary calendar is now {escape(now)})"
-                if now
-                else " (no primary calendar is connected)"
-            )
-            where = (
-                f"its event is on {escape(account)}'s calendar, and that account isn't "
-                f"connected any more{replaced}. Connect {escape(account)} as the primary "
-                "calendar again (`@Tonomo connect-calendar primary`) and move it again, or "
-                f"cancel it (`@Tonomo cancel {shown}`) and book the new time"
-            )
-        else:
-            where = (
-                "I don't know which Google account holds its event (it was booked before I "
-                f"kept that). Cancel it (`@Tonomo cancel {shown}`) and book the new time"
-            )
-        text = f":warning: I can't move `{shown}`: {where}. Nothing changed."
-    return Message.text_only(text)
-
-
-# The booking modal's blocks; each block's element has the same action id.
-FORM_STAFF, FORM_DAY, FORM_TIME, FORM_DURATION, FORM_TITLE = (
-    "staff",
-    "day",
-    "time",
-    "duration",
-    "title",
-)
-FORM_ANYONE = "anyone"
-"""Beside Who: a checkbox, "Anyone free" (a users_select can't hold an option of its own)."""
-FORM_SLOT = "slot"
-"""After a conflict: the nearest free times, as radio buttons (chosen, it wins over the
-day and time)."""
-FORM_FIELDS = (FORM_STAFF, FORM_DAY, FORM_TIME, FORM_DURATION, FORM_TITLE)
-
-DEFAULT_LENGTH = timedelta(hours=1)
-"""The booking form's length until someone types another."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class BookFormValues:
-    """What the booking form shows in its fields: its defaults, or what was typed."""
-
-    start: datetime
-    duration: timedelta = DEFAULT_LENGTH
-    staff_user_id: str | None = None
-    anyone: bool = False
-    title: str = ""
-
-
-@dataclass(frozen=True)
-class FormTrouble:
-    """What keeps a submitted form from booking, said in the form itself: why, and the
-    nearest free times to pick from."""
-
-    asked: Interval
-    lines: list[str]
-    """Each reason (or, for anyone, each person and their reasons), in words."""
-    slots: list[Interval]
-
-
-def form_trouble(outcome: Conflict | NobodyFree, today: date, clock: Clock) -> FormTrouble:
-    if isinstance(outcome, Conflict):
-        return FormTrouble(outcome.asked, reason_lines(outcome, today, clock), outcome.slots)
-    day = outcome.asked.start.astimezone(outcome.people[0].rules.zone).date()
-    lines = [_not_free_line(p, day, today, clock).removeprefix("• ") for p in outcome.people]
-    return FormTrouble(outcome.asked, lines, outcome.slots)
-
-
-def read_book_form(
-    values: dict[str, dict[str, dict[str, Any]]],
-) -> Book | BookAnyone | dict[str, str]:
-    """The booking form's `view.state.values`: a booking of the person chosen, of anyone
-    free, or an error per field's block id."""
-    return parse_book_form(values, FORM_FIELDS, anyone=FORM_ANYONE)
-
-
-def build_book_modal(
-    channel_id: str,
-    zone: ZoneInfo,
-    today: date,
-    clock: Clock,
-    *,
-    values: BookFormValues | None = None,
-    trouble: FormTrouble | None = None,
-) -> dict[str, Any]:
-    """`@Tonomo book` alone: a form for the same booking; the channel rides along.
-
-    `values` fills the fields (without, today at 09:00); with `trouble`, the form says why
-    that time can't be booked and offers the nearest free times to pick from."""
-    start = values.start.astimezone(zone) if values is not None else None
-    day = start.date() if start is not None else today
-    at = f"{start:%H:%M}" if start is not None else "09:00"
-    duration = format_duration(values.duration if values is not None else DEFAULT_LENGTH)
-    staff: dict[str, Any] = {}
-    if values is not None and values.staff_user_id:
-        staff["initial_user"] = values.staff_user_id
-    anyone_option = Option(text="Anyone free (chosen fairly)", value=FORM_ANYONE)
-    anyone: dict[str, Any] = {}
-    if values is not None and values.anyone:
-        anyone["initial_options"] = [anyone_option]
-    title: dict[str, Any] = {}
-    if values is not None and values.title:
-        title["initial_value"] = values.title
-    blocks: list[Any] = []
-    if trouble is not None:
-        blocks += _form_trouble_blocks(trouble, zone, today, clock, verb="book")
-    blocks += [
-        InputBlock(
-            block_id=FORM_STAFF,
-            label="Who",
-            optional=True,
-            hint="Or tick Anyone free below.",
-            element=UserSelectElement(action_id=FORM_STAFF, placeholder="A photographer", **staff),
-        ),
-        InputBlock(
-            block_id=FORM_ANYONE,
-            label="Anyone free",
-            optional=True,
-            hint="Books whoever is free then: the fewest hours booked that week, then the "
-            "longest since their last booking.",
-            element=CheckboxesElement(action_id=FORM_ANYONE, options=[anyone_option], **anyone),
-        ),
-        InputBlock(
-            block_id=FORM_DAY,
-            label="Day",
-            element=DatePickerElement(action_id=FORM_DAY, initial_date=day.isoformat()),
-        ),
-        InputBlock(
-            block_id=FORM_TIME,
-            label=f"Start time ({zone.key})",
-            element=TimePickerElement(action_id=FORM_TIME, initial_time=at),
-        ),
-        InputBlock(
-            block_id=FORM_DURATION,
-            label="Length",
-            hint="Like 30m, 1h, 1h30m or 90m",
-            element=PlainTextInputElement(action_id=FORM_DURATION, initial_value=duration),
-        ),
-        InputBlock(
-            block_id=FORM_TITLE,
-            label="What for",
-            element=PlainTextInputElement(
-                action_id=FORM_TITLE,
-                placeholder="Shoot at 12 Main St",
-                max_length=MAX_TITLE,
-                **title,
-            ),
-        ),
-    ]
-    view = View(
-        type="modal",
-        callback_id=BOOK_MODAL,
-        private_metadata=channel_id,
-        title="Book a staff member",
-        submit="Book",
-        close="Cancel",
-        blocks=blocks,
-    )
-    return view.to_dict()
-
-
-def _form_trouble_blocks(
-    trouble: FormTrouble, zone: ZoneInfo, today: date, clock: Clock, *, verb: str
-) -> list[Any]:
-    lines = trouble.lines
-    why = f": {lines[0]}." if len(lines) == 1 else ":\n" + "\n".join(f"• {line}" for line in lines)
-    text = f":no_entry: I can't {verb} {when_text(trouble.asked, zone, today, clock)}{why}"
-    length = format_duration(trouble.asked.duration)
-    text += f"\nPick one of the nearest free times for {length}, or change the day and time."
-    return [
-        *(SectionBlock(text=MarkdownTextObject(text=part)) for part in pack_lines([text])),
-        InputBlock(
-            block_id=FORM_SLOT,
-            label="Nearest free times",
-            optional=True,
-            element=RadioButtonsElement(
-                action_id=FORM_SLOT,
-                options=[
-                    Option(
-                        text=when_text(slot, zone, today, clock)[:75], value=slot.start.isoformat()
-                    )
-                    for slot in trouble.slots
-                ],
-            ),
-        ),
-    ]
-
-
-def read_form_slot(values: dict[str, dict[str, dict[str, Any]]]) -> datetime | None:
-    """The nearest free time chosen on a form after a conflict, if one was."""
-    chosen = (values.get(FORM_SLOT, {}).get(FORM_SLOT, {}).get("selected_option") or {}).get(
-        "value"
-    )
-    try:
-        start = datetime.fromisoformat(str(chosen)) if chosen else None
-    except ValueError:
-        return None
-    return start if start is not None and start.tzinfo is not None else None
-
-
-def _working(callback_id: str, channel_id: str, title: str, what: str) -> dict[str, Any]:
-    view = View(
-        type="modal",
-        callback_id=callback_id,
-        private_metadata=channel_id,
-        title=title,
-        close="Close",
-        blocks=[
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=":hourglass_flowing_sand: Working on it… Google is slow to answer. "
-                    f"I'll tell you in the channel how {what} went (only you see that). "
-                    "You can close this."
-                )
-            )
-        ],
-    )
-    return view.to_dict()
-
-
-def build_book_working(channel_id: str) -> dict[str, Any]:
-    """The booking form once Google took too long to answer within Slack's 3 seconds: the
-    booking goes on, and its answer comes in the channel."""
-    return _working(BOOK_MODAL, channel_id, "Book a staff member", "it")
-
-
-# --- the move modal ------------------------------------------------------------------------
-
-
-def build_move_modal(
-    channel_id: str,
-    booking: Booking,
-    zone: ZoneInfo,
-    today: date,
-    clock: Clock,
-    *,
-    start: datetime | None = None,
-    trouble: FormTrouble | None = None,
-) -> dict[str, Any]:
-    """The Move button's form: the booking, and its new day and time (starting where it
-    is, or at `start`); with `trouble`, why that time can't be had and the nearest free
-    times to pick from. The channel and the booking ride along."""
-    at = (start or booking.starts_at).astimezone(zone)
-    summary = (
-        f"{_named(booking)}, now *{when_text(_booking_interval(booking), zone, today, clock)}*. "
-        f"It keeps its length, {format_duration(booking.ends_at - booking.starts_at)}."
-    )
-    blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text=summary))]
-    if trouble is not None:
-        blocks += _form_trouble_blocks(trouble, zone, today, clock, verb="move it to")
-    blocks += [
-        InputBlock(
-            block_id=FORM_DAY,
-            label="New day",
-            element=DatePickerElement(action_id=FORM_DAY, initial_date=at.date().isoformat()),
-        ),
-        InputBlock(
-            block_id=FORM_TIME,
-            label=f"New start time ({zone.key})",
-            element=TimePickerElement(action_id=FORM_TIME, initial_time=f"{at:%H:%M}"),
-        ),
-    ]
-    view = View(
-        type="modal",
-        callback_id=MOVE_MODAL,
-        private_metadata=move_metadata(channel_id, booking.short_id),
-        title=f"Move {booking.short_id}",
-        submit="Move",
-        close="Cancel",
-        blocks=blocks,
-    )
-    return view.to_dict()
-
-
-def move_metadata(channel_id: str, short_id: str) -> str:
-    return json.dumps({"c": channel_id, "b": short_id}, separators=(",", ":"))
-
-
-def read_move_metadata(text: str) -> tuple[str, str] | None:
-    """The channel and booking a move modal is for, or None if it isn't one of ours."""
-    try:
-        data = json.loads(text)
-        return str(data["c"]), str(data["b"])
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def read_move_form(
-    values: dict[str, dict[str, dict[str, Any]]],
-) -> tuple[str, time] | dict[str, str]:
-    """The move modal's day (`YYYY-MM-DD`, resolved like a command's DAY) and time, or an
-    error per field."""
-
-    def value(block: str, key: str) -> str:
-        chosen = values.get(block, {}).get(block, {}).get(key)
-        return chosen.strip() if isinstance(chosen, str) else ""
-
-    day = value(FORM_DAY, "selected_date")
-    errors = {} if day else {FORM_DAY: "Choose a day."}
-    try:
-        at = when.parse_time(value(FORM_TIME, "selected_time"))
-    except when.WhenError as error:
-        errors[FORM_TIME] = error.problem
-    return errors or (day, at)
-
-
-def build_move_working(channel_id: str, short_id: str) -> dict[str, Any]:
-    """The move modal once Google took too long to answer within Slack's 3 seconds."""
-    return _working(MOVE_MODAL, move_metadata(channel_id, short_id), f"Move {short_id}", "the move")
-
-
-# --- field errors ------------------------------------------------------------------------
-
-FORM_ERROR_TEXT = {
-    PAST: "That time has already passed. Pick a time later than now.",
-    BEING_BOOKED: "Someone else is booking them right now. Please submit again in a minute.",
-    NOT_CONNECTED: (
-        "They haven't connected a calendar yet, so I can't see when they're free. "
-        "They connect their own with @Tonomo connect-calendar."
-    ),
-}
-
-
-FORM_BOOK_OTHERS = (
-    "Only the owner or an onboarder can book someone else here. Choose yourself, or ask them."
-)
-"""On the form's Who: a staff member chose someone else (errors are plain text: no names)."""
-
-
-def _outside_hours_only(conflict: Conflict) -> bool:
-    return all(r.why is Why.OUTSIDE_HOURS for r in conflict.reasons)
-
-
-def form_error(
-    outcome: Conflict | NobodyFree | Refused, today: date, clock: Clock
-) -> tuple[str, str] | None:
-    """A refusal that concerns the form's fields: the field's block id and what to say on
-    it; None for one that doesn't (the primary calendar, Google), told as a message, or a
-    conflict with free times to offer in the form."""
-    if isinstance(outcome, NobodyFree):
-        if outcome.slots:
-            return None
-        length = format_duration(outcome.asked.duration)
-        return (
-            FORM_TIME,
-            f"Nobody is free then, and nobody has a free {length} in the coming week.",
-        )
-    if isinstance(outcome, Conflict):
-        if _outside_hours_only(outcome):
-            hours = describe_hours(outcome.rules.hours, clock)
-            return (
-                FORM_TIME,
-                f"That's outside their working hours ({hours}). Pick a time within them.",
-            )
-        if not outcome.slots:
-            # A field's error is short: the first reason (the message lists them all).
-            length = format_duration(outcome.asked.duration)
-            first = reason_lines(outcome, today, clock)[0]
-            return (
-                FORM_TIME,
-                f"Not free then ({first}), and they have no free {length} in the coming week.",
-            )
-        return None
-    if outcome.reason in (PAST, NOT_CONNECTED, BEING_BOOKED):
-        field = FORM_TIME if outcome.reason == PAST else FORM_STAFF
-        return field, FORM_ERROR_TEXT[outcome.reason]
-    if outcome.reason in REFUSAL_TEXT:
-        return None
-    return FORM_STAFF, f"I can't book them: their {why_unknown(outcome.reason)}."

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bot.messages.booking import (
+from bot.messages.booking_form import (
     FORM_ANYONE,
     FORM_DAY,
     FORM_DURATION,

@@ -25,7 +25,7 @@ from alembic import command as alembic_command
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from bot.messages.booking import (
+from bot.messages.booking_form import (
     FORM_DAY,
     FORM_DURATION,
     FORM_SLOT,
@@ -34,7 +34,7 @@ from bot.messages.booking import (
     FORM_TITLE,
 )
 from bot.messages.ids import BOOK_MODAL, BOOK_SLOT, CANCEL_BOOKING, MARK_CANCELLED, REPLACE_PRIMARY
-from handlers import scheduling
+from handlers import booking as booking_handlers
 from sandbox.fake_google import approve_consent
 from sandbox.fake_slack import button_urls, text_of
 from sandbox.faults import Fault
@@ -284,7 +284,7 @@ async def test_the_form_starts_on_monday_9_when_opened_on_a_sunday_evening(
     team: RunningBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sunday_evening = datetime(2026, 12, 6, 19, 40, tzinfo=NEW_YORK)
-    monkeypatch.setattr(scheduling, "utcnow", lambda: sunday_evening.astimezone(UTC))
+    monkeypatch.setattr(booking_handlers, "utcnow", lambda: sunday_evening.astimezone(UTC))
     view = await open_form(team)
     fields = inputs(view)
     assert fields[FORM_DAY]["initial_date"] == "2026-12-07"

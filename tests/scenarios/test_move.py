@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bot.messages.booking import FORM_DAY, FORM_SLOT, FORM_TIME
+from bot.messages.booking_form import FORM_DAY, FORM_SLOT, FORM_TIME
 from bot.messages.ids import CANCEL_BOOKING, MOVE_BOOKING, MOVE_MODAL, MOVE_SLOT
 from sandbox.fake_google import FakeGoogle
 from sandbox.fake_slack import text_of

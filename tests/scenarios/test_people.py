@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.messages.availability import ASK_LENGTH, ASK_WHEN, ASK_WHO
-from bot.messages.booking import FORM_DAY, FORM_DURATION, FORM_STAFF, FORM_TIME, FORM_TITLE
+from bot.messages.booking_form import FORM_DAY, FORM_DURATION, FORM_STAFF, FORM_TIME, FORM_TITLE
 from bot.messages.ids import (
     AVAILABILITY_MODAL,
     BOOK_MODAL,
