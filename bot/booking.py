@@ -696,7 +696,7 @@ class Bookings:
         *,
         by: str,
         now: datetime,
-        may_move_others: bool = True,
+        may_move_others: bool,
     ) -> MoveOutcome:
         """Move the booking to `start`, keeping its length (see the module's docstring)."""
         booking = await self._store.find_booking(customer.id, booking_id)
@@ -770,16 +770,8 @@ class Bookings:
     ) -> TokenSet | NotMoved | Refused | None:
         """Move the booking's event at Google: refreshed tokens (None: none), or why not.
         A patch Google didn't answer is patched back (its answer may be all that was lost)."""
-        tokens = self._cipher.open_tokens(primary.token_ciphertext)
         try:
-            fresh = await self._calendar.move_event(
-                tokens,
-                booking.event_calendar,
-                booking.event_id,
-                to.start,
-                to.end,
-                time_zone=customer.timezone,
-            )
+            return await self._patch_event(customer, primary, booking, to.start, to.end)
         except EventGone:
             return NotMoved(EVENT_GONE, booking)
         except (NeedsReconnect, MissingPermission):
@@ -788,22 +780,15 @@ class Bookings:
             logger.info("events.patch of booking %s failed: %s", booking.short_id, err)
             await self._put_back(customer, primary, booking)
             return Refused(GOOGLE_DOWN)
-        return fresh if fresh != tokens else None
 
     async def _put_back(
         self, customer: Customer, primary: CalendarConnection, booking: Booking
     ) -> None:
         """Patch the booking's event back to the booking's times (stored): after a move that
         failed, or whose row couldn't be saved. Patching it where it is changes nothing."""
-        tokens = self._cipher.open_tokens(primary.token_ciphertext)
         try:
-            fresh = await self._calendar.move_event(
-                tokens,
-                booking.event_calendar,
-                booking.event_id,
-                booking.starts_at,
-                booking.ends_at,
-                time_zone=customer.timezone,
+            fresh = await self._patch_event(
+                customer, primary, booking, booking.starts_at, booking.ends_at
             )
         except CalendarError:
             logger.error(
@@ -814,7 +799,28 @@ class Bookings:
                 exc_info=True,
             )
             return
-        await self._keep_tokens((primary, fresh if fresh != tokens else None))
+        await self._keep_tokens((primary, fresh))
+
+    async def _patch_event(
+        self,
+        customer: Customer,
+        primary: CalendarConnection,
+        booking: Booking,
+        start: datetime,
+        end: datetime,
+    ) -> TokenSet | None:
+        """Give the booking's event these times at Google (the same event, its attendee
+        told): refreshed tokens (None: none); Google's errors are raised."""
+        tokens = self._cipher.open_tokens(primary.token_ciphertext)
+        fresh = await self._calendar.move_event(
+            tokens,
+            booking.event_calendar,
+            booking.event_id,
+            start,
+            end,
+            time_zone=customer.timezone,
+        )
+        return fresh if fresh != tokens else None
 
     async def _save_move(
         self,
@@ -878,7 +884,7 @@ class Bookings:
         *,
         by: str,
         now: datetime,
-        may_cancel_others: bool = True,
+        may_cancel_others: bool,
         by_hand: bool = False,
     ) -> CancelOutcome:
         """Delete the booking's event where it is, then mark it cancelled.
