@@ -92,17 +92,10 @@ class BookingRepository(Repository):
             )
 
     async def staff_bookings_between(
-        self,
-        customer_id: int,
-        staff_user_id: str,
-        start: datetime,
-        end: datetime,
-        *,
-        excluding: int | None = None,
+        self, customer_id: int, staff_user_id: str, start: datetime, end: datetime
     ) -> list[Booking]:
-        """One staff member's live bookings that overlap `[start, end)`, earliest first,
-        but the booking of id `excluding` (the one being moved)."""
-        query = _staff_overlapping(customer_id, staff_user_id, start, end, excluding)
+        """One staff member's live bookings that overlap `[start, end)`, earliest first."""
+        query = _staff_overlapping(customer_id, staff_user_id, start, end)
         async with self._sessions() as session:
             return list(await session.scalars(query))
 
