@@ -86,6 +86,8 @@ class Processes:
     emulators: Child
     bot: Child
     ports: Ports
+    database_url: str = ""
+    """The bot's `DATABASE_URL`."""
 
     @property
     def control_url(self) -> str:
@@ -165,6 +167,7 @@ def start_processes(
         # From the temporary directory, so no developer's .env is read.
         bot=start("bot", bot_argv(), env, work, ports.bot),
         ports=ports,
+        database_url=env["DATABASE_URL"],
     )
 
 
