@@ -30,8 +30,7 @@ from sandbox.faults import Fault
 from storage.models import Booking, BookingClaim, BookingStatus, utcnow
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, POSTGRES_URL, TEAM, RunningBot, serve_bot
 from tests.helpers import wait_until
-from tests.scenarios.flows import command, connect
-from tests.scenarios.test_booking import (
+from tests.scenarios.flows import (
     ALICE_EMAIL,
     BOB_EMAIL,
     PRIMARY_EMAIL,
@@ -40,6 +39,8 @@ from tests.scenarios.test_booking import (
     book,
     bookings,
     channel_posts,
+    command,
+    connect,
     events_of,
     next_weekday,
 )

@@ -25,14 +25,13 @@ from bot.messages.booking_form import (
     FORM_TIME,
     FORM_TITLE,
 )
-from bot.messages.ids import BOOK_ANYONE_SLOT, BOOK_MODAL
+from bot.messages.ids import BOOK_ANYONE_SLOT
 from sandbox.fake_google import FakeGoogle
 from sandbox.fake_slack import FakeSlack, text_of
 from storage.models import Booking, BookingStatus, utcnow
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot, serve_bot
 from tests.helpers import wait_until
-from tests.scenarios.flows import connect
-from tests.scenarios.test_booking import (
+from tests.scenarios.flows import (
     ALICE_EMAIL,
     BOB_EMAIL,
     CAROL,
@@ -43,21 +42,18 @@ from tests.scenarios.test_booking import (
     bookings,
     buttons,
     channel_posts,
+    connect,
     events_of,
     next_weekday,
+    open_book_form,
+    sent_twice,
+    team,
 )
+
+__all__ = ["team"]  # the fixture, used by name
 
 CAROL_EMAIL = "carol@acme-photo.com"
 NOBODY = "is free"
-
-
-@pytest.fixture
-async def team(bot: RunningBot) -> RunningBot:
-    """A channel in New York with its primary calendar and Alice's and Bob's connected."""
-    assert (await connect(bot, user=OWNER, email=PRIMARY_EMAIL, primary=True))[0] == 200
-    assert (await connect(bot, user=ALICE, email=ALICE_EMAIL))[0] == 200
-    assert (await connect(bot, user=BOB, email=BOB_EMAIL))[0] == 200
-    return bot
 
 
 def monday() -> date:
@@ -265,14 +261,9 @@ async def test_two_instances_booking_anyone_at_once_book_two_people_or_refuse(
 
 
 async def test_a_retried_book_anyone_books_once(team: RunningBot) -> None:
-    sent = await team.slack.send_slash_command(
-        team.events_url,
-        user_id=OWNER,
-        channel_id=CHANNEL,
-        text=f"book anyone {(monday() + timedelta(days=1)).isoformat()} 9:00 1h Retry me",
+    await sent_twice(
+        team, f"book anyone {(monday() + timedelta(days=1)).isoformat()} 9:00 1h Retry me"
     )
-    retried = await team.slack.redeliver(team.events_url, sent, retry_num=1)
-    assert sent.status == retried.status == 200
     await wait_until(lambda: any("booked already" in text_of(r) for r in team.slack.responses))
     assert len(events_of(team, PRIMARY_EMAIL)) == 1
     assert len(await bookings(team)) == 1 and len(booked_posts(team)) == 1
@@ -310,17 +301,6 @@ async def test_google_down_while_booking_anyone_books_nothing(
 # --- the booking form's "Anyone free" -------------------------------------------------------
 
 
-async def open_form(bot: RunningBot) -> dict[str, Any]:
-    sent = await bot.slack.send_slash_command(
-        bot.events_url, user_id=OWNER, channel_id=CHANNEL, text="book"
-    )
-    assert sent.status == 200
-    (view,) = await wait_until(
-        lambda: [v for v in bot.slack.views(OWNER) if v.get("callback_id") == BOOK_MODAL]
-    )
-    return view
-
-
 def form_values(view: dict[str, Any], day: str, at_time: str, **chosen: Any) -> dict[str, Any]:
     (anyone,) = next(b for b in view["blocks"] if b.get("block_id") == FORM_ANYONE)["element"][
         "options"
@@ -344,7 +324,7 @@ def form_values(view: dict[str, Any], day: str, at_time: str, **chosen: Any) -> 
 async def test_the_form_books_anyone_free(team: RunningBot) -> None:
     tuesday = monday() + timedelta(days=1)
     await book(team, f"<@{ALICE}|alice> {monday().isoformat()} 9:00 1h Morning")
-    view = await open_form(team)
+    view = await open_book_form(team)
 
     neither = await team.slack.send_view_submission(
         team.events_url,
@@ -372,7 +352,7 @@ async def test_the_form_with_nobody_free_offers_the_nearest_times_in_itself(
     tuesday = monday() + timedelta(days=1)
     for email in (ALICE_EMAIL, BOB_EMAIL):
         team.google.add_event(email, start=at(tuesday, 9), end=at(tuesday, 12))
-    view = await open_form(team)
+    view = await open_book_form(team)
     sent = await team.slack.send_view_submission(
         team.events_url,
         user_id=OWNER,

@@ -4,91 +4,46 @@ server; the real Google client against the emulator; SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import re
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
 
 from bot import booking as booking_module
 from bot.messages.ids import BOOK_MODAL, CANCEL_BOOKING, CONNECT_MINE
 from sandbox.fake_google import approve_consent
 from sandbox.fake_slack import button_urls, text_of
-from storage.models import Booking, BookingStatus
+from storage.models import BookingStatus
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot
 from tests.helpers import wait_until
-from tests.scenarios.flows import command, connect
+from tests.scenarios.flows import (
+    ALICE_EMAIL,
+    BOB_EMAIL,
+    CAROL,
+    NEW_YORK,
+    PRIMARY_EMAIL,
+    SHORT_ID,
+    at,
+    book,
+    bookings,
+    buttons,
+    channel_posts,
+    command,
+    connect,
+    events_of,
+    next_clock_change,
+    next_weekday,
+    send,
+    sent_twice,
+    team,
+)
 
-NEW_YORK = ZoneInfo("America/New_York")
-PRIMARY_EMAIL = "bookings@acme-photo.com"
-ALICE_EMAIL = "alice@acme-photo.com"
-BOB_EMAIL = "bob@acme-photo.com"
-CAROL = "U0CAROL"
-SHORT_ID = re.compile(r"`([0-9A-Z]{6})`")
-
-
-def next_weekday(weeks_ahead: int = 1, weekday: int = 1) -> date:
-    """A working day in New York at least a week away (a Tuesday by default)."""
-    today = datetime.now(NEW_YORK).date()
-    start = today + timedelta(weeks=weeks_ahead)
-    return start + timedelta(days=(weekday - start.weekday()) % 7)
-
-
-def at(day: date, hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(day, time(hour, minute), NEW_YORK)
-
-
-@pytest.fixture
-async def team(bot: RunningBot) -> RunningBot:
-    """A channel in New York with its primary calendar and Alice's and Bob's connected."""
-    assert (await connect(bot, user=OWNER, email=PRIMARY_EMAIL, primary=True))[0] == 200
-    assert (await connect(bot, user=ALICE, email=ALICE_EMAIL))[0] == 200
-    assert (await connect(bot, user=BOB, email=BOB_EMAIL))[0] == 200
-    return bot
+__all__ = ["team"]  # the fixture, used by name
 
 
 async def ask(bot: RunningBot, text: str, *, user: str = OWNER) -> str:
     """A command whose answer follows a "checking…" ack: the answer's text."""
     return text_of(await command(bot, text, user=user, follow_up=True))
-
-
-def events_of(bot: RunningBot, email: str) -> list[dict[str, Any]]:
-    return bot.google.events(email)
-
-
-def channel_posts(bot: RunningBot) -> list[dict[str, Any]]:
-    return list(bot.slack.messages(CHANNEL))
-
-
-async def bookings(bot: RunningBot) -> list[Booking]:
-    async with bot.services.store._sessions() as session:
-        return list(await session.scalars(select(Booking).order_by(Booking.id)))
-
-
-async def book(bot: RunningBot, text: str, *, user: str = OWNER) -> dict[str, Any]:
-    """`/tonomo book …`: the channel's booking message, or the reply to the person."""
-    posts, responses = len(channel_posts(bot)), len(bot.slack.responses)
-    sent = await bot.slack.send_slash_command(
-        bot.events_url, user_id=user, channel_id=CHANNEL, text=f"book {text}"
-    )
-    assert sent.status == 200
-    await wait_until(
-        lambda: len(channel_posts(bot)) > posts or len(bot.slack.responses) > responses
-    )
-    if len(channel_posts(bot)) > posts:
-        return channel_posts(bot)[-1]
-    reply: dict[str, Any] = bot.slack.ephemerals(CHANNEL, user)[-1]
-    return reply
-
-
-async def send(bot: RunningBot, text: str, *, user: str = OWNER) -> None:
-    """`/tonomo text`, acknowledged with nothing to say: what follows, the test awaits."""
-    sent = await bot.slack.send_slash_command(
-        bot.events_url, user_id=user, channel_id=CHANNEL, text=text
-    )
-    assert sent.status == 200 and not sent.body.strip()
 
 
 async def connect_from_the_nudge(bot: RunningBot, user: str, email: str) -> dict[str, Any]:
@@ -108,15 +63,6 @@ async def connect_from_the_nudge(bot: RunningBot, user: str, email: str) -> dict
     async with bot.http.get(await approve_consent(url, email=email)) as page:
         assert page.status == 200
     return nudge
-
-
-def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
-    found = []
-    for block in message.get("blocks") or []:
-        for element in [block.get("accessory"), *block.get("elements", [])]:
-            if isinstance(element, dict) and element.get("type") == "button":
-                found.append(element)
-    return found
 
 
 # --- availability -------------------------------------------------------------------------
@@ -268,14 +214,7 @@ async def test_a_clash_with_another_booking_and_outside_hours(team: RunningBot) 
 
 async def test_a_retried_command_books_once(team: RunningBot) -> None:
     day = next_weekday()
-    sent = await team.slack.send_slash_command(
-        team.events_url,
-        user_id=OWNER,
-        channel_id=CHANNEL,
-        text=f"book <@{ALICE}|alice> {day.isoformat()} 9:00 1h Retry me",
-    )
-    retried = await team.slack.redeliver(team.events_url, sent, retry_num=1)
-    assert sent.status == retried.status == 200
+    await sent_twice(team, f"book <@{ALICE}|alice> {day.isoformat()} 9:00 1h Retry me")
     await wait_until(lambda: any("booked already" in text_of(r) for r in team.slack.responses))
     assert len(events_of(team, PRIMARY_EMAIL)) == 1
     assert len(await bookings(team)) == 1
@@ -437,17 +376,6 @@ async def test_settings_change_the_hours_and_timezone_availability_uses(team: Ru
 async def test_a_bad_timezone_suggests_the_right_one(team: RunningBot) -> None:
     reply = await command(team, "settings timezone Amerca/New_York")
     assert "Did you mean `America/New_York`?" in text_of(reply)
-
-
-def next_clock_change(*, forward: bool) -> date:
-    """The next day New York's clocks jump forward (or go back), within a year."""
-    day = datetime.now(NEW_YORK).date() + timedelta(days=1)
-    while True:
-        before, after = at(day, 0).utcoffset(), at(day, 23).utcoffset()
-        assert before is not None and after is not None
-        if (after > before) if forward else (after < before):
-            return day
-        day += timedelta(days=1)
 
 
 async def test_clock_changes_are_explained(team: RunningBot) -> None:

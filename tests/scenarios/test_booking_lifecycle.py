@@ -42,8 +42,7 @@ from storage.db import alembic_config, create_engine, migrate
 from storage.models import BookingStatus
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, RunningBot
 from tests.helpers import wait_until
-from tests.scenarios.flows import connect
-from tests.scenarios.test_booking import (
+from tests.scenarios.flows import (
     ALICE_EMAIL,
     BOB_EMAIL,
     NEW_YORK,
@@ -54,21 +53,18 @@ from tests.scenarios.test_booking import (
     bookings,
     buttons,
     channel_posts,
+    connect,
     events_of,
     next_weekday,
+    open_book_form,
+    posted,
     send,
+    team,
 )
 
+__all__ = ["team"]  # the fixture, used by name
+
 CARMEN_EMAIL = "carmen@acme-photo.com"
-
-
-@pytest.fixture
-async def team(bot: RunningBot) -> RunningBot:
-    """A channel in New York with its primary calendar and Alice's and Bob's connected."""
-    assert (await connect(bot, user=OWNER, email=PRIMARY_EMAIL, primary=True))[0] == 200
-    assert (await connect(bot, user=ALICE, email=ALICE_EMAIL))[0] == 200
-    assert (await connect(bot, user=BOB, email=BOB_EMAIL))[0] == 200
-    return bot
 
 
 async def mention(bot: RunningBot, text: str, *, user: str = OWNER) -> dict[str, Any]:
@@ -110,12 +106,6 @@ async def stored_message_ts(bot: RunningBot) -> str | None:
         if row.message_ts or time.monotonic() > deadline:
             return row.message_ts
         await asyncio.sleep(0.01)
-
-
-def posted(bot: RunningBot, ts: str) -> dict[str, Any]:
-    """The channel's message `ts` as it is now (edited in place or not)."""
-    (message,) = [m for m in channel_posts(bot) if m["ts"] == ts]
-    return message
 
 
 def ephemeral(bot: RunningBot, ts: str, user: str = OWNER) -> dict[str, Any]:
@@ -256,14 +246,6 @@ async def test_a_booked_suggestion_leaves_no_live_buttons(team: RunningBot) -> N
 # --- 4. the booking form ------------------------------------------------------------------
 
 
-async def open_form(bot: RunningBot, user: str = OWNER) -> dict[str, Any]:
-    await send(bot, "book", user=user)
-    (view,) = await wait_until(
-        lambda: [v for v in bot.slack.views(user) if v.get("callback_id") == BOOK_MODAL]
-    )
-    return view
-
-
 def form_values(
     day: str, at_time: str, *, duration: str = "1h", title: str = "Listing shoot"
 ) -> dict[str, Any]:
@@ -285,7 +267,7 @@ async def test_the_form_starts_on_monday_9_when_opened_on_a_sunday_evening(
 ) -> None:
     sunday_evening = datetime(2026, 12, 6, 19, 40, tzinfo=NEW_YORK)
     monkeypatch.setattr(booking_handlers, "utcnow", lambda: sunday_evening.astimezone(UTC))
-    view = await open_form(team)
+    view = await open_book_form(team)
     fields = inputs(view)
     assert fields[FORM_DAY]["initial_date"] == "2026-12-07"
     assert fields[FORM_TIME]["initial_time"] == "09:00"
@@ -294,7 +276,7 @@ async def test_the_form_starts_on_monday_9_when_opened_on_a_sunday_evening(
 async def test_a_past_or_after_hours_time_keeps_the_form_open_with_the_error_on_the_time(
     team: RunningBot,
 ) -> None:
-    view = await open_form(team)
+    view = await open_book_form(team)
     said = len(team.slack.ephemerals(CHANNEL, OWNER)) + len(team.slack.responses)
     today = datetime.now(NEW_YORK).date().isoformat()
     past = await team.slack.send_view_submission(
@@ -324,7 +306,7 @@ async def test_a_past_or_after_hours_time_keeps_the_form_open_with_the_error_on_
 
 
 async def test_staff_choosing_someone_else_is_told_on_the_who_field(team: RunningBot) -> None:
-    view = await open_form(team, ALICE)
+    view = await open_book_form(team, ALICE)
     values = form_values(next_weekday().isoformat(), "10:00")
     values[FORM_STAFF][FORM_STAFF]["selected_user"] = BOB
     sent = await team.slack.send_view_submission(
@@ -340,7 +322,7 @@ async def test_staff_choosing_someone_else_is_told_on_the_who_field(team: Runnin
 async def test_a_conflict_offers_the_nearest_free_times_in_the_form(team: RunningBot) -> None:
     day = next_weekday()
     team.google.add_event(ALICE_EMAIL, start=at(day, 12), end=at(day, 15), summary="Private")
-    view = await open_form(team)
+    view = await open_book_form(team)
     sent = await team.slack.send_view_submission(
         team.events_url,
         user_id=OWNER,
@@ -386,7 +368,7 @@ async def test_with_google_slow_the_form_is_answered_in_time_and_books_once(
 ) -> None:
     day = next_weekday()
     team.google.faults.add(Fault(r"/events$", method="POST", latency=3.5, times=1))
-    view = await open_form(team)
+    view = await open_book_form(team)
     started = time.monotonic()
     sent = await team.slack.send_view_submission(
         team.events_url,

@@ -7,8 +7,8 @@ import re
 
 from sandbox.fake_slack import text_of
 from tests.conftest import ALICE, RunningBot
-from tests.scenarios.flows import command, live_status
-from tests.scenarios.test_booking import ALICE_EMAIL, ask, at, book, next_weekday, team
+from tests.scenarios.flows import ALICE_EMAIL, at, book, command, live_status, next_weekday, team
+from tests.scenarios.test_booking import ask
 
 __all__ = ["team"]  # the fixture, used by name
 

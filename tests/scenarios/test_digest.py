@@ -7,21 +7,22 @@ import asyncio
 import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.digest import Digests
 from sandbox.fake_slack import text_of
-from storage.models import Customer
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot, serve_bot
 from tests.helpers import wait_until
-from tests.scenarios.flows import connect, live_status
+from tests.scenarios.flows import (
+    ALICE_EMAIL,
+    NEW_YORK,
+    PRIMARY_EMAIL,
+    at,
+    connect,
+    live_status,
+)
 
-NEW_YORK = ZoneInfo("America/New_York")
-ALICE_EMAIL = "alice@acme-photo.com"
-BOB_EMAIL = "bob@acme-photo.com"
-PRIMARY_EMAIL = "bookings@acme-photo.com"
 TITLE = "Today's availability"
 
 
@@ -30,10 +31,6 @@ def next_working_day() -> date:
     while day.weekday() >= 5:
         day += timedelta(days=1)
     return day
-
-
-def at(day: date, hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(day, time(hour, minute), NEW_YORK)
 
 
 def digests_at(bot: RunningBot, moment: datetime, *, concurrency: int = 16) -> Digests:
@@ -52,12 +49,6 @@ def digests_at(bot: RunningBot, moment: datetime, *, concurrency: int = 16) -> D
 
 def digests_in(bot: RunningBot, channel: str = CHANNEL) -> list[dict[str, Any]]:
     return [m for m in bot.slack.messages(channel) if TITLE in (m.get("text") or "")]
-
-
-async def customer(bot: RunningBot, channel: str = CHANNEL) -> Customer:
-    found = await bot.services.store.find_customer(TEAM, channel)
-    assert found is not None
-    return found
 
 
 @pytest.fixture

@@ -14,8 +14,6 @@ import time
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from bot.messages.booking_form import FORM_DAY, FORM_SLOT, FORM_TIME
 from bot.messages.ids import CANCEL_BOOKING, MOVE_BOOKING, MOVE_MODAL, MOVE_SLOT
 from sandbox.fake_google import FakeGoogle
@@ -23,10 +21,8 @@ from sandbox.fake_slack import text_of
 from storage.models import Booking, BookingStatus
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, RunningBot
 from tests.helpers import wait_until
-from tests.scenarios.flows import connect
-from tests.scenarios.test_booking import (
+from tests.scenarios.flows import (
     ALICE_EMAIL,
-    BOB_EMAIL,
     NEW_YORK,
     PRIMARY_EMAIL,
     SHORT_ID,
@@ -37,18 +33,14 @@ from tests.scenarios.test_booking import (
     channel_posts,
     events_of,
     next_weekday,
+    posted,
+    sent_twice,
+    team,
 )
 
+__all__ = ["team"]  # the fixture, used by name
+
 PATCHES = r"/calendars/[^/]+/events/[^/]+$"
-
-
-@pytest.fixture
-async def team(bot: RunningBot) -> RunningBot:
-    """A channel in New York with its primary calendar and Alice's and Bob's connected."""
-    assert (await connect(bot, user=OWNER, email=PRIMARY_EMAIL, primary=True))[0] == 200
-    assert (await connect(bot, user=ALICE, email=ALICE_EMAIL))[0] == 200
-    assert (await connect(bot, user=BOB, email=BOB_EMAIL))[0] == 200
-    return bot
 
 
 def patches(google: FakeGoogle) -> list[Any]:
@@ -86,11 +78,6 @@ async def reply_to(bot: RunningBot, text: str, *, user: str = OWNER) -> dict[str
     await move(bot, text, user=user)
     answers = await wait_until(lambda: bot.slack.ephemerals(CHANNEL, user)[before:])
     return answers[0]
-
-
-def posted(bot: RunningBot, ts: str) -> dict[str, Any]:
-    (message,) = [m for m in channel_posts(bot) if m["ts"] == ts]
-    return message
 
 
 def notices(bot: RunningBot) -> list[str]:
@@ -138,14 +125,7 @@ async def test_a_move_moves_the_same_event_and_shows_it_in_place(team: RunningBo
 async def test_a_move_retried_by_slack_moves_once(team: RunningBot) -> None:
     day = next_weekday()
     _, short_id = await booked(team, f"<@{BOB}|bob> {day.isoformat()} 9:00 1h Twilight")
-    sent = await team.slack.send_slash_command(
-        team.events_url,
-        user_id=OWNER,
-        channel_id=CHANNEL,
-        text=f"move {short_id} {later(day).isoformat()} 11:00",
-    )
-    retried = await team.slack.redeliver(team.events_url, sent, retry_num=1)
-    assert sent.status == retried.status == 200
+    await sent_twice(team, f"move {short_id} {later(day).isoformat()} 11:00")
 
     await wait_until(lambda: any("already there" in text_of(r) for r in team.slack.responses))
     await wait_until(lambda: notices(team))

@@ -13,7 +13,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from bot.messages.availability import ASK_LENGTH, ASK_WHEN, ASK_WHO
 from bot.messages.booking_form import FORM_DAY, FORM_DURATION, FORM_STAFF, FORM_TIME, FORM_TITLE
@@ -33,7 +32,7 @@ from storage.models import Booking, Customer, Member
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM, RunningBot, serve_bot
 from tests.helpers import wait_until
 from tests.scenarios import flows
-from tests.scenarios.flows import command
+from tests.scenarios.flows import command, rows
 
 ACME = "T0ACME"
 SAM = "U0SAM"
@@ -52,8 +51,8 @@ def next_weekday() -> date:
     return day
 
 
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
+def shared_slack() -> FakeSlack:
+    """Slack with this module's shared channel and people (not started yet)."""
     fake = FakeSlack(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, team_id=TEAM)
     fake.add_team(ACME, name="Acme Photo", domain="acme-photo")
     fake.add_user(SAM, name="sam", real_name="Sam Onboarder", tz="America/New_York")
@@ -63,6 +62,12 @@ async def slack() -> AsyncIterator[FakeSlack]:
         CHANNEL, name="acme-photo-onboarding", members=[SAM, OLIVIA, ALICE, BOB], shared_with=[ACME]
     )
     fake.add_channel(OTHER_CHANNEL, name="other-customer", members=[SAM])
+    return fake
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    fake = shared_slack()
     await fake.start()
     yield fake
     await fake.stop()
@@ -72,6 +77,19 @@ async def slack() -> AsyncIterator[FakeSlack]:
 async def bot(google: FakeGoogle, slack: FakeSlack, database_url: str) -> AsyncIterator[RunningBot]:
     async with serve_bot(google, slack, database_url) as running:
         yield running
+
+
+@pytest.fixture
+async def shared_channel(google: FakeGoogle, database_url: str) -> AsyncIterator[RunningBot]:
+    """The bot in this module's shared channel, for another module's tests of the door people
+    of another organisation use (there `bot` is the New York team's)."""
+    fake = shared_slack()
+    await fake.start()
+    try:
+        async with serve_bot(google, fake, database_url) as running:
+            yield running
+    finally:
+        await fake.stop()
 
 
 # --- steps ----------------------------------------------------------------------------------
@@ -162,11 +180,6 @@ async def open_modal(
 
 def channel_texts(bot: RunningBot) -> list[str]:
     return [text_of(m) for m in bot.slack.messages(CHANNEL)]
-
-
-async def rows(bot: RunningBot, model: Any) -> list[Any]:
-    async with bot.services.store._sessions() as session:
-        return list(await session.scalars(select(model)))
 
 
 # --- mentions -------------------------------------------------------------------------------

@@ -13,42 +13,36 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from sandbox.fake_slack import text_of
-from storage.models import Customer
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot
 from tests.scenarios import test_people as shared
-from tests.scenarios.flows import command
-from tests.scenarios.test_booking import (
+from tests.scenarios.flows import (
     ALICE_EMAIL,
     BOB_EMAIL,
     NEW_YORK,
     PRIMARY_EMAIL,
     SHORT_ID,
+    answered,
     at,
     book,
     buttons,
+    command,
+    customer,
     next_weekday,
+    set_up,
     team,
+    why,
 )
 from tests.scenarios.test_digest import digests_at, digests_in
-from tests.scenarios.test_why import set_up, shared_channel, why
+from tests.scenarios.test_people import shared_channel
 
 __all__ = ["shared_channel", "team"]  # the fixtures, used by name
 
 SETTINGS_FORM = "Try: `/tonomo settings timezone Area/City"
 
 
-async def customer(bot: RunningBot, channel: str = CHANNEL) -> Customer:
-    found = await bot.services.store.find_customer(TEAM, channel)
-    assert found is not None
-    return found
-
-
 async def setting(bot: RunningBot, text: str, *, user: str = OWNER) -> str:
     """`/tonomo settings …`: the answer only `user` sees."""
-    answer = await command(bot, f"settings {text}", user=user)
-    if "response_type" in answer:  # answered after the ack
-        assert answer["response_type"] == "ephemeral" and answer["user"] == user
-    return text_of(answer)
+    return text_of(await answered(bot, f"settings {text}", user=user))
 
 
 def offered(reply: dict[str, Any]) -> list[datetime]:

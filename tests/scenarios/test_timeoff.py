@@ -13,28 +13,33 @@ from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from sandbox import faults
 from sandbox.fake_slack import text_of
-from storage.models import Booking, BookingStatus, TimeOff
+from storage.models import BookingStatus, TimeOff
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, POSTGRES_URL, RunningBot
 from tests.helpers import wait_until
 from tests.scenarios import test_people as shared
-from tests.scenarios.flows import command
-from tests.scenarios.test_booking import (
+from tests.scenarios.flows import (
     NEW_YORK,
     PRIMARY_EMAIL,
     SHORT_ID,
+    answered,
     at,
     book,
+    bookings,
     channel_posts,
+    command,
     next_clock_change,
     next_weekday,
+    rows,
+    sent_twice,
+    set_up,
+    shown_day,
     team,
+    why,
 )
 from tests.scenarios.test_digest import digests_at, digests_in
-from tests.scenarios.test_why import set_up, shared_channel, shown_day, why
+from tests.scenarios.test_people import shared_channel
 
 __all__ = ["shared_channel", "team"]  # the fixtures, used by name
 
@@ -44,16 +49,6 @@ TIME_OFF_FORM = "Try: `/tonomo timeoff [@user] DAY[..DAY] [REASON…] | timeoff 
 
 def ny_today() -> date:
     return datetime.now(NEW_YORK).date()
-
-
-async def rows(bot: RunningBot) -> list[TimeOff]:
-    async with bot.services.store._sessions() as session:
-        return list(await session.scalars(select(TimeOff).order_by(TimeOff.id)))
-
-
-async def bookings(bot: RunningBot) -> list[Booking]:
-    async with bot.services.store._sessions() as session:
-        return list(await session.scalars(select(Booking).order_by(Booking.id)))
 
 
 async def time_off(bot: RunningBot, text: str, *, user: str = OWNER) -> dict[str, Any]:
@@ -66,14 +61,6 @@ async def time_off(bot: RunningBot, text: str, *, user: str = OWNER) -> dict[str
     await wait_until(lambda: len(channel_posts(bot)) > posts)
     (notice,) = channel_posts(bot)[posts:]
     return notice
-
-
-async def answered(bot: RunningBot, text: str, *, user: str = OWNER) -> dict[str, Any]:
-    """A command answered to `user` alone (the ack's answer, or the response after it)."""
-    answer = await command(bot, text, user=user)
-    if "response_type" in answer:
-        assert answer["response_type"] == "ephemeral" and answer["user"] == user
-    return answer
 
 
 def bot_posts(bot: RunningBot) -> list[dict[str, Any]]:
@@ -106,7 +93,7 @@ async def test_time_off_is_set_in_the_channel_listed_and_removed(team: RunningBo
     assert f"<@{ALICE}> is off {shown_day(dentist_day)}:" in own and "Set by" not in own
     own_id = id_in({"text": own})
 
-    stored = await rows(team)
+    stored = await rows(team, TimeOff)
     assert [(r.short_id, r.slack_user_id, r.first_day, r.last_day, r.reason) for r in stored] == [
         (holidays, ALICE, first, last, "Holidays @channel"),
         (own_id, ALICE, dentist_day, dentist_day, ""),
@@ -131,7 +118,7 @@ async def test_time_off_is_set_in_the_channel_listed_and_removed(team: RunningBo
     removed = text_of(channel_posts(team)[-1])
     assert f"<@{ALICE}>'s time off {shown_day(first)}" in removed
     assert f"removed by <@{OWNER}>: bookable again" in removed
-    (gone, kept) = await rows(team)
+    (gone, kept) = await rows(team, TimeOff)
     assert gone.cancelled_by == OWNER and gone.cancelled_at is not None
     assert kept.cancelled_at is None
     assert f"`{holidays}`" not in text_of(await answered(team, "timeoff"))
@@ -152,17 +139,10 @@ async def test_time_off_is_set_in_the_channel_listed_and_removed(team: RunningBo
 async def test_a_retried_request_adds_once(team: RunningBot) -> None:
     day = next_weekday()
     posts = len(bot_posts(team))
-    sent = await team.slack.send_slash_command(
-        team.events_url,
-        user_id=OWNER,
-        channel_id=CHANNEL,
-        text=f"timeoff <@{BOB}|bob> {day.isoformat()} Wedding",
-    )
-    retried = await team.slack.redeliver(team.events_url, sent, retry_num=1)
-    assert sent.status == retried.status == 200
+    await sent_twice(team, f"timeoff <@{BOB}|bob> {day.isoformat()} Wedding")
     await wait_until(lambda: any("already set" in text_of(r) for r in team.slack.responses))
     assert len(bot_posts(team)) == posts + 1
-    (row,) = await rows(team)
+    (row,) = await rows(team, TimeOff)
     assert f"id `{row.short_id}`" in next(
         text_of(r) for r in team.slack.responses if "already set" in text_of(r)
     )
@@ -179,7 +159,7 @@ async def test_a_retried_request_adds_once(team: RunningBot) -> None:
     assert again.status == 200
     await wait_until(lambda: len(bot_posts(team)) == posts + 2)
     await answered(team, "timeoff")  # a later command was answered: so were the redeliveries
-    assert [(r.slack_user_id, r.reason) for r in await rows(team)] == [
+    assert [(r.slack_user_id, r.reason) for r in await rows(team, TimeOff)] == [
         (BOB, "Wedding"),
         (ALICE, "Wedding"),
     ]
@@ -194,7 +174,7 @@ async def test_staff_set_and_remove_their_own_and_the_owner_anyone_s(team: Runni
     refused = text_of(await answered(team, f"timeoff <@{BOB}|bob> {day} Flu", user=ALICE))
     assert f"Only <@{OWNER}> (the owner) or an onboarder" in refused
     assert "someone else's time off" in refused and "You can set your own" in refused
-    assert await rows(team) == []
+    assert await rows(team, TimeOff) == []
 
     alices = id_in(await time_off(team, f"<@{ALICE}|alice> {day} Dentist", user=ALICE))
     bobs = id_in(await time_off(team, f"<@{BOB}|bob> {day} Flu"))  # the owner: anyone's
@@ -202,7 +182,7 @@ async def test_staff_set_and_remove_their_own_and_the_owner_anyone_s(team: Runni
     not_his = text_of(await answered(team, f"timeoff cancel {alices}", user=BOB))
     assert f"That is <@{ALICE}>'s time off" in not_his
     assert f"only they, the owner (<@{OWNER}>) or an onboarder" in not_his
-    assert all(r.cancelled_at is None for r in await rows(team))
+    assert all(r.cancelled_at is None for r in await rows(team, TimeOff))
 
     posts = len(channel_posts(team))
     await team.slack.send_slash_command(
@@ -212,7 +192,7 @@ async def test_staff_set_and_remove_their_own_and_the_owner_anyone_s(team: Runni
         team.events_url, user_id=OWNER, channel_id=CHANNEL, text=f"timeoff cancel {alices}"
     )
     await wait_until(lambda: len(channel_posts(team)) == posts + 2)
-    cancelled_by = {r.slack_user_id: r.cancelled_by for r in await rows(team)}
+    cancelled_by = {r.slack_user_id: r.cancelled_by for r in await rows(team, TimeOff)}
     assert cancelled_by == {ALICE: OWNER, BOB: BOB}
 
 
@@ -240,7 +220,7 @@ async def test_people_of_another_organisation_use_the_mention(shared_channel: Ru
     listed = await shared.mention(bot, shared.ALICE, "timeoff")
     assert listed["user"] == shared.ALICE
     assert "Dentist" in text_of(listed) and "Trade fair" in text_of(listed)
-    assert {(r.slack_user_id, r.created_by) for r in await rows(bot)} == {
+    assert {(r.slack_user_id, r.created_by) for r in await rows(bot, TimeOff)} == {
         (shared.ALICE, shared.ALICE),
         (shared.OLIVIA, shared.SAM),
     }
@@ -354,12 +334,12 @@ async def test_days_that_can_t_be_time_off_are_refused_kindly(bot: RunningBot) -
     for text, problem in cases.items():
         answer = text_of(await answered(bot, text))
         assert problem in answer and TIME_OFF_FORM in answer, (text, answer)
-    assert await rows(bot) == []
+    assert await rows(bot, TimeOff) == []
     assert bot.slack.messages(CHANNEL) == []
 
     # Weekday words run forwards: Friday to the Monday after it.
     notice = text_of(await time_off(bot, "friday..monday Long weekend"))
-    (row,) = await rows(bot)
+    (row,) = await rows(bot, TimeOff)
     assert row.first_day.weekday() == 4 and row.last_day - row.first_day == timedelta(days=3)
     assert "Long weekend" in notice
 
@@ -385,11 +365,11 @@ async def test_the_database_down_while_setting_is_said_plainly_and_stores_nothin
         assert told["response_type"] == "ephemeral" and told["user"] == OWNER
         assert "can't reach my records right now" in text_of(told)
         assert "try again" in text_of(told)
-    assert await rows(team) == []
+    assert await rows(team, TimeOff) == []
     assert not [m for m in channel_posts(team) if ":palm_tree:" in text_of(m)]
     # Once it is back, the same words set it, once.
     await time_off(team, f"<@{ALICE}|alice> {day.isoformat()} Holidays")
-    assert [(r.slack_user_id, r.first_day) for r in await rows(team)] == [(ALICE, day)]
+    assert [(r.slack_user_id, r.first_day) for r in await rows(team, TimeOff)] == [(ALICE, day)]
 
 
 async def test_the_same_time_off_asked_again_in_a_new_request_is_kept_once(
@@ -400,9 +380,9 @@ async def test_the_same_time_off_asked_again_in_a_new_request_is_kept_once(
     notice = await time_off(team, f"<@{BOB}|bob> {day.isoformat()} Wedding")
     again = await answered(team, f"timeoff <@{BOB}|bob> {day.isoformat()} Wedding")
     assert "already set" in text_of(again) and id_in(notice) in text_of(again)
-    (row,) = await rows(team)
+    (row,) = await rows(team, TimeOff)
     assert (row.slack_user_id, row.first_day, row.reason) == (BOB, day, "Wedding")
     assert len([m for m in bot_posts(team) if ":palm_tree:" in text_of(m)]) == 1
     # Other days, or another reason, are other time off.
     await time_off(team, f"<@{BOB}|bob> {day.isoformat()} Moving house")
-    assert len(await rows(team)) == 2
+    assert len(await rows(team, TimeOff)) == 2

@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import re
 import time as clock
-from collections.abc import AsyncIterator, Iterator
-from datetime import date, time
+from collections.abc import Iterator
+from datetime import time
 from itertools import pairwise
 from typing import Any
 
 import pytest
 
 from bot import staff as staff_module
-from sandbox.fake_google import FakeGoogle
-from sandbox.fake_slack import FakeSlack, text_of
-from tests.conftest import ALICE, BOB, BOT_TOKEN, CHANNEL, OWNER, SIGNING_SECRET, TEAM, RunningBot
-from tests.conftest import serve_bot as serve
+from sandbox.fake_slack import text_of
+from tests.conftest import ALICE, BOB, CHANNEL, OWNER, RunningBot
 from tests.helpers import wait_until
 from tests.scenarios import test_people as shared
-from tests.scenarios.flows import command
-from tests.scenarios.test_booking import (
+from tests.scenarios.flows import (
     ALICE_EMAIL,
     BOB_EMAIL,
     CAROL,
@@ -32,44 +29,21 @@ from tests.scenarios.test_booking import (
     at,
     book,
     channel_posts,
+    command,
     next_clock_change,
     next_weekday,
+    set_up,
+    shown_day,
     team,
+    why,
 )
+from tests.scenarios.test_people import shared_channel
 
-__all__ = ["team"]  # the fixture, used by name
+__all__ = ["shared_channel", "team"]  # the fixtures, used by name
 
 SECRET_TITLES = ("Therapy with Dr Zed", "Divorce lawyer", "Surprise party for Bob")
 WHY_FORM = "Try: `/tonomo why @user DAY TIME [DURATION]`"
 RANGE_12H = re.compile(r"(\d{1,2})(?::(\d\d))?(am|pm)–(\d{1,2})(?::(\d\d))?(am|pm)")
-
-
-def shown_day(day: date) -> str:
-    """How messages name a day other than today and tomorrow (the year may follow)."""
-    return f"{day:%a} {day.day} {day:%b}"
-
-
-async def why(bot: RunningBot, text: str, *, user: str = OWNER) -> dict[str, Any]:
-    """`/tonomo why …`: the ack says it is checking; the answer only `user` sees."""
-    answer = await command(bot, f"why {text}", user=user, follow_up=True)
-    assert answer["response_type"] == "ephemeral" and answer["user"] == user
-    return answer
-
-
-async def set_up(bot: RunningBot, text: str) -> str:
-    """A command from the owner whose answer (ephemeral or in the channel) follows an empty
-    ack: the text of that answer."""
-    posts, responses = len(channel_posts(bot)), len(bot.slack.responses)
-    sent = await bot.slack.send_slash_command(
-        bot.events_url, user_id=OWNER, channel_id=CHANNEL, text=text
-    )
-    assert sent.status == 200
-    await wait_until(
-        lambda: len(channel_posts(bot)) > posts or len(bot.slack.responses) > responses
-    )
-    if len(channel_posts(bot)) > posts:
-        return text_of(channel_posts(bot)[-1])
-    return text_of(bot.slack.responses[responses])
 
 
 def everything_said(bot: RunningBot) -> str:
@@ -281,29 +255,6 @@ async def test_someone_not_connected_is_unknown_not_free(bot: RunningBot) -> Non
 
 
 # --- the other door -------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def shared_channel(google: FakeGoogle, database_url: str) -> AsyncIterator[RunningBot]:
-    """A Slack Connect channel (`test_people`'s): Sam the onboarder of the installing
-    workspace; Olivia and Alice of Acme Photo's own organisation, with no `/tonomo`."""
-    fake = FakeSlack(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, team_id=TEAM)
-    fake.add_team(shared.ACME, name="Acme Photo", domain="acme-photo")
-    fake.add_user(shared.SAM, name="sam", tz="America/New_York")
-    for user_id, name in ((shared.OLIVIA, "olivia"), (shared.ALICE, "alice")):
-        fake.add_user(user_id, name=name, tz="America/New_York", team_id=shared.ACME)
-    fake.add_channel(
-        shared.CHANNEL,
-        name="acme-photo-onboarding",
-        members=[shared.SAM, shared.OLIVIA, shared.ALICE],
-        shared_with=[shared.ACME],
-    )
-    await fake.start()
-    try:
-        async with serve(google, fake, database_url) as running:
-            yield running
-    finally:
-        await fake.stop()
 
 
 async def test_a_mention_in_a_thread_from_another_organisation(shared_channel: RunningBot) -> None:
