@@ -64,6 +64,7 @@ REPLY_TIMEOUT_S = 30.0
 OWNER = user_id(0)
 OWNER_EMAIL = "bookings@bench.example"
 EXPIRED_LIFETIME_S = 120  # under google-auth's 3 min 45 s margin: expired on arrival
+CALENDARS_AT_ONCE = 100  # seeded accounts per request to the control API
 
 SEEDED_DAYS = 16  # from yesterday: this week and next week, whatever today is
 SUMMARIES = (
@@ -304,7 +305,10 @@ async def connect_everyone(bot: Bot, *, staff: int, seed: int) -> int:
     then everyone connected through the real flow, the owner's primary calendar first; how
     many events were seeded."""
     owner = {"email": OWNER_EMAIL, "time_zone": ZONE, "events": []}
-    events = await bot.control.add_calendars([owner, *staff_calendars(staff, seed)])
+    accounts = [owner, *staff_calendars(staff, seed)]
+    events = 0
+    for first in range(0, len(accounts), CALENDARS_AT_ONCE):  # under the control API's 1 MiB
+        events += await bot.control.add_calendars(accounts[first : first + CALENDARS_AT_ONCE])
     await bot.connect(OWNER, OWNER_EMAIL, primary=True)
     for number in range(1, staff + 1):
         await bot.connect(user_id(number), staff_email(number))
