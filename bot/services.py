@@ -21,14 +21,16 @@ from bot.home import Home
 from bot.onboarding import Onboarding
 from bot.people import People
 from bot.slack import BotIdentity, Directory, InvalidToken, Poster, web_client
-from bot.staff import CALENDAR_CONCURRENCY, Staff
+from bot.staff import Staff
 from bot.timeoff import TimeOffs
 from bot.tokens import TokenCipher
 from storage.db import create_engine, migrate, session_factory
 from storage.repositories import DigestStore, Store
 
 HEALTH_CONCURRENCY = 32
-"""Connections a periodic round checks at once; each holds a worker thread while Google answers."""
+"""Connections a periodic round leases at a time and checks at once (its workers). The
+Google calls they make are bounded by the calendar adapter's own limits (per account and
+per instance), which leave room for a round beside a 200-person answer."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,7 +56,7 @@ class Services:
     home: Home
 
     async def close(self) -> None:
-        self.calendar.close()
+        await self.calendar.close()
         if self.slack.session is not None:  # the one `web_client` was given
             await self.slack.session.close()
         await self.engine.dispose()
@@ -82,8 +84,6 @@ async def build_services(settings: Settings) -> Services:
         api_url=settings.google_api_url,
         redirect_uri=settings.oauth_redirect_uri,
         allow_plain_http=settings.google_uses_plain_http,
-        # A round's checks, and a whole availability question at once beside them.
-        max_workers=HEALTH_CONCURRENCY + CALENDAR_CONCURRENCY,
     )
     cipher = TokenCipher(settings.token_encryption_key)
     slack = web_client(

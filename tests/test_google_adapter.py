@@ -1,17 +1,36 @@
-"""The Google adapter against the Google emulator: refresh, free/busy, events, errors."""
+"""The Google adapter against the Google emulator over HTTP: refresh, free/busy, events,
+errors, retries, the connection pool and the limits of calls at once.
+
+Every request the adapter sends to the Calendar API is checked against Google's discovery
+document (`requests_conform`): a method with that HTTP verb and path, only the query
+parameters it declares (with their types and values), and a body of the method's request
+schema, with every field the schema requires of that method.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import bisect
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+import googleapiclient
 import pytest
 
 from bot.availability import Interval
 from bot.calendar.google import GoogleCalendar
 from bot.calendar.port import (
+    ACCOUNT_DELETED,
     CALENDARS_READONLY,
+    CREDENTIALS_REJECTED,
     FREEBUSY,
+    GRANT_REVOKED,
     PRIMARY_SCOPES,
     STAFF_SCOPES,
     CalendarError,
@@ -23,12 +42,14 @@ from bot.calendar.port import (
     Transient,
 )
 from sandbox.fake_google import FakeGoogle
-from sandbox.faults import Fault
+from sandbox.faults import Fault, RecordedRequest
 from tests.conftest import CLIENT_ID, CLIENT_SECRET
 
 EMAIL = "alice@acme-photo.com"
 GUEST = "client@example.com"
 DAY = datetime(2030, 6, 3, tzinfo=UTC)
+API = "/calendar/v3/"
+PRIMARY = "/calendar/v3/calendars/primary$"
 
 
 def at(hours: float) -> datetime:
@@ -36,9 +57,14 @@ def at(hours: float) -> datetime:
 
 
 def make_adapter(
-    google: FakeGoogle, *, num_retries: int = 0, max_workers: int = 16
+    google: FakeGoogle,
+    *,
+    num_retries: int = 0,
+    timeout: float = 5,
+    calls_per_account: int = 4,
+    calls_at_once: int = 256,
 ) -> GoogleCalendar:
-    return GoogleCalendar(
+    adapter = GoogleCalendar(
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
         auth_uri=google.auth_uri,
@@ -47,31 +73,175 @@ def make_adapter(
         api_url=google.api_url,
         redirect_uri="http://127.0.0.1:9/oauth/google/callback",
         num_retries=num_retries,
-        max_workers=max_workers,
-        timeout=5,
+        timeout=timeout,
+        calls_per_account=calls_per_account,
+        calls_at_once=calls_at_once,
         allow_plain_http=True,
+    )
+    adapter._rand = lambda: 0.05  # retry n waits 0.05 × 2**n s, not up to 2**n s
+    return adapter
+
+
+@pytest.fixture
+async def calendar(google: FakeGoogle) -> AsyncIterator[GoogleCalendar]:
+    adapter = make_adapter(google)
+    yield adapter
+    await adapter.close()
+
+
+@pytest.fixture
+async def retrying_calendar(google: FakeGoogle) -> AsyncIterator[GoogleCalendar]:
+    """An adapter that retries once."""
+    adapter = make_adapter(google, num_retries=1)
+    yield adapter
+    await adapter.close()
+
+
+def tokens_for(
+    google: FakeGoogle, scopes: list[str], *, expired: bool = False, email: str = EMAIL
+) -> TokenSet:
+    access, refresh = google.issue_tokens(email, scopes)
+    expiry = datetime.now(UTC) + (timedelta(seconds=-5) if expired else timedelta(hours=1))
+    return TokenSet(access_token=access, refresh_token=refresh, expiry=expiry, scopes=tuple(scopes))
+
+
+# --- conformance to the discovery document ------------------------------------------
+
+DISCOVERY: dict[str, Any] = json.loads(
+    (
+        Path(googleapiclient.__file__).parent / "discovery_cache/documents/calendar.v3.json"
+    ).read_text()
+)
+
+
+def _methods(resources: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for resource in resources.values():
+        yield from resource.get("methods", {}).values()
+        yield from _methods(resource.get("resources", {}))
+
+
+def _path_pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]+\})", template)
+    return re.compile(
+        "".join(
+            f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") else re.escape(part)
+            for part in parts
+        )
     )
 
 
-@pytest.fixture
-def calendar(google: FakeGoogle) -> Iterator[GoogleCalendar]:
-    adapter = make_adapter(google)
-    yield adapter
-    adapter.close()
+def _value_problems(name: str, value: str, spec: dict[str, Any]) -> list[str]:
+    if "enum" in spec and value not in spec["enum"]:
+        return [f"{name}={value!r} is none of {spec['enum']}"]
+    if spec.get("type") == "boolean" and value not in ("true", "false"):
+        return [f"{name}={value!r} is not a boolean"]
+    if spec.get("type") == "integer" and not re.fullmatch(r"-?\d+", value):
+        return [f"{name}={value!r} is not an integer"]
+    if "pattern" in spec and not re.fullmatch(spec["pattern"], value):
+        return [f"{name}={value!r} does not match {spec['pattern']}"]
+    return []
 
 
-@pytest.fixture
-def retrying_calendar(google: FakeGoogle) -> Iterator[GoogleCalendar]:
-    """An adapter that retries once (the library sleeps up to 2 s before the retry)."""
-    adapter = make_adapter(google, num_retries=1)
-    yield adapter
-    adapter.close()
+def _body_problems(value: Any, schema: dict[str, Any], method_id: str, where: str) -> list[str]:
+    if "$ref" in schema:
+        schema = DISCOVERY["schemas"][schema["$ref"]]
+    kind = schema.get("type")
+    if kind == "object" and "properties" in schema:
+        if not isinstance(value, dict):
+            return [f"{where} is not an object"]
+        problems = [
+            f"{where}.{key} is not in the schema"
+            for key in value
+            if key not in schema["properties"]
+        ]
+        for key, spec in schema["properties"].items():
+            if key in value:
+                problems += _body_problems(value[key], spec, method_id, f"{where}.{key}")
+            elif method_id in spec.get("annotations", {}).get("required", []):
+                problems.append(f"{where}.{key} is required by {method_id}")
+        return problems
+    if kind == "array":
+        if not isinstance(value, list):
+            return [f"{where} is not an array"]
+        return [
+            p
+            for i, item in enumerate(value)
+            for p in _body_problems(item, schema["items"], method_id, f"{where}[{i}]")
+        ]
+    expected = {"string": str, "boolean": bool, "integer": int}.get(kind or "")
+    if expected is not None and not isinstance(value, expected):
+        return [f"{where} is not a {kind}"]
+    return []
 
 
-def tokens_for(google: FakeGoogle, scopes: list[str], *, expired: bool = False) -> TokenSet:
-    access, refresh = google.issue_tokens(EMAIL, scopes)
-    expiry = datetime.now(UTC) + (timedelta(seconds=-5) if expired else timedelta(hours=1))
-    return TokenSet(access_token=access, refresh_token=refresh, expiry=expiry, scopes=tuple(scopes))
+def conformance_problems(request: RecordedRequest) -> list[str]:
+    """What in a Calendar API request the discovery document does not allow."""
+    relative = request.path.removeprefix(API)
+    for method in _methods(DISCOVERY["resources"]):
+        found = _path_pattern(method["path"]).fullmatch(relative)
+        if method["httpMethod"] == request.method and found:
+            break
+    else:
+        return [f"{request.method} {request.path}: no such method"]
+    where = f"{method['id']} ({request.method} {request.path})"
+    problems = []
+    declared = method.get("parameters", {})
+    for name, value in found.groupdict().items():
+        problems += _value_problems(name, value, declared[name])
+    for name, value in request.query.items():
+        spec = declared.get(name) or DISCOVERY["parameters"].get(name)
+        if spec is None or spec.get("location") != "query":
+            problems.append(f"query parameter {name} is not declared")
+        else:
+            problems += _value_problems(name, value, spec)
+    problems += [
+        f"query parameter {name} is required"
+        for name, spec in declared.items()
+        if spec.get("location") == "query" and spec.get("required") and name not in request.query
+    ]
+    if not request.headers.get("Authorization", "").startswith("Bearer "):
+        problems.append("no Bearer token")
+    if "request" in method:
+        if not request.headers.get("Content-Type", "").startswith("application/json"):
+            problems.append("the body is not sent as JSON")
+        problems += _body_problems(request.json(), method["request"], method["id"], "body")
+    elif request.body:
+        problems.append("a body where the method takes none")
+    return [f"{where}: {problem}" for problem in problems]
+
+
+@pytest.fixture(autouse=True)
+def requests_conform(google: FakeGoogle) -> Iterator[None]:
+    """After each test: every Calendar API request it sent conforms."""
+    yield
+    problems = [p for r in google.requests.matching("^" + API) for p in conformance_problems(r)]
+    assert problems == []
+
+
+def test_the_conformance_check_finds_what_the_discovery_document_does_not_allow() -> None:
+    def sent(method: str, path: str, query: dict[str, str], body: Any = None) -> RecordedRequest:
+        headers = {"Authorization": "Bearer ya29.x", "Content-Type": "application/json"}
+        data = b"" if body is None else json.dumps(body).encode()
+        return RecordedRequest(method, path, query, headers, data, at=0.0)
+
+    assert conformance_problems(sent("GET", API + "calendars/primary", {"alt": "json"})) == []
+    assert conformance_problems(sent("POST", API + "calendars/primary", {})) == [
+        f"POST {API}calendars/primary: no such method"
+    ]
+    patch = API + "calendars/primary/events/tonomo0booking0001"
+    assert conformance_problems(sent("PATCH", patch, {"sendUpdates": "everyone"}, {})) == [
+        f"calendar.events.patch (PATCH {patch}): sendUpdates='everyone' is none of ['all', 'externalOnly', 'none']"
+    ]
+    insert = API + "calendars/primary/events"
+    problems = conformance_problems(sent("POST", insert, {"colour": "1"}, {"start": {"when": 1}}))
+    assert [p.split(": ", 1)[1] for p in problems] == [
+        "query parameter colour is not declared",
+        "body.end is required by calendar.events.insert",
+        "body.start.when is not in the schema",
+    ]
+
+
+# --- the calls -----------------------------------------------------------------------
 
 
 async def test_the_account_is_learned_from_the_primary_calendar(
@@ -96,7 +266,11 @@ async def test_an_expired_access_token_is_refreshed_and_the_refresh_token_kept(
     assert after.refresh_token == tokens.refresh_token
     assert after.expiry is not None and after.expiry.tzinfo is not None
     assert after.expiry > datetime.now(UTC)
-    assert google.requests.matching("/token$")
+    assert after.scopes == tokens.scopes
+    [refresh] = google.requests.matching("/token$")
+    assert refresh.at < google.requests.matching(PRIMARY)[0].at, "refreshed before the call"
+    [call] = google.requests.matching(PRIMARY)
+    assert refresh.peer == call.peer, "the refresh went over the calls' own connection"
 
 
 async def test_a_revoked_grant_needs_reconnecting(
@@ -104,8 +278,10 @@ async def test_a_revoked_grant_needs_reconnecting(
 ) -> None:
     tokens = tokens_for(google, [FREEBUSY, CALENDARS_READONLY])
     google.revoke_account_tokens(EMAIL)
-    with pytest.raises(NeedsReconnect):
+    with pytest.raises(NeedsReconnect) as refused:  # 401, then invalid_grant on refreshing
         await calendar.fetch_account(tokens)
+    assert refused.value.reason == GRANT_REVOKED
+    assert len(google.requests.matching("/token$")) == 1
 
 
 async def test_a_missing_scope_is_a_missing_permission(
@@ -134,24 +310,21 @@ async def test_server_errors_are_transient(google: FakeGoogle, calendar: GoogleC
 
 
 async def test_calls_in_a_row_share_a_connection_and_outlive_google_closing_it(
-    google: FakeGoogle,
+    google: FakeGoogle, calendar: GoogleCalendar
 ) -> None:
-    calendar = make_adapter(google, max_workers=1)  # one worker thread, so one Http
     tokens = tokens_for(google, [FREEBUSY, CALENDARS_READONLY])
     google.add_event(EMAIL, start=at(9), end=at(10))
 
     def connections() -> set[str]:
         return {r.peer for r in google.requests.matching("/freeBusy$")}
 
-    try:
-        for _ in range(5):
-            await calendar.free_busy(tokens, ["primary"], at(0), at(24))
-        assert len(connections()) == 1, "one connection, kept open"
+    for _ in range(5):
+        await calendar.free_busy(tokens, ["primary"], at(0), at(24))
+    assert len(connections()) == 1, "one connection of the pool, kept open"
 
-        await google.drop_connections()  # Google closes it while it is idle
-        busy, _ = await calendar.free_busy(tokens, ["primary"], at(0), at(24))
-    finally:
-        calendar.close()
+    await google.drop_connections()  # Google closes it while it is idle
+    busy, _ = await calendar.free_busy(tokens, ["primary"], at(0), at(24))
+
     assert busy == {"primary": [Interval(at(9), at(10))]}
     assert len(connections()) == 2
     assert len(google.requests.matching("/freeBusy$")) == 6, "each read asked once"
@@ -549,3 +722,296 @@ async def test_rate_limits_and_server_errors_are_transient_when_retries_run_out(
     with pytest.raises(Transient):
         await calendar.delete_event(tokens, "tonomo0booking0001")
     assert google.events(EMAIL) == []
+
+
+@pytest.mark.parametrize("fault", ["429", "503"])
+async def test_retries_back_off_exponentially_then_succeed(google: FakeGoogle, fault: str) -> None:
+    calendar = make_adapter(google, num_retries=3)
+    tokens = tokens_for(google, list(STAFF_SCOPES))
+    for _ in range(2):
+        inject(google, fault, "/freeBusy$")
+    try:
+        busy, _ = await calendar.free_busy(tokens, ["primary"], at(0), at(24))
+    finally:
+        await calendar.close()
+
+    assert busy == {"primary": []}
+    sent = [r.at for r in google.requests.matching("/freeBusy$")]
+    assert len(sent) == 3, "two refused, the third answered"
+    # The library's backoff: a random share of 2**n s before retry n (0.05 here).
+    assert sent[1] - sent[0] >= 0.1 and sent[2] - sent[1] >= 0.2
+
+
+async def test_every_attempt_refused_is_transient_after_the_last_retry(
+    google: FakeGoogle,
+) -> None:
+    calendar = make_adapter(google, num_retries=2)
+    tokens = tokens_for(google, list(STAFF_SCOPES))
+    google.server_error("/freeBusy$", times=None)
+    try:
+        with pytest.raises(Transient):
+            await calendar.free_busy(tokens, ["primary"], at(0), at(24))
+    finally:
+        await calendar.close()
+    assert len(google.requests.matching("/freeBusy$")) == 3
+
+
+@pytest.mark.parametrize("num_retries", [0, 1])
+async def test_no_answer_within_the_timeout_is_transient(
+    google: FakeGoogle, num_retries: int
+) -> None:
+    """A timed-out attempt is tried again, as the library retries a socket timeout."""
+    calendar = make_adapter(google, num_retries=num_retries, timeout=0.2)
+    tokens = tokens_for(google, list(STAFF_SCOPES))
+    google.faults.add(Fault("/freeBusy$", latency=1.0))
+    started = time.monotonic()
+    try:
+        with pytest.raises(Transient, match="TimeoutError"):
+            await calendar.free_busy(tokens, ["primary"], at(0), at(24))
+    finally:
+        await calendar.close()
+    assert time.monotonic() - started < 0.2 * (num_retries + 1) + 0.5
+    assert len(google.requests.matching("/freeBusy$")) == num_retries + 1
+
+
+async def test_a_403_that_is_no_rate_limit_is_not_retried(
+    google: FakeGoogle, retrying_calendar: GoogleCalendar
+) -> None:
+    tokens = tokens_for(google, list(STAFF_SCOPES))
+    with pytest.raises(MissingPermission):
+        await retrying_calendar.insert_event(tokens, booking())
+    assert len(google.requests.matching("/events$")) == 1
+
+
+# --- tokens --------------------------------------------------------------------------
+
+
+def authentication_error() -> dict[str, Any]:
+    return {
+        "error": {
+            "code": 401,
+            "message": "Request had invalid authentication credentials.",
+            "errors": [
+                {"message": "Invalid Credentials", "domain": "global", "reason": "authError"}
+            ],
+            "status": "UNAUTHENTICATED",
+        }
+    }
+
+
+async def test_a_refused_token_is_refreshed_once_and_the_call_sent_again(
+    google: FakeGoogle, calendar: GoogleCalendar
+) -> None:
+    tokens = tokens_for(google, list(STAFF_SCOPES))  # not expired by its own account
+    google.expire_access_tokens()  # but Google no longer takes it
+
+    account, after = await calendar.fetch_account(tokens)
+
+    assert account.email == EMAIL
+    assert after.access_token != tokens.access_token
+    assert after.refresh_token == tokens.refresh_token
+    sent = [r.path for r in google.requests if r.path != "/favicon.ico"]
+    assert sent == ["/calendar/v3/calendars/primary", "/token", "/calendar/v3/calendars/primary"]
+    first, _, second = google.requests
+    assert first.headers["Authorization"] == f"Bearer {tokens.access_token}"
+    assert second.headers["Authorization"] == f"Bearer {after.access_token}"
+
+
+async def test_a_token_refused_even_when_fresh_needs_reconnecting(
+    google: FakeGoogle, calendar: GoogleCalendar
+) -> None:
+    tokens = tokens_for(google, list(STAFF_SCOPES))
+    google.faults.add(Fault(PRIMARY, status=401, body=authentication_error()))
+
+    with pytest.raises(NeedsReconnect) as refused:
+        await calendar.fetch_account(tokens)
+
+    assert refused.value.reason == CREDENTIALS_REJECTED
+    assert len(google.requests.matching("/token$")) == 1, "refreshed once, not again"
+    assert len(google.requests.matching(PRIMARY)) == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"), [("revoked", GRANT_REVOKED), ("deleted", ACCOUNT_DELETED)]
+)
+async def test_invalid_grant_on_refreshing_needs_reconnecting(
+    google: FakeGoogle, calendar: GoogleCalendar, fault: str, reason: str
+) -> None:
+    tokens = tokens_for(google, list(STAFF_SCOPES), expired=True)
+    if fault == "revoked":
+        google.revoke_account_tokens(EMAIL)
+    else:
+        google.delete_account(EMAIL)
+
+    with pytest.raises(NeedsReconnect) as refused:
+        await calendar.free_busy(tokens, ["primary"], at(0), at(24))
+
+    assert refused.value.reason == reason
+    assert "invalid_grant" in str(refused.value)
+    assert len(google.requests.matching("/token$")) == 1
+    assert not google.requests.matching(API), "no call with a token known to be expired"
+
+
+async def test_a_token_endpoint_in_trouble_is_tried_again_without_blocking_the_loop(
+    google: FakeGoogle, calendar: GoogleCalendar
+) -> None:
+    """google-auth's own retry of the token endpoint, but asleep on the event loop (about
+    a second, its backoff) while everything else goes on."""
+    tokens = tokens_for(google, list(STAFF_SCOPES), expired=True)
+    google.server_error("/token$", times=1)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.02)
+            ticks += 1
+
+    ticking = asyncio.create_task(tick())
+    try:
+        started = time.monotonic()
+        _, after = await calendar.fetch_account(tokens)
+        took = time.monotonic() - started
+    finally:
+        ticking.cancel()
+
+    assert after.access_token != tokens.access_token
+    assert len(google.requests.matching("/token$")) == 2
+    assert 0.85 <= took < 2.0, "google-auth's backoff: 1 s ± 10 %"
+    assert ticks >= 0.5 * took / 0.02, "the loop went on meanwhile"
+
+
+async def test_an_answer_of_the_token_endpoint_not_worth_retrying_is_transient(
+    google: FakeGoogle, calendar: GoogleCalendar
+) -> None:
+    tokens = tokens_for(google, list(STAFF_SCOPES), expired=True)
+    google.faults.add(Fault("/token$", status=400, body={"error": "invalid_request"}))
+
+    with pytest.raises(Transient):
+        await calendar.fetch_account(tokens)
+    assert len(google.requests.matching("/token$")) == 1, "a 503 is tried again, a 400 not"
+
+
+async def test_calls_of_one_expired_token_at_once_share_one_refresh(
+    google: FakeGoogle, calendar: GoogleCalendar
+) -> None:
+    tokens = tokens_for(google, list(STAFF_SCOPES), expired=True)
+    google.expire_access_tokens()
+    google.faults.add(Fault("/token$", latency=0.1))  # they all find it expired meanwhile
+
+    answers = await asyncio.gather(*(calendar.fetch_account(tokens) for _ in range(5)))
+
+    assert len(google.requests.matching("/token$")) == 1
+    assert len({after.access_token for _, after in answers}) == 1
+    assert answers[0][1].access_token != tokens.access_token
+    assert len(google.requests.matching(PRIMARY)) == 5
+    assert not calendar._refreshing, "nothing left behind"
+
+    # Later calls with the old tokens (not stored yet) refresh anew: nothing is cached.
+    await calendar.fetch_account(tokens)
+    assert len(google.requests.matching("/token$")) == 2
+
+
+async def test_a_caller_that_stops_waiting_leaves_the_shared_refresh_to_the_others(
+    google: FakeGoogle, calendar: GoogleCalendar
+) -> None:
+    tokens = tokens_for(google, list(STAFF_SCOPES), expired=True)
+    google.faults.add(Fault("/token$", latency=0.3))
+
+    impatient = asyncio.create_task(calendar.fetch_account(tokens))
+    await asyncio.sleep(0.05)
+    patient = asyncio.create_task(calendar.fetch_account(tokens))
+    await asyncio.sleep(0.05)
+    impatient.cancel()
+    _, after = await patient
+
+    assert impatient.cancelled()
+    assert after.access_token != tokens.access_token
+    assert len(google.requests.matching("/token$")) == 1
+
+
+# --- the connection pool and the limits ---------------------------------------------
+
+LATENCY = 0.2
+
+
+def most_at_once(requests: list[RecordedRequest], *, within: float = 0.8 * LATENCY) -> int:
+    """The most requests that arrived within `within` s of each other: with every answer
+    `LATENCY` s late, the calls at Google at once, at most."""
+    arrivals = sorted(r.at for r in requests)
+    return max(bisect.bisect_left(arrivals, a + within) - i for i, a in enumerate(arrivals))
+
+
+def sent_with(
+    google: FakeGoogle, tokens: TokenSet, path: str = "/freeBusy$"
+) -> list[RecordedRequest]:
+    bearer = f"Bearer {tokens.access_token}"
+    return [r for r in google.requests.matching(path) if r.headers.get("Authorization") == bearer]
+
+
+async def test_calls_of_one_account_at_once_are_held_to_its_limit_and_others_go_by(
+    google: FakeGoogle,
+) -> None:
+    calendar = make_adapter(google, calls_per_account=2)
+    alice = tokens_for(google, list(STAFF_SCOPES))
+    bob = tokens_for(google, list(STAFF_SCOPES), email="bob@acme-photo.com")
+    google.account_latency[EMAIL] = google.account_latency["bob@acme-photo.com"] = LATENCY
+
+    def read(tokens: TokenSet) -> Any:
+        return calendar.free_busy(tokens, ["primary"], at(0), at(24))
+
+    try:
+        started = time.time()
+        answers = await asyncio.gather(*(read(alice) for _ in range(6)), read(bob), read(bob))
+    finally:
+        await calendar.close()
+
+    assert all(busy == {"primary": []} for busy, _ in answers)
+    alices, bobs = sent_with(google, alice), sent_with(google, bob)
+    assert len(alices) == 6 and most_at_once(alices) == 2, "two at a time"
+    assert max(r.at for r in alices) - started >= 2 * LATENCY, "in three waves"
+    assert all(r.at - started < LATENCY / 2 for r in bobs), "Bob's went at once"
+    assert not calendar._accounts, "no account's slots kept once its calls are done"
+
+
+async def test_the_instance_holds_all_its_calls_to_its_limit(google: FakeGoogle) -> None:
+    calendar = make_adapter(google, calls_at_once=3)
+    people = [
+        tokens_for(google, list(STAFF_SCOPES), email=f"person{i}@acme-photo.com") for i in range(9)
+    ]
+    for i in range(9):
+        google.account_latency[f"person{i}@acme-photo.com"] = LATENCY
+
+    try:
+        started = time.time()
+        await asyncio.gather(
+            *(calendar.free_busy(tokens, ["primary"], at(0), at(24)) for tokens in people)
+        )
+    finally:
+        await calendar.close()
+
+    sent = google.requests.matching("/freeBusy$")
+    assert len(sent) == 9 and most_at_once(sent) == 3
+    assert max(r.at for r in sent) - started >= 2 * LATENCY, "in three waves"
+    assert len({r.peer for r in sent}) == 3, "three connections, each used three times"
+
+
+async def test_a_refresh_takes_one_of_its_accounts_slots(google: FakeGoogle) -> None:
+    calendar = make_adapter(google, calls_per_account=1)
+    fresh = tokens_for(google, list(STAFF_SCOPES))
+    expired = replace(fresh, expiry=datetime.now(UTC) - timedelta(seconds=5))  # the same grant
+    other = tokens_for(google, list(STAFF_SCOPES))  # the same account, another grant
+    google.account_latency[EMAIL] = LATENCY
+
+    try:
+        first = asyncio.create_task(calendar.fetch_account(fresh))
+        await asyncio.sleep(LATENCY / 4)  # at Google now, holding the grant's one slot
+        await asyncio.gather(first, calendar.fetch_account(expired), calendar.fetch_account(other))
+    finally:
+        await calendar.close()
+
+    [call] = sent_with(google, fresh, PRIMARY)
+    [refresh] = google.requests.matching("/token$")
+    [others] = sent_with(google, other, PRIMARY)
+    assert refresh.at >= call.at + LATENCY, "the refresh waited for the slot"
+    assert others.at < call.at + LATENCY / 2, "another grant has slots of its own"

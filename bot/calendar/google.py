@@ -1,37 +1,66 @@
 """The Google adapter of the calendar port.
 
 - Consent and code exchange: google-auth-oauthlib's `Flow`, with PKCE (the verifier is
-  kept with the single-use state), offline access and `prompt=consent`.
-- Calendar calls: google-api-python-client with static discovery, in worker threads,
-  an `httplib2.Http` per worker thread (it is not thread-safe; one per thread keeps its
-  connections open between calls), explicit timeouts and the library's own
-  `num_retries` for 429, 5xx and 403 rate limits.
+  kept with the single-use state), offline access and `prompt=consent`. Rare, and built
+  on requests: the exchange runs in a thread.
+- Calendar calls: asyncio HTTP over one `aiohttp.ClientSession` per instance (its pool
+  keeps connections open between calls), no thread per call. google-api-python-client,
+  built once from its static discovery document, still describes every call: its
+  `HttpRequest` gives the method, the URI with its query, the JSON body and the headers,
+  and interprets the answer (`postproc`, `HttpError` with Google's error reasons). Only
+  the sending is ours. That keeps the adapter smaller and as faithful as before: writing
+  the five calls against the REST API would mean building URIs (calendar ids are
+  emails, escaped in the path), bodies and error parsing by hand, which the library
+  already does from the same document Google publishes.
+- Tokens: an access token within google-auth's clock skew of its expiry
+  (`REFRESH_THRESHOLD`, 3 min 45 s) is refreshed before the call, as google-auth does;
+  a 401 refreshes once and sends again, as `google_auth_httplib2.AuthorizedHttp` did.
+  The refresh is google-auth's async token client (`google.oauth2._client_async`),
+  sent over the same session. Not `google.oauth2._credentials_async.Credentials`: its
+  retries of the token endpoint sleep with `time.sleep`, blocking the event loop for
+  1 s and 2 s; so the client is called without its retries (`can_retry=False`) and the
+  retries are google-auth's own async backoff (`AsyncExponentialBackoff`, the same
+  three attempts). Nor `google.auth.aio`, which has no credentials for a user's refresh
+  token yet. `invalid_grant` comes back as google-auth's `RefreshError`, as before.
+  Calls of one grant that find its token expired at once share one refresh.
+- Retries: as the library's `execute(num_retries=…)`, whose rules they reuse
+  (`_should_retry_response`: 5xx, 429, 403 with a rate-limit reason), with its backoff
+  (a random share of 2**n seconds before retry n), and retrying dropped connections and
+  timeouts as it retries socket errors. Each attempt has its own timeout.
+- Limits: at most `calls_per_account` calls of one grant at Google at once (Google's
+  per-user quota, and its limit on writing one calendar in quick succession), and at
+  most `calls_at_once` of the whole instance (its connection pool). A slot is held while
+  a request is at Google, not while a retry waits.
 - Free/busy queries are split to fit Google's limits (50 calendars, about 90 days) and
   the pieces merged; events are inserted with the bot's own id, so a retry is harmless,
   and moved in place (`events.patch` of their times only, so patching twice is harmless).
-- Every library error is translated here into the port's errors.
+- Every library and transport error is translated here into the port's errors.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import hashlib
 import logging
 import os
-import select
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import random
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import google.auth.exceptions
-import google_auth_httplib2
 import httplib2
+from google.auth._exponential_backoff import AsyncExponentialBackoff
+from google.oauth2 import _client_async
 from google.oauth2.credentials import Credentials
 from google_auth_oauthlib.flow import Flow
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
+from googleapiclient.http import HttpRequest, _should_retry_response
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from requests import RequestException
 
@@ -54,16 +83,40 @@ from bot.calendar.port import (
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-# What google-auth, google-api-python-client and httplib2 raise (socket timeouts are OSErrors).
+# What google-auth, google-api-python-client and aiohttp raise (aiohttp's connection
+# errors are OSErrors too; its timeouts are TimeoutErrors).
 LIBRARY_ERRORS = (
     google.auth.exceptions.GoogleAuthError,
     HttpError,
-    httplib2.HttpLib2Error,
+    aiohttp.ClientError,
+    TimeoutError,
     OSError,
 )
+# What the library's `_retry_request` retries besides answers: SSL errors, socket
+# timeouts, connection errors (refused, reset, aborted) and an unknown host. aiohttp's
+# `ClientConnectionError` is all of those, a server that closed a kept connection too.
+RETRIED_ERRORS = (aiohttp.ClientConnectionError, TimeoutError)
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
+
+CALLS_PER_ACCOUNT = 4
+"""Calls of one Google account at Google at once, by default. Google's Calendar quota is
+600 requests a minute per user (and 10,000 per project), on a sliding minute
+(https://developers.google.com/workspace/calendar/api/guides/quota), and writing one
+calendar in quick succession is rate-limited too. The bot asks each account little at a
+time (one free/busy read a question, one event a booking), so 4 leaves room for a few
+questions or bookings at once on the shared primary account while a burst at about
+150 ms a call (some 27 a second) stays a burst the minute absorbs. A first guess, for
+the benchmarks to size."""
+CALLS_AT_ONCE = 256
+"""Calls of the whole instance at Google at once, and its connection pool, by default: a
+200-person availability answer in one wave beside a health round's 32 checks (232), on
+one event loop that only waits meanwhile. Each call at once is one connection (HTTP/1.1),
+and a cold connection costs a TLS handshake of CPU on the loop. A first guess, for the
+benchmarks to size."""
+KEEPALIVE = 120.0
+"""Seconds an idle connection is kept (aiohttp's default is 15): answers come in bursts
+minutes apart, and a kept connection saves the new one's handshakes. Google closes idle
+connections itself after a while; the pool notices and opens a new one."""
 
 # freeBusy.query: "calendarExpansionMax ... Maximum value is 50"
 # (https://developers.google.com/calendar/api/v3/reference/freebusy/query), and longer
@@ -77,6 +130,15 @@ FREEBUSY_MAX_RANGE = timedelta(days=90)
 # (https://developers.google.com/calendar/api/guides/errors).
 ALREADY_INSERTED = frozenset({409})
 ALREADY_DELETED = frozenset({404, 410})
+
+
+@dataclass
+class _Limit:
+    """One account's slots, and how many calls hold or wait for one (its entry goes when
+    none do)."""
+
+    slots: asyncio.Semaphore
+    users: int = 0
 
 
 class GoogleCalendar:
@@ -94,9 +156,12 @@ class GoogleCalendar:
         redirect_uri: str,
         timeout: float = 10.0,
         num_retries: int = 3,
-        max_workers: int = 16,
+        calls_per_account: int = CALLS_PER_ACCOUNT,
+        calls_at_once: int = CALLS_AT_ONCE,
         allow_plain_http: bool = False,
     ) -> None:
+        if calls_per_account < 1 or calls_at_once < 1:
+            raise ValueError("the limits of calls at once must be at least 1")
         self._client_config = {
             "web": {
                 "client_id": client_id,
@@ -112,12 +177,20 @@ class GoogleCalendar:
         self._api_url = api_url
         self._redirect_uri = redirect_uri
         self._timeout = timeout
+        """Seconds each attempt (a request and its answer) may take."""
         self._num_retries = num_retries
-        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="google")
-        self._thread = threading.local()
+        self._rand: Callable[[], float] = random.random
+        """The share of 2**n seconds waited before retry n (the library's `_rand`)."""
+        self.calls_per_account = calls_per_account
+        self.calls_at_once = calls_at_once
+        self._accounts: dict[str, _Limit] = {}
+        self._instance = asyncio.Semaphore(calls_at_once)
+        self._refreshing: dict[str, asyncio.Task[TokenSet]] = {}
+        self._session: aiohttp.ClientSession | None = None
         # Parsing the discovery document is the costly part of build(), and making a
         # collection's methods the costly part of each call: do both once. They only
-        # build requests, so the worker threads share them.
+        # describe requests (building one takes some 10 µs); the Http the library wants
+        # is never used to send one.
         service = build(
             "calendar",
             "v3",
@@ -136,11 +209,25 @@ class GoogleCalendar:
             # Only ever set for loopback emulators: Settings refuses http:// elsewhere.
             os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+    def _http(self) -> aiohttp.ClientSession:
+        """The instance's session, made in the running loop on first use."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.calls_at_once, limit_per_host=0, keepalive_timeout=KEEPALIVE
+            )
+            self._session = aiohttp.ClientSession(connector=connector)
+        elif self._session.closed:  # the bot is stopping: no new connections
+            raise Transient("the calendar adapter is closed")
+        return self._session
 
-    async def _in_thread(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+    async def close(self) -> None:
+        """Stop the refreshes under way and close the connections."""
+        refreshing = list(self._refreshing.values())
+        for task in refreshing:
+            task.cancel()
+        await asyncio.gather(*refreshing, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
 
     # --- consent -------------------------------------------------------------------
 
@@ -177,69 +264,175 @@ class GoogleCalendar:
             return _token_set(flow.credentials)
 
         try:
-            return await self._in_thread(exchange)
+            return await asyncio.to_thread(exchange)
         except OAuth2Error as err:
             raise ConsentFailed(f"Google refused the code: {err.error}") from err
         except (RequestException, OSError) as err:
             raise ConsentFailed("Google could not be reached to finish the sign-in") from err
 
-    # --- calendar calls ------------------------------------------------------------
+    # --- sending -------------------------------------------------------------------
 
-    def _credentials(self, tokens: TokenSet) -> Credentials:
-        return Credentials(  # type: ignore[no-untyped-call]
-            token=tokens.access_token,
-            refresh_token=tokens.refresh_token,
-            # google-auth compares expiry with a naive UTC clock.
-            expiry=tokens.expiry.astimezone(UTC).replace(tzinfo=None) if tokens.expiry else None,
-            token_uri=self._token_uri,
-            client_id=self._client_id,
-            client_secret=self._client_secret,
-            scopes=list(tokens.scopes),
+    @contextlib.asynccontextmanager
+    async def _slot(self, account: str) -> AsyncIterator[None]:
+        """Hold one of the account's slots, then one of the instance's (always in that
+        order, so a call waiting for its account's turn holds none of the instance's)."""
+        limit = self._accounts.get(account)
+        if limit is None:
+            limit = self._accounts[account] = _Limit(asyncio.Semaphore(self.calls_per_account))
+        limit.users += 1
+        try:
+            async with limit.slots, self._instance:
+                yield
+        finally:
+            limit.users -= 1
+            if not limit.users:
+                del self._accounts[account]
+
+    async def _send(
+        self, account: str, request: HttpRequest, tokens: TokenSet
+    ) -> tuple[httplib2.Response, bytes]:
+        """One attempt: the request as the library built it, with the access token."""
+        headers = {**request.headers, "authorization": f"Bearer {tokens.access_token}"}
+        body = request.body.encode() if isinstance(request.body, str) else request.body
+        async with (
+            self._slot(account),
+            self._http().request(
+                request.method,
+                request.uri,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+            ) as answer,
+        ):
+            content = await answer.read()
+        # The library reads answers as httplib2 gives them: a dict of lower-case headers.
+        response = httplib2.Response(
+            {**{k.lower(): v for k, v in answer.headers.items()}, "status": str(answer.status)}
         )
+        response.reason = answer.reason or ""
+        return response, content
 
-    def _thread_http(self) -> httplib2.Http:
-        """This worker thread's own Http. The library's thread-safety guide asks for an Http
-        per thread, as httplib2.Http is not thread-safe; kept, it reuses its connections
-        (and reconnects when Google has closed one):
-        https://googleapis.github.io/google-api-python-client/docs/thread_safety.html
-        """
-        http: httplib2.Http | None = getattr(self._thread, "http", None)
-        if http is None:
-            http = self._thread.http = httplib2.Http(timeout=self._timeout)
-        _close_dropped_connections(http)
-        return http
+    async def _execute(
+        self, tokens: TokenSet, request: HttpRequest
+    ) -> tuple[httplib2.Response, bytes, TokenSet]:
+        """Send with retries, as `HttpRequest.execute(num_retries=…)` over an
+        `AuthorizedHttp`: the answer (maybe an error's), and the tokens it was sent with."""
+        account = _account_of(tokens)
+        if not _fresh(tokens):
+            tokens = await self._refresh(account, tokens)
+        retry = 0
+        while True:
+            try:
+                response, content = await self._send(account, request, tokens)
+                if response.status == 401:  # the token was refused: refresh once, send again
+                    tokens = await self._refresh(account, tokens)
+                    response, content = await self._send(account, request, tokens)
+            except RETRIED_ERRORS as err:
+                if retry == self._num_retries:
+                    raise
+                failed = type(err).__name__
+            else:
+                if retry == self._num_retries or not _should_retry_response(
+                    response.status, content
+                ):
+                    return response, content, tokens
+                failed = str(response.status)
+            retry += 1
+            wait = self._rand() * 2**retry
+            logger.warning(
+                "Google %s: %s; retry %d of %d in %.2f s",
+                request.methodId,
+                failed,
+                retry,
+                self._num_retries,
+                wait,
+            )
+            await asyncio.sleep(wait)
 
     async def _call(
         self,
         tokens: TokenSet,
-        request: Callable[[], Any],
+        request: HttpRequest,
         *,
         accept: frozenset[int] = frozenset(),
     ) -> tuple[Any, TokenSet]:
-        """Run `request()` in a worker thread; the result and the (maybe refreshed) tokens.
+        """The answer to `request` and the (maybe refreshed) tokens.
 
         An HTTP error whose status is in `accept` counts as success, with the result None.
         """
-        credentials = self._credentials(tokens)
-
-        def run() -> Any:
-            http = google_auth_httplib2.AuthorizedHttp(credentials, http=self._thread_http())
-            try:
-                return request().execute(http=http, num_retries=self._num_retries)
-            except HttpError as err:
-                if err.resp.status in accept:
-                    return None
-                raise
-
         try:
-            result = await self._in_thread(run)
+            response, content, tokens = await self._execute(tokens, request)
+            if response.status in accept:
+                return None, tokens
+            if response.status >= 300:
+                raise HttpError(response, content, uri=request.uri)
+            return request.postproc(response, content), tokens
         except LIBRARY_ERRORS as err:
             raise translate_error(err) from err
-        refreshed = credentials.token != tokens.access_token
-        return result, (_token_set(credentials, previous=tokens) if refreshed else tokens)
+
+    # --- refreshing ----------------------------------------------------------------
+
+    async def _refresh(self, account: str, tokens: TokenSet) -> TokenSet:
+        """The tokens refreshed. Calls of one grant that need it at once share one
+        refresh, which goes on if one of them stops waiting (its deadline passed)."""
+        refreshing = self._refreshing.get(account)
+        if refreshing is None:
+            refreshing = asyncio.create_task(self._refresh_grant(account, tokens))
+            self._refreshing[account] = refreshing
+            refreshing.add_done_callback(functools.partial(self._refreshed, account))
+        return await asyncio.shield(refreshing)
+
+    def _refreshed(self, account: str, task: asyncio.Task[TokenSet]) -> None:
+        if self._refreshing.get(account) is task:
+            del self._refreshing[account]
+        if not task.cancelled():
+            task.exception()  # seen: those who waited have it, or nobody waits any more
+
+    async def _refresh_grant(self, account: str, tokens: TokenSet) -> TokenSet:
+        """google-auth's refresh-token grant over the session, tried as google-auth's
+        `Credentials.refresh` tries it: again after a retryable answer (5xx, 429, or a
+        `server_error`), three attempts in all, with its backoff between them."""
+        if tokens.refresh_token is None:
+            raise google.auth.exceptions.RefreshError(  # type: ignore[no-untyped-call]
+                "The credentials do not contain the necessary fields need to refresh the "
+                "access token. You must specify refresh_token, token_uri, client_id, and "
+                "client_secret."
+            )
+        endpoint = _TokenEndpoint(self._http(), self._timeout)
+        attempts = AsyncExponentialBackoff()  # type: ignore[no-untyped-call]
+        async for attempt in attempts:
+            try:
+                async with self._slot(account):
+                    access, refresh, expiry, answer = await _client_async.refresh_grant(  # type: ignore[no-untyped-call]
+                        endpoint,
+                        self._token_uri,
+                        tokens.refresh_token,
+                        self._client_id,
+                        self._client_secret,
+                        scopes=list(tokens.scopes) or None,
+                        can_retry=False,
+                    )
+            except google.auth.exceptions.RefreshError as err:
+                if not err.retryable or attempt >= attempts.total_attempts:
+                    raise
+                logger.warning("Google's token endpoint failed for now; trying again")
+                continue
+            granted = answer.get("scope")
+            return TokenSet(
+                access_token=str(access),
+                # Google sends a refresh token only with consent: never lose the one we have.
+                refresh_token=refresh or tokens.refresh_token,
+                expiry=expiry.replace(tzinfo=UTC) if expiry is not None else None,
+                # As google-auth's Credentials: what Google says it granted, else as
+                # before (a scope no longer granted then shows as missing to the checks).
+                scopes=tuple(granted.split()) if isinstance(granted, str) else tokens.scopes,
+            )
+        raise AssertionError("google-auth's backoff stopped before its last attempt")
+
+    # --- calendar calls ------------------------------------------------------------
 
     async def fetch_account(self, tokens: TokenSet) -> tuple[Account, TokenSet]:
-        body, tokens = await self._call(tokens, lambda: self._calendars.get(calendarId="primary"))
+        body, tokens = await self._call(tokens, self._calendars.get(calendarId="primary"))
         return Account(email=str(body["id"]), time_zone=body.get("timeZone")), tokens
 
     async def free_busy(
@@ -273,7 +466,7 @@ class GoogleCalendar:
             "timeZone": "UTC",
             "items": [{"id": calendar_id} for calendar_id in calendar_ids],
         }
-        answer, tokens = await self._call(tokens, lambda: self._freebusy.query(body=body))
+        answer, tokens = await self._call(tokens, self._freebusy.query(body=body))
         calendars = answer.get("calendars") or {}
         return calendars, tokens
 
@@ -294,7 +487,7 @@ class GoogleCalendar:
         }
         _, tokens = await self._call(
             tokens,
-            lambda: self._events.insert(calendarId="primary", body=body, sendUpdates="all"),
+            self._events.insert(calendarId="primary", body=body, sendUpdates="all"),
             accept=ALREADY_INSERTED,
         )
         return tokens
@@ -303,7 +496,7 @@ class GoogleCalendar:
         # https://developers.google.com/calendar/api/v3/reference/events/delete
         _, tokens = await self._call(
             tokens,
-            lambda: self._events.delete(calendarId="primary", eventId=event_id, sendUpdates="all"),
+            self._events.delete(calendarId="primary", eventId=event_id, sendUpdates="all"),
             accept=ALREADY_DELETED,
         )
         return tokens
@@ -331,7 +524,7 @@ class GoogleCalendar:
         }
         answer, tokens = await self._call(
             tokens,
-            lambda: self._events.patch(
+            self._events.patch(
                 calendarId=calendar_id, eventId=event_id, body=body, sendUpdates="all"
             ),
             accept=ALREADY_DELETED,
@@ -344,10 +537,9 @@ class GoogleCalendar:
         # https://developers.google.com/identity/protocols/oauth2/web-server#tokenrevoke
         timeout = aiohttp.ClientTimeout(total=self._timeout)
         try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
-                session.post(self._revoke_uri, data={"token": token}) as response,
-            ):
+            async with self._http().post(
+                self._revoke_uri, data={"token": token}, timeout=timeout
+            ) as response:
                 if response.status == 200:
                     return
                 body = await response.json(content_type=None)
@@ -358,16 +550,64 @@ class GoogleCalendar:
         raise Transient(f"Google answered {response.status} to the revocation")
 
 
-def _close_dropped_connections(http: httplib2.Http) -> None:
-    """Close the kept connections that Google closed while they were idle (an idle socket
-    that reads as ready has its end-of-file waiting), so the next request opens a new one
-    instead of failing on a dead one: urllib3's `is_connection_dropped`, for httplib2."""
-    for connection in http.connections.values():
-        if connection.sock is not None:
-            ready = select.poll()
-            ready.register(connection.sock, select.POLLIN)
-            if ready.poll(0):
-                connection.close()
+class _TokenEndpoint:
+    """A `google.auth.transport.Request` over the adapter's session: what google-auth's
+    async token client sends with (it reads `status` and `await content()`)."""
+
+    def __init__(self, session: aiohttp.ClientSession, timeout: float) -> None:
+        self._session = session
+        self._timeout = timeout
+
+    async def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - google-auth's Request takes one
+        **kwargs: Any,
+    ) -> _TokenAnswer:
+        try:
+            async with self._session.request(
+                method,
+                url,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
+                **kwargs,
+            ) as answer:
+                return _TokenAnswer(answer.status, dict(answer.headers), await answer.read())
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise google.auth.exceptions.TransportError(err) from err  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class _TokenAnswer:
+    """A `google.auth.transport.Response`, read in full."""
+
+    status: int
+    headers: dict[str, str]
+    data: bytes
+
+    async def content(self) -> bytes:
+        return self.data
+
+
+def _account_of(tokens: TokenSet) -> str:
+    """The key of the grant the tokens belong to: its refresh token's digest (the same for
+    every call of one connection until it reconnects; never the token itself). A person
+    connected twice has two grants, each with its own slots."""
+    secret = tokens.refresh_token or tokens.access_token
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _fresh(tokens: TokenSet) -> bool:
+    """Whether the access token can be sent as it is: google-auth's own test, so a token
+    within `REFRESH_THRESHOLD` of its expiry (the clock skew) is refreshed first."""
+    # google-auth compares expiry with a naive UTC clock.
+    expiry = tokens.expiry.astimezone(UTC).replace(tzinfo=None) if tokens.expiry else None
+    credentials = Credentials(token=tokens.access_token, expiry=expiry)  # type: ignore[no-untyped-call]
+    return bool(credentials.valid)
 
 
 def _token_set(credentials: Credentials, previous: TokenSet | None = None) -> TokenSet:
@@ -460,6 +700,8 @@ def translate_error(err: Exception) -> CalendarError:
         if status == 429 or status >= 500:
             return Transient(f"Google answered {status}")
         return CalendarError(f"Google answered {status}: {err.reason}")
-    if isinstance(err, google.auth.exceptions.TransportError | OSError | httplib2.HttpLib2Error):
+    if isinstance(
+        err, google.auth.exceptions.TransportError | aiohttp.ClientError | TimeoutError | OSError
+    ):
         return Transient(f"Google could not be reached: {type(err).__name__}")
     return CalendarError(f"Google call failed: {type(err).__name__}")

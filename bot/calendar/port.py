@@ -77,8 +77,9 @@ BusyTimes = dict[str, list[Interval] | None]
 
 
 READ_DEADLINE = 4.0
-"""Seconds one person's calendar may take (a token refresh, the client library's retries
-and backoff included) while someone waits for an answer; past it, their calendar is
+"""Seconds one person's calendar may take (a token refresh, the adapter's retries and
+backoff, and any wait for a turn under its limits of calls at once included) while
+someone waits for an answer; past it, their calendar is
 reported as not read (or not checked) in time, never as free or broken. One hanging
 Google account never holds everyone else's answer."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -326,7 +325,6 @@ async def test_a_timeout_is_transient(bot: RunningBot) -> None:
     await connect(bot, user=ALICE, email=ALICE_EMAIL)
     calendar = bot.services.calendar
     calendar._timeout, calendar._num_retries = 0.3, 0
-    calendar._thread = threading.local()  # the worker threads' new Http objects take it
     bot.google.faults.add(Fault(PRIMARY_PATH, latency=1.0))
 
     await periodic_round(bot)
@@ -340,7 +338,6 @@ async def test_status_shows_a_google_timeout_as_not_checked(bot: RunningBot) -> 
     await connect(bot, user=ALICE, email=ALICE_EMAIL)
     calendar = bot.services.calendar
     calendar._timeout, calendar._num_retries = 0.3, 0
-    calendar._thread = threading.local()  # the worker threads' new Http objects take it
     bot.google.faults.add(Fault(PRIMARY_PATH, latency=1.0))  # Google hangs past the timeout
 
     reply = await live_status(bot)
