@@ -80,11 +80,11 @@ from bench.fleet import (
 )
 from bench.health_checks import LoopLag, RssWatch, connection_row, reset_peak_rss, sealed_tokens
 from bench.report import machine, percentile
+from bot.calendar.google import CALLS_AT_ONCE
 from bot.calendar.port import STAFF_SCOPES
 from bot.config import Settings
 from bot.digest import CONCURRENCY, Digests, RunResult
 from bot.services import Services, build_services, freeze_start_up
-from bot.staff import CALENDAR_CONCURRENCY
 from bot.tokens import TokenCipher
 from sandbox.fake_slack import text_of
 from storage.db import async_url, session_factory
@@ -479,7 +479,7 @@ class Result:
     staff_per_customer: int
     latency_s: float
     google_limit: int
-    """`bot.staff.CALENDAR_CONCURRENCY`: Google reads at once, all customers together."""
+    """`bot.calendar.google.CALLS_AT_ONCE`: Google calls at once, all customers together."""
     digest_concurrency: int
     """Customers composed at once (`Digests`' concurrency)."""
     sent: int
@@ -604,7 +604,7 @@ def judge(
     slack: dict[str, int],
     google: dict[str, int],
 ) -> Result:
-    ideal = options.calendars * options.latency / CALENDAR_CONCURRENCY
+    ideal = options.calendars * options.latency / CALLS_AT_ONCE
     target = TIME_FACTOR_TARGET * ideal
     wall, start = timed.wall_s, timed.started_at
     posted = [at - start for at in arrivals.posts] or [0.0]
@@ -616,7 +616,7 @@ def judge(
         customers=options.customers,
         staff_per_customer=options.staff,
         latency_s=options.latency,
-        google_limit=CALENDAR_CONCURRENCY,
+        google_limit=CALLS_AT_ONCE,
         digest_concurrency=options.concurrency,
         sent=timed.outcome.sent,
         failed=timed.outcome.failed,
@@ -752,7 +752,7 @@ def table(r: Result) -> str:
         ("database", r.database),
         ("customers × staff", f"{r.customers} × {r.staff_per_customer}"),
         ("Slack and Google latency a call", f"{r.latency_s:g} s"),
-        ("Google limit (CALENDAR_CONCURRENCY)", str(r.google_limit)),
+        ("Google limit (CALLS_AT_ONCE)", str(r.google_limit)),
         ("customers at once (Digests)", str(r.digest_concurrency)),
         ("digests sent, failed", f"{r.sent}, {r.failed}"),
         ("digests verified against the calendars", str(r.verified)),

@@ -53,9 +53,6 @@ from storage.repositories import RefreshedTokens, Roster, Store
 
 logger = logging.getLogger(__name__)
 
-CALENDAR_CONCURRENCY = 50
-"""Staff calendars one availability question reads at once (each holds a worker thread)."""
-
 # Why a staff member's time is unknown.
 NOT_CONNECTED = "not_connected"
 TOO_SLOW = "too_slow"
@@ -260,12 +257,10 @@ class Staff:
         store: Store,
         calendar: CalendarProvider,
         cipher: TokenCipher,
-        concurrency: int = CALENDAR_CONCURRENCY,
     ) -> None:
         self._store = store
         self._calendar = calendar
         self._cipher = cipher
-        self._limit = asyncio.Semaphore(concurrency)
 
     async def roster(self, customer: Customer, days: Sequence[date]) -> Roster:
         """The customer's members, connections, and bookings on `days`, read at once."""
@@ -351,22 +346,23 @@ class Staff:
             return Busy(None, person.problem)
         connection = person.connection
         tokens = self._cipher.open_tokens(connection.token_ciphertext)
-        async with self._limit:
-            try:
-                async with asyncio.timeout(READ_DEADLINE):
-                    found, fresh = await self._calendar.free_busy(
-                        tokens, ["primary"], span.start, span.end
-                    )
-            except TimeoutError:
-                logger.info("free/busy of connection %s: no answer in time", connection.id)
-                return Busy(None, TOO_SLOW)
-            except NeedsReconnect:
-                return Busy(None, NEEDS_RECONNECT)
-            except MissingPermission:
-                return Busy(None, MISSING_PERMISSION)
-            except CalendarError as err:
-                logger.info("free/busy of connection %s failed: %s", connection.id, err)
-                return Busy(None, UNREADABLE)
+        # Every calendar of a question is asked at once: the adapter's own limits (per
+        # account, per instance) are what holds a call back.
+        try:
+            async with asyncio.timeout(READ_DEADLINE):
+                found, fresh = await self._calendar.free_busy(
+                    tokens, ["primary"], span.start, span.end
+                )
+        except TimeoutError:
+            logger.info("free/busy of connection %s: no answer in time", connection.id)
+            return Busy(None, TOO_SLOW)
+        except NeedsReconnect:
+            return Busy(None, NEEDS_RECONNECT)
+        except MissingPermission:
+            return Busy(None, MISSING_PERMISSION)
+        except CalendarError as err:
+            logger.info("free/busy of connection %s failed: %s", connection.id, err)
+            return Busy(None, UNREADABLE)
         intervals = found.get("primary")
         return Busy(
             intervals,
