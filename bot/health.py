@@ -1,8 +1,9 @@
 """Connection health: live checks, every state change recorded, one notice per change.
 
 A check refreshes the access token if it has expired and makes one cheap Calendar call
-(`calendars/primary`). Google's own client libraries retry 429s and 5xx with backoff and
-jitter inside that call; what still fails is *transient*. Verdicts:
+(`calendars/primary`). The calendar adapter retries 429s and 5xx with backoff and jitter
+inside that call, as Google's own client library does; what still fails is *transient*.
+Verdicts:
 
 - ok -> connected;
 - `invalid_grant`, or 401 with fresh credentials -> needs reconnecting;
@@ -11,8 +12,10 @@ jitter inside that call; what still fails is *transient*. Verdicts:
   failed: then a connected connection becomes unreachable. That is Google's trouble, not a
   breakage, so it raises no alert.
 
-A change to a broken state records an event with a notice: one alert in the channel
-with a Reconnect button, however many checks follow. A change from broken back to
+A periodic round records each check as it ends, in its own short transaction; `status`
+checks a customer's connections side by side and records them all in one. A change to a
+broken state records an event with a notice: one alert in the channel with a Reconnect
+button, however many checks follow. A change from broken back to
 connected records an all-clear. Notices are an outbox in the database: whoever records
 the change commits the notice with it, and sending claims it first, so each is sent
 once even with several instances.
@@ -127,9 +130,8 @@ class Health:
             )
         return Finding(ConnectionState.CONNECTED, "", sealed)
 
-    async def check(self, connection: CalendarConnection) -> None:
-        """Check one connection live and record the outcome (and any change of state)."""
-        finding = await self.probe(connection)
+    def outcome(self, connection: CalendarConnection, finding: Finding) -> CheckOutcome:
+        """What a check's finding makes of the connection, ready to be recorded."""
         failures = 0 if finding.state is not None else connection.check_failures + 1
         state = finding.state or connection.state
         reason = finding.reason if finding.state is not None else connection.state_reason
@@ -139,7 +141,7 @@ class Health:
             and not connection.state.is_broken
         ):
             state, reason = ConnectionState.UNREACHABLE, GOOGLE_UNREACHABLE
-        outcome = CheckOutcome(
+        return CheckOutcome(
             connection_id=connection.id,
             generation=connection.connected_at,
             from_state=connection.state,
@@ -149,24 +151,26 @@ class Health:
             at=self._clock(),
             token_ciphertext=finding.token_ciphertext,
         )
-        event = await self._store.record_check(outcome)
+
+    async def check(self, connection: CalendarConnection) -> None:
+        """Check one connection live and record the outcome (and any change of state)."""
+        event = await self._store.record_check(
+            self.outcome(connection, await self.probe(connection))
+        )
         if event is not None:
-            logger.info(
-                "connection %s: %s -> %s (%s)",
-                connection.id,
-                event.from_state,
-                event.to_state,
-                reason,
-            )
+            _log_change(event)
 
     async def check_customer(self, customer: Customer) -> list[CalendarConnection]:
-        """Check every connection of a customer now, side by side; them as they now stand.
+        """Check every connection of a customer now, side by side, and record what they
+        found in one transaction; them as they now stand.
 
         These checks do not queue behind a periodic round: a person is waiting for them.
         """
-        await asyncio.gather(
-            *(self.check(c) for c in await self._store.list_connections(customer.id))
-        )
+        connections = await self._store.list_connections(customer.id)
+        findings = await asyncio.gather(*(self.probe(c) for c in connections))
+        outcomes = [self.outcome(c, f) for c, f in zip(connections, findings, strict=True)]
+        for event in await self._store.record_checks(outcomes):
+            _log_change(event)
         return await self._store.list_connections(customer.id)
 
     async def live_status(
@@ -280,6 +284,16 @@ class Health:
         if event.reason == RECONNECTED:
             return breakage.notice_ts  # the channel was already told who reconnected
         return await self._poster.post(customer, build_all_clear(connection))
+
+
+def _log_change(event: ConnectionEvent) -> None:
+    logger.info(
+        "connection %s: %s -> %s (%s)",
+        event.connection_id,
+        event.from_state,
+        event.to_state,
+        event.reason,
+    )
 
 
 # --- the instance's own health -----------------------------------------------------

@@ -10,10 +10,11 @@ the event's connection and customer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy import Select, and_, delete, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.models import (
@@ -293,6 +294,71 @@ class ConnectionRepository(Repository):
                     return None  # disconnected or reconnected meanwhile: this check is moot
                 expected = current
         return None
+
+    async def record_checks(self, outcomes: Sequence[CheckOutcome]) -> list[ConnectionEvent]:
+        """`record_check` for many checks in one transaction, in a few statements whatever
+        their number (`status` of a customer's whole staff); the events of the changes
+        this call recorded, in the outcomes' order.
+
+        The rows of the checks' generations are locked first, their leases released and
+        their states read in the same statement (PostgreSQL locks them in id order, so
+        two of these at once wait for each other instead of deadlocking; SQLite has one
+        writer, this one from that statement on). With no state able to change before
+        the commit, each outcome replaces the state read, as `record_check`'s
+        compare-and-set ends up doing; a connection disconnected or reconnected
+        meanwhile is left alone.
+        """
+        if not outcomes:
+            return []
+        table = CalendarConnection
+        checked = {(o.connection_id, o.generation) for o in outcomes}
+        theirs = (
+            select(table.id)
+            .where(tuple_(table.id, table.connected_at).in_(checked))
+            .order_by(table.id)
+            .with_for_update()
+        )
+        async with self._sessions.begin() as session:
+            locked = await session.execute(
+                update(table)
+                .where(table.id.in_(theirs.scalar_subquery()))
+                .values(check_claimed_until=None)
+                .returning(table.id, table.state)
+                .execution_options(synchronize_session=False)
+            )
+            states: dict[int, ConnectionState] = {row.id: row.state for row in locked}
+            rows: list[dict[str, object]] = []
+            events: list[ConnectionEvent] = []
+            for outcome in outcomes:
+                previous = states.get(outcome.connection_id)
+                if previous is None:
+                    continue  # disconnected or reconnected meanwhile: this check is moot
+                row: dict[str, object] = {
+                    "id": outcome.connection_id,
+                    "last_checked_at": outcome.at,
+                    "check_failures": outcome.failures,
+                    "state": outcome.to_state,
+                    "state_reason": outcome.reason,
+                }
+                if outcome.token_ciphertext is not None:
+                    row["token_ciphertext"] = outcome.token_ciphertext
+                rows.append(row)
+                if previous != outcome.to_state:
+                    events.append(
+                        ConnectionEvent(
+                            connection_id=outcome.connection_id,
+                            at=outcome.at,
+                            from_state=previous,
+                            to_state=outcome.to_state,
+                            reason=outcome.reason,
+                            notice=outcome.notice_for(previous),
+                        )
+                    )
+                states[outcome.connection_id] = outcome.to_state
+            if rows:  # by primary key, as executemany: one statement per set of columns
+                await session.execute(update(table), rows)
+            session.add_all(events)
+        return events
 
     async def connection_events(self, connection_id: int) -> list[ConnectionEvent]:
         async with self._sessions() as session:

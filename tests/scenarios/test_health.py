@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.calendar.port import STAFF_SCOPES
 from bot.health import UNREACHABLE_AFTER
@@ -18,7 +23,7 @@ from bot.tokens import TokenCipher
 from sandbox.fake_google import approve_consent
 from sandbox.fake_slack import button_urls, text_of
 from sandbox.faults import Fault
-from storage.models import CalendarConnection, ConnectionState
+from storage.models import CalendarConnection, ConnectionKind, ConnectionState
 from storage.repositories import RECONNECTED
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, RunningBot, serve_bot
 from tests.helpers import wait_until
@@ -112,6 +117,93 @@ async def test_status_checks_every_connection_live(bot: RunningBot) -> None:
     await wait_until(lambda: alerts(bot))
     (alert,) = alerts(bot)
     assert f"<@{BOB}>'s calendar" in text_of(alert) and reconnect_buttons(alert)
+
+
+@contextlib.contextmanager
+def connection_writes(engine: AsyncEngine) -> Iterator[list[tuple[int, str]]]:
+    """Every statement that writes `calendar_connections` meanwhile, with the number of the
+    database transaction it ran in (SQLAlchemy's events on the engine)."""
+    numbers = itertools.count(1)
+    writes: list[tuple[int, str]] = []
+
+    def begin(connection: Connection) -> None:
+        connection.info["transaction"] = next(numbers)
+
+    def before_cursor_execute(
+        connection: Connection, _cursor: Any, statement: str, *_: Any
+    ) -> None:
+        if statement.lstrip().upper().startswith("UPDATE CALENDAR_CONNECTIONS"):
+            writes.append((connection.info["transaction"], statement))
+
+    sync_engine = engine.sync_engine
+    event.listen(sync_engine, "begin", begin)
+    event.listen(sync_engine, "before_cursor_execute", before_cursor_execute)
+    try:
+        yield writes
+    finally:
+        event.remove(sync_engine, "begin", begin)
+        event.remove(sync_engine, "before_cursor_execute", before_cursor_execute)
+
+
+async def test_status_records_every_check_in_one_transaction(bot: RunningBot) -> None:
+    await connect(bot, user=OWNER, email="bookings@acme-photo.com", primary=True)
+    await connect(bot, user=OWNER, email="olivia@acme-photo.com")
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    await connect(bot, user=BOB, email=BOB_EMAIL)
+    bot.google.expire_access_tokens()  # each check refreshes its token: stored with it
+    bot.google.revoke_account_tokens(BOB_EMAIL)
+    before = {who: await connection_of(bot, who) for who in (OWNER, ALICE, BOB)}
+
+    with connection_writes(bot.services.engine) as writes:
+        shown = text_of(await live_status(bot))
+
+    assert "3 of 4 calendar connection(s) working" in shown
+    assert len({transaction for transaction, _ in writes}) == 1, writes
+    # Its leases released and states read; then the outcomes, by primary key: those
+    # with a refreshed token, and Bob's without. Not one statement per connection.
+    assert len(writes) == 3, writes
+    connections = await bot.services.store.list_connections(before[OWNER].customer_id)
+    assert len(connections) == 4
+    assert all(
+        c.last_checked_at and c.last_checked_at > before[ALICE].connected_at for c in connections
+    )
+    cipher = TokenCipher(bot.services.settings.token_encryption_key)
+    for connection in connections:
+        if connection.owner_key == BOB:
+            assert connection.state is ConnectionState.NEEDS_RECONNECT
+            assert connection.token_ciphertext == before[BOB].token_ciphertext
+        else:
+            assert connection.state is ConnectionState.CONNECTED
+            kept = cipher.open_tokens(connection.token_ciphertext)
+            assert (
+                kept.access_token != cipher.open_tokens(before[ALICE].token_ciphertext).access_token
+            )
+    primary = next(c for c in connections if c.kind is ConnectionKind.PRIMARY)
+    assert primary.account_email == "bookings@acme-photo.com"
+    history = await bot.services.store.connection_events(before[BOB].id)
+    assert [(e.from_state, e.to_state) for e in history] == [("connected", "needs_reconnect")]
+    await wait_until(lambda: alerts(bot))
+    assert len(alerts(bot)) == 1
+
+
+async def test_statuses_and_a_round_at_once_record_one_breakage(bot: RunningBot) -> None:
+    """Two `status` of the same customer and a periodic round, side by side: each writes
+    its checks (the batches lock their rows in one order, so they wait for each other
+    rather than deadlock), and Bob's breakage is recorded and announced once."""
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    await connect(bot, user=BOB, email=BOB_EMAIL)
+    bot.google.revoke_account_tokens(BOB_EMAIL)
+
+    await asyncio.gather(live_status(bot), live_status(bot), periodic_round(bot))
+
+    bob = await connection_of(bot, BOB)
+    assert bob.state is ConnectionState.NEEDS_RECONNECT
+    history = await bot.services.store.connection_events(bob.id)
+    assert [(e.from_state, e.to_state) for e in history] == [("connected", "needs_reconnect")]
+    assert (await connection_of(bot, ALICE)).state is ConnectionState.CONNECTED
+    await wait_until(lambda: alerts(bot))
+    await live_status(bot)  # delivers anything still waiting
+    assert len(alerts(bot)) == 1
 
 
 async def test_one_alert_per_breakage_however_many_checks(bot: RunningBot) -> None:
