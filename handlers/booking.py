@@ -69,7 +69,7 @@ from bot.staff import local_today, rules_of
 from bot.when import Clock
 from handlers import clicks
 from handlers.clicks import Reply
-from handlers.forms import FORM_ANSWER_SECONDS, FormAttempt, form_checks, form_start
+from handlers.forms import FORM_ANSWER_SECONDS, FormAnswer, form_checks, form_start
 from handlers.work import AfterAck
 from storage.models import Booking, Customer, utcnow
 
@@ -451,21 +451,19 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
             booked_by=user_id,
             request_key=request_key,
         )
-        attempt: FormAttempt[Attempt] = FormAttempt()
-        failed = await attempt.until(
-            deadline,
+        answer: FormAnswer[Attempt] = FormAnswer(
+            ack,
             after_ack,
             channel_id,
-            lambda: try_booking(services, customer, request),
-            lambda done: tell_booking(services, customer, request, done, reply, note),
             reply,
+            lambda done: tell_booking(services, customer, request, done, reply, note),
         )
-        outcome = attempt.outcome
+        outcome = await answer.attempt(
+            lambda: try_booking(services, customer, request),
+            deadline,
+            build_book_working(channel_id),
+        )
         if outcome is None:
-            if failed:
-                await ack()
-            else:
-                await ack(response_action="update", view=build_book_working(channel_id))
             return
         if isinstance(outcome, Message):  # they may not book that person
             await ack(response_action="errors", errors={FORM_STAFF: FORM_BOOK_OTHERS})
@@ -493,12 +491,7 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
                 )
                 await ack(response_action="update", view=modal)
                 return
-        await ack()
-        after_ack.start(
-            channel_id,
-            lambda: tell_booking(services, customer, request, outcome, reply, note),
-            apologize=reply,
-        )
+        await answer.close_and_tell(outcome)
 
     async def answer_anyone_form(
         ack: AsyncAck,
@@ -511,21 +504,19 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         """The booking form with Anyone free ticked: as with a person, nobody free keeps it
         open with each one's reasons and the nearest times someone is free."""
         channel_id = customer.channel_id
-        attempt: FormAttempt[AnyoneAttempt] = FormAttempt()
-        failed = await attempt.until(
-            deadline,
+        answer: FormAnswer[AnyoneAttempt] = FormAnswer(
+            ack,
             after_ack,
             channel_id,
-            lambda: try_anyone(services, customer, request),
-            lambda done: tell_anyone(services, customer, request, done, reply, note),
             reply,
+            lambda done: tell_anyone(services, customer, request, done, reply, note),
         )
-        outcome = attempt.outcome
+        outcome = await answer.attempt(
+            lambda: try_anyone(services, customer, request),
+            deadline,
+            build_book_working(channel_id),
+        )
         if outcome is None:
-            if failed:
-                await ack()
-            else:
-                await ack(response_action="update", view=build_book_working(channel_id))
             return
         if isinstance(outcome, Message):  # they may not choose among others
             await ack(response_action="errors", errors={FORM_ANYONE: FORM_BOOK_OTHERS})
@@ -549,12 +540,7 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
             )
             await ack(response_action="update", view=modal)
             return
-        await ack()
-        after_ack.start(
-            channel_id,
-            lambda: tell_anyone(services, customer, request, outcome, reply, note),
-            apologize=reply,
-        )
+        await answer.close_and_tell(outcome)
 
 
 def slot_request_key(body: dict[str, Any]) -> str:

@@ -3,7 +3,7 @@
 A submitted form is checked first, each check with its bound (`form_checks`: the channel's
 customer, the person in that channel), and its time read (`form_start`). Then the booking
 (or the move) is tried before the answer, for at most `FORM_ANSWER_SECONDS`
-(`FormAttempt`): its outcome decides the answer (the trouble on a field, the nearest free
+(`FormAnswer`): its outcome decides the answer (the trouble on a field, the nearest free
 times in the form, or closed); one that takes longer (Google is slow) goes on after the
 answer, "Working on it…", and tells the person in the channel itself.
 """
@@ -19,6 +19,7 @@ from datetime import time as dt_time
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
+from slack_bolt.async_app import AsyncAck
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import when
@@ -48,45 +49,62 @@ FORM_ANSWER_SECONDS = 2.2
 T = TypeVar("T")
 
 
-class FormAttempt(Generic[T]):
-    """Work tried before a form's answer: its outcome, if it came in time; once handed
-    off (not done by the deadline), the work tells the person itself when it is done."""
+class FormAnswer(Generic[T]):
+    """A submitted form's answer, with the work it tries first (the booking, the move): the
+    work's outcome, if it comes before the deadline, for the form's answer to say; else the
+    form says "Working on it…" and the work tells the person itself when it is done."""
 
-    def __init__(self) -> None:
-        self.outcome: T | None = None
-        self.handed_off = False
-
-    async def run(
-        self, work: Callable[[], Awaitable[T]], tell: Callable[[T], Awaitable[None]]
-    ) -> None:
-        outcome = await work()
-        if self.handed_off:  # the form was answered "Working on it…": say how it went
-            await tell(outcome)
-        else:
-            self.outcome = outcome
-
-    async def until(
+    def __init__(
         self,
-        deadline: float,
+        ack: AsyncAck,
         after_ack: AfterAck,
         channel_id: str,
-        work: Callable[[], Awaitable[T]],
-        tell: Callable[[T], Awaitable[None]],
         reply: Reply,
-    ) -> bool:
-        """Start `work` and wait for it until `deadline` (its outcome is `self.outcome`);
-        when it isn't done by then, it tells the person itself. True when it failed (the
-        person got the apology)."""
-        task = after_ack.start(
-            channel_id,
-            lambda: self.run(work, tell),
-            apologize=reply,
+        tell: Callable[[T], Awaitable[None]],
+    ) -> None:
+        self._ack = ack
+        self._after_ack = after_ack
+        self._channel_id = channel_id
+        self._reply = reply
+        self._tell = tell
+        self._outcome: T | None = None
+        self._handed_off = False
+
+    async def attempt(
+        self, work: Callable[[], Awaitable[T]], deadline: float, working: dict[str, Any]
+    ) -> T | None:
+        """Start `work` and wait for it until `deadline`: its outcome, the form not yet
+        answered. None when the form is answered already: with `working` ("Working on it…")
+        when the work isn't done by then (it tells the person itself when it is), closed
+        when it failed (the person got the apology)."""
+        task = self._after_ack.start(
+            self._channel_id,
+            lambda: self._run(work),
+            apologize=self._reply,
             queue=False,  # the form's answer waits for it
         )
         await asyncio.wait({task}, timeout=max(0.0, deadline - time.monotonic()))
-        if self.outcome is None:
-            self.handed_off = True  # nothing awaited since the look: it tells from here
-        return task.done() and self.outcome is None
+        if self._outcome is not None:
+            return self._outcome
+        self._handed_off = True  # nothing awaited since the look: it tells from here
+        if task.done():  # it failed
+            await self._ack()
+        else:
+            await self._ack(response_action="update", view=working)
+        return None
+
+    async def _run(self, work: Callable[[], Awaitable[T]]) -> None:
+        outcome = await work()
+        if self._handed_off:  # the form was answered "Working on it…": say how it went
+            await self._tell(outcome)
+        else:
+            self._outcome = outcome
+
+    async def close_and_tell(self, outcome: T) -> None:
+        """Close the form; the outcome is told as any door tells it (in the channel, or to
+        the person)."""
+        await self._ack()
+        self._after_ack.start(self._channel_id, lambda: self._tell(outcome), apologize=self._reply)
 
 
 async def form_checks(

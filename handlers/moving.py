@@ -51,7 +51,7 @@ from handlers.forms import (
     CANT_CHECK_NOW,
     FORM_ANSWER_SECONDS,
     NOT_IN_CHANNEL,
-    FormAttempt,
+    FormAnswer,
     form_checks,
     form_start,
 )
@@ -204,21 +204,19 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
             await ack(response_action="errors", errors=start)
             return
         reply = clicks.ephemeral_in(client, channel_id, user_id)
-        attempt: FormAttempt[MoveOutcome] = FormAttempt()
-        failed = await attempt.until(
-            deadline,
+        answer: FormAnswer[MoveOutcome] = FormAnswer(
+            ack,
             after_ack,
             channel_id,
-            lambda: try_move(services, customer, short_id, start, user_id),
-            lambda done: tell_move(services, customer, short_id, done, user_id, reply),
             reply,
+            lambda done: tell_move(services, customer, short_id, done, user_id, reply),
         )
-        outcome = attempt.outcome
+        outcome = await answer.attempt(
+            lambda: try_move(services, customer, short_id, start, user_id),
+            deadline,
+            build_move_working(channel_id, short_id),
+        )
         if outcome is None:
-            if failed:
-                await ack()
-            else:
-                await ack(response_action="update", view=build_move_working(channel_id, short_id))
             return
         zone, today, clock = local(customer, utcnow())
         if isinstance(outcome, Refused | Conflict):
@@ -238,9 +236,4 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
             )
             await ack(response_action="update", view=modal)
             return
-        await ack()
-        after_ack.start(
-            channel_id,
-            lambda: tell_move(services, customer, short_id, outcome, user_id, reply),
-            apologize=reply,
-        )
+        await answer.close_and_tell(outcome)
