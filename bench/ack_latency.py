@@ -10,8 +10,13 @@ served the same way), and this one, the load generator.
 Scenarios: the floor; `/tonomo help` (answered in the ack itself); `/tonomo
 connect-calendar` (acked at once, then database work and a reply to the `response_url`)
 with the Google emulator answering at once, and again with `--google-latency` seconds
-added to every Google call. Each round runs every scenario in turn, so that drift on a
-busy machine touches the floor and the bot alike; the figures pool all rounds.
+added to every Google call; then, Google still that slow, `/tonomo availability next
+week` and `/tonomo status`, which call Google after the ack (every staff calendar's
+free/busy; every connection checked): before the first round, `--calendars` staff
+members of each channel and its owner (the primary calendar) connect their calendars
+through the real flow, so that each of those commands makes that many Google calls. Each
+round runs every scenario in turn, so that drift on a busy machine touches the floor and
+the bot alike; the figures pool all rounds.
 
 Each scenario sends `--warmup` untimed requests, then `--requests` timed ones with
 `--concurrency` in flight, each timed from sending it to reading the whole HTTP response
@@ -33,15 +38,19 @@ import asyncio
 import contextlib
 import gc
 import json
+import random
+import re
 import signal
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import aiohttp
 
@@ -60,7 +69,8 @@ from bench.fleet import (
     wait_ready,
 )
 from bench.report import machine, percentile
-from sandbox.fake_slack import sign
+from sandbox.fake_google import approve_consent
+from sandbox.fake_slack import button_urls, sign
 
 FORM = "application/x-www-form-urlencoded"
 USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
@@ -80,6 +90,7 @@ class Options:
     google_latency: float
     channels: int
     users: int
+    calendars: int
     drain_timeout: float
     json_path: Path | None
     profile: Path | None
@@ -114,6 +125,7 @@ class Samples:
     rounds: int = 0
     replies_done: float = 0.0  # seconds from the first request to the last reply, summed
     cpu: float = 0.0  # the server's CPU seconds, summed
+    google_calls: int = 0  # requests the Google emulator received, summed
 
 
 def scenarios(options: Options) -> list[Scenario]:
@@ -123,6 +135,9 @@ def scenarios(options: Options) -> list[Scenario]:
         Scenario("help", "bot", "help", 0.0, follow_ups=False),
         Scenario("connect-calendar", "bot", "connect-calendar", 0.0, follow_ups=True),
         Scenario(f"connect-calendar, Google +{slow:g} s", "bot", "connect-calendar", slow, True),
+        # These two call Google after the ack (with calendars connected).
+        Scenario(f"availability, Google +{slow:g} s", "bot", "availability next week", slow, True),
+        Scenario(f"status, Google +{slow:g} s", "bot", "status", slow, True),
     ]
 
 
@@ -256,11 +271,13 @@ class Runner:
             await self.send(scenario, self.options.warmup)
             await self.drain()
         pid = self.fleet.server(scenario.target).process.pid
+        google_before = (await self.emulator_stats())["google_requests"]
         cpu_before, start = cpu_seconds(pid), time.perf_counter()
         times, failures = await self.send(scenario, self.options.requests)
         await self.drain()
         samples.replies_done += time.perf_counter() - start
         samples.cpu += cpu_seconds(pid) - cpu_before
+        samples.google_calls += (await self.emulator_stats())["google_requests"] - google_before
         samples.times += times
         samples.round_p99_ms.append(round(percentile(times, 99) * 1000, 1))
         samples.failures += failures
@@ -268,6 +285,73 @@ class Runner:
 
     def sample_rss(self, moment: str) -> None:
         self.rss.append(read_rss(self.fleet.bot.process.pid, moment, self.bot_commands))
+
+    async def connect_calendars(self) -> int:
+        """In each channel its owner (the first person) connects the primary calendar and
+        the next `--calendars` people their own, through the real flow, Google answering at
+        once; each staff calendar has a fortnight of busy time. How many connected."""
+        # answer_setup imports this module: imported here, once both are loaded.
+        from bench.answer_setup import ZONE, staff_events
+
+        zone = ZoneInfo(ZONE)
+        yesterday = datetime.now(zone).date() - timedelta(days=1)
+        plan = []
+        for channel in range(self.options.channels):
+            plan.append((channel, 0, f"bookings.c{channel:02d}@bench.example", True))
+            for number in range(1, self.options.calendars + 1):
+                email = f"photographer{number:02d}.c{channel:02d}@bench.example"
+                plan.append((channel, number, email, False))
+        accounts = [
+            {
+                "email": email,
+                "time_zone": ZONE,
+                "events": [] if primary else staff_events(random.Random(email), yesterday, zone),
+            }
+            for _, _, email, primary in plan
+        ]
+        url = self.fleet.control_url
+        async with self.session.post(f"{url}/google/calendars", json={"accounts": accounts}) as a:
+            a.raise_for_status()
+        for channel, number, email, primary in plan:
+            await self.connect(channel_id(channel), user_id(number), email, primary=primary)
+        # Their replies are in: the scenarios' follow-ups are counted from here.
+        self.replies_owed = await self.replies_received()
+        return len(plan)
+
+    async def connect(self, channel: str, user: str, email: str, *, primary: bool) -> None:
+        """A signed `connect-calendar`, the link in the bot's reply, Google's consent page
+        and the bot's callback."""
+        text = "connect-calendar primary" if primary else "connect-calendar"
+        url = self.fleet.control_url
+        wanted = {"commands": [{"channel_id": channel, "user_id": user, "text": text}]}
+        async with self.session.post(f"{url}/slash-commands", json=wanted) as answer:
+            answer.raise_for_status()
+            fields: dict[str, str] = (await answer.json())["commands"][0]
+        body = urlencode(fields)
+        headers = {"Content-Type": FORM, "User-Agent": USER_AGENT, **sign(SIGNING_SECRET, body)}
+        since = time.time()
+        async with self.session.post(
+            self.fleet.events_url("bot"), data=body.encode(), headers=headers
+        ) as response:
+            await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"the bot answered {response.status} to `{text}`")
+        query = {
+            "emulator": "slack",
+            "path": f"^{re.escape(urlsplit(fields['response_url']).path)}$",
+            "since": repr(since),
+            "wait": "30",
+        }
+        async with self.session.get(f"{url}/requests", params=query) as answer:
+            answer.raise_for_status()
+            found = (await answer.json())["requests"]
+        links = button_urls(json.loads(found[0]["body"]).get("blocks") or []) if found else []
+        if len(links) != 1:
+            raise RuntimeError(f"no sign-in link for {email}:\n{self.fleet.bot.log_tail()}")
+        location = await approve_consent(links[0], email=email)
+        async with self.session.get(location) as page:
+            if page.status != 200:
+                raise RuntimeError(f"the callback for {email} answered {page.status}")
 
 
 # --- the figures ------------------------------------------------------------------------
@@ -288,6 +372,7 @@ class Result:
     failures: int
     replies_done_s: float | None  # per round, from the first request to the last reply
     cpu_ms_per_command: float
+    google_calls_per_command: float
     floor_p99_ms: float | None = None
     ratio: float | None = None
     meets_ratio: bool | None = None
@@ -312,6 +397,7 @@ def summarize(scenario: Scenario, samples: Samples, options: Options) -> Result:
             round(samples.replies_done / samples.rounds, 2) if scenario.follow_ups else None
         ),
         cpu_ms_per_command=round(samples.cpu * 1000 / len(ms), 2),
+        google_calls_per_command=round(samples.google_calls / len(ms), 2),
     )
 
 
@@ -342,6 +428,8 @@ async def measure(fleet: Fleet, options: Options) -> Measured:
             await wait_ready(session, child)
         runner = Runner(session=session, fleet=fleet, options=options)
         runner.sample_rss("idle after start-up")
+        connected = await runner.connect_calendars()
+        runner.sample_rss(f"after {connected} calendars connected")
         for round_number in range(1, options.rounds + 1):
             for scenario, samples in zip(plan, pooled, strict=True):
                 await runner.run(scenario, samples)
@@ -381,6 +469,7 @@ def results_table(results: list[Result]) -> str:
         "failed",
         "replies done s",
         "CPU ms/cmd",
+        "Google/cmd",
     )
     rows = [header] + [
         (
@@ -397,6 +486,7 @@ def results_table(results: list[Result]) -> str:
             str(r.failures),
             shown(r.replies_done_s),
             shown(r.cpu_ms_per_command),
+            shown(r.google_calls_per_command),
         )
         for r in results
     ]
@@ -466,7 +556,13 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     add("--google-latency", type=float, default=2.0, help="seconds, for the slow-Google run (2)")
     add("--channels", type=int, default=10, help="customer channels the commands come from (10)")
     add("--users", type=int, default=50, help="people sending them (50)")
-    add("--drain-timeout", type=float, default=120.0, help="seconds to wait for replies (120)")
+    add(
+        "--calendars",
+        type=int,
+        default=5,
+        help="staff calendars connected in each channel, beside its primary (5)",
+    )
+    add("--drain-timeout", type=float, default=300.0, help="seconds to wait for replies (300)")
     add("--json", type=Path, default=None, metavar="FILE", help="also write the figures here")
     diagnose = parser.add_mutually_exclusive_group()
     diagnose.add_argument(
@@ -482,6 +578,8 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     args = parser.parse_args(argv)
     if min(args.requests, args.concurrency, args.rounds, args.channels, args.users) < 1:
         parser.error("--requests, --concurrency, --rounds, --channels and --users must be ≥ 1")
+    if not 1 <= args.calendars < args.users:
+        parser.error("--calendars must be ≥ 1 and below --users")
     return Options(
         requests=args.requests,
         concurrency=args.concurrency,
@@ -491,6 +589,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         google_latency=args.google_latency,
         channels=args.channels,
         users=args.users,
+        calendars=args.calendars,
         drain_timeout=args.drain_timeout,
         json_path=args.json,
         profile=args.profile,
