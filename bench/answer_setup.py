@@ -8,7 +8,9 @@ Google calendars with a fortnight of busy time (`staff_calendars`) and check eve
 they time (`grid_problems` for a grid): a fast wrong answer cannot pass. The owner's
 benchmarks send signed commands and read their answers through `Bot`, connect everyone
 through the real flow (`connect_everyone`), and split an answer's time around its Google
-calls (`google_split`).
+calls (`google_split`). Every one signs its requests as Slack does (`signed`), follows a
+sign-in link through Google's consent to the bot's callback (`sign_in`), and ends its
+report with a table (`aligned`) and what went wrong (`print_problems`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from bench.fleet import (
     free_port,
     start_child,
     stop_child,
+    wait_ready,
 )
 from bench.health_checks import scratch_database
 from bench.report import percentile
@@ -242,6 +245,32 @@ class Control:
 # --- talking to the bot -------------------------------------------------------------------
 
 
+async def ready_control(session: aiohttp.ClientSession, processes: Processes) -> Control:
+    """The emulators' control API, once the emulators and the bot both answer."""
+    for child in (processes.emulators, processes.bot):
+        await wait_ready(session, child)
+    return Control(session, processes.control_url)
+
+
+def signed(body: str, content_type: str) -> dict[str, str]:
+    """The headers of a request to the bot as Slack sends it, signed."""
+    return {"Content-Type": content_type, "User-Agent": USER_AGENT, **sign(SIGNING_SECRET, body)}
+
+
+async def sign_in(
+    session: aiohttp.ClientSession, message: dict[str, Any], user: str, email: str
+) -> None:
+    """The one sign-in link in the bot's `message` to `user`: Google's consent as `email`,
+    then the bot's callback, which must answer 200."""
+    urls = button_urls(message.get("blocks") or [])
+    if len(urls) != 1:
+        raise RuntimeError(f"expected one link in the answer to {user}, got {urls}")
+    location = await approve_consent(urls[0], email=email)
+    async with session.get(location) as page:
+        if page.status != 200:
+            raise RuntimeError(f"the callback for {email} answered {page.status}")
+
+
 @dataclass(frozen=True)
 class Sent:
     fields: dict[str, str]
@@ -265,7 +294,7 @@ class Bot:
         """A signed `/tonomo text` from `user`, built and signed before the clock starts."""
         fields = await self.control.slash_command(user, text)
         body = urlencode(fields)
-        headers = {"Content-Type": FORM, "User-Agent": USER_AGENT, **sign(SIGNING_SECRET, body)}
+        headers = signed(body, FORM)
         at, start = time.time(), time.perf_counter()
         async with self.session.post(
             self.processes.events_url, data=body.encode(), headers=headers
@@ -291,13 +320,7 @@ class Bot:
         """The connect flow: the link in the bot's reply, Google's consent, the callback."""
         sent = await self.send(user, "connect-calendar primary" if primary else "connect-calendar")
         reply = json.loads((await self.reply(sent))["body"])
-        urls = button_urls(reply.get("blocks") or [])
-        if len(urls) != 1:
-            raise RuntimeError(f"expected one link in the reply to {user}, got {urls}")
-        location = await approve_consent(urls[0], email=email)
-        async with self.session.get(location) as page:
-            if page.status != 200:
-                raise RuntimeError(f"the callback for {email} answered {page.status}")
+        await sign_in(self.session, reply, user, email)
 
 
 async def connect_everyone(bot: Bot, *, staff: int, seed: int) -> int:
@@ -482,3 +505,23 @@ def calls_shown(calls: dict[str, list[int]]) -> str:
         count = str(fewest) if fewest == most else f"{fewest}–{most}"
         parts.append(f"{path.removeprefix('/calendar/v3')} {count}")
     return ", ".join(parts) or "none"
+
+
+def aligned(rows: Sequence[Sequence[str]]) -> str:
+    """A report's table: each column as wide as its widest cell."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+def print_problems(info: dict[str, Any], problems: list[str], bot_problems: list[str]) -> None:
+    """A report's last lines: the machine, each problem found in the answers, and the first
+    warning or error the bot logged."""
+    print(", ".join(f"{k}: {v}" for k, v in info.items()))
+    for problem in problems:
+        print(f"PROBLEM: {problem}")
+    if bot_problems:
+        print(
+            f"\nthe bot logged {len(bot_problems)} warnings or errors; the first:\n{bot_problems[0]}"
+        )

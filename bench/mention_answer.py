@@ -48,7 +48,7 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
-from bench.ack_latency import FORM, USER_AGENT
+from bench.ack_latency import FORM
 from bench.answer_setup import (
     CHANNEL,
     FREEBUSY_PATH,
@@ -57,18 +57,21 @@ from bench.answer_setup import (
     Control,
     Processes,
     add_calendar_options,
+    aligned,
     grid_problems,
     most_in_flight,
+    print_problems,
+    ready_control,
     run_on_processes,
+    sign_in,
+    signed,
     staff_calendars,
     staff_email,
     thread_count,
 )
 from bench.emulators import channel_name
-from bench.fleet import SIGNING_SECRET, cpu_seconds, wait_ready
+from bench.fleet import cpu_seconds
 from bench.report import machine, percentile
-from sandbox.fake_google import approve_consent
-from sandbox.fake_slack import button_urls, sign
 
 TARGET_RATIO = 1.5
 DOORS = ("slash", "mention")
@@ -156,10 +159,6 @@ class Sent:
     ack_s: float
 
 
-def signed(body: str, content_type: str) -> dict[str, str]:
-    return {"Content-Type": content_type, "User-Agent": USER_AGENT, **sign(SIGNING_SECRET, body)}
-
-
 @dataclass
 class Bot:
     session: aiohttp.ClientSession
@@ -223,13 +222,7 @@ class Bot:
                     f"s:\n{self.processes.bot.log_tail()}"
                 )
             await asyncio.sleep(POLL_S)
-        urls = button_urls(json.loads(reply["body"]).get("blocks") or [])
-        if len(urls) != 1:
-            raise RuntimeError(f"expected one link in the ephemeral to {user}, got {urls}")
-        location = await approve_consent(urls[0], email=email)
-        async with self.session.get(location) as page:
-            if page.status != 200:
-                raise RuntimeError(f"the callback for {email} answered {page.status}")
+        await sign_in(self.session, json.loads(reply["body"]), user, email)
 
 
 # --- one burst ------------------------------------------------------------------------------
@@ -438,9 +431,7 @@ class Measured:
 async def measure(processes: Processes, options: Options) -> Measured:
     connector = aiohttp.TCPConnector(limit=options.asks + 10)
     async with aiohttp.ClientSession(connector=connector) as session:
-        for child in (processes.emulators, processes.bot):
-            await wait_ready(session, child)
-        control = Control(session, processes.control_url)
+        control = await ready_control(session, processes)
         bot = Bot(session=session, control=control, processes=processes)
         start = time.perf_counter()
         await control.add_channel(channel(options), [CLIENT_TEAM])
@@ -500,10 +491,7 @@ def table(results: list[DoorResult]) -> str:
         ("Slack calls a burst (mean)", *(calls_shown(r.slack_calls_per_burst) for r in results)),
         ("bot CPU a burst (mean)", *(f"{r.bot_cpu_per_burst_s:g} s" for r in results)),
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    )
+    return aligned(rows)
 
 
 def report(
@@ -522,13 +510,7 @@ def report(
         f"{'PASS' if verdict.met else 'FAIL'}; bot threads afterwards "
         f"{measured.bot_threads_after}"
     )
-    print(", ".join(f"{k}: {v}" for k, v in info.items()))
-    for problem in measured.problems:
-        print(f"PROBLEM: {problem}")
-    if bot_problems:
-        print(
-            f"\nthe bot logged {len(bot_problems)} warnings or errors; the first:\n{bot_problems[0]}"
-        )
+    print_problems(info, measured.problems, bot_problems)
     if options.json_path is not None:
         figures = {
             "machine": info,

@@ -76,11 +76,14 @@ from bench.answer_setup import (
     Processes,
     Sent,
     add_calendar_options,
+    aligned,
     calls_shown,
     connect_everyone,
     google_split,
     most_in_flight,
     ms,
+    print_problems,
+    ready_control,
     run_on_processes,
     staff_calendars,
     staff_email,
@@ -88,7 +91,7 @@ from bench.answer_setup import (
     yes_no,
 )
 from bench.emulators import user_id, user_name
-from bench.fleet import HOST, cpu_seconds, wait_ready
+from bench.fleet import HOST, cpu_seconds
 from bench.report import machine, percentile
 from sandbox.fake_slack import text_of
 
@@ -564,9 +567,7 @@ class Measured:
 
 async def measure(processes: Processes, options: Options) -> Measured:
     async with aiohttp.ClientSession() as session:
-        for child in (processes.emulators, processes.bot):
-            await wait_ready(session, child)
-        control = Control(session, processes.control_url)
+        control = await ready_control(session, processes)
         bot = Bot(session=session, control=control, processes=processes)
         start = time.perf_counter()
         events = await connect_everyone(bot, staff=options.staff, seed=options.seed)
@@ -651,10 +652,7 @@ def table(results: list[Result]) -> str:
         ["bot CPU per answer, p50", *each(lambda r: f"{r.bot_cpu_p50_ms:g} ms")],
         ["bot threads after", *each(lambda r: str(r.bot_threads_after))],
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    )
+    return aligned(rows)
 
 
 def report(
@@ -666,13 +664,7 @@ def report(
         f"({measured.events} events seeded; connecting everyone took {measured.setup_s:.1f} s)\n"
     )
     print(f"{table(measured.results)}\n")
-    print(", ".join(f"{k}: {v}" for k, v in info.items()))
-    for problem in measured.problems:
-        print(f"PROBLEM: {problem}")
-    if bot_problems:
-        print(
-            f"\nthe bot logged {len(bot_problems)} warnings or errors; the first:\n{bot_problems[0]}"
-        )
+    print_problems(info, measured.problems, bot_problems)
     if options.json_path is not None:
         figures = {
             "machine": info,
