@@ -8,7 +8,7 @@ Google calendars with a fortnight of busy time (`staff_calendars`) and check eve
 they time (`grid_problems` for a grid): a fast wrong answer cannot pass. The owner's
 benchmarks send signed commands and read their answers through `Bot`, connect everyone
 through the real flow (`connect_everyone`), and split an answer's time around its Google
-calls (`google_split`). Every one signs its requests as Slack does (`signed`), follows a
+calls (`google_split`), with fresh and expired tokens (`SCENARIOS`). Every one signs its requests as Slack does (`signed`), follows a
 sign-in link through Google's consent to the bot's callback (`sign_in`), and ends its
 report with a table (`aligned`) and what went wrong (`print_problems`).
 """
@@ -83,6 +83,25 @@ SUMMARIES = (
 
 
 # --- the processes --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The staff's Google tokens while answers are timed."""
+
+    name: str
+    expired_tokens: bool
+    """Before each ask, every access token is expired and new ones are issued for 2
+    minutes, which the bot reads as expired already."""
+    calls_each: int
+    """Google calls each of the bot's calls to Google takes, one after the other (with
+    expired tokens, a refresh first)."""
+
+
+SCENARIOS = (
+    Scenario("fresh tokens", expired_tokens=False, calls_each=1),
+    Scenario("expired tokens", expired_tokens=True, calls_each=2),
+)
 
 
 @dataclass(frozen=True)

@@ -71,20 +71,23 @@ from bench.answer_setup import (
     EXPIRED_LIFETIME_S,
     OWNER,
     OWNER_EMAIL,
+    SCENARIOS,
     Bot,
-    Control,
     Processes,
+    Scenario,
+    aligned,
     calls_shown,
     connect_everyone,
     grid_problems,
     ms,
+    ready_control,
     run_on_processes,
     staff_email,
     thread_count,
     yes_no,
 )
 from bench.emulators import user_id, user_name
-from bench.fleet import cpu_seconds, read_rss, wait_ready
+from bench.fleet import cpu_seconds, read_rss
 from bench.floor_client import (
     FREEBUSY_PATH,
     TOKEN_PATH,
@@ -157,20 +160,6 @@ class Options:
     seed: int
     database_server: str | None
     json_path: Path | None
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    expired_tokens: bool
-    calls_per_read: int
-    """Google calls one calendar's read makes, one after the other."""
-
-
-SCENARIOS = (
-    Scenario("fresh tokens", expired_tokens=False, calls_per_read=1),
-    Scenario("expired tokens", expired_tokens=True, calls_per_read=2),
-)
 
 
 # --- one ask ----------------------------------------------------------------------------------
@@ -403,7 +392,7 @@ def summarize(
     totals = [a.total_s for a in bot]
     floors = [a.total_s for a in floor]
     p95, floor_p95 = percentile(totals, 95), percentile(floors, 95)
-    ideal = scenario.calls_per_read * options.latency
+    ideal = scenario.calls_each * options.latency
     if staff <= ROUND_TRIPS_UP_TO or floor_p95 <= ideal:
         basis, limit = "round trips", ideal
     else:
@@ -476,9 +465,7 @@ async def measure(
     processes: Processes, options: Options, question: Question, staff: int
 ) -> Measured:
     async with aiohttp.ClientSession() as session:
-        for child in (processes.emulators, processes.bot):
-            await wait_ready(session, child)
-        control = Control(session, processes.control_url)
+        control = await ready_control(session, processes)
         bot = Bot(session=session, control=control, processes=processes)
         start = time.perf_counter()
         events = await connect_everyone(bot, staff=staff, seed=options.seed)
@@ -613,10 +600,7 @@ def table(results: list[Result]) -> str:
         ),
         ("bot threads after", *(str(r.bot_threads_after) for r in results)),
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    )
+    return aligned(rows)
 
 
 def summary(sizes: list[Measured]) -> str:

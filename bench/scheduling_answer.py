@@ -70,10 +70,12 @@ from bench.answer_setup import (
     OWNER,
     OWNER_EMAIL,
     REPLY_TIMEOUT_S,
+    SCENARIOS,
     ZONE,
     Bot,
     Control,
     Processes,
+    Scenario,
     Sent,
     add_calendar_options,
     aligned,
@@ -118,20 +120,6 @@ class Options:
     commands: tuple[str, ...]
     database_server: str | None
     json_path: Path | None
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    expired_tokens: bool
-    calls_per_call: int
-    """Google calls each of the command's calls takes, one after the other (a refresh first)."""
-
-
-SCENARIOS = (
-    Scenario("fresh tokens", expired_tokens=False, calls_per_call=1),
-    Scenario("expired tokens", expired_tokens=True, calls_per_call=2),
-)
 
 
 # --- what is asked -----------------------------------------------------------------------------
@@ -516,7 +504,7 @@ def summarize(
 ) -> Result:
     totals = [a.total_s for a in answers]
     paths = sorted({path for a in answers for path in a.google_calls})
-    ideal = ROUND_TRIPS[command] * scenario.calls_per_call * options.latency
+    ideal = ROUND_TRIPS[command] * scenario.calls_each * options.latency
     target = TARGET_FACTOR * ideal
     p95 = percentile(totals, 95)
     return Result(
