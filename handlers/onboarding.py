@@ -1,5 +1,5 @@
 """Onboarding: people and the bot joining or leaving the channel, and the checklist's Remind
-staff button (its connect buttons are in `handlers/clicks.py`).
+staff button (its other buttons are in `handlers/panel.py`).
 
 `member_joined_channel` (https://api.slack.com/events/member_joined_channel) carries `user`,
 `channel`, `channel_type`, `team` and, when someone was invited, `inviter`. Slack sends it

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import (
@@ -236,25 +237,17 @@ def build_slot_used(booking: Booking, zone: ZoneInfo, today: date, clock: Clock)
 
 def slot_value(staff_user_id: str, slot: Interval, title: str) -> str:
     """What a suggested slot's button carries: who, when, how long, what for."""
-    minutes = int(slot.duration / timedelta(minutes=1))
-    return json.dumps(
-        {"u": staff_user_id, "s": slot.start.isoformat(), "m": minutes, "t": title},
-        separators=(",", ":"),
-        ensure_ascii=False,  # escaped, a title of 200 emoji would overflow a button's value
-    )
+    return _slot_json({"u": staff_user_id}, slot, title)
 
 
 def read_slot_value(value: str) -> tuple[str, datetime, timedelta, str] | None:
     """The booking a slot's button asks for, or None if the value isn't one of ours."""
     try:
         data = json.loads(value)
-        start = datetime.fromisoformat(data["s"])
-        if start.tzinfo is None:
+        slot = _slot_of(data)
+        if slot is None:
             return None
-        minutes = int(data["m"])
-        if minutes <= 0:
-            return None
-        return str(data["u"]), start, timedelta(minutes=minutes), str(data["t"])
+        return str(data["u"]), *slot, str(data["t"])
     except (ValueError, KeyError, TypeError, OverflowError):
         return None
 
@@ -262,28 +255,37 @@ def read_slot_value(value: str) -> tuple[str, datetime, timedelta, str] | None:
 def anyone_slot_value(user_ids: tuple[str, ...], slot: Interval, title: str) -> str:
     """What a suggested time of `book anyone` carries: among whom (none: everyone), when,
     how long, what for."""
-    minutes = int(slot.duration / timedelta(minutes=1))
-    return json.dumps(
-        {"a": list(user_ids), "s": slot.start.isoformat(), "m": minutes, "t": title},
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    return _slot_json({"a": list(user_ids)}, slot, title)
 
 
 def read_anyone_slot_value(value: str) -> tuple[tuple[str, ...], datetime, timedelta, str] | None:
     """The `book anyone` a suggested time's button asks for, or None if it isn't ours."""
     try:
         data = json.loads(value)
-        people = data["a"]
-        if not isinstance(people, list):
+        people, slot = data["a"], _slot_of(data)
+        if not isinstance(people, list) or slot is None:
             return None
-        start = datetime.fromisoformat(data["s"])
-        minutes = int(data["m"])
-        if start.tzinfo is None or minutes <= 0:
-            return None
-        return tuple(str(p) for p in people), start, timedelta(minutes=minutes), str(data["t"])
+        return tuple(str(p) for p in people), *slot, str(data["t"])
     except (ValueError, KeyError, TypeError, OverflowError):
         return None
+
+
+def _slot_json(who: dict[str, Any], slot: Interval, title: str) -> str:
+    minutes = int(slot.duration / timedelta(minutes=1))
+    return json.dumps(
+        {**who, "s": slot.start.isoformat(), "m": minutes, "t": title},
+        separators=(",", ":"),
+        ensure_ascii=False,  # escaped, a title of 200 emoji would overflow a button's value
+    )
+
+
+def _slot_of(data: dict[str, Any]) -> tuple[datetime, timedelta] | None:
+    """The start and length a slot's value carries (None: not an aware start and a length)."""
+    start = datetime.fromisoformat(data["s"])
+    minutes = int(data["m"])
+    if start.tzinfo is None or minutes <= 0:
+        return None
+    return start, timedelta(minutes=minutes)
 
 
 PAST_TEXT = "That time has already passed. Pick a time later than now."
@@ -526,6 +528,7 @@ def _against(others: list[Load]) -> str:
 
 
 def not_free_line(person: NotFree, day: date, today: date, clock: Clock) -> str:
+    """`@alice: reasons…`: why one of those asked about can't take the time."""
     lines = reasons_in_words(person.reasons, person.rules, day, today, clock)
     if person.problem == NOT_CONNECTED:
         lines.append("they haven't connected a calendar yet")
