@@ -51,6 +51,11 @@ so it is neither recorded nor slowed by their fault injection) lets the benchmar
 - `GET /slack/messages?channels=C1,C2&since=T`: what was posted in each channel and
   accepted (a post answered with a fault is not), oldest first, each message as the
   emulator keeps it; its `ts` is when it was accepted, and only those at or after T.
+- `GET /calls?emulator=slack|google&path=REGEX&since=T`: the same requests as
+  `/requests`, without their bodies, each with the client's end of its connection
+  (`peer`, `host:port`: which process sent it) and, for Google, the account it was made
+  for (`account`: the access token's, or for `/token` the refresh token's; "" when the
+  token is unknown).
 
 `GOOGLE_CLIENT_ID`, `GOOGLE_CLIENT_SECRET`, `SLACK_BOT_TOKEN` and `SLACK_SIGNING_SECRET`
 in the environment name the credentials the emulators accept.
@@ -69,6 +74,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from aiohttp import web
 
@@ -80,7 +86,7 @@ from sandbox.fake_slack import (
     VERIFICATION_TOKEN,
     FakeSlack,
 )
-from sandbox.faults import Fault
+from sandbox.faults import Fault, RecordedRequest
 
 TIMEZONES = ("America/New_York", "America/Chicago", "America/Los_Angeles", "Europe/London")
 WAIT_TICK_SECONDS = 0.005  # how often `GET /requests?wait=…` looks again
@@ -152,6 +158,7 @@ class Emulators:
         app.router.add_post("/faults/clear", self._clear_faults)
         app.router.add_post("/google/account-latency", self._account_latency)
         app.router.add_get("/slack/messages", self._slack_messages)
+        app.router.add_get("/calls", self._calls)
         return app
 
     async def _healthz(self, _request: web.Request) -> web.Response:
@@ -329,6 +336,34 @@ class Emulators:
             await asyncio.sleep(WAIT_TICK_SECONDS)
         shown = [{"method": r.method, "path": r.path, "at": r.at, "body": r.text} for r in found]
         return web.json_response({"requests": shown})
+
+    async def _calls(self, request: web.Request) -> web.Response:
+        query = request.query
+        google = query.get("emulator") == "google"
+        emulator = self.google if google else self.slack
+        path = re.compile(query.get("path", ""))
+        since = float(query.get("since", 0))
+        found = [r for r in emulator.requests if r.at >= since and path.search(r.path)]
+        # The emulator's own books (as `slash_command_fields` reads Slack's): who holds a token.
+        by_refresh = (
+            {g.refresh_token: g.email for g in self.google._grants if g.refresh_token}
+            if google
+            else {}
+        )
+
+        def account(r: RecordedRequest) -> str:
+            if not google:
+                return ""
+            bearer = next(
+                (v for k, v in r.headers.items() if k.lower() == "authorization"), ""
+            ).removeprefix("Bearer ")
+            if bearer in self.google._access_tokens:
+                return self.google._access_tokens[bearer].grant.email
+            refresh = parse_qs(r.text).get("refresh_token", [""])[0]
+            return by_refresh.get(refresh, "")
+
+        shown = [{"path": r.path, "at": r.at, "peer": r.peer, "account": account(r)} for r in found]
+        return web.json_response({"calls": shown})
 
 
 def event_moment(text: str) -> datetime | date:

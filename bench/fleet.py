@@ -149,11 +149,27 @@ def emulators_argv(ports: Ports, *, channels: int, users: int) -> list[str]:
     ]
 
 
-def bot_argv(*, bot_gc: str = "on", profile: Path | None = None) -> list[str]:
-    """`python app.py`; under cProfile into `profile`, or with its collector per `bot_gc`."""
-    if bot_gc != "on":
-        setup = BOT_GC_MODES[bot_gc]
-        return [sys.executable, "-c", f"import gc, sys, app; {setup}; sys.exit(app.main([]))"]
+def bot_argv(
+    *,
+    bot_gc: str = "on",
+    profile: Path | None = None,
+    lease_s: float | None = None,
+    tick_s: float | None = None,
+) -> list[str]:
+    """`python app.py`; under cProfile into `profile`, or with its collector per `bot_gc`.
+
+    `lease_s` and `tick_s` run it with a health check's lease (`bot.health.LEASE`, 5 min)
+    and the periodic jobs' period (`bot.scheduler.TICK_SECONDS`, 60 s) set to those
+    seconds: they are constants, not configuration, so the process is `app.main()` with
+    them set first, the rest of the bot as it is."""
+    setup = [BOT_GC_MODES[bot_gc]] if bot_gc != "on" else []
+    if lease_s is not None:
+        setup.append(f"bot.health.LEASE = datetime.timedelta(seconds={lease_s!r})")
+    if tick_s is not None:
+        setup.append(f"bot.scheduler.TICK_SECONDS = {tick_s!r}")
+    if setup:
+        imports = "import datetime, gc, sys, app, bot.health, bot.scheduler"
+        return [sys.executable, "-c", f"{imports}; {'; '.join(setup)}; sys.exit(app.main([]))"]
     profiling = ["-m", "cProfile", "-o", str(profile.resolve())] if profile else []
     return [sys.executable, *profiling, str(REPO / "app.py")]
 
@@ -230,6 +246,45 @@ def cpu_seconds(pid: int) -> float:
     after_name = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     utime, stime = int(after_name[11]), int(after_name[12])  # fields 14 and 15 in proc(5)
     return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def tcp_ports(pid: int, remote_port: int) -> set[int]:
+    """The local ports of `pid`'s TCP connections to `remote_port` (on any address), from
+    /proc: its sockets' inodes (/proc/PID/fd) looked up in the connection tables. Empty
+    when the process is gone. An emulator records each request's peer `host:port`, so
+    these say which process sent it."""
+    inodes = set()
+    try:
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return set()
+    for fd in descriptors:
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:["):
+                inodes.add(link[len("socket:[") : -1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()  # sl local_address rem_address st … uid timeout inode
+            if fields[9] in inodes and int(fields[2].rpartition(":")[2], 16) == remote_port:
+                ports.add(int(fields[1].rpartition(":")[2], 16))
+    return ports
+
+
+def machine_cpu() -> tuple[float, float]:
+    """Seconds of CPU time the machine's CPUs have spent busy, and in all, since boot (all
+    CPUs together, from /proc/stat): the difference of two readings is how busy every core
+    was in between, whoever ran on it (this benchmark, PostgreSQL, other people's work)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]  # idle, iowait
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is in user)
+    return (total - idle) / ticks, total / ticks
 
 
 def exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
