@@ -37,7 +37,8 @@ so it is neither recorded nor slowed by their fault injection) lets the benchmar
   itself (the emulator delivers it to this control API, which only acknowledges it);
 - `GET /requests?emulator=slack|google&path=REGEX&since=T&wait=S`: the requests that
   emulator received at or after T (seconds since the epoch, as `time.time()` counts
-  them) whose path matches, oldest first: method, path, when it arrived and the body.
+  them) whose path matches, oldest first: method, path, query, when it arrived and the
+  body.
   With `wait`, the answer waits up to S seconds for at least one, or until the asker
   hangs up;
 - `POST /slack/faults` `{"path_pattern", "status", "body", "headers", "latency", "times",
@@ -334,7 +335,10 @@ class Emulators:
             if found or gone or time.monotonic() >= deadline:  # gone: nobody waits any more
                 break
             await asyncio.sleep(WAIT_TICK_SECONDS)
-        shown = [{"method": r.method, "path": r.path, "at": r.at, "body": r.text} for r in found]
+        shown = [
+            {"method": r.method, "path": r.path, "query": r.query, "at": r.at, "body": r.text}
+            for r in found
+        ]
         return web.json_response({"requests": shown})
 
     async def _calls(self, request: web.Request) -> web.Response:
