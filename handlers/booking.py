@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import commands, when
 from bot.booking import (
+    PAST,
     AnyoneOutcome,
     AnyoneRequest,
     Booked,
@@ -521,12 +522,17 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         if isinstance(outcome, Message):  # they may not choose among others
             await ack(response_action="errors", errors={FORM_ANYONE: FORM_BOOK_OTHERS})
             return
-        if isinstance(outcome, NobodyFree):
-            zone, today, clock = local(customer, utcnow())
+        zone, today, clock = local(customer, utcnow())
+        # A past time is the form's to say; other refusals (no one connected, the primary
+        # calendar, Google) are told as a message.
+        if isinstance(outcome, NobodyFree) or (
+            isinstance(outcome, Refused) and outcome.reason == PAST
+        ):
             field_error = form_error(outcome, today, clock)
             if field_error is not None:
                 await ack(response_action="errors", errors=dict([field_error]))
                 return
+        if isinstance(outcome, NobodyFree):
             values_now = BookFormValues(
                 start=request.start, duration=request.duration, anyone=True, title=request.title
             )

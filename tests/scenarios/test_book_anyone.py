@@ -11,7 +11,7 @@ Bookings of anyone at once never book one person twice.
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -35,6 +35,7 @@ from tests.scenarios.flows import (
     ALICE_EMAIL,
     BOB_EMAIL,
     CAROL,
+    NEW_YORK,
     PRIMARY_EMAIL,
     SHORT_ID,
     at,
@@ -392,3 +393,19 @@ async def test_book_anyone_reads_each_calendar_once_then_inserts_once(team: Runn
     assert len(team.google.requests.matching(r"/events$", method="POST")) == 1
     (row,) = await bookings(team)
     assert row.staff_user_id in (ALICE, BOB)
+
+
+async def test_the_form_with_anyone_free_and_a_past_time_says_so_on_the_time(
+    team: RunningBot,
+) -> None:
+    view = await open_book_form(team)
+    today = datetime.now(NEW_YORK).date()
+    sent = await team.slack.send_view_submission(
+        team.events_url,
+        user_id=OWNER,
+        view_id=view["id"],
+        values=form_values(view, today.isoformat(), "00:00", anyone=True),
+    )
+    errors = sent.json()["errors"]
+    assert list(errors) == [FORM_TIME] and "passed" in errors[FORM_TIME], errors
+    assert await bookings(team) == []
