@@ -182,6 +182,10 @@ def _peer(request: web.Request) -> str:
     return f"{address[0]}:{address[1]}" if address else ""
 
 
+LISTEN_BACKLOG = 1024
+"""Pending connections an emulator accepts, as a real service's front end would."""
+
+
 class Emulator:
     """An instrumented aiohttp application, served on loopback by `start`."""
 
@@ -197,7 +201,9 @@ class Emulator:
         """Listen on `host:port` (port 0: a free one); `base_url` says where."""
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
+        # Google and Slack take bursts of hundreds of new connections; aiohttp's default
+        # listen queue (128) would make the rest wait a second to retry their connect.
+        await web.TCPSite(self._runner, host, port, backlog=LISTEN_BACKLOG).start()
         bound_host, bound_port = self._runner.addresses[0][:2]
         self._base_url = f"http://{bound_host}:{bound_port}"
 
