@@ -187,6 +187,12 @@ class Channel:
         """Its wall-clock time at CLOCK: due then, to the minute."""
         return f"{CLOCK.astimezone(ZoneInfo(self.zone)):%H:%M}"
 
+    @property
+    def clock(self) -> str:
+        """How its digest writes times: 12-hour in `ZONES` (the United States'), else (the
+        customers `bench.scale_out` sets to 24-hour) 24-hour."""
+        return "12h" if self.zone in ZONES else "24h"
+
 
 def workspace(options: Options) -> list[Channel]:
     return [
@@ -230,10 +236,10 @@ def all_day(day: date, summary: str, transparency: str) -> dict[str, str]:
     }
 
 
-def expected_free(events: list[dict[str, str]], zone: ZoneInfo) -> str:
-    """The free time a digest must show for these events ("9am–10:30am, 1pm–5pm": the
-    customers' zones are the United States', whose clock is 12-hour), or "" for none: the
-    working hours minus the busy (opaque) events, worked out here apart from the bot."""
+def expected_free(events: list[dict[str, str]], zone: ZoneInfo, clock: str = "12h") -> str:
+    """The free time a digest must show for these events ("9am–10:30am, 1pm–5pm" on a
+    12-hour clock, "9:00–10:30, 13:00–17:00" on a 24-hour one), or "" for none: the working
+    hours minus the busy (opaque) events, worked out here apart from the bot."""
     busy = []
     for event in events:
         if event["transparency"] != "opaque":
@@ -251,14 +257,20 @@ def expected_free(events: list[dict[str, str]], zone: ZoneInfo) -> str:
             break
     if cursor < WORK_END:
         free.append((cursor, WORK_END))
-    return ", ".join(f"{clock(start)}–{clock(end)}" for start, end in free)
+    shown = clock_12h if clock == "12h" else clock_24h
+    return ", ".join(f"{shown(start)}–{shown(end)}" for start, end in free)
 
 
-def clock(minutes: int) -> str:
+def clock_12h(minutes: int) -> str:
     """Minutes after midnight as a 12-hour clock writes them: `9am`, `10:30am`, `5pm`."""
     hour, minute = divmod(minutes, 60)
     shown = f"{hour % 12 or 12}" + (f":{minute:02d}" if minute else "")
     return shown + ("am" if hour < 12 else "pm")
+
+
+def clock_24h(minutes: int) -> str:
+    """Minutes after midnight as a 24-hour clock writes them: `9:00`, `17:00`."""
+    return f"{minutes // 60}:{minutes % 60:02d}"
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -341,9 +353,10 @@ class Control:
             found: dict[str, Any] = await answer.json()
             return found
 
-    async def calls(self, emulator: str, path: str, since: float) -> list[dict[str, Any]]:
-        """As `requests`, without bodies, with the Google account each call was made for."""
-        query = {"emulator": emulator, "path": path, "since": repr(since)}
+    async def account_calls(self, path: str, since: float) -> list[dict[str, Any]]:
+        """Google's calls as `requests` gives them, without bodies, each with the account it
+        was made for."""
+        query = {"emulator": "google", "path": path, "since": repr(since)}
         async with self.session.get(f"{self.url}/calls", params=query) as answer:
             answer.raise_for_status()
             found: list[dict[str, Any]] = (await answer.json())["calls"]
@@ -490,7 +503,7 @@ def digest_problems(message: str, channel: Channel, seed: int) -> list[tuple[str
     zone = ZoneInfo(channel.zone)
     for number in channel.staff:
         person = staff_user(number)
-        expected = expected_free(day_events(seed, number, channel.day, zone), zone)
+        expected = expected_free(day_events(seed, number, channel.day, zone), zone, channel.clock)
         shown = free.pop(person, None)
         if expected and shown != expected:
             wrong.append(("free", f"{person} shown {shown!r}, expected {expected!r}"))
@@ -871,7 +884,7 @@ async def measure(options: Options, child: Child, ports: Ports, work: Path) -> M
         problems = problems_with_calls(options, timed.outcome, slack, google) + problems
         start = timed.started_at
         slack_calls = await control.requests("slack", SLACK_PATHS, start)
-        freebusy = await control.calls("google", f"^{FREEBUSY_PATH}$", start)
+        freebusy = await control.account_calls(f"^{FREEBUSY_PATH}$", start)
     posts = [r for r in slack_calls if r["path"] == "/api/chat.postMessage"]
     verified, wrong = problems_in_posts(posts, channels, options.seed)
     problems += wrong
