@@ -12,13 +12,18 @@ sent (one row per day, unique), whichever instance gets there first. A claim lap
 after `CLAIM` if its sender died, so the digest is sent late rather than never; one
 that was sent is never sent again. A digest being sent is shielded from cancellation
 and an instance that stops waits for those (`drain`), so stopping one in the middle of
-a run neither loses nor doubles a digest: the ones it had not begun are claimed by the
-next run. Only a kill -9 between Slack's answer and the database write (milliseconds)
-could double one.
+a run neither loses nor doubles a digest: the ones it had not begun are released at
+once (claimed with their group, below) and claimed by the next run. Only a kill -9
+between Slack's answer and the database write (milliseconds) could double one; a kill -9
+otherwise leaves the claims of the digests it had claimed and not sent (at most
+`READ_AHEAD` + `CONCURRENCY`) to lapse, sent late.
 
-What a digest reads from the database (the customer's people, connections, bookings of
-the day, recent booking lengths) is read for `READ_AHEAD` customers at a time as a run
-reaches them (`ReadAhead`): a few queries for many digests instead of a few for each.
+A run claims its digests and reads what they need from the database (the customer's
+people, connections, bookings of the day, recent booking lengths, whether its channel
+can be posted in) for `READ_AHEAD` customers at a time as it reaches them (`ReadAhead`):
+a few statements for many digests instead of a few sessions for each. The digests it
+posts are recorded as sent together too (`SentMarks`): each waits for the write in
+flight, then goes in the next one with those that waited beside it.
 
 A channel that can't be posted in (not in it, archived, gone, app uninstalled) is
 paused by `Poster` and left out until it is back; `status` says why.
@@ -32,6 +37,7 @@ import statistics
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.customers import clock_of
@@ -41,18 +47,19 @@ from bot.slack import Poster
 from bot.staff import Staff, local_today, working_hours
 from storage.models import ConnectionKind, Customer, utcnow
 from storage.repositories import DigestStore, Roster
+from storage.repositories.digests import SentDigest
 
 logger = logging.getLogger(__name__)
 
 CLAIM = timedelta(minutes=10)
 """How long a sender holds a day's digest; a crashed sender's claim lapses after it."""
 CONCURRENCY = 16
-"""Digests composed at once. Their Google reads share `Staff`'s limit, so this only keeps
-that limit busy; more would just hold memory while waiting."""
+"""Digests composed at once. Each reads its staff's calendars all at once, within the
+calendar adapter's limit for the instance."""
 USUAL_SHOOT = timedelta(minutes=90)
 """A shoot's length when the customer has no bookings yet to learn it from."""
 READ_AHEAD = 64
-"""Customers whose digests' database reads a run makes together."""
+"""Customers whose digests a run claims and reads the facts of together."""
 DRAIN_SECONDS = 30.0
 """How long a stopping instance waits for the digests it is sending."""
 PART_PAUSE = 1.0
@@ -91,6 +98,8 @@ class Stored:
     """The customer's members, calendar connections and bookings of the day."""
     lengths: list[timedelta]
     """How long their recent bookings were."""
+    posting_problem: str = ""
+    """Why its channel can't be posted in, as read with the rest ("" when it can)."""
 
 
 Due = tuple[Customer, date]
@@ -99,8 +108,11 @@ Due = tuple[Customer, date]
 class ReadAhead:
     """The stored facts of a run's digests, read for `size` customers at once, in the
     run's order: the first digest of a group to need its facts starts the group's read,
-    the others share it. A group is let go once each of its digests has taken its facts
-    or given them up (another instance had the digest)."""
+    the others share it. A read may leave digests out (another instance has them). A group
+    is let go once each of its digests has taken its facts or given them up.
+
+    A read, once started, finishes even if whoever awaits it is cancelled: what it did
+    (claims) is known either way (`read_for`)."""
 
     def __init__(
         self,
@@ -114,19 +126,67 @@ class ReadAhead:
         self._pending = [{customer.id for customer, _ in group} for group in self._groups]
         self._reads: dict[int, asyncio.Future[dict[int, Stored]]] = {}
 
-    async def take(self, customer: Customer) -> Stored:
+    async def take(self, customer: Customer) -> Stored | None:
+        """The customer's facts, or None when its group's read left it out."""
         group = self._group_of[customer.id]
         if group not in self._reads:
             self._reads[group] = asyncio.ensure_future(self._read(self._groups[group]))
         read = self._reads[group]
         self.give_up(customer)
-        return (await read)[customer.id]
+        return (await asyncio.shield(read)).get(customer.id)
+
+    async def read_for(self, due: Sequence[Due]) -> list[Due]:
+        """Those of `due` whose group's read has started and has them (waiting for reads
+        under way), each given up: for a run that stops before it begins them."""
+        found = []
+        for group in sorted({self._group_of[customer.id] for customer, _ in due}):
+            read = self._reads.get(group)
+            if read is None:
+                continue
+            await asyncio.wait([read])
+            if read.cancelled() or read.exception() is not None:
+                continue  # a read that failed has released what it claimed
+            facts = read.result()
+            found += [(c, d) for c, d in due if self._group_of[c.id] == group and c.id in facts]
+        for customer, _ in due:
+            self.give_up(customer)
+        return found
 
     def give_up(self, customer: Customer) -> None:
         group = self._group_of[customer.id]
         self._pending[group].discard(customer.id)
         if not self._pending[group]:
             self._reads.pop(group, None)
+
+
+class SentMarks:
+    """Records digests as sent, many in one write: a digest's mark waits for the write in
+    flight, if any, then goes in the next one with every mark that waited beside it. A
+    mark returns once its write is committed (or raises what the write raised); a write
+    once begun is not stopped by cancelling whoever waits for it."""
+
+    def __init__(self, write: Callable[[list[SentDigest]], Awaitable[None]]) -> None:
+        self._write = write
+        self._writing: asyncio.Task[None] | None = None
+        """The last write begun."""
+        self._next: tuple[list[SentDigest], asyncio.Task[None]] | None = None
+        """The marks waiting for the next write, and that write."""
+
+    async def mark(self, sent: SentDigest) -> None:
+        if self._next is None:
+            marks: list[SentDigest] = []
+            self._next = (marks, asyncio.ensure_future(self._write_after(self._writing, marks)))
+        marks, write = self._next
+        marks.append(sent)
+        await asyncio.shield(write)
+
+    async def _write_after(
+        self, previous: asyncio.Task[None] | None, marks: list[SentDigest]
+    ) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        self._next, self._writing = None, asyncio.current_task()  # later marks: the next write
+        await self._write(marks)
 
 
 class Digests:
@@ -148,7 +208,8 @@ class Digests:
         self._clock = clock
         self._concurrency = concurrency
         self._part_pause = part_pause
-        self._sending: set[asyncio.Task[bool | None]] = set()
+        self._sending: set[asyncio.Future[Any]] = set()
+        self._marks = SentMarks(digests.mark_sent_many)
 
     async def run_due(self) -> RunResult:
         """Send every digest due now that nobody has sent or is sending."""
@@ -158,19 +219,53 @@ class Digests:
         queue = [(c, d) for c, d in due if (c.id, d) not in taken]
         results: list[bool | None] = []
         limit = asyncio.Semaphore(self._concurrency)
-        ahead = ReadAhead(self._read_stored, queue, READ_AHEAD)
+        ahead = ReadAhead(self._claim_and_read, queue, READ_AHEAD)
+        begun: set[int] = set()
 
         async def one(customer: Customer, day: date) -> None:
             async with limit:
+                begun.add(customer.id)
                 results.append(await self._send_scheduled(customer, day, ahead))
 
-        await asyncio.gather(*(one(c, d) for c, d in queue))
+        try:
+            await asyncio.gather(*(one(c, d) for c, d in queue))
+        except asyncio.CancelledError:
+            # Stopping: the digests not begun may have been claimed with their group;
+            # those claims are released at once, for the next run (`drain` waits for it).
+            unbegun = [(c, d) for c, d in queue if c.id not in begun]
+            self._keep_until_done(asyncio.ensure_future(self._release_unbegun(ahead, unbegun)))
+            raise
         return RunResult(sent=results.count(True), failed=results.count(False))
 
+    async def _release_unbegun(self, ahead: ReadAhead, unbegun: Sequence[Due]) -> None:
+        claimed = await ahead.read_for(unbegun)
+        await self._digests.release_many([(customer.id, day) for customer, day in claimed])
+
+    def _keep_until_done(self, work: asyncio.Future[Any]) -> None:
+        """Work a stopping instance waits for (`drain`)."""
+        self._sending.add(work)
+        work.add_done_callback(self._sending.discard)
+
+    async def _claim_and_read(self, due: Sequence[Due]) -> dict[int, Stored]:
+        """Claim the digests of `due` (in one statement) and read the facts of those
+        claimed; another instance has the others."""
+        now = self._clock()
+        claimed = await self._digests.claim_many(
+            [(customer.id, day) for customer, day in due], now=now, until=now + CLAIM
+        )
+        try:
+            return await self._read_stored([(c, d) for c, d in due if (c.id, d) in claimed])
+        except BaseException:
+            await self._digests.release_many(claimed)
+            raise
+
     async def _read_stored(self, due: Sequence[Due]) -> dict[int, Stored]:
+        if not due:
+            return {}
         rosters = await self._staff.rosters([(customer, [day]) for customer, day in due])
         lengths = await self._digests.recent_booking_lengths(list(rosters))
-        return {i: Stored(roster, lengths[i]) for i, roster in rosters.items()}
+        problems = await self._poster.posting_problems([customer for customer, _ in due])
+        return {i: Stored(roster, lengths[i], problems[i]) for i, roster in rosters.items()}
 
     async def _send_scheduled(self, customer: Customer, day: date, ahead: ReadAhead) -> bool | None:
         """True when sent, False when it failed (it will be tried again), None when
@@ -180,17 +275,14 @@ class Digests:
         sending: asyncio.Task[bool | None] = asyncio.ensure_future(
             self._claim_and_send(customer, day, ahead)
         )
-        self._sending.add(sending)
-        sending.add_done_callback(self._sending.discard)
+        self._keep_until_done(sending)
         return await asyncio.shield(sending)
 
     async def _claim_and_send(self, customer: Customer, day: date, ahead: ReadAhead) -> bool | None:
-        now = self._clock()
-        if not await self._digests.claim(customer.id, day, now=now, until=now + CLAIM):
-            ahead.give_up(customer)
+        stored = await ahead.take(customer)  # claimed with its group, or another's
+        if stored is None:
             return None
         try:
-            stored = await ahead.take(customer)
             return await self._compose_and_post(customer, day, stored, record=True)
         except Exception:
             logger.exception(
@@ -227,7 +319,7 @@ class Digests:
         for n, message in enumerate(messages):
             if n:
                 await asyncio.sleep(self._part_pause)
-            ts = await self._poster.post(customer, message)
+            ts = await self._poster.post(customer, message, problem=stored.posting_problem)
             if ts is None:
                 break
             first_ts = first_ts or ts
@@ -236,7 +328,7 @@ class Digests:
                 await self._digests.release(customer.id, day)
             return False
         if record:
-            await self._digests.mark_sent(customer.id, day, at=self._clock(), ts=first_ts)
+            await self._marks.mark(SentDigest(customer.id, day, self._clock(), first_ts))
         logger.info("digest for customer %s (%s) posted", customer.id, day)
         return True
 

@@ -138,7 +138,7 @@ class Poster:
     """Posts in customers' channels, and stops where Slack said posting cannot work.
 
     Before each post it asks the database whether the channel or its workspace is
-    paused; a post that fails for good records the pause (per channel for
+    paused (or the caller has just asked, for many posts at once); a post that fails for good records the pause (per channel for
     not_in_channel, channel_not_found, is_archived; per workspace for revoked tokens).
     """
 
@@ -149,16 +149,28 @@ class Poster:
         self._store = store
         self._clock = clock
 
-    async def post(self, customer: Customer, message: Message) -> str | None:
-        """Post in the customer's channel; the message ts, or None when it was not posted."""
+    async def post(
+        self, customer: Customer, message: Message, *, problem: str | None = None
+    ) -> str | None:
+        """Post in the customer's channel; the message ts, or None when it was not posted.
+
+        `problem` is why it may not post there as the caller has just read it
+        (`posting_problems`, for many posts at once); None: it is read now.
+        """
         response = await self._call(
             customer,
             "chat.postMessage",
             lambda: self._client.chat_postMessage(
                 channel=customer.channel_id, text=message.text, blocks=message.blocks
             ),
+            problem=problem,
         )
         return str(response["ts"]) if response is not None else None
+
+    async def posting_problems(self, customers: Collection[Customer]) -> dict[int, str]:
+        """Why it may not post in each customer's channel now, by customer id ("" where it
+        may), in one query: for a caller about to post in many (`post`'s `problem`)."""
+        return await self._store.posting_problems([c.id for c in customers])
 
     async def update(self, customer: Customer, ts: str, message: Message) -> bool:
         response = await self._call(
@@ -194,9 +206,15 @@ class Poster:
         return customer
 
     async def _call(
-        self, customer: Customer, method: str, call: Callable[[], Awaitable[AsyncSlackResponse]]
+        self,
+        customer: Customer,
+        method: str,
+        call: Callable[[], Awaitable[AsyncSlackResponse]],
+        *,
+        problem: str | None = None,
     ) -> AsyncSlackResponse | None:
-        problem = await self._store.posting_problem(customer.id)
+        if problem is None:
+            problem = await self._store.posting_problem(customer.id)
         if problem:
             logger.info("not posting in %s: %s", customer.channel_id, problem)
             return None

@@ -16,13 +16,14 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
 from bot.availability import Interval, Rules, WorkingHours, free_windows
-from bot.digest import USUAL_SHOOT, ReadAhead, Stored, due_date, usual_length
+from bot.digest import USUAL_SHOOT, ReadAhead, SentMarks, Stored, due_date, usual_length
 from bot.messages import SECTION_LIMIT
 from bot.messages.digest import MAX_BLOCKS, DigestView, build_digest
 from bot.staff import NEEDS_RECONNECT, AvailabilityReport, Person, PersonAvailability
 from sandbox.fake_slack import text_of
 from storage.models import Customer
 from storage.repositories import Roster
+from storage.repositories.digests import SentDigest
 
 
 def customer(zone: str, at: str = "07:00", days: str = "01234", enabled: bool = True) -> Customer:
@@ -162,20 +163,86 @@ async def test_a_run_reads_its_customers_facts_a_group_at_a_time_and_lets_them_g
 
     async def read(group: Sequence[tuple[Customer, date]]) -> dict[int, Stored]:
         reads.append([c.id for c, _ in group])
-        facts = Facts({c.id: Stored(Roster([], [], []), [timedelta(hours=c.id)]) for c, _ in group})
+        # Another instance has customer 2's digest: the read (its claims) leaves it out.
+        facts = Facts(
+            {
+                c.id: Stored(Roster([], [], []), [timedelta(hours=c.id)])
+                for c, _ in group
+                if c.id != 2
+            }
+        )
         answers.append(weakref.ref(facts))
         return facts
 
     ahead = ReadAhead(read, due, size=4)
     taken = await asyncio.gather(*(ahead.take(c) for c in customers[:3]))
-    ahead.give_up(customers[3])  # another instance had that one
+    ahead.give_up(customers[3])  # the run stopped before this one
     assert reads == [[1, 2, 3, 4]], "one read for the group, shared"
-    assert [s.lengths for s in taken] == [[timedelta(hours=n)] for n in (1, 2, 3)]
+    assert [s and s.lengths for s in taken] == [[timedelta(hours=1)], None, [timedelta(hours=3)]]
     del taken
     gc.collect()
     assert answers[0]() is None, "every digest of the group done with it: let go"
 
     for each in customers[4:8]:
         ahead.give_up(each)
-    assert (await ahead.take(customers[9])).lengths == [timedelta(hours=10)]
+    tenth = await ahead.take(customers[9])
+    assert tenth is not None and tenth.lengths == [timedelta(hours=10)]
     assert reads == [[1, 2, 3, 4], [9, 10]], "a group nobody needs is never read"
+
+
+async def test_a_stopping_run_finds_what_its_reads_claimed_for_the_digests_it_never_began() -> None:
+    customers = [customer("UTC") for _ in range(6)]
+    for number, each in enumerate(customers, start=1):
+        each.id = number
+    due = [(c, date(2026, 12, 1)) for c in customers]
+    reading = asyncio.Event()
+
+    async def read(group: Sequence[tuple[Customer, date]]) -> dict[int, Stored]:
+        await reading.wait()
+        return {c.id: Stored(Roster([], [], []), []) for c, _ in group if c.id != 3}
+
+    ahead = ReadAhead(read, due, size=4)
+    first = asyncio.ensure_future(ahead.take(customers[0]))
+    await asyncio.sleep(0)
+    first.cancel()  # whoever waited is cancelled: the read goes on
+    found = asyncio.ensure_future(ahead.read_for(due[1:]))
+    await asyncio.sleep(0)
+    assert not found.done(), "waits for the read under way"
+    reading.set()
+    assert [c.id for c, _ in await found] == [2, 4], "read and claimed; 5 and 6 never read"
+
+
+async def test_sent_digests_are_recorded_together_while_a_write_is_in_flight() -> None:
+    writes: list[list[int]] = []
+    gate = asyncio.Event()
+
+    async def write(marks: list[SentDigest]) -> None:
+        writes.append([m.customer_id for m in marks])
+        await gate.wait()
+        if 99 in writes[-1]:
+            raise RuntimeError("database gone")
+
+    marks = SentMarks(write)
+    day, at = date(2026, 12, 1), datetime(2026, 12, 1, tzinfo=UTC)
+
+    def mark(customer_id: int) -> asyncio.Future[None]:
+        return asyncio.ensure_future(marks.mark(SentDigest(customer_id, day, at, "1.1")))
+
+    first = mark(1)
+    await asyncio.sleep(0.01)
+    second = [mark(2), mark(3)]
+    await asyncio.sleep(0.01)
+    assert writes == [[1]], "the first write is in flight; the others wait for it"
+    second[0].cancel()  # a waiter cancelled: its write goes ahead for the others
+    gate.set()
+    await first
+    await second[1]
+    assert writes == [[1], [2, 3]], "one write for all that waited"
+
+    third = [mark(4), mark(99)]
+    for each in third:
+        with pytest.raises(RuntimeError):
+            await each  # a write that fails fails every mark in it
+    assert writes[-1] == [4, 99]
+    await mark(5)
+    assert writes[-1] == [5], "and the next write goes on"

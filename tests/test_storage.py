@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from storage.db import create_engine, migrate, session_factory
 from storage.models import Base, Booking
 from storage.repositories import DigestStore, Roster, Store
+from storage.repositories.digests import SentDigest
 
 
 def differences(connection: Connection) -> list[Any]:
@@ -68,6 +69,38 @@ async def test_a_day_s_digest_is_claimed_once_until_its_claim_lapses(database_ur
         assert sent is not None and sent.message_ts == "1.000001"
 
 
+async def test_a_run_claims_many_days_at_once_each_won_by_one(database_url: str) -> None:
+    now, day = datetime(2026, 12, 1, 13, 30, tzinfo=UTC), date(2026, 12, 1)
+    until = now + timedelta(minutes=10)
+    async with stores(database_url) as (store, digests):
+        ids = [
+            (
+                await store.add_customer(
+                    team_id="T1", channel_id=f"C{n}", timezone="UTC", registered_by="U1"
+                )
+            ).id
+            for n in range(6)
+        ]
+        assert await digests.claim(ids[0], day, now=now, until=until), "one held already"
+        # Two instances' runs, their groups overlapping.
+        first, second = await asyncio.gather(
+            digests.claim_many([(i, day) for i in ids[:4]], now=now, until=until),
+            digests.claim_many([(i, day) for i in ids[2:]], now=now, until=until),
+        )
+        assert not first & second, "no day won twice"
+        assert first | second == {(i, day) for i in ids[1:]}, "every free day won once"
+
+        sent_at = now + timedelta(minutes=1)
+        await digests.mark_sent_many([SentDigest(i, day, sent_at, f"1.{i}") for i in ids[1:3]])
+        await digests.release_many([(i, day) for i in ids])
+        later = now + timedelta(minutes=2)
+        again = await digests.claim_many([(i, day) for i in ids], now=later, until=until)
+        assert again == {(i, day) for i in (ids[0], *ids[3:])}, "released, not the sent"
+        sent = await digests.sent_on(ids[1], day)
+        assert sent is not None and sent.message_ts == f"1.{ids[1]}" and sent.sent_at == sent_at
+        assert await digests.claim_many([], now=later, until=until) == set()
+
+
 async def test_posting_stops_for_the_channel_or_the_whole_workspace(database_url: str) -> None:
     at = datetime(2026, 12, 1, tzinfo=UTC)
     async with stores(database_url) as (store, _):
@@ -86,6 +119,11 @@ async def test_posting_stops_for_the_channel_or_the_whole_workspace(database_url
         await store.resume_team_posting("T1")
         assert [await store.posting_problem(c.id) for c in (one, other)] == ["is_archived", ""]
         assert await store.posting_problem(999_999) == "channel_not_found"
+        assert await store.posting_problems([one.id, other.id, 999_999]) == {
+            one.id: "is_archived",
+            other.id: "",
+            999_999: "channel_not_found",
+        }
 
 
 def booking(customer_id: int, n: int, starts: datetime, hours: int, created: datetime) -> Booking:

@@ -221,23 +221,30 @@ class CustomerRepository(Repository):
 
     async def posting_problem(self, customer_id: int) -> str:
         """Why the bot must not post in this customer's channel now ("" when it may)."""
+        return (await self.posting_problems([customer_id]))[customer_id]
+
+    async def posting_problems(self, customer_ids: Collection[int]) -> dict[int, str]:
+        """`posting_problem` of each customer, in one query."""
+        problems = dict.fromkeys(customer_ids, "channel_not_found")
+        if not problems:
+            return problems
         async with self._sessions() as session:
             found = await session.execute(
                 select(
+                    Customer.id,
                     Customer.channel_problem,
                     SlackTeam.posting_stopped_at,
                     SlackTeam.posting_stopped_reason,
                 )
                 .outerjoin(SlackTeam, SlackTeam.team_id == Customer.team_id)
-                .where(Customer.id == customer_id)
+                .where(Customer.id.in_(problems))
             )
-            row = found.first()
-        if row is None:
-            return "channel_not_found"
-        channel_problem, team_stopped_at, team_reason = row
-        if team_stopped_at is not None:
-            return team_reason or "app_uninstalled"
-        return str(channel_problem)
+            for customer_id, channel_problem, team_stopped_at, team_reason in found:
+                if team_stopped_at is not None:
+                    problems[customer_id] = team_reason or "app_uninstalled"
+                else:
+                    problems[customer_id] = str(channel_problem)
+        return problems
 
     async def set_channel_problem(self, customer_id: int, problem: str, at: datetime) -> None:
         async with self._sessions.begin() as session:

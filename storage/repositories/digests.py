@@ -2,20 +2,33 @@
 
 `DigestStore` also writes the digest settings on `customers`, picks the candidates from
 `customers` and `slack_teams`, and reads recent `bookings` for their lengths. A day's
-digest is claimed with one upsert, so exactly one caller wins it.
+digest is claimed with one upsert, so exactly one caller wins it; a run claims many days
+in one upsert (`claim_many`) and records many as sent in one statement (`mark_sent_many`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Booking, BookingStatus, Customer, Digest, SlackTeam
 from storage.repositories.base import Repository
+
+
+@dataclass(frozen=True)
+class SentDigest:
+    """A day's digest as posted: when, and the first message's ts."""
+
+    customer_id: int
+    day: date
+    at: datetime
+    ts: str
 
 
 class DigestStore(Repository):
@@ -80,12 +93,56 @@ class DigestStore(Repository):
             )
         return claimed is not None
 
+    async def claim_many(
+        self, days: Collection[tuple[int, date]], *, now: datetime, until: datetime
+    ) -> set[tuple[int, date]]:
+        """`claim` of many (customer, day) pairs in one statement: those this caller won.
+
+        Their rows are written in one order (customer, then day), so that two callers with
+        overlapping pairs wait for each other in turn, never for each other at once."""
+        if not days:
+            return set()
+        async with self._sessions.begin() as session:
+            claim = _upsert(session)(Digest).values(
+                [
+                    {"customer_id": customer_id, "local_date": day, "claimed_until": until}
+                    for customer_id, day in sorted(days)
+                ]
+            )
+            rows = await session.execute(
+                claim.on_conflict_do_update(
+                    index_elements=[Digest.customer_id, Digest.local_date],
+                    set_={"claimed_until": until},
+                    where=and_(
+                        Digest.sent_at.is_(None),
+                        or_(Digest.claimed_until.is_(None), Digest.claimed_until <= now),
+                    ),
+                ).returning(Digest.customer_id, Digest.local_date)
+            )
+            return {(customer_id, day) for customer_id, day in rows}
+
     async def mark_sent(self, customer_id: int, day: date, *, at: datetime, ts: str) -> None:
         async with self._sessions.begin() as session:
             await session.execute(
                 update(Digest)
                 .where(Digest.customer_id == customer_id, Digest.local_date == day)
                 .values(sent_at=at, message_ts=ts, claimed_until=None)
+            )
+
+    async def mark_sent_many(self, sent: Sequence[SentDigest]) -> None:
+        """`mark_sent` of many digests in one transaction (one statement, many rows)."""
+        if not sent:
+            return
+        table = _DIGESTS
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(table)
+                .where(
+                    table.c.customer_id == bindparam("customer"),
+                    table.c.local_date == bindparam("day"),
+                )
+                .values(sent_at=bindparam("at"), message_ts=bindparam("ts"), claimed_until=None),
+                [{"customer": s.customer_id, "day": s.day, "at": s.at, "ts": s.ts} for s in sent],
             )
 
     async def release(self, customer_id: int, day: date) -> None:
@@ -99,6 +156,23 @@ class DigestStore(Repository):
                     Digest.sent_at.is_(None),
                 )
                 .values(claimed_until=None)
+            )
+
+    async def release_many(self, days: Collection[tuple[int, date]]) -> None:
+        """`release` of many (customer, day) pairs in one transaction."""
+        if not days:
+            return
+        table = _DIGESTS
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(table)
+                .where(
+                    table.c.customer_id == bindparam("customer"),
+                    table.c.local_date == bindparam("day"),
+                    table.c.sent_at.is_(None),
+                )
+                .values(claimed_until=None),
+                [{"customer": customer_id, "day": day} for customer_id, day in days],
             )
 
     async def sent_on(self, customer_id: int, day: date) -> Digest | None:
@@ -144,6 +218,10 @@ class DigestStore(Repository):
             for customer_id, start, end in rows:
                 lengths[customer_id].append(end - start)
         return lengths
+
+
+_DIGESTS = cast(Table, Digest.__table__)
+"""The table, for statements run once with many rows of parameters (executemany)."""
 
 
 def _upsert(session: AsyncSession) -> Callable[[type[Digest]], postgresql.Insert | sqlite.Insert]:
