@@ -339,7 +339,9 @@ class Digests:
         staff = {c.owner_key for c in connections if c.kind is ConnectionKind.STAFF}
         # Everyone of the customer in the channel with no calendar of their own is named,
         # whoever connected the primary calendar (a shared account, not theirs) included.
-        people = await self._people.staff_in(customer, known_people=staff)
+        people = await self._people.staff_in(
+            customer, known_people=staff, members=stored.roster.members
+        )
         report = await self._staff.availability(
             customer,
             user_ids=(),

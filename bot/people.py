@@ -221,31 +221,46 @@ class People:
         """Someone joined or left the channel: read its people afresh next time."""
         self._mixed_seen.pop(channel_id, None)
 
-    async def channel(self, customer: Customer) -> Channel:
-        """The facts of the customer's channel that roles are decided from."""
-        members = await self._store.list_members(customer.id)
+    async def channel(
+        self,
+        customer: Customer,
+        *,
+        members: Sequence[Member] | None = None,
+        in_channel: Sequence[str] | None = None,
+    ) -> Channel:
+        """The facts of the customer's channel that roles are decided from. `members` are
+        the customer's member rows and `in_channel` the channel's members in Slack
+        (`Directory.members_of`), when the caller has just read them."""
+        if members is None:
+            members = await self._store.list_members(customer.id)
         return Channel(
             install_team=customer.team_id,
-            mixed=await self._mixed(customer),
+            mixed=await self._mixed(customer, in_channel),
             owner=customer.owner_user_id,
             set_roles=set_roles_of(members),
         )
 
-    async def _mixed(self, customer: Customer) -> bool:
+    async def _mixed(self, customer: Customer, in_channel: Sequence[str] | None = None) -> bool:
         """Whether the channel has people of another organisation or guests: read from Slack
         at most once a `MIXED_KEPT` (and afresh after anyone joins or leaves)."""
         kept = self._mixed_seen.get(customer.channel_id)
         if kept is not None and self._clock() - kept[0] < MIXED_KEPT:
             return kept[1]
-        mixed = await self._read_mixed(customer)
+        mixed = await self._read_mixed(customer, in_channel)
         self._mixed_seen[customer.channel_id] = (self._clock(), mixed)
         return mixed
 
-    async def _read_mixed(self, customer: Customer) -> bool:
-        info, members = await asyncio.gather(
-            self._directory.channel_info(customer.channel_id),
-            self._directory.people_in(customer.channel_id),
-        )
+    async def _read_mixed(self, customer: Customer, in_channel: Sequence[str] | None) -> bool:
+        if in_channel is None:
+            info, members = await asyncio.gather(
+                self._directory.channel_info(customer.channel_id),
+                self._directory.people_in(customer.channel_id),
+            )
+        else:
+            info, members = await asyncio.gather(
+                self._directory.channel_info(customer.channel_id),
+                self._directory.people_among(in_channel),
+            )
         users = await asyncio.gather(*(self._directory.user(m) for m in members or ()))
         return channel_is_mixed(
             ext_shared=bool(info and info.ext_shared),
@@ -271,15 +286,23 @@ class People:
         return user is not None and user.team_id == customer.team_id
 
     async def staff_in(
-        self, customer: Customer, *, known_people: Collection[str] = ()
+        self,
+        customer: Customer,
+        *,
+        known_people: Collection[str] = (),
+        members: Sequence[Member] | None = None,
     ) -> list[str] | None:
         """The channel's people who are the customer's (owner and staff: no onboarders, no
         bots), in channel order; None when Slack won't list the channel. Members in
-        `known_people` are taken as people (`Directory.people_in`)."""
-        people = await self._directory.people_in(customer.channel_id, known_people=known_people)
-        if people is None:
+        `known_people` are taken as people (`Directory.people_in`). `members` are the
+        customer's member rows, when the caller has just read them."""
+        in_channel = await self._directory.members_of(customer.channel_id)
+        if in_channel is None:
             return None
-        channel = await self.channel(customer)
+        people, channel = await asyncio.gather(
+            self._directory.people_among(in_channel, known_people=known_people),
+            self.channel(customer, members=members, in_channel=in_channel),
+        )
         users = await asyncio.gather(*(self._directory.user(p) for p in people))
         return [
             person

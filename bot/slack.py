@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -259,6 +259,8 @@ class Directory:
     def __init__(self, client: AsyncWebClient, *, concurrency: int = 8) -> None:
         self._client = client
         self._users: dict[str, SlackUser] = {}
+        self._asking: dict[str, asyncio.Future[SlackUser | None]] = {}
+        """Users being asked about: a second asker waits for the same answer."""
         self._limit = asyncio.Semaphore(concurrency)
 
     async def people_in(
@@ -268,6 +270,13 @@ class Directory:
 
         Members in `known_people` are taken as people without asking Slack about them.
         """
+        members = await self.members_of(channel_id)
+        if members is None:
+            return None
+        return await self.people_among(members, known_people=known_people)
+
+    async def members_of(self, channel_id: str) -> list[str] | None:
+        """Every member of the channel (people, bots…), or None if Slack won't say."""
         try:
             members: list[str] = []
             async for page in await self._client.conversations_members(
@@ -277,6 +286,12 @@ class Directory:
         except SlackApiError as err:
             logger.info("conversations.members of %s failed: %s", channel_id, slack_error(err))
             return None
+        return members
+
+    async def people_among(
+        self, members: Sequence[str], *, known_people: Collection[str] = ()
+    ) -> list[str]:
+        """Those of a channel's `members` (`members_of`) who are people, as `people_in`."""
         verdicts = await asyncio.gather(
             *(self.is_person(m) for m in members if m not in known_people)
         )
@@ -294,26 +309,36 @@ class Directory:
         return user.name if user is not None else ""
 
     async def user(self, user_id: str) -> SlackUser | None:
-        """What `users.info` says of the user, asked once and kept (None if Slack won't say)."""
-        if user_id not in self._users:
-            async with self._limit:
-                if user_id in self._users:  # asked by another while this one waited
-                    return self._users[user_id]
-                try:
-                    user = (await self._client.users_info(user=user_id)).get("user") or {}
-                except SlackApiError:
-                    return None
-            profile = user.get("profile") or {}
-            self._users[user_id] = SlackUser(
-                is_person=not (user.get("is_bot") or user.get("deleted")),
-                name=str(
-                    profile.get("display_name") or user.get("real_name") or user.get("name") or ""
-                ),
-                team_id=str(user.get("team_id") or profile.get("team") or ""),
-                is_restricted=bool(user.get("is_restricted")),
-                is_ultra_restricted=bool(user.get("is_ultra_restricted")),
-            )
-        return self._users[user_id]
+        """What `users.info` says of the user, asked once and kept (None if Slack won't say).
+        Asked by several at once, it is asked once for them all."""
+        known = self._users.get(user_id)
+        if known is not None:
+            return known
+        asking = self._asking.get(user_id)
+        if asking is None:
+            asking = self._asking[user_id] = asyncio.ensure_future(self._ask(user_id))
+            asking.add_done_callback(lambda _: self._asking.pop(user_id, None))
+        return await asyncio.shield(asking)
+
+    async def _ask(self, user_id: str) -> SlackUser | None:
+        async with self._limit:
+            if user_id in self._users:  # kept meanwhile
+                return self._users[user_id]
+            try:
+                user = (await self._client.users_info(user=user_id)).get("user") or {}
+            except SlackApiError:
+                return None
+        profile = user.get("profile") or {}
+        found = self._users[user_id] = SlackUser(
+            is_person=not (user.get("is_bot") or user.get("deleted")),
+            name=str(
+                profile.get("display_name") or user.get("real_name") or user.get("name") or ""
+            ),
+            team_id=str(user.get("team_id") or profile.get("team") or ""),
+            is_restricted=bool(user.get("is_restricted")),
+            is_ultra_restricted=bool(user.get("is_ultra_restricted")),
+        )
+        return found
 
     async def channel_info(self, channel_id: str) -> SlackChannel | None:
         """What `conversations.info` says of the channel, or None if Slack won't say."""

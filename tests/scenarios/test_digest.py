@@ -75,8 +75,13 @@ async def test_the_digest_says_who_is_free_how_many_shoots_fit_and_who_is_missin
 ) -> None:
     day = next_working_day()
     team.google.add_event(ALICE_EMAIL, start=at(day, 9), end=at(day, 12), summary="Shoot")
+    team.services.people.forget_channel(CHANNEL)  # whether it is shared is read afresh too
+    listed = len(team.slack.requests.matching("/api/conversations.members$"))
     result = await digests_at(team, at(day, 7)).run_due()
     assert result.sent == 1
+    assert len(team.slack.requests.matching("/api/conversations.members$")) == listed + 1, (
+        "the channel's members are listed once a digest"
+    )
 
     (digest,) = digests_in(team)
     text = text_of(digest)
