@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,7 +19,18 @@ from slack_sdk.models.blocks import Block
 from bot.availability import Interval, Rules, WorkingHours, free_windows
 from bot.digest import USUAL_SHOOT, ReadAhead, SentMarks, Stored, due_date, usual_length
 from bot.messages import SECTION_LIMIT
-from bot.messages.digest import MAX_BLOCKS, DigestView, build_digest
+from bot.messages.digest import (
+    CONTEXT_LIMIT,
+    HEADER_LIMIT,
+    MAX_BLOCKS,
+    BlockTooLong,
+    DigestView,
+    build_digest,
+    context,
+    header,
+    primary_button,
+    section,
+)
 from bot.staff import NEEDS_RECONNECT, AvailabilityReport, Person, PersonAvailability
 from sandbox.fake_slack import text_of
 from storage.models import Customer
@@ -127,13 +139,31 @@ def test_every_part_is_within_slack_s_limits_and_nobody_is_left_out(staff: int, 
     for message in messages:
         assert 1 <= len(message.blocks) <= MAX_BLOCKS
         for block in message.blocks:
-            assert Block.parse(block) is not None
+            # Written as JSON directly: exactly what slack_sdk's models build, and valid.
+            parsed = Block.parse(block)
+            assert parsed is not None and parsed.to_dict() == block
             text = (block.get("text") or {}).get("text", "")
             assert len(text) <= SECTION_LIMIT
         everything += text_of({"text": message.text, "blocks": message.blocks})
     for n in range(staff):
         assert f"<@U{n:04d}>" in everything and f"<@UNEW{n}>" in everything
     assert "Today's availability: Tuesday 1 December" in messages[0].text
+
+
+@pytest.mark.parametrize(
+    ("build", "limit"),
+    [(header, HEADER_LIMIT), (section, SECTION_LIMIT), (context, CONTEXT_LIMIT)],
+)
+def test_a_text_over_slack_s_limit_is_refused_as_the_models_refuse_it(
+    build: Callable[[str], dict[str, Any]], limit: int
+) -> None:
+    block = build("x" * limit)
+    parsed = Block.parse(block)
+    assert parsed is not None and parsed.to_dict() == block
+    with pytest.raises(BlockTooLong):
+        build("x" * (limit + 1))
+    with pytest.raises(BlockTooLong):
+        primary_button("x" * 76, "connect_mine")
 
 
 def test_one_person_s_day_reads_plainly() -> None:
