@@ -22,8 +22,9 @@ A run claims its digests and reads what they need from the database (the custome
 people, connections, bookings of the day, recent booking lengths, whether its channel
 can be posted in) for `READ_AHEAD` customers at a time as it reaches them (`ReadAhead`):
 a few statements for many digests instead of a few sessions for each. The digests it
-posts are recorded as sent together too (`SentMarks`): each waits for the write in
-flight, then goes in the next one with those that waited beside it.
+posts are recorded as sent together too (`SentMarks`): each waits up to `MARK_WAIT` for
+others and for the write in flight, then goes in the next write with all that waited,
+its place among the digests composed at once already given to the next digest.
 
 A channel that can't be posted in (not in it, archived, gone, app uninstalled) is
 paused by `Poster` and left out until it is back; `status` says why.
@@ -62,9 +63,24 @@ READ_AHEAD = 64
 """Customers whose digests a run claims and reads the facts of together."""
 DRAIN_SECONDS = 30.0
 """How long a stopping instance waits for the digests it is sending."""
+MARK_WAIT = 0.05
+"""Seconds a posted digest waits for others to be recorded as sent in the same write."""
 PART_PAUSE = 1.0
 """Seconds between the parts of one long digest: Slack takes about one message a second
 per channel (https://api.slack.com/methods/chat.postMessage#rate_limiting)."""
+
+
+def once(action: Callable[[], None]) -> Callable[[], None]:
+    """`action`, done the first time the result is called and never again."""
+    done = False
+
+    def first_time() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            action()
+
+    return first_time
 
 
 def due_date(customer: Customer, now: datetime) -> date | None:
@@ -160,13 +176,17 @@ class ReadAhead:
 
 
 class SentMarks:
-    """Records digests as sent, many in one write: a digest's mark waits for the write in
-    flight, if any, then goes in the next one with every mark that waited beside it. A
-    mark returns once its write is committed (or raises what the write raised); a write
-    once begun is not stopped by cancelling whoever waits for it."""
+    """Records digests as sent, many in one write: a digest's mark waits `wait` seconds
+    for others and for the write in flight, if any, then goes in the next one with every
+    mark that waited beside it. A mark returns once its write is committed (or raises
+    what the write raised); a write once begun is not stopped by cancelling whoever waits
+    for it."""
 
-    def __init__(self, write: Callable[[list[SentDigest]], Awaitable[None]]) -> None:
+    def __init__(
+        self, write: Callable[[list[SentDigest]], Awaitable[None]], *, wait: float = 0.0
+    ) -> None:
         self._write = write
+        self._wait = wait
         self._writing: asyncio.Task[None] | None = None
         """The last write begun."""
         self._next: tuple[list[SentDigest], asyncio.Task[None]] | None = None
@@ -183,6 +203,8 @@ class SentMarks:
     async def _write_after(
         self, previous: asyncio.Task[None] | None, marks: list[SentDigest]
     ) -> None:
+        if self._wait:
+            await asyncio.sleep(self._wait)
         if previous is not None:
             await asyncio.wait([previous])
         self._next, self._writing = None, asyncio.current_task()  # later marks: the next write
@@ -209,7 +231,7 @@ class Digests:
         self._concurrency = concurrency
         self._part_pause = part_pause
         self._sending: set[asyncio.Future[Any]] = set()
-        self._marks = SentMarks(digests.mark_sent_many)
+        self._marks = SentMarks(digests.mark_sent_many, wait=MARK_WAIT)
 
     async def run_due(self) -> RunResult:
         """Send every digest due now that nobody has sent or is sending."""
@@ -223,9 +245,9 @@ class Digests:
         begun: set[int] = set()
 
         async def one(customer: Customer, day: date) -> None:
-            async with limit:
-                begun.add(customer.id)
-                results.append(await self._send_scheduled(customer, day, ahead))
+            await limit.acquire()  # given back once the digest is posted (`posted`)
+            begun.add(customer.id)
+            results.append(await self._send_scheduled(customer, day, ahead, once(limit.release)))
 
         try:
             await asyncio.gather(*(one(c, d) for c, d in queue))
@@ -267,29 +289,39 @@ class Digests:
         problems = await self._poster.posting_problems([customer for customer, _ in due])
         return {i: Stored(roster, lengths[i], problems[i]) for i, roster in rosters.items()}
 
-    async def _send_scheduled(self, customer: Customer, day: date, ahead: ReadAhead) -> bool | None:
+    async def _send_scheduled(
+        self, customer: Customer, day: date, ahead: ReadAhead, posted: Callable[[], None]
+    ) -> bool | None:
         """True when sent, False when it failed (it will be tried again), None when
-        another instance has it."""
+        another instance has it. `posted` is called once it has been posted (or won't
+        be), before it is recorded."""
         # Claiming and sending run as one task that cancelling the run doesn't stop: a
         # claim is never left held by a sender that gave up.
         sending: asyncio.Task[bool | None] = asyncio.ensure_future(
-            self._claim_and_send(customer, day, ahead)
+            self._claim_and_send(customer, day, ahead, posted)
         )
         self._keep_until_done(sending)
         return await asyncio.shield(sending)
 
-    async def _claim_and_send(self, customer: Customer, day: date, ahead: ReadAhead) -> bool | None:
-        stored = await ahead.take(customer)  # claimed with its group, or another's
-        if stored is None:
-            return None
+    async def _claim_and_send(
+        self, customer: Customer, day: date, ahead: ReadAhead, posted: Callable[[], None]
+    ) -> bool | None:
         try:
-            return await self._compose_and_post(customer, day, stored, record=True)
-        except Exception:
-            logger.exception(
-                "the digest of customer %s failed; it will be tried again", customer.id
-            )
-            await self._digests.release(customer.id, day)
-            return False
+            stored = await ahead.take(customer)  # claimed with its group, or another's
+            if stored is None:
+                return None
+            try:
+                return await self._compose_and_post(
+                    customer, day, stored, record=True, posted=posted
+                )
+            except Exception:
+                logger.exception(
+                    "the digest of customer %s failed; it will be tried again", customer.id
+                )
+                await self._digests.release(customer.id, day)
+                return False
+        finally:
+            posted()
 
     async def drain(self) -> None:
         """Wait for the digests being sent (a stopping instance finishes what it began),
@@ -312,7 +344,13 @@ class Digests:
             raise
 
     async def _compose_and_post(
-        self, customer: Customer, day: date, stored: Stored, *, record: bool
+        self,
+        customer: Customer,
+        day: date,
+        stored: Stored,
+        *,
+        record: bool,
+        posted: Callable[[], None] = lambda: None,
     ) -> bool:
         messages = build_digest(await self.compose(customer, day, stored), clock=clock_of(customer))
         first_ts = None
@@ -323,6 +361,7 @@ class Digests:
             if ts is None:
                 break
             first_ts = first_ts or ts
+        posted()
         if first_ts is None:
             if record:
                 await self._digests.release(customer.id, day)

@@ -276,3 +276,20 @@ async def test_sent_digests_are_recorded_together_while_a_write_is_in_flight() -
     assert writes[-1] == [4, 99]
     await mark(5)
     assert writes[-1] == [5], "and the next write goes on"
+
+
+async def test_sent_digests_wait_a_moment_for_others_to_be_recorded_with() -> None:
+    writes: list[list[int]] = []
+
+    async def write(marks: list[SentDigest]) -> None:
+        writes.append([m.customer_id for m in marks])
+
+    marks = SentMarks(write, wait=0.05)
+    day, at = date(2026, 12, 1), datetime(2026, 12, 1, tzinfo=UTC)
+
+    async def mark(customer_id: int, after: float) -> None:
+        await asyncio.sleep(after)
+        await marks.mark(SentDigest(customer_id, day, at, "1.1"))
+
+    await asyncio.gather(mark(1, 0), mark(2, 0.01), mark(3, 0.02), mark(4, 0.2))
+    assert writes == [[1, 2, 3], [4]]
