@@ -2,7 +2,7 @@
 
     python -m bench.digest_run [--customers 1000] [--staff 10] [--latency 0.05] [--json FILE]
                                [--database-url postgresql://…] [--concurrency 16] [--seed 1]
-                               [--profile FILE]
+                               [--slack-latency S] [--warm-directory] [--profile FILE]
 
 The issue's benchmark: a digest run over 10,000 customers × 10 staff with the emulators
 answering each call in 50 ms; report the wall time, the CPU per digest, the peak memory
@@ -131,6 +131,15 @@ class Options:
     database_url: str | None
     json_path: Path | None
     profile_path: Path | None = None
+    slack_latency: float | None = None
+    """Seconds Slack's emulator takes a call, when not `latency`."""
+    warm_directory: bool = False
+    """Before the run, the bot's `Directory` is told about every person (untimed), as an
+    instance that has run a day already knows them."""
+
+    @property
+    def slack_s(self) -> float:
+        return self.latency if self.slack_latency is None else self.slack_latency
 
     @property
     def calendars(self) -> int:
@@ -344,8 +353,11 @@ class Control:
             accounts += (await self._post("/google/tokens", body))["accounts"]
         return accounts
 
-    async def set_latency(self, seconds: float) -> None:
-        await self._post("/latency", {"google": seconds, "slack": seconds})
+    async def set_latency(self, seconds: float, slack: float | None = None) -> None:
+        """Google's latency, and Slack's (the same unless given)."""
+        await self._post(
+            "/latency", {"google": seconds, "slack": seconds if slack is None else slack}
+        )
 
     async def stats(self) -> dict[str, Any]:
         async with self.session.get(f"{self.url}/stats") as answer:
@@ -527,6 +539,9 @@ class Result:
     customers: int
     staff_per_customer: int
     latency_s: float
+    slack_latency_s: float
+    warm_directory: bool
+    """The bot's Directory knew every person before the run (its second day)."""
     google_limit: int
     """`bot.calendar.google.CALLS_AT_ONCE`: Google calls at once, all customers together."""
     digest_concurrency: int
@@ -547,12 +562,12 @@ class Result:
     meets_time: bool
     calls_in_a_row: tuple[int, int, int]
     """A digest's Slack and Google calls each sent after an earlier one's answer: the
-    longest such run per digest, p50, p95, max."""
+    calls of the run of them that takes the most time, per digest: p50, p95, max."""
     digest_span_s: tuple[float, float, float]
     """From a digest's first call's arrival to its post's answer: p50, p95, max."""
     latency_floor_s: float
-    """Σ each digest's calls in a row × latency ÷ digests at once: the least wall time
-    those round trips allow at that concurrency, whatever the CPU."""
+    """Σ each digest's calls in a row × their latency ÷ digests at once: the least wall
+    time those round trips allow at that concurrency, whatever the CPU."""
     slack_calls: dict[str, int]
     slack_calls_per_s: float
     """The calls of SLACK_METHODS, a second of the run."""
@@ -608,6 +623,17 @@ class Timed:
     peak_reset: bool
     lag_ms: tuple[float, float, float]  # p50, p99, max
     threads_after: int
+
+
+async def warm_directory(services: Services, channels: list[Channel]) -> None:
+    """What `users.info` says of every member of the channels, asked through the bot's own
+    `Directory`, which keeps the answers for the life of the process: the bot's second
+    day of digests asks about nobody (People's memory of each channel, 60 s, is gone by
+    then, as in this run)."""
+    await services.directory.people_in(channels[0].id)  # the bot's own user among them
+    people = [p for c in channels for p in (c.owner, *map(staff_user, c.staff))]
+    for some in chunks(people, 1000):
+        await asyncio.gather(*(services.directory.user(p) for p in some))
 
 
 def stopped_digests(services: Services, concurrency: int) -> Digests:
@@ -679,9 +705,9 @@ class Arrivals:
     freebusy: list[float]
     posts: list[float]
     first_slack: float
-    by_channel: dict[str, list[float]]
+    by_channel: dict[str, list[tuple[float, float]]]
     """Each channel's Slack and Google calls (those that name a channel, or a person or an
-    account of one; the bot's own `users.info`, once, names none)."""
+    account of one; the bot's own `users.info`, once, names none): arrival and latency."""
 
 
 def channel_of_call(
@@ -702,9 +728,9 @@ def channel_of_call(
 
 
 def calls_by_channel(
-    channels: list[Channel], calls: list[dict[str, Any]]
-) -> dict[str, list[float]]:
-    """The arrival times of each channel's calls."""
+    channels: list[Channel], calls: list[dict[str, Any]], *, google: float, slack: float
+) -> dict[str, list[tuple[float, float]]]:
+    """Each channel's calls: their arrival times and latencies (Google's or Slack's)."""
     owners = {channel.owner: channel.id for channel in channels}
     staff_channel = {
         who: channel.id
@@ -712,25 +738,32 @@ def calls_by_channel(
         for number in channel.staff
         for who in (staff_user(number), staff_email(number))
     }
-    found: dict[str, list[float]] = {}
+    found: dict[str, list[tuple[float, float]]] = {}
     for call in calls:
         channel = channel_of_call(call, owners, staff_channel)
         if channel is not None:
-            found.setdefault(channel, []).append(call["at"])
+            latency = google if "account" in call else slack
+            found.setdefault(channel, []).append((call["at"], latency))
     return found
 
 
-def longest_in_a_row(arrivals: Sequence[float], latency: float) -> int:
-    """The most calls of `arrivals` each sent after an earlier one's answer (its arrival +
-    `latency`): the round trips one after another."""
-    ordered = sorted(arrivals)
-    longest: list[int] = []
-    for at in ordered:
+def longest_in_a_row(calls: Sequence[tuple[float, float]]) -> tuple[int, float]:
+    """The run of `calls` (arrival, latency) each sent after an earlier one's answer that
+    takes the most time: its calls and its time (the round trips one after another). A
+    call is "after" another sent at least 90 % of that one's latency before it: the
+    emulator answers `latency` after the arrival it records, give or take its clock."""
+    ordered = sorted(calls)
+    best: list[tuple[float, int]] = []  # per call: the most time of a run ending with it
+    for at, latency in ordered:
         before = [
-            n for n, earlier in zip(longest, ordered, strict=False) if at - earlier >= latency
+            run
+            for run, (earlier, took) in zip(best, ordered, strict=False)
+            if at - earlier >= 0.9 * took
         ]
-        longest.append(1 + max(before, default=0))
-    return max(longest, default=0)
+        time, count = max(before, default=(0.0, 0))
+        best.append((time + latency, count + 1))
+    time, count = max(best, default=(0.0, 0))
+    return count, time
 
 
 def judge(
@@ -751,13 +784,11 @@ def judge(
     per_digest = cpu / timed.outcome.sent * 1000 if timed.outcome.sent else 0.0
     posted = [at - start for at in arrivals.posts] or [0.0]
     google_total = sum(google.values())
-    # A round trip "after" another is one sent at least 90 % of the latency after it: the
-    # emulator answers `latency` after the arrival it records, give or take its clock.
-    in_a_row = [
-        longest_in_a_row(calls, options.latency * 0.9) for calls in arrivals.by_channel.values()
-    ] or [0]
+    runs = [longest_in_a_row(calls) for calls in arrivals.by_channel.values()] or [(0, 0.0)]
+    in_a_row = [count for count, _ in runs]
     spans = [
-        max(calls) + options.latency - min(calls) for calls in arrivals.by_channel.values()
+        max(at + latency for at, latency in calls) - min(at for at, _ in calls)
+        for calls in arrivals.by_channel.values()
     ] or [0.0]
     return Result(
         started=datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
@@ -766,6 +797,8 @@ def judge(
         customers=options.customers,
         staff_per_customer=options.staff,
         latency_s=options.latency,
+        slack_latency_s=options.slack_s,
+        warm_directory=options.warm_directory,
         google_limit=CALLS_AT_ONCE,
         digest_concurrency=options.concurrency,
         google_at_once=at_once,
@@ -787,7 +820,7 @@ def judge(
             round(percentile(spans, 95), 3),
             round(max(spans), 3),
         ),
-        latency_floor_s=round(sum(in_a_row) * options.latency / options.concurrency, 2),
+        latency_floor_s=round(sum(time for _, time in runs) / options.concurrency, 2),
         slack_calls=slack,
         slack_calls_per_s=round(sum(slack.get(m, 0) for m in SLACK_METHODS) / wall, 1),
         google_calls=google,
@@ -866,7 +899,9 @@ async def measure(options: Options, child: Child, ports: Ports, work: Path) -> M
             )
             del accounts  # the bot would not hold them: keep them out of its memory figures
             setup_s = time.perf_counter() - setup
-            await control.set_latency(options.latency)
+            if options.warm_directory:
+                await warm_directory(services, channels)
+            await control.set_latency(options.latency, options.slack_s)
             before = await control.stats()
             freeze_start_up()  # as `app.py` does once the services are built
             timed = await timed_run(
@@ -892,7 +927,9 @@ async def measure(options: Options, child: Child, ports: Ports, work: Path) -> M
         freebusy=[r["at"] for r in freebusy],
         posts=[r["at"] for r in posts],
         first_slack=min((r["at"] for r in slack_calls), default=start),
-        by_channel=calls_by_channel(channels, [*slack_calls, *freebusy]),
+        by_channel=calls_by_channel(
+            channels, [*slack_calls, *freebusy], google=options.latency, slack=options.slack_s
+        ),
     )
     del slack_calls, freebusy
     result = judge(
@@ -923,7 +960,11 @@ def table(r: Result) -> str:
         ("run started", f"{r.started} (load average {r.load_average:g})"),
         ("database", r.database),
         ("customers × staff", f"{r.customers} × {r.staff_per_customer}"),
-        ("Slack and Google latency a call", f"{r.latency_s:g} s"),
+        ("Google and Slack latency a call", f"{r.latency_s:g} s, {r.slack_latency_s:g} s"),
+        (
+            "the bot's Directory before the run",
+            "knew everyone (second day)" if r.warm_directory else "empty (first run)",
+        ),
         ("customers at once (Digests)", str(r.digest_concurrency)),
         ("Google limit (CALLS_AT_ONCE)", str(r.google_limit)),
         ("Google calls in flight at most", f"{r.google_at_once}, bound by {r.google_bound}"),
@@ -993,6 +1034,8 @@ def report(info: dict[str, Any], measured: Measured, options: Options) -> None:
                 "customers": options.customers,
                 "staff": options.staff,
                 "latency": options.latency,
+                "slack_latency": options.slack_s,
+                "warm_directory": options.warm_directory,
                 "concurrency": options.concurrency,
                 "seed": options.seed,
                 "database": measured.result.database,
@@ -1019,6 +1062,13 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     add("--staff", type=int, default=10, help="staff with a connected calendar a customer (10)")
     add("--latency", type=float, default=0.05, help="seconds Slack and Google take a call (0.05)")
     add(
+        "--slack-latency",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds Slack takes a call, when not --latency",
+    )
+    add(
         "--concurrency",
         type=int,
         default=CONCURRENCY,
@@ -1031,6 +1081,11 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         metavar="URL",
         help="a PostgreSQL server to create a scratch database on (default: SQLite)",
     )
+    add(
+        "--warm-directory",
+        action="store_true",
+        help="the bot knows every person already, as on its second day (untimed)",
+    )
     add("--json", type=Path, default=None, metavar="FILE", help="also write the figures here")
     add(
         "--profile",
@@ -1042,6 +1097,8 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     args = parser.parse_args(argv)
     if min(args.customers, args.staff, args.concurrency) < 1 or args.latency < 0:
         parser.error("--customers, --staff and --concurrency must be ≥ 1, --latency ≥ 0")
+    if args.slack_latency is not None and args.slack_latency < 0:
+        parser.error("--slack-latency must be ≥ 0")
     if args.customers > 10_000 or args.customers * args.staff > 100_000:
         parser.error("at most 10,000 customers and 100,000 staff (the seeded ids' widths)")
     if args.database_url and make_url(args.database_url).get_backend_name() != "postgresql":
@@ -1055,6 +1112,8 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         database_url=args.database_url,
         json_path=args.json,
         profile_path=args.profile,
+        slack_latency=args.slack_latency,
+        warm_directory=args.warm_directory,
     )
 
 
