@@ -36,7 +36,7 @@ import asyncio
 import logging
 import statistics
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,7 +45,7 @@ from bot.customers import clock_of
 from bot.messages.digest import DigestView, build_digest
 from bot.people import People
 from bot.slack import Poster
-from bot.staff import Staff, local_today, working_hours
+from bot.staff import Staff, local_today, not_connected_among, working_hours
 from storage.models import ConnectionKind, Customer, utcnow
 from storage.repositories import DigestStore, Roster
 from storage.repositories.digests import SentDigest
@@ -372,24 +372,28 @@ class Digests:
         return True
 
     async def compose(self, customer: Customer, day: date, stored: Stored) -> DigestView:
-        """Everything the day's digest says: the calendars and the channel read now."""
+        """Everything the day's digest says: the calendars and the channel read now, the
+        channel's people from Slack while Google answers."""
         now = self._clock()
-        connections = stored.roster.connections
-        staff = {c.owner_key for c in connections if c.kind is ConnectionKind.STAFF}
+        roster = stored.roster
+        staff = {c.owner_key for c in roster.connections if c.kind is ConnectionKind.STAFF}
         # Everyone of the customer in the channel with no calendar of their own is named,
         # whoever connected the primary calendar (a shared account, not theirs) included.
-        people = await self._people.staff_in(
-            customer, known_people=staff, members=stored.roster.members
+        in_channel = asyncio.ensure_future(
+            self._people.staff_in(customer, known_people=staff, members=roster.members)
         )
-        report = await self._staff.availability(
-            customer,
-            user_ids=(),
-            days=[day],
-            duration=None,
-            now=now,
-            roster=stored.roster,
-            channel_people=people,
-        )
+        try:
+            report = await self._staff.availability(
+                customer, user_ids=(), days=[day], duration=None, now=now, roster=roster
+            )
+            people = await in_channel
+        finally:
+            in_channel.cancel()  # when the calendars' read failed
+        if people is not None:
+            connected = [each.person for each in report.people]
+            report = replace(
+                report, not_connected=not_connected_among(people, connected, roster.members)
+            )
         return DigestView(
             report=report,
             day=day,

@@ -207,6 +207,16 @@ def _is_onboarder(member: Member | None) -> bool:
     return member is not None and member.role == ONBOARDER
 
 
+def not_connected_among(
+    channel_people: Iterable[str], connected: Iterable[Person], members: Iterable[Member]
+) -> tuple[str, ...]:
+    """The channel's people of the customer (`People.staff_in`) with no calendar of their
+    own connected (not among `connected`), onboarders left out; in channel order, once."""
+    have = {person.user_id for person in connected}
+    onboarders = {m.slack_user_id for m in members if _is_onboarder(m)}
+    return tuple(dict.fromkeys(p for p in channel_people if p not in have and p not in onboarders))
+
+
 def _people(customer: Customer, user_ids: Sequence[str], roster: Roster) -> list[Person]:
     """The people asked for, in order; with none asked for, every connected staff member
     (an onboarder who connected a calendar of their own is not staff: left out)."""
@@ -457,8 +467,6 @@ class Staff:
                     for day, windows in free.items()
                 }
             report.append(PersonAvailability(person, free, time_off=away))
-        connected = {p.user_id for p in people}
-        onboarders = {m.slack_user_id for m in roster.members if _is_onboarder(m)}
         return AvailabilityReport(
             zone=ZoneInfo(customer.timezone),
             days=tuple(days),
@@ -466,11 +474,9 @@ class Staff:
             people=report,
             read_at=now,
             asked_for_everyone=not user_ids,
-            not_connected=tuple(
-                dict.fromkeys(
-                    p
-                    for p in channel_people or ()
-                    if not user_ids and p not in connected and p not in onboarders
-                )
+            not_connected=(
+                ()
+                if user_ids
+                else not_connected_among(channel_people or (), people, roster.members)
             ),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time as clock
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -94,6 +95,21 @@ async def test_the_digest_says_who_is_free_how_many_shoots_fit_and_who_is_missin
         for b in digest["blocks"]
         for e in b.get("elements", [])
     )
+
+
+async def test_the_channel_s_people_are_listed_while_google_answers(team: RunningBot) -> None:
+    team.services.people.forget_channel(CHANNEL)
+    team.slack.faults.latency = 0.3
+    began = clock.time()
+    try:
+        assert (await digests_at(team, at(next_working_day(), 7)).run_due()).sent == 1
+    finally:
+        team.slack.faults.latency = 0
+    (read,) = [r for r in team.google.requests.matching("/freeBusy$") if r.at >= began]
+    (listed,) = [
+        r for r in team.slack.requests.matching("/api/conversations.members$") if r.at >= began
+    ]
+    assert read.at < listed.at + 0.3, "the calendars are read before Slack has answered"
 
 
 async def test_once_a_day_at_its_time_and_late_rather_than_never(team: RunningBot) -> None:
