@@ -537,6 +537,10 @@ class Instance:
     """/healthz answers other than 200 ok: seconds into the phase, and what it said."""
     killed: bool = False
 
+    def gone(self) -> bool:
+        """Killed (or being killed) by the benchmark."""
+        return self.killed
+
 
 @dataclass
 class Phase:
@@ -551,12 +555,17 @@ class Phase:
     """(when, busy, total) seconds of the machine's CPU, every SAMPLE_S."""
     where_cpu_went: dict[str, float] = field(default_factory=dict)
     """CPU seconds of the whole phase (processes started to done), by whom."""
+    backends: dict[int, float] = field(default_factory=dict)
+    """The most CPU seen of each PostgreSQL backend serving the instances, by its pid."""
 
     async def watch(self) -> None:
-        """Every SAMPLE_S: each live instance's sockets and /healthz, the machine's CPU."""
+        """Every SAMPLE_S: each live instance's sockets and /healthz, the machine's CPU,
+        the CPU of the database's backends serving the instances."""
         timeout = aiohttp.ClientTimeout(total=2.0)
         while True:
             self.cpu.append((time.time(), *machine_cpu()))
+            for pid, cpu in (await backends_cpu(self.bench.engine)).items():
+                self.backends[pid] = max(self.backends.get(pid, 0.0), cpu)
             for instance in self.instances:
                 if instance.killed or instance.child.process.poll() is not None:
                     continue
@@ -565,18 +574,18 @@ class Phase:
                 instance.slack_ports |= tcp_ports(pid, self.bench.ports.slack)
                 if instance.ready_s is None:
                     continue
+                said = None
                 try:
                     async with self.bench.session.get(
                         instance.child.health_url, timeout=timeout
                     ) as response:
                         body = await response.json()
                         if response.status != 200 or body.get("status") != "ok":
-                            instance.not_ok.append(
-                                f"{time.time() - self.started:.0f} s: {response.status} "
-                                f"{body.get('problems', body)}"
-                            )
+                            said = f"{response.status} {body.get('problems', body)}"
                 except (aiohttp.ClientError, TimeoutError) as err:
-                    instance.not_ok.append(f"{time.time() - self.started:.0f} s: {err!r}")
+                    said = repr(err)
+                if said is not None and not instance.gone():  # not asked as it was killed
+                    instance.not_ok.append(f"{time.time() - self.started:.0f} s: {said}")
             await asyncio.sleep(SAMPLE_S)
 
     def busy(self, first: float, last: float) -> float | None:
@@ -642,7 +651,7 @@ async def running(bench: Bench, name: str, count: int, argv: list[str]) -> Async
                     i.cpu_at_end or i.cpu_at_ready for i in instances
                 ),
                 "emulators": cpu_seconds(bench.emulators.process.pid) - emulators_before,
-                "PostgreSQL (the instances' backends)": await backends_cpu(bench.engine),
+                "PostgreSQL (the instances' backends)": sum(phase.backends.values()),
                 "this benchmark": time.process_time() - mine_before,
             }
             busy = machine_cpu()[0] - machine_before
@@ -677,11 +686,11 @@ async def until(
 # --- the database's counts ------------------------------------------------------------------
 
 
-async def backends_cpu(engine: AsyncEngine) -> float:
-    """CPU seconds of the PostgreSQL backends serving the scratch database, this
-    benchmark's own left out: in a phase, the instances' (their pools open at start-up
-    and live until they stop; a killed instance's backends end with it, their CPU
-    uncounted)."""
+async def backends_cpu(engine: AsyncEngine) -> dict[int, float]:
+    """The CPU seconds so far of each PostgreSQL backend serving the scratch database, by
+    pid, this benchmark's own left out: in a phase, the instances' (sampled every
+    SAMPLE_S, as a pool closes the connections it has no room for when they come back,
+    and a killed instance's end with it: the last half second of those is missed)."""
     async with engine.connect() as connection:
         rows = await connection.execute(
             text(
@@ -690,9 +699,13 @@ async def backends_cpu(engine: AsyncEngine) -> float:
             )
         )
         backends = rows.all()
-    port = make_url(str(engine.url)).port or 5432
-    mine = tcp_ports(os.getpid(), port)
-    return sum(cpu_seconds(pid) for pid, client in backends if client not in mine)
+    mine = tcp_ports(os.getpid(), make_url(str(engine.url)).port or 5432)
+    found = {}
+    for pid, client in backends:
+        if client not in mine:
+            with contextlib.suppress(OSError):  # ended meanwhile
+                found[pid] = cpu_seconds(pid)
+    return found
 
 
 async def recorded_count(engine: AsyncEngine) -> int:
@@ -820,7 +833,7 @@ class InstanceFigures:
     share: int
     """Checks (health) or digests posted it did."""
     cpu_s: float
-    """Its CPU from ready to the end (start-up's own CPU left out)."""
+    """Its CPU from ready to the end, or to its kill (start-up's own CPU left out)."""
     start_up_cpu_s: float
     peak_rss_mb: float
     healthz_not_ok: list[str]
@@ -909,6 +922,7 @@ async def kill_one(bench: Bench, phase: Phase) -> dict[str, Any]:
 
     await until(far_enough, within=PHASE_TIMEOUT_S, phase=phase, every=0.05)
     victim = phase.instances[-1]
+    victim.killed = True  # from here on its /healthz is not asked
     pid = victim.child.process.pid
     for _ in range(200):
         os.kill(pid, signal.SIGSTOP)
@@ -920,11 +934,12 @@ async def kill_one(bench: Bench, phase: Phase) -> dict[str, Any]:
         raise RuntimeError("an alert was always being sent: the instance was never killed")
     at = time.time()
     victim.google_ports |= tcp_ports(pid, bench.ports.google)
+    victim.cpu_at_end = cpu_seconds(pid)
+    victim.peak_rss_mb = read_rss(pid, "killed", 0).peak_mb
     held = await leased_at(engine, at)
     recorded = await recorded_count(engine)
     os.kill(pid, signal.SIGKILL)
     victim.child.process.wait()
-    victim.killed = True
     return {
         "instance": victim.child.name,
         "at": at,
@@ -1117,9 +1132,7 @@ def figures(
             ready_s=round(instance.ready_s or 0.0, 2),
             first_call_after_s=round(starts[i] - first, 2) if i in starts else None,
             share=shares.get(i, 0),
-            cpu_s=round(instance.cpu_at_end - instance.cpu_at_ready, 2)
-            if not instance.killed
-            else 0.0,
+            cpu_s=round(instance.cpu_at_end - instance.cpu_at_ready, 2),
             start_up_cpu_s=round(instance.cpu_at_ready, 2),
             peak_rss_mb=instance.peak_rss_mb,
             healthz_not_ok=instance.not_ok,
