@@ -261,7 +261,7 @@ class People:
                 self._directory.channel_info(customer.channel_id),
                 self._directory.people_among(in_channel),
             )
-        users = await asyncio.gather(*(self._directory.user(m) for m in members or ()))
+        users = list((await self._directory.users(members or ())).values())
         return channel_is_mixed(
             ext_shared=bool(info and info.ext_shared),
             people=[u for u in users if u is not None],
@@ -303,11 +303,11 @@ class People:
             self._directory.people_among(in_channel, known_people=known_people),
             self.channel(customer, members=members, in_channel=in_channel),
         )
-        users = await asyncio.gather(*(self._directory.user(p) for p in people))
+        users = await self._directory.users(people)
         return [
             person
-            for person, user in zip(people, users, strict=True)
-            if channel.role(person, user)[0] is not Role.ONBOARDER
+            for person in people
+            if channel.role(person, users[person])[0] is not Role.ONBOARDER
         ]
 
     async def set_role(self, customer: Customer, user_id: str, role: Role, *, by: str) -> None:

@@ -245,6 +245,10 @@ class SlackUser(NamedTuple):
     is_ultra_restricted: bool = False
 
 
+def _is_person(user: SlackUser | None) -> bool:
+    return user is not None and user.is_person
+
+
 class SlackChannel(NamedTuple):
     is_member: bool
     """The bot is in it."""
@@ -292,16 +296,21 @@ class Directory:
         self, members: Sequence[str], *, known_people: Collection[str] = ()
     ) -> list[str]:
         """Those of a channel's `members` (`members_of`) who are people, as `people_in`."""
-        verdicts = await asyncio.gather(
-            *(self.is_person(m) for m in members if m not in known_people)
-        )
-        unknown = iter(verdicts)
-        return [m for m in members if m in known_people or next(unknown)]
+        found = await self.users([m for m in members if m not in known_people])
+        return [m for m in members if m in known_people or _is_person(found[m])]
 
     async def is_person(self, user_id: str) -> bool:
         """True for a person's account: not a bot, not deactivated (False if Slack won't say)."""
-        user = await self.user(user_id)
-        return user is not None and user.is_person
+        return _is_person(await self.user(user_id))
+
+    async def users(self, user_ids: Collection[str]) -> dict[str, SlackUser | None]:
+        """`user` of each, those not known yet asked at once (and those known without a
+        task each)."""
+        found: dict[str, SlackUser | None] = {u: self._users.get(u) for u in user_ids}
+        asking = [u for u, user in found.items() if user is None]
+        if asking:
+            found.update(zip(asking, await asyncio.gather(*map(self.user, asking)), strict=True))
+        return found
 
     async def name_of(self, user_id: str) -> str:
         """The name Slack shows for a person (display name, else real name), or ""."""
