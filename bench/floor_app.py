@@ -5,6 +5,10 @@ It is served exactly as the bot serves Bolt (aiohttp, `to_bolt_request` and
 difference between its ack latency and the bot's is what the bot itself adds.
 
     SLACK_BOT_TOKEN=… SLACK_SIGNING_SECRET=… SLACK_API_URL=… python -m bench.floor_app --port N
+
+With `FLOOR_PROCESS_BEFORE_RESPONSE=1` in its environment (`bench.ack_latency
+--ack-inline`, a diagnosis), the app is built with `process_before_response=True`: Bolt
+answers the ack as soon as the listener returns, instead of looking for it every 10 ms.
 """
 
 from __future__ import annotations
@@ -20,9 +24,13 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 
-def create_bolt_app(*, token: str, signing_secret: str, api_url: str) -> AsyncApp:
+def create_bolt_app(
+    *, token: str, signing_secret: str, api_url: str, process_before_response: bool = False
+) -> AsyncApp:
     app = AsyncApp(
-        client=AsyncWebClient(token=token, base_url=api_url), signing_secret=signing_secret
+        client=AsyncWebClient(token=token, base_url=api_url),
+        signing_secret=signing_secret,
+        process_before_response=process_before_response,
     )
 
     @app.command("/tonomo")
@@ -57,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         token=os.environ["SLACK_BOT_TOKEN"],
         signing_secret=os.environ["SLACK_SIGNING_SECRET"],
         api_url=os.environ["SLACK_API_URL"],
+        process_before_response=os.environ.get("FLOOR_PROCESS_BEFORE_RESPONSE") == "1",
     )
     web.run_app(create_web_app(bolt), host=args.host, port=args.port, print=None)
 
