@@ -33,6 +33,8 @@ paused by `Poster` and left out until it is back; `status` says why.
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import logging
 import statistics
 from collections.abc import Awaitable, Callable, Sequence
@@ -70,17 +72,8 @@ PART_PAUSE = 1.0
 per channel (https://api.slack.com/methods/chat.postMessage#rate_limiting)."""
 
 
-def once(action: Callable[[], None]) -> Callable[[], None]:
-    """`action`, done the first time the result is called and never again."""
-    done = False
-
-    def first_time() -> None:
-        nonlocal done
-        if not done:
-            done = True
-            action()
-
-    return first_time
+def _set_on_done(event: asyncio.Event, _done: asyncio.Future[Any]) -> None:
+    event.set()
 
 
 def due_date(customer: Customer, now: datetime) -> date | None:
@@ -239,24 +232,47 @@ class Digests:
         due = [(c, d) for c in await self._digests.candidates() if (d := due_date(c, now))]
         taken = await self._digests.taken({day for _, day in due}, now)
         queue = [(c, d) for c, d in due if (c.id, d) not in taken]
-        results: list[bool | None] = []
-        limit = asyncio.Semaphore(self._concurrency)
         ahead = ReadAhead(self._claim_and_read, queue, READ_AHEAD)
-        begun: set[int] = set()
+        waiting = collections.deque(queue)
+        sending: set[asyncio.Task[bool | None]] = set()
+        results: list[bool | None] = []
+        failures: list[BaseException] = []
 
-        async def one(customer: Customer, day: date) -> None:
-            await limit.acquire()  # given back once the digest is posted (`posted`)
-            begun.add(customer.id)
-            results.append(await self._send_scheduled(customer, day, ahead, once(limit.release)))
+        def done(task: asyncio.Task[bool | None]) -> None:
+            sending.discard(task)
+            if task.cancelled():
+                return
+            failure = task.exception()
+            if failure is None:
+                results.append(task.result())
+            else:
+                failures.append(failure)
+
+        async def composer() -> None:
+            """One of `concurrency` places: a digest at a time while any wait, each giving
+            its place to the next once posted (it is recorded as sent meanwhile)."""
+            while waiting:
+                customer, day = waiting.popleft()
+                place = asyncio.Event()
+                task = self._start_sending(customer, day, ahead, place.set)
+                task.add_done_callback(functools.partial(_set_on_done, place))
+                sending.add(task)
+                task.add_done_callback(done)
+                await place.wait()
 
         try:
-            await asyncio.gather(*(one(c, d) for c, d in queue))
+            await asyncio.gather(*(composer() for _ in range(self._concurrency)))
+            if sending:
+                await asyncio.wait(set(sending))
         except asyncio.CancelledError:
             # Stopping: the digests not begun may have been claimed with their group;
             # those claims are released at once, for the next run (`drain` waits for it).
-            unbegun = [(c, d) for c, d in queue if c.id not in begun]
+            unbegun = list(waiting)
+            waiting.clear()
             self._keep_until_done(asyncio.ensure_future(self._release_unbegun(ahead, unbegun)))
             raise
+        if failures:
+            raise failures[0]
         return RunResult(sent=results.count(True), failed=results.count(False))
 
     async def _release_unbegun(self, ahead: ReadAhead, unbegun: Sequence[Due]) -> None:
@@ -289,19 +305,17 @@ class Digests:
         problems = await self._poster.posting_problems([customer for customer, _ in due])
         return {i: Stored(roster, lengths[i], problems[i]) for i, roster in rosters.items()}
 
-    async def _send_scheduled(
+    def _start_sending(
         self, customer: Customer, day: date, ahead: ReadAhead, posted: Callable[[], None]
-    ) -> bool | None:
-        """True when sent, False when it failed (it will be tried again), None when
-        another instance has it. `posted` is called once it has been posted (or won't
-        be), before it is recorded."""
+    ) -> asyncio.Task[bool | None]:
+        """The digest claimed and sent: True when sent, False when it failed (it will be
+        tried again), None when another instance has it. `posted` is called once it has
+        been posted (or won't be), before it is recorded."""
         # Claiming and sending run as one task that cancelling the run doesn't stop: a
         # claim is never left held by a sender that gave up.
-        sending: asyncio.Task[bool | None] = asyncio.ensure_future(
-            self._claim_and_send(customer, day, ahead, posted)
-        )
+        sending = asyncio.ensure_future(self._claim_and_send(customer, day, ahead, posted))
         self._keep_until_done(sending)
-        return await asyncio.shield(sending)
+        return sending
 
     async def _claim_and_send(
         self, customer: Customer, day: date, ahead: ReadAhead, posted: Callable[[], None]
