@@ -14,9 +14,9 @@ that was sent is never sent again. A digest being sent is shielded from cancella
 and an instance that stops waits for those (`drain`), so stopping one in the middle of
 a run neither loses nor doubles a digest: the ones it had not begun are released at
 once (claimed with their group, below) and claimed by the next run. Only a kill -9
-between Slack's answer and the database write (milliseconds) could double one; a kill -9
-otherwise leaves the claims of the digests it had claimed and not sent (at most
-`READ_AHEAD` + `CONCURRENCY`) to lapse, sent late.
+between Slack's answer and the database write (`MARK_WAIT` and a write: tens of
+milliseconds) could double one; a kill -9 otherwise leaves the claims of the digests it
+had claimed and not sent (at most `READ_AHEAD` + `CONCURRENCY`) to lapse, sent late.
 
 A run claims its digests and reads what they need from the database (the customer's
 people, connections, bookings of the day, recent booking lengths, whether its channel
