@@ -1,6 +1,6 @@
 """One digest run over many customers, with Slack and Google answering slowly.
 
-    python -m bench.digest_run [--customers 1000] [--staff 10] [--latency 0.05] [--json FILE]
+    python -m bench.digest_run [--customers 10000] [--staff 10] [--latency 0.05] [--json FILE]
                                [--database-url postgresql://…] [--concurrency 16] [--seed 1]
                                [--slack-latency S] [--warm-directory] [--profile FILE]
 
@@ -1070,7 +1070,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         description="Wall time, CPU per digest, peak memory and Slack calls a second of one digest run.",
     )
     add = parser.add_argument
-    add("--customers", type=int, default=1000, help="customers, all due (1000)")
+    add("--customers", type=int, default=10_000, help="customers, all due (10000)")
     add("--staff", type=int, default=10, help="staff with a connected calendar a customer (10)")
     add("--latency", type=float, default=0.05, help="seconds Slack and Google take a call (0.05)")
     add(
