@@ -27,17 +27,22 @@ from bot.messages.connect import build_connected_notice
 from bot.messages.pages import build_callback_page, build_trouble_page
 from bot.scheduler import Scheduler
 from bot.services import Services
+from handlers.work import AfterAck
 from storage.models import ConnectionKind
 
 logger = logging.getLogger(__name__)
 
 SERVICES = web.AppKey("services", Services)
 HEALTH_TIMEOUT = 2.0
+SHUTDOWN_GRACE = 10.0
+"""Seconds the work after an ack may take to finish when the bot shuts down, before it is
+cancelled (as long as `app.py` lets a request in flight finish)."""
 
 
-def create_bolt_app(services: Services) -> AsyncApp:
+def create_bolt_app(services: Services) -> tuple[AsyncApp, AfterAck]:
     """Bolt, told who the bot is from start-up's `auth.test` (it would otherwise ask Slack
-    before its first ack), and trusting `slack_events`' own signature check."""
+    before its first ack), and trusting `slack_events`' own signature check; with the
+    queue its listeners leave their work to."""
     identity = services.identity
 
     async def authorize(**_: object) -> AuthorizeResult:
@@ -56,13 +61,16 @@ def create_bolt_app(services: Services) -> AsyncApp:
         authorize=authorize,
         request_verification_enabled=False,
     )
-    handlers.register(app, services)
-    return app
+    return app, handlers.register(app, services)
 
 
-def create_web_app(services: Services, *, periodic_jobs: bool = True) -> web.Application:
-    """The bot's web app; with `periodic_jobs`, its health and digest loops run while it serves."""
-    bolt = create_bolt_app(services)
+def create_web_app(
+    services: Services, *, periodic_jobs: bool = True, shutdown_grace: float = SHUTDOWN_GRACE
+) -> web.Application:
+    """The bot's web app; with `periodic_jobs`, its health and digest loops run while it
+    serves. On cleanup the loops stop, the work after acks gets `shutdown_grace` seconds to
+    finish (then is cancelled), and only then are the services closed."""
+    bolt, after_ack = create_bolt_app(services)
     secret = services.settings.slack_signing_secret
 
     async def slack_events(request: web.Request) -> web.Response:
@@ -140,6 +148,7 @@ def create_web_app(services: Services, *, periodic_jobs: bool = True) -> web.App
 
     async def close_services(_app: web.Application) -> None:
         await scheduler.stop()
+        await after_ack.close(shutdown_grace)
         await services.close()
 
     app = web.Application()

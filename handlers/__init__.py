@@ -21,8 +21,9 @@ from handlers.work import APOLOGY, AfterAck
 logger = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    # Every listener acknowledges, then leaves its work to one fair queue (handlers.work).
+def register(app: AsyncApp, services: Services) -> AfterAck:
+    """Every listener acknowledges, then leaves its work to one fair queue (handlers.work),
+    returned so that shutting down can wait for it."""
     after_ack = AfterAck()
     commands.register(app, services, after_ack)
     mentions.register(app, services, after_ack)
@@ -35,6 +36,7 @@ def register(app: AsyncApp, services: Services) -> None:
     events.register(app, services, after_ack)
     events.register_fallback(app)
     app.error(handle_error)
+    return after_ack
 
 
 async def handle_error(

@@ -38,7 +38,12 @@ TOTAL = 24
 """Pieces of work the instance runs at once. Under a burst this keeps the heap small, so
 garbage collection never pauses the acks of the requests still arriving for long."""
 
+RESTART_NOTICE_WITHIN = 2.0
+"""Seconds shutting down waits for Slack to take a cancelled piece of work's apology."""
+
 APOLOGY = "Sorry, something went wrong on my side and I couldn't finish that. Please try again in a minute."
+
+RESTARTING = "Sorry, I'm restarting and couldn't finish that. Please ask again in a minute."
 
 NO_RECORDS = (
     "I can't reach my records right now, so I couldn't finish that. Please try again in a minute."
@@ -54,6 +59,7 @@ class AfterAck:
         self._channels: dict[str, tuple[asyncio.Semaphore, int]] = {}
         """Each channel's limit and how many pieces of work it has started or queued."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     def start(
         self,
@@ -89,6 +95,8 @@ class AfterAck:
             finally:
                 self._leave(channel_id)
         except asyncio.CancelledError:
+            if self._closing and apologize is not None:
+                await self._tell_restarting(apologize)
             raise
         except Exception as err:
             logger.exception("unhandled error in work after an ack (channel %s)", channel_id)
@@ -98,6 +106,30 @@ class AfterAck:
                     await apologize(Message.text_only(NO_RECORDS if records_down else APOLOGY))
                 except Exception:
                     logger.warning("could not send the apology", exc_info=True)
+
+    async def close(self, grace: float) -> None:
+        """Let the work running or queued finish for up to `grace` seconds, then cancel the
+        rest and wait for it to unwind: a transaction it had open is rolled back and its
+        database connection given back before the engine is disposed, never left open on
+        the server holding its locks."""
+        self._closing = True
+        if self._tasks and grace > 0:
+            await asyncio.wait(set(self._tasks), timeout=grace)
+        unfinished = set(self._tasks)
+        if unfinished:
+            logger.warning("shutting down: %d pieces of work cancelled", len(unfinished))
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+
+    @staticmethod
+    async def _tell_restarting(apologize: Apologize) -> None:
+        """The person whose work shutting down cancelled hears so, if Slack answers at once."""
+        try:
+            async with asyncio.timeout(RESTART_NOTICE_WITHIN):
+                await apologize(Message.text_only(RESTARTING))
+        except Exception:
+            logger.warning("could not say the work was cancelled by a restart", exc_info=True)
 
     def _enter(self, channel_id: str) -> asyncio.Semaphore:
         limit, users = self._channels.get(channel_id, (asyncio.Semaphore(self._per_channel), 0))

@@ -91,8 +91,16 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 async def _reset_schema(url: str) -> None:
+    """An empty schema for the next test. A connection an earlier test left open (its loop
+    closed under it) would hold its locks for the rest of the run and the DROP would wait
+    forever: such connections are ended first, and the DROP waits for a lock 30 s at most."""
     conn = await asyncpg.connect(_asyncpg_dsn(url), timeout=5)
     try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        await conn.execute("SET lock_timeout = '30s'")
         await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
     finally:
         await conn.close()
@@ -157,9 +165,12 @@ class RunningBot:
 
 @contextlib.asynccontextmanager
 async def serve_bot(
-    google: FakeGoogle, slack: FakeSlack, database_url: str
+    google: FakeGoogle, slack: FakeSlack, database_url: str, *, shutdown_grace: float = 0
 ) -> AsyncIterator[RunningBot]:
-    """One instance of the bot on a free loopback port (several may share a database)."""
+    """One instance of the bot on a free loopback port (several may share a database).
+
+    A test is over once it has asserted: work still running when it ends is cancelled at
+    once, unless the test gives it a `shutdown_grace` as production does."""
     sock = free_socket()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     environment = bot_environment(
@@ -169,7 +180,8 @@ async def serve_bot(
     services = await build_services(Settings.from_env(environment))
     # The tests run the periodic jobs themselves, at the moments they choose: loops on the
     # real clock would send a real day's digest, or check connections, in the middle of one.
-    runner = web.AppRunner(create_web_app(services, periodic_jobs=False))
+    app = create_web_app(services, periodic_jobs=False, shutdown_grace=shutdown_grace)
+    runner = web.AppRunner(app)
     await runner.setup()
     await web.SockSite(runner, sock).start()
     async with ClientSession() as http:

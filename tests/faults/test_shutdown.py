@@ -1,0 +1,109 @@
+"""Shutting down with work in flight: it finishes within the grace, or is cancelled cleanly.
+
+A deploy stops the bot while someone's command is still being answered. Work that ends
+within the grace (`bot.server.SHUTDOWN_GRACE`) is answered as usual. Work that doesn't is
+cancelled: the person is told the bot is restarting, and a transaction it had open is
+rolled back, its connection closed, before the engine is disposed. A connection left
+open would hold its locks on the shared PostgreSQL for as long as the process lives, and
+every other instance's writes (and a migration's DROP) would wait behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from handlers.work import RESTARTING
+from sandbox.fake_google import FakeGoogle
+from sandbox.fake_slack import FakeSlack, text_of
+from tests.conftest import ALICE, CHANNEL, OWNER, _asyncpg_dsn, _reset_schema, serve_bot
+from tests.scenarios.flows import ALICE_EMAIL, connect
+
+
+async def test_work_in_flight_is_answered_within_the_grace(
+    google: FakeGoogle, slack: FakeSlack, database_url: str
+) -> None:
+    async with serve_bot(google, slack, database_url, shutdown_grace=10) as bot:
+        assert (await connect(bot, user=ALICE, email=ALICE_EMAIL))[0] == 200
+        google.account_latency[ALICE_EMAIL] = 1.0
+        before = len(slack.responses)
+        sent = await slack.send_slash_command(
+            bot.events_url, user_id=OWNER, channel_id=CHANNEL, text="availability tomorrow"
+        )
+        assert sent.status == 200 and sent.body.strip(), "the ack says it is checking"
+        assert len(slack.responses) == before, "Google is still answering"
+        stopping = time.monotonic()
+    stopped_within = time.monotonic() - stopping
+
+    (answer,) = [text_of(response) for response in slack.responses[before:]]
+    assert f"<@{ALICE}>" in answer and RESTARTING not in answer
+    assert stopped_within < 5.0
+
+
+async def _bot_sessions(admin: asyncpg.Connection, *, besides: list[int]) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await admin.fetch(
+        "SELECT pid, state, wait_event_type FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> ALL($1::int[])",
+        besides,
+    )
+    return rows
+
+
+async def _until(check: Callable[[], Awaitable[bool]], *, within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_work_cut_off_by_shutdown_rolls_back_and_tells_the_person(
+    postgres_database: str, google: FakeGoogle, slack: FakeSlack
+) -> None:
+    """PostgreSQL: the work waits on a lock inside its transaction when the bot stops."""
+    await _reset_schema(postgres_database)
+    dsn = _asyncpg_dsn(postgres_database)
+    admin = await asyncpg.connect(dsn)
+    locker = await asyncpg.connect(dsn)
+    try:
+        ours = [admin.get_server_pid(), locker.get_server_pid()]
+        async with serve_bot(google, slack, postgres_database, shutdown_grace=0.5) as bot:
+            assert (await connect(bot, user=ALICE, email=ALICE_EMAIL))[0] == 200
+            holding = locker.transaction()
+            await holding.start()
+            await locker.execute("LOCK TABLE customers IN ACCESS EXCLUSIVE MODE")
+            before = len(slack.responses)
+            sent = await slack.send_slash_command(
+                bot.events_url, user_id=OWNER, channel_id=CHANNEL, text="availability tomorrow"
+            )
+            assert sent.status == 200 and sent.body.strip(), "acked without the database"
+
+            async def waiting_on_the_lock() -> bool:
+                sessions = await _bot_sessions(admin, besides=ours)
+                return any(row["wait_event_type"] == "Lock" for row in sessions)
+
+            await _until(waiting_on_the_lock)
+            stopping = time.monotonic()
+        stopped_within = time.monotonic() - stopping
+        await holding.rollback()
+
+        async def no_bot_session_left() -> bool:
+            return not await _bot_sessions(admin, besides=ours)
+
+        await _until(no_bot_session_left)
+        assert stopped_within < 4.0, "the grace, then the cancelled work's apology"
+        # The person heard why no answer came, and nothing else came after it.
+        assert [r.get("text") for r in slack.responses[before:]] == [RESTARTING]
+        # Nothing stored was lost, and nothing still holds a lock on it.
+        await admin.execute("SET lock_timeout = '1s'")
+        async with admin.transaction():
+            await admin.execute("LOCK TABLE customers IN ACCESS EXCLUSIVE MODE")
+        assert await admin.fetchval("SELECT count(*) FROM calendar_connections") == 1
+        assert await admin.fetchval("SELECT count(*) FROM customers") == 1
+        await asyncio.sleep(0.5)
+        assert [r.get("text") for r in slack.responses[before:]] == [RESTARTING]
+    finally:
+        await locker.close()
+        await admin.close()
