@@ -31,6 +31,11 @@ DEFAULTS = {
     "PORT": "3000",
     "HEALTH_CHECK_MINUTES": "30",
     "LOG_LEVEL": "INFO",
+    # Optional tuning, beside the contract's variables (README.md, "Configuration").
+    "GOOGLE_CALLS_AT_ONCE": "1024",
+    "GOOGLE_CALLS_PER_ACCOUNT": "4",
+    "HEALTH_LEASE_SECONDS": "300",
+    "SCHEDULER_TICK_SECONDS": "60",
 }
 
 T = TypeVar("T")
@@ -83,6 +88,16 @@ class Settings:
     port: int
     health_check_minutes: int
     log_level: str
+    google_calls_at_once: int
+    """Calls of the instance at Google at once (its connection pool: one socket each)."""
+    google_calls_per_account: int
+    """Calls of one Google account at Google at once."""
+    health_lease_seconds: float
+    """How long a periodic check holds a claimed connection before another instance may
+    take it over. Whole seconds from the environment; a test may set less."""
+    scheduler_tick_seconds: float
+    """How often each periodic job looks for due work. Whole seconds from the environment;
+    a test may set less."""
 
     @property
     def oauth_redirect_uri(self) -> str:
@@ -124,6 +139,10 @@ class Settings:
             except ConfigError as err:
                 problems.extend(err.problems)
                 return fallback
+
+        def whole(name: str, *, high: int) -> int:
+            """A whole number from 1 to `high`, or 0 with its problem kept."""
+            return checked(lambda: _integer(name, get(name), low=1, high=high), 0)
 
         settings = cls(
             slack_bot_token=checked(lambda: _bot_token(required), ""),
@@ -177,14 +196,13 @@ class Settings:
                 "",
             ),
             host=get("HOST"),
-            port=checked(lambda: _integer("PORT", get("PORT"), low=1, high=65535), 0),
-            health_check_minutes=checked(
-                lambda: _integer(
-                    "HEALTH_CHECK_MINUTES", get("HEALTH_CHECK_MINUTES"), low=1, high=1440
-                ),
-                0,
-            ),
+            port=whole("PORT", high=65535),
+            health_check_minutes=whole("HEALTH_CHECK_MINUTES", high=1440),
             log_level=checked(lambda: _log_level(get("LOG_LEVEL")), ""),
+            google_calls_at_once=whole("GOOGLE_CALLS_AT_ONCE", high=65535),
+            google_calls_per_account=whole("GOOGLE_CALLS_PER_ACCOUNT", high=1000),
+            health_lease_seconds=whole("HEALTH_LEASE_SECONDS", high=86400),
+            scheduler_tick_seconds=whole("SCHEDULER_TICK_SECONDS", high=3600),
         )
         if problems:
             raise ConfigError(*problems)

@@ -143,3 +143,40 @@ def test_real_looking_values_are_not_mistaken_for_placeholders() -> None:
         }
     )
     assert s.public_url == "https://tonomo.acme-photo.com"
+
+
+TUNING = (
+    "GOOGLE_CALLS_AT_ONCE",
+    "GOOGLE_CALLS_PER_ACCOUNT",
+    "HEALTH_LEASE_SECONDS",
+    "SCHEDULER_TICK_SECONDS",
+)
+
+
+def test_the_optional_tuning_has_its_defaults() -> None:
+    s = Settings.from_env(GOOD)
+    assert (s.google_calls_at_once, s.google_calls_per_account) == (1024, 4)
+    assert (s.health_lease_seconds, s.scheduler_tick_seconds) == (300, 60)
+
+
+def test_the_optional_tuning_is_read() -> None:
+    s = Settings.from_env(
+        {
+            **GOOD,
+            "GOOGLE_CALLS_AT_ONCE": "2048",
+            "GOOGLE_CALLS_PER_ACCOUNT": " 1 ",
+            "HEALTH_LEASE_SECONDS": "60",
+            "SCHEDULER_TICK_SECONDS": "15",
+        }
+    )
+    assert (s.google_calls_at_once, s.google_calls_per_account) == (2048, 1)
+    assert (s.health_lease_seconds, s.scheduler_tick_seconds) == (60, 15)
+
+
+@pytest.mark.parametrize("name", TUNING)
+@pytest.mark.parametrize("value", ["0", "-5", "1.5", "lots", "99999999"])
+def test_bad_tuning_is_one_line_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({**GOOD, name: value})
+    assert str(err.value).startswith(f"{name} is malformed: expected a whole number from 1 to ")
+    assert str(err.value).endswith(f"got {value!r}.") and "\n" not in str(err.value)
