@@ -73,7 +73,8 @@ logger = logging.getLogger(__name__)
 UNREACHABLE_AFTER = 3
 """Checks in a row that Google must fail before a connection is reported unreachable."""
 LEASE = timedelta(minutes=5)
-"""How long a periodic check holds a connection; a crashed instance's leases lapse after it."""
+"""How long a periodic check holds a connection, by default (`HEALTH_LEASE_SECONDS`); a
+crashed instance's leases lapse after it, and another instance takes them over."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class Health:
         cipher: TokenCipher,
         poster: Poster,
         concurrency: int = 32,
+        lease: timedelta = LEASE,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
@@ -104,6 +106,8 @@ class Health:
         self._poster = poster
         self._clock = clock
         self.concurrency = concurrency
+        self.lease = lease
+        """How long a claimed connection (or notice) is held before another may take it."""
 
     async def probe(self, connection: CalendarConnection) -> Finding:
         """The live check itself: one refresh if needed, one Calendar call."""
@@ -191,8 +195,9 @@ class Health:
 
         One claimer leases due connections as workers free up and hands them over through
         a short queue, so a slow account holds up only the worker checking it, and a lease
-        (five minutes) outlasts the little time a connection waits in the queue. Leasing
-        is what lets several instances share a round without doubling checks.
+        (`lease`, five minutes by default) outlasts the little time a connection waits in
+        the queue. Leasing is what lets several instances share a round without doubling
+        checks.
 
         The claimer and the workers live in one task group, so the round always ends:
         when claiming fails half-way (the database gone), the connections already handed
@@ -211,7 +216,7 @@ class Health:
                 ids = await self._store.claim_due_connections(
                     now=now,
                     checked_before=checked_before,
-                    lease_until=now + LEASE,
+                    lease_until=now + self.lease,
                     limit=self.concurrency,
                 )
                 if not ids:
@@ -252,7 +257,9 @@ class Health:
         sent = 0
         while True:
             now = self._clock()
-            ids = await self._store.claim_notices(now=now, stale_before=now - LEASE, limit=batch)
+            ids = await self._store.claim_notices(
+                now=now, stale_before=now - self.lease, limit=batch
+            )
             held = 0
             for event_id in ids:
                 context = await self._store.notice_context(event_id)

@@ -35,8 +35,8 @@ from storage.models import utcnow
 logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 60.0
-"""How often each job looks for due work; a connection is due every HEALTH_CHECK_MINUTES,
-a digest at its customer's time."""
+"""How often each job looks for due work, by default (`SCHEDULER_TICK_SECONDS`); a
+connection is due every HEALTH_CHECK_MINUTES, a digest at its customer's time."""
 FIRST_RETRY_SECONDS = 5.0
 """The wait after a first failed round; it doubles with each failure, up to the period."""
 STOP_SECONDS = 5.0

@@ -140,6 +140,7 @@ def create_web_app(
         health=services.health,
         interval=timedelta(minutes=services.settings.health_check_minutes),
         digests=services.digests,
+        tick=services.settings.scheduler_tick_seconds,
     )
 
     async def start_scheduler(_app: web.Application) -> None:

@@ -126,6 +126,7 @@ async def build_services(settings: Settings) -> Services:
             cipher=cipher,
             poster=poster,
             concurrency=HEALTH_CONCURRENCY,
+            lease=timedelta(seconds=settings.health_lease_seconds),
         ),
         staff=staff,
         bookings=Bookings(store=store, calendar=calendar, cipher=cipher, staff=staff),

@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -38,7 +38,8 @@ from tests.scenarios.flows import connect
 ALICE_EMAIL = "alice@acme-photo.com"
 BOB_EMAIL = "bob@acme-photo.com"
 PERIOD = 0.05
-"""Every job's period here (a minute in production)."""
+"""Every job's period here (a minute in production; shorter than `SCHEDULER_TICK_SECONDS`,
+in whole seconds, can say, so set on the settings)."""
 STOP_BOUND = 0.5
 """How long stopping waits for the jobs here (`STOP_SECONDS`, five seconds in production)."""
 
@@ -58,24 +59,28 @@ class Instance:
 
 
 @pytest.fixture(autouse=True)
-def short_periods(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(scheduler_module, "TICK_SECONDS", PERIOD)
+def short_stop(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scheduler_module, "STOP_SECONDS", STOP_BOUND)
 
 
 @contextlib.asynccontextmanager
 async def instance_with_jobs(
-    bot: RunningBot, database_url: str, prepare: Callable[[Services], None] = lambda _: None
+    bot: RunningBot,
+    database_url: str,
+    prepare: Callable[[Services], None] = lambda _: None,
+    variables: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Instance]:
-    """A second instance on the bot's database and emulators, its periodic jobs running
-    from start-up; `prepare` sees its services first (to inject a fault)."""
+    """A second instance on the bot's database and emulators (and these environment
+    `variables`), its periodic jobs running from start-up every `PERIOD`; `prepare` sees
+    its services first (to inject a fault)."""
     sock = free_socket()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     environment = bot_environment(
         slack=bot.slack, google=bot.google, public_url=url, database_url=database_url
     )
     environment["TOKEN_ENCRYPTION_KEY"] = SHARED_KEY
-    services = await build_services(Settings.from_env(environment))
+    settings = Settings.from_env(environment | dict(variables or {}))
+    services = await build_services(replace(settings, scheduler_tick_seconds=PERIOD))
     prepare(services)
     runner = web.AppRunner(create_web_app(services))  # periodic jobs on, as in production
     await runner.setup()
@@ -171,6 +176,16 @@ async def test_a_database_error_mid_round_is_logged_and_the_next_round_checks(
         assert health["last_success"] is not None and health["failures_in_a_row"] == 0
         assert set(body["jobs"]) == {"health", "notices", "digests"}
         assert all(job["period_seconds"] == PERIOD for job in body["jobs"].values())
+
+
+async def test_the_lease_and_the_tick_of_the_settings_reach_the_jobs(
+    bot: RunningBot, database_url: str
+) -> None:
+    variables = {"HEALTH_LEASE_SECONDS": "7"}
+    async with instance_with_jobs(bot, database_url, variables=variables) as instance:
+        assert instance.services.health.lease == timedelta(seconds=7)
+        _, body = await eventually(lambda: _healthy(instance, bot))
+        assert {job["period_seconds"] for job in body["jobs"].values()} == {PERIOD}
 
 
 async def _equals(value: Awaitable[object], expected: object) -> bool:

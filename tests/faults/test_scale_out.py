@@ -36,10 +36,9 @@ every `TICK_S`) and checks them (one Google call). So every connection is record
 kill + `LEASE_S` + `TICK_S` + a check's time, which the test asserts; the bot can't do
 better than its next look after the lapse (bench/README.md, `scale_out`, says what would).
 
-The lease (5 minutes) and the jobs' period (60 s) are constants in the bot
-(`bot.health.LEASE`, `bot.scheduler.TICK_SECONDS`), not configuration, so each instance is
-`app.main()` with those two set short first (`bench.fleet.bot_argv`): the entry point
-`python app.py` runs, with the rest of the bot as it is.
+Each instance is `python app.py` with the lease (5 minutes by default) and the jobs'
+period (60 s) set short by its environment: `HEALTH_LEASE_SECONDS` and
+`SCHEDULER_TICK_SECONDS`.
 
 A kill between Slack accepting an alert and the database marking it sent would have the
 alert posted again once its claim lapses (the outbox's one window; `bot.digest` says the
@@ -53,6 +52,7 @@ import asyncio
 import contextlib
 import math
 import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -65,7 +65,6 @@ from aiohttp import ClientError, ClientSession
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.fleet import bot_argv
 from bench.scale_out import (
     health_channel,
     install_check_log,
@@ -98,8 +97,8 @@ REVOKED_EVERY = 40
 LATENCY = 0.4
 """Seconds Google takes over every call: 320 checks, 32 at a time in each of two
 instances, make a round of about 2 s."""
-LEASE_S = 5.0
-TICK_S = 2.0
+LEASE_S = 5
+TICK_S = 2
 """The jobs' period here: longer than a round of the survivor's (a job whose last round
 is older than two periods makes `/healthz` 503)."""
 KILL_AFTER = CONNECTIONS // 3
@@ -136,11 +135,14 @@ async def instances(
                 "TOKEN_ENCRYPTION_KEY": SHARED_KEY,  # instances sharing a database share it
                 "LOG_LEVEL": "WARNING",
                 "PYTHONPATH": str(ROOT),
+                "HEALTH_LEASE_SECONDS": str(LEASE_S),
+                "SCHEDULER_TICK_SECONDS": str(TICK_S),
             }
             log = tmp_path / f"{name}.log"
             with log.open("wb") as out:
                 process = await asyncio.create_subprocess_exec(
-                    *bot_argv(lease_s=LEASE_S, tick_s=TICK_S),
+                    sys.executable,
+                    str(ROOT / "app.py"),
                     cwd=tmp_path,  # no developer's .env
                     env=env,
                     stdout=out,
