@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import re
+import resource
 import sys
 from collections.abc import Iterable
 
@@ -43,6 +44,10 @@ TOKEN_LEAKING_LOGGERS = (
 
 # Bolt logs a request whose signature it rejects, whole body included, at INFO.
 BODY_LOGGING_LOGGERS = ("slack_bolt.AsyncRequestVerification", "slack_bolt.RequestVerification")
+
+FILES_BESIDE_GOOGLE = 256
+"""Open files an instance needs besides its Google calls (one socket each): Slack's and the
+database's connections, the requests it serves, its logs."""
 
 # Query parameters that are secrets while they live: Google's one-time code and our state.
 SECRET_PARAMETERS = re.compile(r"(?<=[?&;])(code|state)=[^&;\s\"]*")
@@ -97,6 +102,32 @@ def configure_logging(level: str) -> None:
         migration.addFilter(WithoutMigrationChatter())
 
 
+def open_files_soft_limit(needed: int, soft: int, hard: int) -> int:
+    """The soft open-files limit to run with: `soft` if it gives `needed` already, else
+    `needed`, but never above `hard` (either may be `resource.RLIM_INFINITY`)."""
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return soft
+    return needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+
+
+def fit_open_files(settings: Settings) -> None:
+    """Raise the process's soft open-files limit to fit `GOOGLE_CALLS_AT_ONCE` sockets and
+    the rest; one warning when the hard limit doesn't allow it (calls past it would fail)."""
+    needed = settings.google_calls_at_once + FILES_BESIDE_GOOGLE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = open_files_soft_limit(needed, soft, hard)
+    if limit != soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+    if limit != resource.RLIM_INFINITY and limit < needed:
+        logging.getLogger("tonomo").warning(
+            "the open-files limit is %d (hard limit), below the %d that GOOGLE_CALLS_AT_ONCE=%d "
+            "needs: raise the hard limit (ulimit -Hn) or lower GOOGLE_CALLS_AT_ONCE",
+            limit,
+            needed,
+            settings.google_calls_at_once,
+        )
+
+
 async def make_app(settings: Settings) -> web.Application:
     services = await build_services(settings)
     try:
@@ -132,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         report(err)
         return 2
     configure_logging(settings.log_level)
+    fit_open_files(settings)
     try:
         web.run_app(
             make_app(settings),

@@ -30,7 +30,7 @@ from storage.repositories import DigestStore, Store
 HEALTH_CONCURRENCY = 32
 """Connections a periodic round leases at a time and checks at once (its workers). The
 Google calls they make are bounded by the calendar adapter's own limits (per account and
-per instance), which leave room for a round beside a 200-person answer."""
+per instance), which by default leave room for a round beside a 500-person answer."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,12 +70,9 @@ def freeze_start_up() -> None:
     gc.freeze()
 
 
-async def build_services(settings: Settings) -> Services:
-    """Connect to the database (migrating it) and wire the services together."""
-    engine = create_engine(settings.database_url)
-    await migrate(engine)
-    store = Store(session_factory(engine))
-    calendar = GoogleCalendar(
+def google_calendar(settings: Settings) -> GoogleCalendar:
+    """The Google adapter as configured: its endpoints, OAuth client and limits."""
+    return GoogleCalendar(
         client_id=settings.google_client_id,
         client_secret=settings.google_client_secret,
         auth_uri=settings.google_auth_uri,
@@ -83,8 +80,18 @@ async def build_services(settings: Settings) -> Services:
         revoke_uri=settings.google_revoke_uri,
         api_url=settings.google_api_url,
         redirect_uri=settings.oauth_redirect_uri,
+        calls_per_account=settings.google_calls_per_account,
+        calls_at_once=settings.google_calls_at_once,
         allow_plain_http=settings.google_uses_plain_http,
     )
+
+
+async def build_services(settings: Settings) -> Services:
+    """Connect to the database (migrating it) and wire the services together."""
+    engine = create_engine(settings.database_url)
+    await migrate(engine)
+    store = Store(session_factory(engine))
+    calendar = google_calendar(settings)
     cipher = TokenCipher(settings.token_encryption_key)
     slack = web_client(
         token=settings.slack_bot_token,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 from aiohttp import ClientConnectionError, ClientSession
 from cryptography.fernet import Fernet
 
-from app import TOKEN_LEAKING_LOGGERS, configure_logging, redact_url
+from app import TOKEN_LEAKING_LOGGERS, configure_logging, open_files_soft_limit, redact_url
 from sandbox.fake_google import FakeGoogle
 from sandbox.fake_slack import FakeSlack
 from sandbox.run import bot_environment
@@ -266,3 +267,12 @@ def test_scripts_run_says_in_one_line_when_python3_is_too_old(tmp_path: Path) ->
     assert result.stderr == (
         "run: Python 3.11 or newer is needed as python3 (found: Python 3.10.12)\n"
     )
+
+
+def test_the_open_files_limit_is_raised_to_fit_the_google_calls_up_to_the_hard_limit() -> None:
+    infinity = resource.RLIM_INFINITY
+    assert open_files_soft_limit(1280, soft=1024, hard=4096) == 1280, "raised"
+    assert open_files_soft_limit(1280, soft=1024, hard=infinity) == 1280
+    assert open_files_soft_limit(1280, soft=1024, hard=1100) == 1100, "up to the hard limit"
+    assert open_files_soft_limit(1280, soft=20000, hard=20000) == 20000, "enough already"
+    assert open_files_soft_limit(1280, soft=infinity, hard=infinity) == infinity

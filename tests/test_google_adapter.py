@@ -41,8 +41,12 @@ from bot.calendar.port import (
     TokenSet,
     Transient,
 )
+from bot.config import Settings
+from bot.services import google_calendar
 from sandbox.fake_google import FakeGoogle
+from sandbox.fake_slack import FakeSlack
 from sandbox.faults import Fault, RecordedRequest
+from sandbox.run import bot_environment
 from tests.conftest import CLIENT_ID, CLIENT_SECRET
 
 EMAIL = "alice@acme-photo.com"
@@ -994,6 +998,31 @@ async def test_the_instance_holds_all_its_calls_to_its_limit(google: FakeGoogle)
     assert len(sent) == 9 and most_at_once(sent) == 3
     assert max(r.at for r in sent) - started >= 2 * LATENCY, "in three waves"
     assert len({r.peer for r in sent}) == 3, "three connections, each used three times"
+
+
+async def test_the_adapter_built_from_settings_keeps_their_limits(
+    google: FakeGoogle, slack: FakeSlack
+) -> None:
+    environment = bot_environment(
+        slack=slack, google=google, public_url="http://127.0.0.1:9", database_url="sqlite://"
+    )
+    settings = Settings.from_env(
+        environment | {"GOOGLE_CALLS_PER_ACCOUNT": "1", "GOOGLE_CALLS_AT_ONCE": "3"}
+    )
+    calendar = google_calendar(settings)
+    alice = tokens_for(google, list(STAFF_SCOPES))
+    google.account_latency[EMAIL] = LATENCY
+
+    try:
+        await asyncio.gather(
+            *(calendar.free_busy(alice, ["primary"], at(0), at(24)) for _ in range(2))
+        )
+    finally:
+        await calendar.close()
+
+    first, second = sorted(sent_with(google, alice), key=lambda r: r.at)
+    assert second.at >= first.at + LATENCY, "the second read waited for the first's answer"
+    assert (calendar.calls_per_account, calendar.calls_at_once) == (1, 3)
 
 
 async def test_a_refresh_takes_one_of_its_accounts_slots(google: FakeGoogle) -> None:

@@ -99,20 +99,23 @@ RETRIED_ERRORS = (aiohttp.ClientConnectionError, TimeoutError)
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
 
 CALLS_PER_ACCOUNT = 4
-"""Calls of one Google account at Google at once, by default. Google's Calendar quota is
-600 requests a minute per user (and 10,000 per project), on a sliding minute
+"""Calls of one Google account at Google at once, by default (`GOOGLE_CALLS_PER_ACCOUNT`).
+Google's Calendar quota is 600 requests a minute per user (and 10,000 per project), on a
+sliding minute
 (https://developers.google.com/workspace/calendar/api/guides/quota), and writing one
 calendar in quick succession is rate-limited too. The bot asks each account little at a
 time (one free/busy read a question, one event a booking), so 4 leaves room for a few
 questions or bookings at once on the shared primary account while a burst at about
 150 ms a call (some 27 a second) stays a burst the minute absorbs. A first guess, for
 the benchmarks to size."""
-CALLS_AT_ONCE = 256
-"""Calls of the whole instance at Google at once, and its connection pool, by default: a
-200-person availability answer in one wave beside a health round's 32 checks (232), on
-one event loop that only waits meanwhile. Each call at once is one connection (HTTP/1.1),
-and a cold connection costs a TLS handshake of CPU on the loop. A first guess, for the
-benchmarks to size."""
+CALLS_AT_ONCE = 1024
+"""Calls of the whole instance at Google at once, and its connection pool, by default
+(`GOOGLE_CALLS_AT_ONCE`): a 500-person availability answer in one wave beside a health
+round's 32 checks, on one event loop that only waits meanwhile. Measured (bench/README.md,
+`availability_answer`): at 256, 500 staff went in 2–6 waves and the Google part took
+423–465 ms; at 1,024, one wave and 192 ms (Google's own floor 180 ms). Each call at once
+is one connection (HTTP/1.1), so one open file (app.py raises the soft limit to fit), and a
+cold connection costs a TLS handshake of CPU on the loop."""
 KEEPALIVE = 120.0
 """Seconds an idle connection is kept (aiohttp's default is 15): answers come in bursts
 minutes apart, and a kept connection saves the new one's handshakes. Google closes idle
