@@ -149,27 +149,11 @@ def emulators_argv(ports: Ports, *, channels: int, users: int) -> list[str]:
     ]
 
 
-def bot_argv(
-    *,
-    bot_gc: str = "on",
-    profile: Path | None = None,
-    lease_s: float | None = None,
-    tick_s: float | None = None,
-) -> list[str]:
-    """`python app.py`; under cProfile into `profile`, or with its collector per `bot_gc`.
-
-    `lease_s` and `tick_s` run it with a health check's lease (`bot.health.LEASE`, 5 min)
-    and the periodic jobs' period (`bot.scheduler.TICK_SECONDS`, 60 s) set to those
-    seconds: they are constants, not configuration, so the process is `app.main()` with
-    them set first, the rest of the bot as it is."""
-    setup = [BOT_GC_MODES[bot_gc]] if bot_gc != "on" else []
-    if lease_s is not None:
-        setup.append(f"bot.health.LEASE = datetime.timedelta(seconds={lease_s!r})")
-    if tick_s is not None:
-        setup.append(f"bot.scheduler.TICK_SECONDS = {tick_s!r}")
-    if setup:
-        imports = "import datetime, gc, sys, app, bot.health, bot.scheduler"
-        return [sys.executable, "-c", f"{imports}; {'; '.join(setup)}; sys.exit(app.main([]))"]
+def bot_argv(*, bot_gc: str = "on", profile: Path | None = None) -> list[str]:
+    """`python app.py`; under cProfile into `profile`, or with its collector per `bot_gc`."""
+    if bot_gc != "on":
+        setup = BOT_GC_MODES[bot_gc]
+        return [sys.executable, "-c", f"import gc, sys, app; {setup}; sys.exit(app.main([]))"]
     profiling = ["-m", "cProfile", "-o", str(profile.resolve())] if profile else []
     return [sys.executable, *profiling, str(REPO / "app.py")]
 

@@ -49,8 +49,8 @@ The phases, each with its own processes, started together and stopped after:
    leases then held are read, and it is killed (SIGKILL). The survivors finish the round
    and, once its leases lapse, check what it held. Measured: when the last of those was
    recorded, against the lease. `--lease` and `--tick` run this phase's instances with
-   the lease (5 min) and the jobs' period (60 s) set to other values: they are constants
-   in the bot, so the process is then `app.main()` with them set (`bench.fleet.bot_argv`).
+   the lease (5 min) and the jobs' period (60 s) set to other values, through the bot's
+   `HEALTH_LEASE_SECONDS` and `SCHEDULER_TICK_SECONDS`.
 
 Exactly once, in every phase (and what the run fails on otherwise):
 
@@ -610,14 +610,19 @@ class Phase:
 
 
 @contextlib.asynccontextmanager
-async def running(bench: Bench, name: str, count: int, argv: list[str]) -> AsyncIterator[Phase]:
-    """`count` instances started together, watched while the phase runs, stopped after."""
+async def running(
+    bench: Bench, name: str, count: int, settings: dict[str, str] | None = None
+) -> AsyncIterator[Phase]:
+    """`count` instances started together (with `settings` added to their environment),
+    watched while the phase runs, stopped after."""
+    argv = bot_argv()
     with contextlib.ExitStack() as stack:
         started = time.time()
         instances = []
         for i in range(count):
             port = free_port()
-            env = bench.env | {"PORT": str(port), "PUBLIC_URL": f"http://{HOST}:{port}"}
+            env = bench.env | (settings or {})
+            env |= {"PORT": str(port), "PUBLIC_URL": f"http://{HOST}:{port}"}
             child = start_child(
                 f"{name}-{i + 1}",
                 argv,
@@ -866,11 +871,15 @@ async def health_phase(bench: Bench, count: int, *, kill: bool) -> PhaseFigures:
     options, engine, seed = bench.options, bench.engine, bench.health
     await health_due(engine, seed, True)
     await bench.control.latency(google=options.health_latency, slack=0.0)
-    argv = bot_argv(lease_s=options.lease_s, tick_s=options.tick_s) if kill else bot_argv()
+    settings = {}
+    if kill and options.lease_s is not None:
+        settings["HEALTH_LEASE_SECONDS"] = str(options.lease_s)
+    if kill and options.tick_s is not None:
+        settings["SCHEDULER_TICK_SECONDS"] = str(options.tick_s)
     name = "kill" if kill else f"health-x{count}"
     load = os.getloadavg()
     killing: dict[str, Any] | None = None
-    async with running(bench, name, count, argv) as phase:
+    async with running(bench, name, count, settings) as phase:
         if kill:
             killing = await kill_one(bench, phase)
         total = len(seed.ids)
@@ -1056,7 +1065,7 @@ async def digest_phase(bench: Bench, count: int) -> PhaseFigures:
     await digests_on(engine, True)
     await bench.control.latency(google=options.digest_latency, slack=options.slack_latency)
     load = os.getloadavg()
-    async with running(bench, f"digest-x{count}", count, bot_argv()) as phase:
+    async with running(bench, f"digest-x{count}", count) as phase:
 
         async def done() -> bool:
             sent, held = await digests_sent(engine)
@@ -1171,8 +1180,8 @@ class Options:
     digest_latency: float
     slack_latency: float
     revoked_every: int
-    lease_s: float | None
-    tick_s: float | None
+    lease_s: int | None
+    tick_s: int | None
     phases: tuple[str, ...]
     database_url: str
     json_path: Path | None
@@ -1355,8 +1364,8 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     add("--digest-latency", type=float, default=0.2, help="Google's seconds a call, digests (0.2)")
     add("--slack-latency", type=float, default=0.05, help="Slack's seconds a call, digests (0.05)")
     add("--revoked-every", type=int, default=1000, help="one connection in N revoked (1000)")
-    add("--lease", type=float, default=None, help="the kill phase's lease, s (the bot's: 300)")
-    add("--tick", type=float, default=None, help="the kill phase's jobs' period, s (the bot's: 60)")
+    add("--lease", type=int, default=None, help="the kill phase's lease, s (the bot's: 300)")
+    add("--tick", type=int, default=None, help="the kill phase's jobs' period, s (the bot's: 60)")
     add("--phases", default="health,digest,kill", help="which: health, digest, kill (all)")
     add("--database-url", default=DEFAULT_SERVER, metavar="URL", help="the PostgreSQL server")
     add("--json", type=Path, default=None, metavar="FILE", help="also write the figures here")
