@@ -75,6 +75,9 @@ UNREACHABLE_AFTER = 3
 LEASE = timedelta(minutes=5)
 """How long a periodic check holds a connection, by default (`HEALTH_LEASE_SECONDS`); a
 crashed instance's leases lapse after it, and another instance takes them over."""
+AFTER_LAPSE = timedelta(seconds=1)
+"""How long after a lease lapses a round looks again (`Health.next_look`): by then the
+lease is past on this instance's clock, so the claim takes it."""
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,8 @@ class Health:
         a short queue, so a slow account holds up only the worker checking it, and a lease
         (`lease`, five minutes by default) outlasts the little time a connection waits in
         the queue. Leasing is what lets several instances share a round without doubling
-        checks.
+        checks; a connection another instance holds is left to it until its lease lapses
+        (`next_look` says when).
 
         The claimer and the workers live in one task group, so the round always ends:
         when claiming fails half-way (the database gone), the connections already handed
@@ -247,6 +251,19 @@ class Health:
                 for worker in workers:  # idle now, or the round is ending anyway
                     worker.cancel()
         return checked
+
+    async def next_look(self, *, interval: timedelta) -> datetime | None:
+        """When the next round should look again, sooner than the scheduler's tick: just
+        after the first lease on a due connection lapses; None when none is leased.
+
+        Asked once a round has ended, so its own leases are released: what is still leased
+        is another instance's, checking it now or killed since. Looking again at the lapse,
+        not a tick later, finishes a killed instance's share within one lease of its death
+        and `AFTER_LAPSE` and a check. The moment may be past (a lease that lapsed as the round
+        ended): the next round is then due at once.
+        """
+        lapse = await self._store.first_lease_lapse(checked_before=self._clock() - interval)
+        return None if lapse is None else lapse + AFTER_LAPSE
 
     async def deliver_notices(self, *, batch: int = 50) -> int:
         """Send the notices nobody has sent yet; each is claimed before it is sent.

@@ -9,6 +9,10 @@ twice. Each job runs on its own, so a long health round never delays a digest.
 Every job runs under one runner, `PeriodicJob`, which is what keeps an instance alive
 through a bad minute:
 
+- a round that completes waits one period (the tick) for the next, or less when it says
+  when it wants the next one sooner: the health round does when a lease another instance
+  holds on a due connection lapses before the tick (`Health.next_look`), so that a
+  killed instance's connections are checked at the lapse, not up to a tick later;
 - a round that fails (the database gone half-way, Slack answering nonsense) is logged
   with its traceback, and the job tries again after a backoff that doubles from
   `FIRST_RETRY_SECONDS` and never exceeds the job's period: once the trouble is over,
@@ -78,13 +82,17 @@ def _kinds(err: BaseException) -> str:
 
 class PeriodicJob:
     """One job's loop: a round, then a wait of `period` (or a shorter backoff after a
-    failure), until cancelled."""
+    failure), until cancelled.
+
+    `run` is one round; it may return the moment it wants the next one, and the wait is
+    then cut short to it (never lengthened past the period).
+    """
 
     def __init__(
         self,
         *,
         name: str,
-        run: Callable[[], Awaitable[object]],
+        run: Callable[[], Awaitable[datetime | None]],
         period: float,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -108,10 +116,16 @@ class PeriodicJob:
         doubled = FIRST_RETRY_SECONDS * 2.0 ** max(self._failures - 1, 0)
         return min(self.period, doubled)
 
+    def wait_after(self, wanted: datetime | None) -> float:
+        """The wait after a completed round: the period, or until `wanted` if sooner."""
+        if wanted is None:
+            return self.period
+        return min(self.period, max(0.0, (wanted - self._clock()).total_seconds()))
+
     async def _loop(self) -> None:
         while True:
             try:
-                await self._run()
+                wanted = await self._run()
             except Exception as err:
                 self._failures += 1
                 # Only the kind: a database error's text may quote the rows it was writing.
@@ -127,7 +141,7 @@ class PeriodicJob:
                 self._failures = 0
                 self._last_error = ""
                 self._last_success = self._clock()
-                delay = self.period
+                delay = self.wait_after(wanted)
             await asyncio.sleep(delay)
 
     def status(self, now: datetime) -> JobStatus:
@@ -160,12 +174,15 @@ class Scheduler:
         self._clock = clock
         self._jobs: list[PeriodicJob] = []
 
-    async def run_once(self) -> None:
-        """One health round: every due connection checked, then the notices sent."""
+    async def run_once(self) -> datetime | None:
+        """One health round: every due connection checked, then the notices sent; when
+        the next round should look again, if another instance's lease on a due connection
+        lapses (`Health.next_look`)."""
         checked = await self._health.check_due(interval=self._interval)
         sent = await self._health.deliver_notices()
         if checked or sent:
             logger.info("health round: %d connection(s) checked, %d notice(s) sent", checked, sent)
+        return await self._health.next_look(interval=self._interval)
 
     async def run_notices_once(self) -> None:
         """The notices nobody has sent yet (a failed or hung health round holds none back)."""
@@ -184,7 +201,7 @@ class Scheduler:
     def start(self) -> None:
         if self._jobs:
             return
-        rounds: dict[str, Callable[[], Awaitable[None]]] = {
+        rounds: dict[str, Callable[[], Awaitable[datetime | None]]] = {
             "health": self.run_once,
             "notices": self.run_notices_once,
         }

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, delete, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, and_, delete, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.models import (
@@ -228,10 +228,7 @@ class ConnectionRepository(Repository):
         due = (
             select(CalendarConnection.id)
             .where(
-                or_(
-                    CalendarConnection.last_checked_at.is_(None),
-                    CalendarConnection.last_checked_at <= checked_before,
-                ),
+                _not_checked_since(checked_before),
                 or_(
                     CalendarConnection.check_claimed_until.is_(None),
                     CalendarConnection.check_claimed_until < now,
@@ -241,6 +238,20 @@ class ConnectionRepository(Repository):
             .limit(limit)
         )
         return await self._claim(CalendarConnection, due, {"check_claimed_until": lease_until})
+
+    async def first_lease_lapse(self, *, checked_before: datetime) -> datetime | None:
+        """When the first lease held on a connection not checked since `checked_before`
+        lapses (or lapsed: it may be past); None when none of them is leased."""
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(CalendarConnection.check_claimed_until)
+                .where(
+                    _not_checked_since(checked_before),
+                    CalendarConnection.check_claimed_until.is_not(None),
+                )
+                .order_by(CalendarConnection.check_claimed_until)
+                .limit(1)
+            )
 
     async def record_check(self, outcome: CheckOutcome) -> ConnectionEvent | None:
         """Store a check's outcome; a state change also records its event (and notice).
@@ -454,3 +465,11 @@ class ConnectionRepository(Repository):
                 .order_by(ConnectionEvent.id.desc())
                 .limit(1)
             )
+
+
+def _not_checked_since(checked_before: datetime) -> ColumnElement[bool]:
+    """A connection due for its periodic check: never checked, or not since `checked_before`."""
+    return or_(
+        CalendarConnection.last_checked_at.is_(None),
+        CalendarConnection.last_checked_at <= checked_before,
+    )

@@ -6,17 +6,19 @@ A database error half-way through a health round is logged with its traceback an
 next round checks what the failed one left; a job that stops completing rounds turns
 `/healthz` to 503 naming it; stopping returns within its bound even while a round hangs
 and ignores its cancellation; a database that reads but refuses writes is a 503 too.
+A round that asks for the next one sooner gets it, and a failed one still backs off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -28,6 +30,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot import scheduler as scheduler_module
 from bot.config import Settings
+from bot.scheduler import PeriodicJob
 from bot.server import create_web_app
 from bot.services import Services, build_services
 from sandbox.run import bot_environment
@@ -250,6 +253,52 @@ async def test_a_job_that_stops_completing_rounds_turns_healthz_503_and_stop_sti
     finally:
         released.set()  # let the stubborn round end, so no task outlives the test
         await asyncio.sleep(0.05)
+
+
+async def test_a_round_that_wants_the_next_sooner_gets_it_and_failures_still_back_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(scheduler_module, "FIRST_RETRY_SECONDS", 0.2)
+    period = 3.0
+    started: list[float] = []
+
+    async def round_() -> datetime | None:
+        started.append(time.monotonic())
+        match len(started):
+            case 1:
+                return utcnow() + timedelta(seconds=0.3)  # the next one sooner, please
+            case 2 | 3:
+                raise RuntimeError("the database went away")
+            case 4:
+                return utcnow() - timedelta(seconds=1)  # a moment already past: at once
+            case _:
+                return None  # a period's wait
+
+    job = PeriodicJob(name="test", run=round_, period=period)
+    job.start()
+    assert job.task is not None
+    try:
+        await eventually(lambda: _at_least(started, 5))
+        await asyncio.sleep(1.5)  # the period is not cut short now
+        assert len(started) == 5
+        status = job.status(utcnow())
+        assert status.failures == 0 and status.last_success is not None and not status.overdue
+    finally:
+        job.task.cancel()
+        await asyncio.wait([job.task], timeout=STOP_BOUND)
+    assert job.task.done()
+
+    gaps = [later - earlier for earlier, later in itertools.pairwise(started)]
+    # Asked for 0.3 s; then the backoff after the first failure (0.2 s) and after the
+    # second (0.4 s), as before; then at once. Lower bounds exact (a sleep never ends
+    # early), upper ones generous for a busy machine, yet well short of the period.
+    assert 0.25 <= gaps[0] < 1.5, gaps
+    assert 0.15 <= gaps[1] < 1.5 and 0.35 <= gaps[2] < 1.5, gaps
+    assert gaps[3] < 1.0, gaps
+
+
+async def _at_least(items: list[float], count: int) -> bool:
+    return len(items) >= count
 
 
 @contextlib.asynccontextmanager

@@ -30,11 +30,11 @@ is being sent, the leases then held are read, and it is killed (SIGKILL).
 - Slack: each revoked connection's customer channel got exactly one alert (a message with
   a Reconnect button for it); no other connection got any.
 
-**Within one lease period**: the dead instance's leases were all taken before the kill, so
-each lapses within `LEASE_S` of it; the survivor takes them at its next look (its jobs run
-every `TICK_S`) and checks them (one Google call). So every connection is recorded by the
-kill + `LEASE_S` + `TICK_S` + a check's time, which the test asserts; the bot can't do
-better than its next look after the lapse (bench/README.md, `scale_out`, says what would).
+**Within one lease of the kill**: the dead instance's leases were all taken before the
+kill, so each lapses within `LEASE_S` of it; the survivor's health round, finding them held,
+asks to look again just after the first lapses (`AFTER_LAPSE`, not its next tick), takes
+them then and checks them (one Google call). So every connection is recorded by the kill +
+`LEASE_S` + `AFTER_LAPSE` + a check's time, which the test asserts.
 
 Each instance is `python app.py` with the lease (5 minutes by default) and the jobs'
 period (60 s) set short by its environment: `HEALTH_LEASE_SECONDS` and
@@ -74,6 +74,7 @@ from bench.scale_out import (
     seed_connections,
 )
 from bot.calendar.port import STAFF_SCOPES
+from bot.health import AFTER_LAPSE
 from bot.messages.ids import RECONNECT
 from bot.services import HEALTH_CONCURRENCY
 from bot.tokens import TokenCipher
@@ -367,11 +368,12 @@ async def test_killing_one_of_two_instances_mid_round_checks_everything_exactly_
 
 def takeover_bound(held: int) -> float:
     """Seconds from the kill by which the survivor has recorded `held` connections the dead
-    instance held: their leases lapse (`LEASE_S`), its jobs look again (`TICK_S`), and it
-    checks them `HEALTH_CONCURRENCY` at a time, each at most two calls (a revoked account:
-    the call refused, then the refresh refused), with a second's slack for this machine."""
+    instance held: their leases lapse (`LEASE_S`), its health round looks again just after
+    (`AFTER_LAPSE`), and it checks them `HEALTH_CONCURRENCY` at a time, each at most two
+    calls (a revoked account: the call refused, then the refresh refused), with a second's
+    slack for this machine."""
     waves = math.ceil(held / HEALTH_CONCURRENCY)
-    return LEASE_S + TICK_S + waves * 2 * LATENCY + 1.0
+    return LEASE_S + AFTER_LAPSE.total_seconds() + waves * 2 * LATENCY + 1.0
 
 
 async def until(check: Callable[[], Awaitable[bool]], *, within: float, what: str = "") -> None:

@@ -6,37 +6,37 @@ import asyncio
 import contextlib
 import itertools
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.calendar.port import STAFF_SCOPES
-from bot.health import UNREACHABLE_AFTER
+from bot.health import AFTER_LAPSE, UNREACHABLE_AFTER
 from bot.messages.ids import RECONNECT
 from bot.scheduler import Scheduler
 from bot.tokens import TokenCipher
 from sandbox.fake_google import approve_consent
 from sandbox.fake_slack import button_urls, text_of
 from sandbox.faults import Fault
-from storage.models import CalendarConnection, ConnectionKind, ConnectionState
+from storage.models import CalendarConnection, ConnectionKind, ConnectionState, utcnow
 from storage.repositories import RECONNECTED
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, RunningBot, serve_bot
 from tests.helpers import wait_until
-from tests.scenarios.flows import command, connect, live_status
+from tests.scenarios.flows import PRIMARY_EMAIL, command, connect, live_status
 
 ALICE_EMAIL = "alice@acme-photo.com"
 BOB_EMAIL = "bob@acme-photo.com"
 PRIMARY_PATH = "/calendar/v3/calendars/primary"
 
 
-async def periodic_round(bot: RunningBot) -> None:
-    """One round of the periodic job, everything due."""
-    await Scheduler(health=bot.services.health, interval=timedelta(0)).run_once()
+async def periodic_round(bot: RunningBot) -> datetime | None:
+    """One round of the periodic job, everything due: when it wants the next one sooner."""
+    return await Scheduler(health=bot.services.health, interval=timedelta(0)).run_once()
 
 
 async def connection_of(bot: RunningBot, owner_key: str) -> CalendarConnection:
@@ -477,6 +477,56 @@ async def test_a_round_whose_claim_fails_half_way_ends_with_the_error(
     assert after[ALICE] != before[ALICE], "the connection handed over was checked"
     assert after[BOB] == before[BOB]
     assert await health.check_due(interval=timedelta(0)) == 2  # the next round goes on
+
+
+async def lease_as_another_instance(bot: RunningBot, email: str, until: datetime) -> None:
+    """Lease that account's connection until `until`, as another instance's claim does."""
+    async with bot.services.store._sessions.begin() as session:
+        await session.execute(
+            update(CalendarConnection)
+            .where(CalendarConnection.account_email == email)
+            .values(check_claimed_until=until)
+        )
+
+
+async def checked_at(bot: RunningBot) -> dict[str, datetime | None]:
+    """When each account's connection was last checked."""
+    async with bot.services.store._sessions() as session:
+        rows = await session.execute(
+            select(CalendarConnection.account_email, CalendarConnection.last_checked_at)
+        )
+        return {email: at for email, at in rows}
+
+
+async def test_a_round_leaves_what_another_instance_holds_and_looks_again_at_the_lapse(
+    bot: RunningBot,
+) -> None:
+    await connect(bot, user=OWNER, email=PRIMARY_EMAIL, primary=True)
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    await connect(bot, user=BOB, email=BOB_EMAIL)
+    first_lapse = utcnow() + timedelta(seconds=40)
+    await lease_as_another_instance(bot, ALICE_EMAIL, first_lapse)
+    await lease_as_another_instance(bot, PRIMARY_EMAIL, first_lapse + timedelta(minutes=2))
+    before = await checked_at(bot)
+
+    # Bob's is checked; the held ones are left alone, and the round asks to look again
+    # just after the first of their leases lapses, not a tick later.
+    assert await periodic_round(bot) == first_lapse + AFTER_LAPSE
+    after = await checked_at(bot)
+    assert after[BOB_EMAIL] != before[BOB_EMAIL]
+    assert after[ALICE_EMAIL] == before[ALICE_EMAIL]
+    assert after[PRIMARY_EMAIL] == before[PRIMARY_EMAIL]
+    assert (await connection_of(bot, ALICE)).check_claimed_until == first_lapse
+
+    # Their leases lapse (the other instance died): the next round takes them over, and
+    # with nothing leased it asks for nothing sooner than its tick.
+    lapsed = utcnow() - timedelta(seconds=1)
+    await lease_as_another_instance(bot, ALICE_EMAIL, lapsed)
+    await lease_as_another_instance(bot, PRIMARY_EMAIL, lapsed)
+    assert await periodic_round(bot) is None
+    last = await checked_at(bot)
+    assert last[ALICE_EMAIL] != after[ALICE_EMAIL]
+    assert last[PRIMARY_EMAIL] != after[PRIMARY_EMAIL]
 
 
 async def test_the_scheduler_loop_finds_a_breakage_by_itself(bot: RunningBot) -> None:
