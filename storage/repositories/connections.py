@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, delete, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.models import (
@@ -203,21 +203,32 @@ class ConnectionRepository(Repository):
         async with self._sessions() as session:
             return await session.get(CalendarConnection, connection_id)
 
-    async def save_refreshed_tokens(self, refreshed: list[RefreshedTokens]) -> None:
-        """Keep tokens calendar calls refreshed (one transaction), except on connections
-        replaced meanwhile."""
+    async def save_refreshed_tokens(self, refreshed: Sequence[RefreshedTokens]) -> None:
+        """Keep tokens calendar calls refreshed, in one statement however many (executemany),
+        except on connections replaced meanwhile (their `connected_at` is another)."""
         if not refreshed:
             return
+        table = CalendarConnection
+        rows = [
+            {
+                "refreshed_id": tokens.connection_id,
+                "generation": tokens.generation,
+                "ciphertext": tokens.token_ciphertext,
+            }
+            for tokens in refreshed
+        ]
         async with self._sessions.begin() as session:
-            for tokens in refreshed:
-                await session.execute(
-                    update(CalendarConnection)
-                    .where(
-                        CalendarConnection.id == tokens.connection_id,
-                        CalendarConnection.connected_at == tokens.generation,
-                    )
-                    .values(token_ciphertext=tokens.token_ciphertext)
+            await session.execute(
+                update(table)
+                .where(
+                    table.id == bindparam("refreshed_id"),
+                    table.connected_at == bindparam("generation"),
                 )
+                .values(token_ciphertext=bindparam("ciphertext"))
+                # As Core's executemany: the ORM's bulk UPDATE would match by primary key only.
+                .execution_options(dml_strategy="core_only"),
+                rows,
+            )
 
     # --- health ---------------------------------------------------------------------
 
