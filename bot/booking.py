@@ -91,7 +91,7 @@ from bot.calendar.port import (
     NewEvent,
     TokenSet,
 )
-from bot.staff import NEEDS_RECONNECT, Held, Person, Staff, day_span
+from bot.staff import NEEDS_RECONNECT, Held, Person, Refreshed, Staff, day_span
 from bot.tokens import TokenCipher
 from storage.models import Booking, BookingStatus, CalendarConnection, Customer, utcnow
 from storage.repositories import Store
@@ -337,16 +337,6 @@ class Bookings:
         self._cipher = cipher
         self._staff = staff
 
-    async def _keep_tokens(
-        self, *refreshed: tuple[CalendarConnection | None, TokenSet | None]
-    ) -> None:
-        """Store refreshed tokens; if the database can't take them now, what was done stands
-        and is told (the next call refreshes them again)."""
-        try:
-            await self._staff.keep_tokens(*refreshed)
-        except (SQLAlchemyError, OSError):
-            logger.warning("refreshed tokens not kept: the database failed", exc_info=True)
-
     # --- booking one person --------------------------------------------------------------
 
     async def book(
@@ -453,7 +443,7 @@ class Bookings:
         database), and the save checks them once more."""
         digest = request_digest(request.request_key)
         asked, rules = request.interval, person.rules
-        refreshed: list[tuple[CalendarConnection | None, TokenSet | None]] = []
+        refreshed: list[Refreshed] = []
         try:
             # Another booking of this request may have finished while this one waited.
             if (earlier := await self._store.find_booking_for_request(digest)) is not None:
@@ -501,7 +491,7 @@ class Bookings:
             found = reasons(asked, rules, commitments, now=now)
             return _conflict(asked, found, rules, commitments, days, now)
         finally:
-            await self._keep_tokens(*refreshed)
+            await self._staff.keep_tokens(*refreshed)
 
     async def _rebooked(
         self, customer: Customer, person: Person, days: list[date], held: Held
@@ -591,7 +581,7 @@ class Bookings:
         except CalendarError as err:
             logger.info("events.delete of %s failed: %s", event_id[:12], err)
             return GOOGLE_DOWN
-        await self._keep_tokens((primary, fresh if fresh != tokens else None))
+        await self._staff.keep_tokens((primary, fresh if fresh != tokens else None))
         return ""
 
     # --- booking anyone ------------------------------------------------------------------
@@ -732,7 +722,7 @@ class Bookings:
     ) -> MoveOutcome:
         """Move, holding the claim on `person`: no transaction is open across Google's calls."""
         rules = person.rules
-        refreshed: list[tuple[CalendarConnection | None, TokenSet | None]] = []
+        refreshed: list[Refreshed] = []
         try:
             # A move of it (this same one, retried) may have finished while this one waited.
             current = await self._store.find_booking(customer.id, booking.short_id)
@@ -763,7 +753,7 @@ class Bookings:
             found = reasons(asked, rules, commitments, now=now)
             return replace(_conflict(asked, found, rules, commitments, days, now), moving=current)
         finally:
-            await self._keep_tokens(*refreshed)
+            await self._staff.keep_tokens(*refreshed)
 
     async def _move_event(
         self, customer: Customer, primary: CalendarConnection, booking: Booking, to: Interval
@@ -799,7 +789,7 @@ class Bookings:
                 exc_info=True,
             )
             return
-        await self._keep_tokens((primary, fresh))
+        await self._staff.keep_tokens((primary, fresh))
 
     async def _patch_event(
         self,

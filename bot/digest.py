@@ -47,7 +47,7 @@ from bot.customers import clock_of
 from bot.messages.digest import DigestView, build_digest
 from bot.people import People
 from bot.slack import Poster
-from bot.staff import Staff, local_today, not_connected_among, working_hours
+from bot.staff import Staff, beside, local_today, not_connected_among, working_hours
 from storage.models import ConnectionKind, Customer, utcnow
 from storage.repositories import DigestStore, Roster
 from storage.repositories.digests import SentDigest
@@ -393,16 +393,12 @@ class Digests:
         staff = {c.owner_key for c in roster.connections if c.kind is ConnectionKind.STAFF}
         # Everyone of the customer in the channel with no calendar of their own is named,
         # whoever connected the primary calendar (a shared account, not theirs) included.
-        in_channel = asyncio.ensure_future(
-            self._people.staff_in(customer, known_people=staff, members=roster.members)
-        )
-        try:
-            report = await self._staff.availability(
+        report, people = await beside(
+            self._staff.availability(
                 customer, user_ids=(), days=[day], duration=None, now=now, roster=roster
-            )
-            people = await in_channel
-        finally:
-            in_channel.cancel()  # when the calendars' read failed
+            ),
+            self._people.staff_in(customer, known_people=staff, members=roster.members),
+        )
         if people is not None:
             connected = [each.person for each in report.people]
             report = replace(

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import when
 from bot.availability import (
@@ -53,6 +56,9 @@ from storage.repositories import RefreshedTokens, Roster, Store
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+U = TypeVar("U")
+
 # Why a staff member's time is unknown.
 NOT_CONNECTED = "not_connected"
 TOO_SLOW = "too_slow"
@@ -63,6 +69,24 @@ NEEDS_RECONNECT = "needs_reconnect"
 MISSING_PERMISSION = "missing_permission"
 UNREADABLE = "unreadable"
 """Google did not answer (or answered with an error for this calendar): try again later."""
+
+
+Refreshed = tuple[CalendarConnection | None, TokenSet | None]
+"""A connection and the tokens a call refreshed for it (None: none), to be stored
+(`Staff.keep_tokens`)."""
+
+
+async def beside(first: Awaitable[T], second: Awaitable[U] | None) -> tuple[T, U | None]:
+    """Both answers, `second` (when there is one) running as its own task while `first` is
+    awaited. When `first` fails, `second` is cancelled (its answer is no longer wanted);
+    `second`'s own failure is raised once `first` is done."""
+    task = None if second is None else asyncio.ensure_future(second)
+    try:
+        answer = await first
+        return answer, None if task is None else await task
+    finally:
+        if task is not None:
+            task.cancel()
 
 
 def working_hours(customer: Customer, member: Member | None = None) -> WorkingHours:
@@ -191,6 +215,9 @@ class AvailabilityReport:
     not_connected: tuple[str, ...] = ()
     """Asked for everyone: the channel's people of the customer (no onboarders) with no
     calendar of their own connected, to be named as not connected yet."""
+    refreshed: tuple[Refreshed, ...] = ()
+    """Tokens the reads refreshed, left to the caller to store (`store_tokens=False`):
+    `Staff.keep_tokens` once the answer is out."""
 
     def named(self, names: dict[str, str]) -> AvailabilityReport:
         """The same report, with the names given for people who had none."""
@@ -281,18 +308,36 @@ class Staff:
         spans = {c.id: day_span(days, ZoneInfo(c.timezone)) for c, days in wanted}
         return await self._store.rosters({i: (s.start, s.end) for i, s in spans.items()})
 
-    async def days(
+    async def days_and_roster(
         self, customer: Customer, words: Sequence[str], *, user_ids: Sequence[str], now: datetime
-    ) -> tuple[date, ...]:
+    ) -> tuple[tuple[date, ...], Roster]:
         """The days `[DAY | this week | next week]` names for the people asked about, in the
-        customer's timezone at `now` (`when.WhenError` when they name none)."""
+        customer's timezone at `now` (`when.WhenError` when they name none), and `roster`
+        for them, its members and connections read once: a week's days depend on working
+        hours, so for a week they are read first, then the bookings and time off of its days."""
         today = local_today(customer, now)
         if len(words) < 2:
-            return when.parse_range(words, today=today)
-        members = (await self._store.roster(customer.id)).members
-        return when.parse_range(
-            words, today=today, works=week_works(customer, members, user_ids, now)
+            days = when.parse_range(words, today=today)
+            return days, await self.roster(customer, days)
+        people = await self._store.roster(customer.id)
+        days = when.parse_range(
+            words, today=today, works=week_works(customer, people.members, user_ids, now)
         )
+        bookings, time_off = await self._bookings_and_time_off(
+            customer, day_span(days, ZoneInfo(customer.timezone))
+        )
+        return days, replace(people, bookings=bookings, time_off=time_off)
+
+    async def _bookings_and_time_off(
+        self, customer: Customer, span: Interval
+    ) -> tuple[list[Booking], list[TimeOffRow]]:
+        """The customer's bookings over `span`, and their time off on its local days."""
+        zone = ZoneInfo(customer.timezone)
+        bookings = await self._store.bookings_between(customer.id, span.start, span.end)
+        time_off = await self._store.time_off_between(
+            customer.id, span.start.astimezone(zone).date(), span.end.astimezone(zone).date()
+        )
+        return bookings, time_off
 
     async def people(self, customer: Customer, user_ids: Sequence[str] = ()) -> list[Person]:
         """The people asked for, in order; with none asked for, every connected staff member."""
@@ -316,15 +361,12 @@ class Staff:
         `excluding` is a booking being moved: it is left out, and so is its span on their
         own calendar, where its invitation sits. Refreshed tokens are stored, unless
         `store_tokens` is False: a caller holding a booking claim stores them after freeing
-        it (`Held.refreshed`, `keep_tokens`).
+        it, one answering a person after the answer is out (`Held.refreshed`, `keep_tokens`).
         """
-        if bookings is None:
-            bookings = await self._store.bookings_between(customer.id, span.start, span.end)
-        if time_off is None:
-            zone = ZoneInfo(customer.timezone)
-            time_off = await self._store.time_off_between(
-                customer.id, span.start.astimezone(zone).date(), span.end.astimezone(zone).date()
-            )
+        if bookings is None or time_off is None:
+            read_bookings, read_time_off = await self._bookings_and_time_off(customer, span)
+            bookings = read_bookings if bookings is None else bookings
+            time_off = read_time_off if time_off is None else time_off
         moving = next((b for b in bookings if b.id == excluding), None)
         labelled: dict[str, list[Labelled]] = {}
         for booking in bookings:
@@ -334,8 +376,8 @@ class Staff:
                 )
         answers = await asyncio.gather(*(self._read(person, span) for person in people))
         if store_tokens:
-            await self.keep_tokens(
-                *((p.connection, a.refreshed) for p, a in zip(people, answers, strict=True))
+            await self._save_tokens(
+                [(p.connection, a.refreshed) for p, a in zip(people, answers, strict=True)]
             )
         held = {}
         for person, answer in zip(people, answers, strict=True):
@@ -380,10 +422,17 @@ class Staff:
             refreshed=fresh if fresh != tokens else None,
         )
 
-    async def keep_tokens(
-        self, *refreshed: tuple[CalendarConnection | None, TokenSet | None]
-    ) -> None:
-        """Store tokens calls refreshed, so the next calls needn't refresh them again."""
+    async def keep_tokens(self, *refreshed: Refreshed) -> None:
+        """Store tokens calls refreshed, so the next calls needn't refresh them again. They
+        are only that: if the database can't take them now, what was done stands, and it
+        is logged, never told (the next call refreshes them again)."""
+        try:
+            await self._save_tokens(refreshed)
+        except (SQLAlchemyError, OSError):
+            logger.warning("refreshed tokens not kept: the database failed", exc_info=True)
+
+    async def _save_tokens(self, refreshed: Iterable[Refreshed]) -> None:
+        """Store tokens calls refreshed (all in one statement); a database failure is raised."""
         await self._store.save_refreshed_tokens(
             [
                 RefreshedTokens(
@@ -402,9 +451,11 @@ class Staff:
         duration: timedelta | None,
         *,
         now: datetime,
-    ) -> tuple[Rules, Interval, list[Reason]]:
+    ) -> tuple[Rules, Interval, list[Reason], Refreshed]:
         """Every reason the time from `start` (one slot step long, without a duration) is
-        not free for this person, read live; how they are scheduled; and the time asked."""
+        not free for this person, read live; how they are scheduled; the time asked; and
+        the tokens the read refreshed, for the caller to store once the answer is out
+        (`keep_tokens`)."""
         roster = await self._store.roster(customer.id)
         [person] = _people(customer, [user_id], roster)
         rules = person.rules
@@ -416,8 +467,11 @@ class Staff:
         first = (asked.start - rules.buffer).astimezone(zone).date()
         last = (asked.end + rules.buffer).astimezone(zone).date()
         days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-        held = await self.held(customer, [person], day_span(days, zone))
-        return rules, asked, reasons(asked, rules, held[user_id].commitments, now=now)
+        held = (await self.held(customer, [person], day_span(days, zone), store_tokens=False))[
+            user_id
+        ]
+        found = reasons(asked, rules, held.commitments, now=now)
+        return rules, asked, found, (person.connection, held.refreshed)
 
     async def availability(
         self,
@@ -428,28 +482,22 @@ class Staff:
         duration: timedelta | None,
         now: datetime,
         roster: Roster | None = None,
-        channel_people: Sequence[str] | None = None,
+        channel_people: Awaitable[Sequence[str] | None] | None = None,
+        store_tokens: bool = True,
     ) -> AvailabilityReport:
         """Free time of the people asked for (or every connected staff member) on `days`.
 
         With a duration, only the windows a booking of that length fits in are kept.
         `roster` is `Staff.roster` for these days, when the caller has read it already.
-        `channel_people` are the customer's people in the channel (`People.staff_in`): asked
-        for everyone, those with no calendar connected are the report's `not_connected`.
+        `channel_people` lists the customer's people in the channel (`People.staff_in`),
+        run while the calendars are read: asked for everyone, those with no calendar
+        connected are the report's `not_connected`. Refreshed tokens are stored, unless
+        `store_tokens` is False: then they are the report's `refreshed`, for the caller to
+        store once the answer is out.
         """
-        if roster is None:
-            roster = await self.roster(customer, days)
-        people = _people(customer, user_ids, roster)
-        held = (
-            await self.held(
-                customer,
-                people,
-                day_span(days, ZoneInfo(customer.timezone)),
-                bookings=roster.bookings,
-                time_off=roster.time_off,
-            )
-            if people
-            else {}
+        (roster, people, held), in_channel = await beside(
+            self._held_on(customer, user_ids, days, roster, store_tokens=store_tokens),
+            channel_people,
         )
         report = []
         for person in people:
@@ -475,8 +523,41 @@ class Staff:
             read_at=now,
             asked_for_everyone=not user_ids,
             not_connected=(
+                () if user_ids else not_connected_among(in_channel or (), people, roster.members)
+            ),
+            refreshed=(
                 ()
-                if user_ids
-                else not_connected_among(channel_people or (), people, roster.members)
+                if store_tokens
+                else tuple(
+                    (p.connection, tokens)
+                    for p in people
+                    if (tokens := held[p.user_id].refreshed) is not None
+                )
             ),
         )
+
+    async def _held_on(
+        self,
+        customer: Customer,
+        user_ids: Sequence[str],
+        days: Sequence[date],
+        roster: Roster | None,
+        *,
+        store_tokens: bool,
+    ) -> tuple[Roster, list[Person], dict[str, Held]]:
+        """`availability`'s reads: the roster (unless given), the people asked for, and what
+        holds their time on `days`."""
+        if roster is None:
+            roster = await self.roster(customer, days)
+        people = _people(customer, user_ids, roster)
+        if not people:
+            return roster, people, {}
+        held = await self.held(
+            customer,
+            people,
+            day_span(days, ZoneInfo(customer.timezone)),
+            store_tokens=store_tokens,
+            bookings=roster.bookings,
+            time_off=roster.time_off,
+        )
+        return roster, people, held

@@ -1,9 +1,11 @@
 """`availability`, through any door: which days, whose time, the answer, and the nudge.
 
-Which days `this week` names depends on working hours (`Staff.days`); asked for everyone,
-the channel's people of the customer who haven't connected a calendar are named in the
-answer (`People.staff_in`), and nobody is nudged for it. Asked for people by name, those
+Which days `this week` names depends on working hours (`Staff.days_and_roster`, which
+reads the roster once for both); asked for everyone, the channel's people of the customer
+who haven't connected a calendar are named in the answer (`People.staff_in`, listed while
+Google answers), and nobody is nudged for it. Asked for people by name, those
 who haven't connected are nudged in the channel, by whoever asked: never themselves.
+Tokens the reads refreshed are stored once the answer is out.
 """
 
 from __future__ import annotations
@@ -28,18 +30,23 @@ async def availability(
     now = utcnow()
     today = local_today(customer, now)
     try:
-        days = await services.staff.days(customer, asked.when, user_ids=asked.user_ids, now=now)
+        days, roster = await services.staff.days_and_roster(
+            customer, asked.when, user_ids=asked.user_ids, now=now
+        )
     except when.WhenError as error:
         await reply(build_invalid(error.problem, commands.USAGE["availability"]))
         return
-    channel_people = None if asked.user_ids else await services.people.staff_in(customer)
     report = await services.staff.availability(
         customer,
         user_ids=asked.user_ids,
         days=days,
         duration=asked.duration,
         now=now,
-        channel_people=channel_people,
+        roster=roster,
+        channel_people=(
+            None if asked.user_ids else services.people.staff_in(customer, members=roster.members)
+        ),
+        store_tokens=False,
     )
     unnamed = [p.person.user_id for p in report.people if not p.person.name]
     if len(days) > 1 and unnamed:  # the week's grid shows names, not mentions
@@ -53,3 +60,5 @@ async def availability(
     ]
     if unconnected:
         await services.poster.post(customer, build_connect_nudge(unconnected, user_id))
+    # Last: they only spare the next read a refresh, and a failure to keep them is logged.
+    await services.staff.keep_tokens(*report.refreshed)

@@ -36,10 +36,11 @@ async def why(services: Services, customer: Customer, asked: commands.Why, reply
     except when.WhenError as error:
         await reply(build_invalid(error.problem, commands.USAGE["why"]))
         return
-    rules, interval, found = await services.staff.why(
+    rules, interval, found, refreshed = await services.staff.why(
         customer, asked.user_id, start, asked.duration, now=now
     )
     await reply(build_why(asked.user_id, interval, found, rules, today, clock))
+    await services.staff.keep_tokens(refreshed)
 
 
 async def time_off(
