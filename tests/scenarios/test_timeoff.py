@@ -132,7 +132,8 @@ async def test_time_off_is_set_in_the_channel_listed_and_removed(team: RunningBo
     await team.slack.send_slash_command(
         team.events_url, user_id=ALICE, channel_id=CHANNEL, text=f"timeoff cancel {own_id}"
     )
-    await wait_until(lambda: "removed by" in text_of(channel_posts(team)[-1]))
+    await wait_until(lambda: len(channel_posts(team)) > posts + 1)
+    assert f"removed by <@{ALICE}>" in text_of(channel_posts(team)[-1])
     assert "No time off coming up" in text_of(await answered(team, "timeoff"))
 
 
