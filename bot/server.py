@@ -2,7 +2,10 @@
 
 Every Slack request is checked here before Bolt sees it (`bot.ingress`): its signature on
 the raw bytes (401 otherwise), then its shape (400 for a signed request that isn't one of
-Slack's); never a 500. Bolt then runs the listeners, each acknowledging first.
+Slack's); never a 500. Bolt then runs the listener and answers with its ack as soon as it
+returns (`process_before_response`): every listener acknowledges (a form after its own
+bounded checks), hands the rest to `handlers.work.AfterAck` and returns, so no ack waits
+for that work, nor for Bolt's 10 ms looks for the ack.
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ cancelled (as long as `app.py` lets a request in flight finish)."""
 def create_bolt_app(services: Services) -> tuple[AsyncApp, AfterAck]:
     """Bolt, told who the bot is from start-up's `auth.test` (it would otherwise ask Slack
     before its first ack), and trusting `slack_events`' own signature check; with the
-    queue its listeners leave their work to."""
+    queue its listeners leave their work to. Bolt answers each request when its listener
+    returns, with the listener's ack (its answer stands even if the listener then fails:
+    `handlers.handle_error`)."""
     identity = services.identity
 
     async def authorize(**_: object) -> AuthorizeResult:
@@ -60,6 +65,7 @@ def create_bolt_app(services: Services) -> tuple[AsyncApp, AfterAck]:
         signing_secret=services.settings.slack_signing_secret,
         authorize=authorize,
         request_verification_enabled=False,
+        process_before_response=True,
     )
     return app, handlers.register(app, services)
 

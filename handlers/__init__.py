@@ -9,10 +9,11 @@ command, a mention, a panel button and a modal are doors into the same command o
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 
 from bot.services import Services
 from handlers import actions, booking, commands, events, home, mentions, moving, onboarding, panel
@@ -40,12 +41,17 @@ def register(app: AsyncApp, services: Services) -> AfterAck:
 
 
 async def handle_error(
-    error: Exception, body: dict[str, Any], respond: AsyncRespond | None
-) -> None:
-    """Anything unexpected: logged with its traceback; the person gets a short apology."""
+    error: Exception, request: AsyncBoltRequest, respond: AsyncRespond | None
+) -> BoltResponse | None:
+    """Anything unexpected: logged with its traceback; the person gets a short apology.
+
+    Bolt would answer Slack with a 500; a listener that had acknowledged already keeps its
+    ack as the answer (what Slack shows stays what the ack said). One that hadn't gets
+    Bolt's 500, as before."""
     logger.error("unhandled error in a listener", exc_info=error)
     if respond is not None:
         try:
             await respond(text=APOLOGY, response_type="ephemeral", replace_original=False)
         except Exception:
             logger.warning("could not send the apology", exc_info=True)
+    return request.context.ack.response

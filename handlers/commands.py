@@ -90,19 +90,6 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         if channel_id.startswith("D"):
             await ack(text=(m := build_not_in_channel()).text, blocks=m.blocks)
             return
-        if isinstance(parsed, commands.Status):
-            await ack(text=(m := build_checking()).text, blocks=m.blocks)
-        elif isinstance(
-            parsed,
-            commands.Availability
-            | commands.Book
-            | commands.BookAnyone
-            | commands.Move
-            | commands.Why,
-        ):
-            await ack(text=(m := build_checking_calendars()).text, blocks=m.blocks)
-        else:
-            await ack()
 
         async def reply(message: Message) -> None:
             await respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
@@ -117,6 +104,20 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
             reply=reply,
             trigger_id=command["trigger_id"],
         )
+        if isinstance(parsed, commands.Status):
+            await ack(text=(m := build_checking()).text, blocks=m.blocks)
+        elif isinstance(
+            parsed,
+            commands.Availability
+            | commands.Book
+            | commands.BookAnyone
+            | commands.Move
+            | commands.Why,
+        ):
+            await ack(text=(m := build_checking_calendars()).text, blocks=m.blocks)
+        else:
+            await ack()
+        # Nothing but handing the work over after the ack: Bolt answers when this returns.
         # The booking form must open before its trigger expires (3 s): it queues for nothing.
         after_ack.start(
             channel_id,

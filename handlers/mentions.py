@@ -49,7 +49,7 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         context: AsyncBoltContext,
         client: AsyncWebClient,
     ) -> None:
-        await ack()
+        await ack()  # first: an event is answered 200 whatever; what follows only reads it
         channel_id, user_id = str(event.get("channel", "")), str(event.get("user", ""))
         event_id = str(body.get("event_id", ""))
         if channel_id and user_id and event_id:

@@ -143,37 +143,33 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
 
     app.action(MOVE_SLOT_ACTION)(after_ack.listener(move_slot_click))
 
-    @app.action(MOVE_BOOKING)
-    async def handle_move_button(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    async def open_move_form(
+        body: dict[str, Any], respond: AsyncRespond | None, client: AsyncWebClient, *_: Any
     ) -> None:
         """The booking message's Move button: the move form, for someone who may move it
         (the form must open before its trigger expires: it queues for nothing)."""
-        await ack()
         channel_id = (body.get("channel") or {}).get("id")
-        if not channel_id:
+        if not channel_id or respond is None:
             return
         reply = clicks.ephemeral(respond)
+        customer = await clicks.customer_of(services, body, channel_id)
+        if customer is None:
+            await reply(Message.text_only(NOT_SET_UP))
+            return
+        short_id = str(body["actions"][0].get("value", ""))
+        user_id = body["user"]["id"]
+        booking = await services.store.find_booking(customer.id, short_id)
+        may_others = await may_move_others(services, customer, user_id)
+        refusal = not_movable(booking, user_id, may_move_others=may_others)
+        if refusal is not None or booking is None:
+            refused = refusal or NotMoved(NOT_FOUND)
+            await reply(build_not_moved(refused, short_id, customer.owner_user_id))
+            return
+        zone, today, clock = local(customer, utcnow())
+        view = build_move_modal(channel_id, booking, zone, today, clock)
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
 
-        async def open_move_form() -> None:
-            customer = await clicks.customer_of(services, body, channel_id)
-            if customer is None:
-                await reply(Message.text_only(NOT_SET_UP))
-                return
-            short_id = str(body["actions"][0].get("value", ""))
-            user_id = body["user"]["id"]
-            booking = await services.store.find_booking(customer.id, short_id)
-            may_others = await may_move_others(services, customer, user_id)
-            refusal = not_movable(booking, user_id, may_move_others=may_others)
-            if refusal is not None or booking is None:
-                refused = refusal or NotMoved(NOT_FOUND)
-                await reply(build_not_moved(refused, short_id, customer.owner_user_id))
-                return
-            zone, today, clock = local(customer, utcnow())
-            view = build_move_modal(channel_id, booking, zone, today, clock)
-            await client.views_open(trigger_id=body["trigger_id"], view=view)
-
-        after_ack.start(channel_id, open_move_form, apologize=reply, queue=False)
+    app.action(MOVE_BOOKING)(after_ack.listener(open_move_form, queue=False))
 
     @app.view(MOVE_MODAL)
     async def handle_move_form(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:

@@ -90,21 +90,8 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         (SHOW_STATUS, commands.Status()),
     ):
         app.action(action_id)(after_ack.listener(runs(command)))
-
-    @app.action(OPEN_BOOK_FORM)
-    async def handle_open_book_form(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-    ) -> None:
-        await ack()
-        channel_id = (body.get("channel") or {}).get("id")
-        if channel_id:  # the form must open before its trigger expires: it queues for nothing
-            asked = asked_by_click(body, respond)
-            after_ack.start(
-                channel_id,
-                lambda: run(services, commands.BookForm(), asked, client),
-                apologize=clicks.ephemeral(respond),
-                queue=False,
-            )
+    # The booking form must open before its trigger expires (3 s): it queues for nothing.
+    app.action(OPEN_BOOK_FORM)(after_ack.listener(runs(commands.BookForm()), queue=False))
 
     async def replace_primary(body: dict[str, Any], respond: AsyncRespond | None, *_: Any) -> None:
         """Confirmed: the sign-in link that replaces the primary calendar (if the one the
@@ -129,16 +116,18 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
 
     app.action(REPLACE_PRIMARY)(after_ack.listener(replace_primary))
 
-    @app.action(OPEN_AVAILABILITY_FORM)
-    async def handle_open_availability_form(
-        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
+    async def open_availability_form(
+        body: dict[str, Any], _respond: AsyncRespond | None, client: AsyncWebClient, *_: Any
     ) -> None:
-        await ack()
+        """The availability form, opened at once, queued behind nothing (its trigger
+        expires in 3 s): no I/O but Slack's."""
         channel_id = (body.get("channel") or {}).get("id")
-        if channel_id:  # no I/O but Slack's: at once, before the trigger expires
+        if channel_id:
             await client.views_open(
                 trigger_id=body["trigger_id"], view=build_availability_modal(channel_id)
             )
+
+    app.action(OPEN_AVAILABILITY_FORM)(after_ack.listener(open_availability_form, queue=False))
 
     @app.view(AVAILABILITY_MODAL)
     async def handle_availability_form(
@@ -150,7 +139,6 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         if isinstance(asked, dict):
             await ack(response_action="errors", errors=asked)
             return
-        await ack()
         channel_id = str(view.get("private_metadata", ""))
         reply = clicks.ephemeral_in(client, channel_id, user["id"])
 
@@ -169,6 +157,7 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
             )
             await run(services, asked, who, client)
 
+        await ack()
         after_ack.start(channel_id, answer, apologize=reply)
 
 

@@ -1,9 +1,11 @@
 """Work after the ack: its own task, fair between channels, never in Bolt's way.
 
-A listener acknowledges first, then hands the rest to `AfterAck.start` and returns. Bolt
-sends the ack on its next tick whatever the work then meets (a database that is down, a
-Google or Slack that hangs): an exception in the work can't drop the ack, because it is
-not raised in the listener (https://api.slack.com/interactivity/handling#acknowledgment_response:
+A listener acknowledges first, then hands the rest to `AfterAck.start` and returns: nothing
+after its ack awaits anything, touches the network or the database, or can raise. Bolt
+answers with the ack as soon as the listener returns (`process_before_response`, in
+`bot.server`), whatever the work then meets (a database that is down, a Google or Slack
+that hangs): an exception in the work can't drop the ack or turn it into a 500, because it
+is not raised in the listener (https://api.slack.com/interactivity/handling#acknowledgment_response:
 Slack waits 3 seconds).
 
 Fairness: each channel may have `PER_CHANNEL` pieces of work running, and the instance
@@ -143,10 +145,11 @@ class AfterAck:
         else:
             self._channels[channel_id] = (limit, users - 1)
 
-    def listener(self, work: Work) -> Callable[..., Awaitable[None]]:
+    def listener(self, work: Work, *, queue: bool = True) -> Callable[..., Awaitable[None]]:
         """A Bolt listener that acknowledges at once, then runs `work` in its own task,
-        queued behind the channel's earlier work; a person who can be answered (a click's
-        `response_url`) gets the apology if it fails."""
+        queued behind the channel's earlier work (`queue=False`: at once, as `start` says);
+        a person who can be answered (a click's `response_url`) gets the apology if it
+        fails."""
 
         async def acknowledge_then_work(
             ack: AsyncAck,
@@ -161,6 +164,7 @@ class AfterAck:
                 channel_of(body),
                 lambda: work(body, respond, client, context),
                 apologize=apologize,
+                queue=queue,
             )
 
         return acknowledge_then_work
@@ -173,6 +177,10 @@ Work = Callable[
 
 
 def channel_of(body: dict[str, Any]) -> str:
-    """The channel a request came from (a click's, an event's), or "" (a Home tab)."""
-    channel = body.get("channel") or (body.get("event") or {}).get("channel") or ""
-    return str(channel.get("id", "") if isinstance(channel, dict) else channel)
+    """The channel a request came from (a click's, an event's), or "" (a Home tab, or
+    anything else): it never raises, as it runs after the ack."""
+    event = body.get("event")
+    channel = body.get("channel") or (event.get("channel") if isinstance(event, dict) else None)
+    if isinstance(channel, dict):
+        channel = channel.get("id")
+    return channel if isinstance(channel, str) else ""

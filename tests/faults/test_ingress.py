@@ -137,6 +137,12 @@ MALFORMED: list[tuple[str, bytes, str, dict[str, str]]] = [
         FORM,
         {},
     ),
+    (
+        "a command without trigger_id",
+        urlencode({k: v for k, v in slash("status").items() if k != "trigger_id"}).encode(),
+        FORM,
+        {},
+    ),
     ("invalid UTF-8", b"text=\xff\xfe\xfd&command=/tonomo", FORM, {}),
     ("an unknown Content-Encoding", b"text=help", FORM, {"Content-Encoding": "x-squish"}),
     ("no content type", b"text=help", "", {}),
@@ -258,7 +264,9 @@ HOSTILE_BODIES = st.one_of(
         max_leaves=12,
     ).map(lambda value: json.dumps(value).encode()),
     st.dictionaries(
-        st.sampled_from(["payload", "command", "text", "channel_id", "user_id", "team_id"]),
+        st.sampled_from(
+            ["payload", "command", "text", "channel_id", "user_id", "team_id", "trigger_id"]
+        ),
         st.text(max_size=40),
         max_size=6,
     ).map(lambda form: urlencode(form).encode()),
