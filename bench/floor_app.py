@@ -7,7 +7,7 @@ difference between its ack latency and the bot's is what the bot itself adds.
     SLACK_BOT_TOKEN=… SLACK_SIGNING_SECRET=… SLACK_API_URL=… python -m bench.floor_app --port N
 
 With `FLOOR_PROCESS_BEFORE_RESPONSE=1` in its environment (`bench.ack_latency
---ack-inline`, a diagnosis), the app is built with `process_before_response=True`: Bolt
+--ack-inline`), the app is built with `process_before_response=True`, as the bot's is: Bolt
 answers the ack as soon as the listener returns, instead of looking for it every 10 ms.
 """
 
