@@ -16,15 +16,24 @@ import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
+from unittest import mock
+from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
 
 import googleapiclient
+import httplib2
 import pytest
+from google.auth import _helpers
+from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import build
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.availability import Interval
-from bot.calendar.google import GoogleCalendar
+from bot.calendar.google import GoogleCalendar, _fresh
 from bot.calendar.port import (
     ACCOUNT_DELETED,
     CALENDARS_READONLY,
@@ -255,6 +264,40 @@ async def test_the_account_is_learned_from_the_primary_calendar(
     account, after = await calendar.fetch_account(tokens)
     assert account.email == EMAIL
     assert after == tokens, "nothing to refresh"
+
+
+async def test_the_primary_calendar_is_described_once_and_sent_with_each_calls_token(
+    google: FakeGoogle, calendar: GoogleCalendar
+) -> None:
+    service = build(
+        "calendar",
+        "v3",
+        http=httplib2.Http(),
+        static_discovery=True,
+        cache_discovery=False,
+        client_options={"api_endpoint": google.api_url},
+    )
+    described = service.calendars().get(calendarId="primary")
+    alice = tokens_for(google, [FREEBUSY, CALENDARS_READONLY])
+    bob = tokens_for(google, [FREEBUSY, CALENDARS_READONLY], email="bob@acme-photo.com")
+
+    accounts = [(await calendar.fetch_account(t))[0].email for t in (alice, bob, alice)]
+
+    assert accounts == [EMAIL, "bob@acme-photo.com", EMAIL]
+    sent = google.requests.matching(PRIMARY)
+    assert [r.headers["Authorization"] for r in sent] == [
+        f"Bearer {t.access_token}" for t in (alice, bob, alice)
+    ]
+    for request in sent:  # what the library describes now, nothing kept from another call
+        uri = urlsplit(described.uri)
+        assert (request.method, request.path, request.query) == (
+            described.method,
+            uri.path,
+            dict(parse_qsl(uri.query)),
+        )
+        assert not request.body and described.body is None
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        assert {k: headers.get(k) for k in described.headers} == described.headers
 
 
 async def test_an_expired_access_token_is_refreshed_and_the_refresh_token_kept(
@@ -679,6 +722,77 @@ def test_a_new_event_must_have_a_google_id_and_aware_times() -> None:
             time_zone="UTC",
             attendees=(),
         )
+
+
+# --- freshness ---------------------------------------------------------------------------
+
+NOW = datetime(2030, 6, 3, 12, tzinfo=UTC)
+
+
+def google_auth_says_valid(tokens: TokenSet, now: datetime) -> bool:
+    """google-auth's own verdict on the tokens at `now`: a `Credentials`' `valid`."""
+    naive = tokens.expiry.astimezone(UTC).replace(tzinfo=None) if tokens.expiry else None
+    credentials = Credentials(token=tokens.access_token, expiry=naive)  # type: ignore[no-untyped-call]
+    with mock.patch.object(_helpers, "utcnow", return_value=now.replace(tzinfo=None)):
+        return bool(credentials.valid)
+
+
+def fresh_at(tokens: TokenSet, now: datetime) -> bool:
+    with mock.patch.object(_helpers, "utcnow", return_value=now.replace(tzinfo=None)):
+        return _fresh(tokens)
+
+
+def expiring(at: datetime | None) -> TokenSet:
+    return TokenSet(access_token="ya29.a", refresh_token="1//r", expiry=at)
+
+
+@pytest.mark.parametrize(
+    ("expiry", "fresh"),
+    [
+        (None, True),  # no expiry: never expires
+        (NOW + _helpers.REFRESH_THRESHOLD + timedelta(microseconds=1), True),
+        (NOW + _helpers.REFRESH_THRESHOLD, False),  # at the threshold: expired already
+        (NOW + _helpers.REFRESH_THRESHOLD - timedelta(microseconds=1), False),
+        (NOW, False),
+        (NOW - timedelta(hours=1), False),
+        # The same moments in another zone: compared as instants.
+        ((NOW + _helpers.REFRESH_THRESHOLD).astimezone(ZoneInfo("America/New_York")), False),
+        (
+            (NOW + _helpers.REFRESH_THRESHOLD + timedelta(seconds=1)).astimezone(
+                timezone(timedelta(hours=5, minutes=30))
+            ),
+            True,
+        ),
+    ],
+)
+def test_a_token_is_fresh_until_google_auths_threshold_before_its_expiry(
+    expiry: datetime | None, fresh: bool
+) -> None:
+    tokens = expiring(expiry)
+    assert fresh_at(tokens, NOW) is fresh
+    assert google_auth_says_valid(tokens, NOW) is fresh
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    offset=st.one_of(
+        st.timedeltas(min_value=timedelta(hours=-2), max_value=timedelta(hours=2)),
+        st.integers(min_value=-2_000, max_value=2_000).map(
+            lambda us: _helpers.REFRESH_THRESHOLD + timedelta(microseconds=us)
+        ),
+    ),
+    zone=st.sampled_from(
+        [UTC, ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata"), timezone(timedelta(hours=-3))]
+    ),
+    now=st.datetimes(
+        min_value=datetime(2020, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)
+    ),
+)
+def test_freshness_is_google_auths_credentials_valid(
+    offset: timedelta, zone: tzinfo, now: datetime
+) -> None:
+    tokens = expiring((now + offset).astimezone(zone))
+    assert fresh_at(tokens, now) == google_auth_says_valid(tokens, now)
 
 
 # --- retries ---------------------------------------------------------------------------
