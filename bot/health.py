@@ -176,9 +176,18 @@ class Health:
         connections = await self._store.list_connections(customer.id)
         findings = await asyncio.gather(*(self.probe(c) for c in connections))
         outcomes = [self.outcome(c, f) for c, f in zip(connections, findings, strict=True)]
-        for event in await self._store.record_checks(outcomes):
+        recorded = await self._store.record_checks(outcomes)
+        for event in recorded.events:
             _log_change(event)
-        return await self._store.list_connections(customer.id)
+        if recorded.moot:  # one was disconnected or reconnected meanwhile: read them anew
+            return await self._store.list_connections(customer.id)
+        # Every outcome is now stored as it is: the connections read above, given their
+        # outcomes, are them as they now stand, without reading them all again after the
+        # answers (a person is waiting). Only `updated_at`, which no answer shows, is left
+        # as it was read.
+        for connection, outcome in zip(connections, outcomes, strict=True):
+            outcome.apply_to(connection)
+        return connections
 
     async def live_status(
         self, customer: Customer, people: People

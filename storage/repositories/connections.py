@@ -64,6 +64,17 @@ class RefreshedTokens:
     token_ciphertext: bytes
 
 
+@dataclass(frozen=True)
+class RecordedChecks:
+    """What `record_checks` did."""
+
+    events: list[ConnectionEvent]
+    """The changes of state it recorded, in the outcomes' order."""
+    moot: int
+    """The outcomes it left alone: their connection was disconnected or reconnected
+    meanwhile."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class CheckOutcome:
     """What one live check found, ready to be stored."""
@@ -77,6 +88,25 @@ class CheckOutcome:
     failures: int
     at: datetime
     token_ciphertext: bytes | None = None
+
+    def columns(self) -> dict[str, object]:
+        """The connection's columns that recording this outcome writes."""
+        values: dict[str, object] = {
+            "last_checked_at": self.at,
+            "check_failures": self.failures,
+            "state": self.to_state,
+            "state_reason": self.reason,
+        }
+        if self.token_ciphertext is not None:
+            values["token_ciphertext"] = self.token_ciphertext
+        return values
+
+    def apply_to(self, connection: CalendarConnection) -> None:
+        """Give `connection` (as read before the check, and no longer in a session) what
+        `record_checks` wrote for this outcome: its new state, its lease released."""
+        for column, value in self.columns().items():
+            setattr(connection, column, value)
+        connection.check_claimed_until = None
 
     def notice_for(self, previous: ConnectionState) -> Notice:
         if self.to_state.is_broken and not previous.is_broken:
@@ -272,17 +302,9 @@ class ConnectionRepository(Repository):
         Returns the event when this call recorded a change.
         """
         expected = outcome.from_state
+        values = {**outcome.columns(), "check_claimed_until": None}
         for _ in range(3):
             async with self._sessions.begin() as session:
-                values: dict[str, object] = {
-                    "last_checked_at": outcome.at,
-                    "check_failures": outcome.failures,
-                    "check_claimed_until": None,
-                    "state": outcome.to_state,
-                    "state_reason": outcome.reason,
-                }
-                if outcome.token_ciphertext is not None:
-                    values["token_ciphertext"] = outcome.token_ciphertext
                 changed = await session.execute(
                     update(CalendarConnection)
                     .where(
@@ -317,10 +339,10 @@ class ConnectionRepository(Repository):
                 expected = current
         return None
 
-    async def record_checks(self, outcomes: Sequence[CheckOutcome]) -> list[ConnectionEvent]:
+    async def record_checks(self, outcomes: Sequence[CheckOutcome]) -> RecordedChecks:
         """`record_check` for many checks in one transaction, in a few statements whatever
-        their number (`status` of a customer's whole staff); the events of the changes
-        this call recorded, in the outcomes' order.
+        their number (`status` of a customer's whole staff): the events of the changes
+        this call recorded, in the outcomes' order, and how many outcomes were moot.
 
         The rows of the checks' generations are locked first, their leases released and
         their states read in the same statement (PostgreSQL locks them in id order, so
@@ -331,7 +353,7 @@ class ConnectionRepository(Repository):
         meanwhile is left alone.
         """
         if not outcomes:
-            return []
+            return RecordedChecks([], 0)
         table = CalendarConnection
         checked = {(o.connection_id, o.generation) for o in outcomes}
         theirs = (
@@ -355,16 +377,7 @@ class ConnectionRepository(Repository):
                 previous = states.get(outcome.connection_id)
                 if previous is None:
                     continue  # disconnected or reconnected meanwhile: this check is moot
-                row: dict[str, object] = {
-                    "id": outcome.connection_id,
-                    "last_checked_at": outcome.at,
-                    "check_failures": outcome.failures,
-                    "state": outcome.to_state,
-                    "state_reason": outcome.reason,
-                }
-                if outcome.token_ciphertext is not None:
-                    row["token_ciphertext"] = outcome.token_ciphertext
-                rows.append(row)
+                rows.append({"id": outcome.connection_id, **outcome.columns()})
                 if previous != outcome.to_state:
                     events.append(
                         ConnectionEvent(
@@ -380,7 +393,7 @@ class ConnectionRepository(Repository):
             if rows:  # by primary key, as executemany: one statement per set of columns
                 await session.execute(update(table), rows)
             session.add_all(events)
-        return events
+        return RecordedChecks(events, len(outcomes) - len(rows))
 
     async def connection_events(self, connection_id: int) -> list[ConnectionEvent]:
         async with self._sessions() as session:

@@ -28,6 +28,7 @@ from storage.repositories import RECONNECTED
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, RunningBot, serve_bot
 from tests.helpers import wait_until
 from tests.scenarios.flows import PRIMARY_EMAIL, command, connect, live_status
+from tests.scenarios.test_availability_reads import reads_of, statements
 
 ALICE_EMAIL = "alice@acme-photo.com"
 BOB_EMAIL = "bob@acme-photo.com"
@@ -184,6 +185,61 @@ async def test_status_records_every_check_in_one_transaction(bot: RunningBot) ->
     assert [(e.from_state, e.to_state) for e in history] == [("connected", "needs_reconnect")]
     await wait_until(lambda: alerts(bot))
     assert len(alerts(bot)) == 1
+
+
+async def test_status_reads_the_connections_once(bot: RunningBot) -> None:
+    """After the checks' answers the outcomes are recorded and the answer is built from
+    them: the customer's connections are read once, before the checks, not again after
+    recording them (one statement fewer after the answers)."""
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    await connect(bot, user=BOB, email=BOB_EMAIL)
+    bot.google.revoke_account_tokens(BOB_EMAIL)  # a state the answer shows from an outcome
+    bot.google.requests.clear()
+
+    with statements(bot.services.engine) as sent:
+        reply = await live_status(bot)
+
+    shown = text_of(reply)
+    assert "1 of 2 calendar connection(s) working" in shown
+    assert ":white_check_mark: connected: alice@acme-photo.com" in shown and "Checked at" in shown
+    assert ":warning: needs reconnecting: bob@acme-photo.com" in shown
+    assert [b["value"] for b in reconnect_buttons(reply)] == [
+        str((await connection_of(bot, BOB)).id)
+    ]
+    last_answer = max(r.at for r in bot.google.requests.matching(""))
+    (read,) = reads_of(sent, "calendar_connections")
+    assert read.at < last_answer, "read once, before the checks"
+    after = [s for s in sent if s.at > last_answer]
+    assert reads_of(after, "calendar_connections") == []
+    writes = [s for s in after if s.sql.startswith("UPDATE calendar_connections")]
+    assert len(writes) == 2, writes  # the lock, then the outcomes
+
+
+async def test_a_connection_removed_while_status_checks_it_is_not_shown(bot: RunningBot) -> None:
+    """A check made moot (Alice disconnects while Google answers it) is not recorded, and
+    the answer shows the connections as they now stand, read again for it."""
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    await connect(bot, user=BOB, email=BOB_EMAIL)
+    bot.google.requests.clear()
+    bot.google.faults.add(Fault(PRIMARY_PATH, latency=1.5))
+    answers = len(bot.slack.responses)
+
+    with statements(bot.services.engine) as sent:
+        ack = await bot.slack.send_slash_command(
+            bot.events_url, user_id=OWNER, channel_id=CHANNEL, text="status"
+        )
+        assert ack.status == 200
+        await wait_until(lambda: len(bot.google.requests.matching(PRIMARY_PATH)) == 2)
+        assert "revoked" in text_of(await command(bot, "disconnect", user=ALICE))
+        (answer,) = await wait_until(
+            lambda: [r for r in bot.slack.responses[answers:] if "working." in text_of(r)]
+        )
+
+    shown = text_of(answer)
+    assert "1 of 1 calendar connection(s) working" in shown
+    assert "alice@acme-photo.com" not in shown and f"<@{ALICE}>" in shown  # not connected
+    assert len(reads_of(sent, "calendar_connections")) == 2
+    assert (await connection_of(bot, BOB)).last_checked_at is not None
 
 
 async def test_statuses_and_a_round_at_once_record_one_breakage(bot: RunningBot) -> None:
