@@ -10,8 +10,8 @@ more than five minutes from now (a replay). Nothing taken from a request is used
 `problem` then says why a signed body still can't be a request Bolt should see: not UTF-8,
 compressed, not JSON or a form, JSON that is not an object, a `payload` that is not one, an
 interaction without a user, an event without its object, a slash command without its
-channel, user or trigger. Each such request gets a 400, so the bot's own code only meets
-the shapes Slack sends.
+channel or user. Each such request gets a 400, so the bot's own code only meets the shapes
+Slack sends.
 """
 
 from __future__ import annotations
@@ -92,8 +92,7 @@ def _form_problem(text: str) -> str | None:
         return _interaction_problem(form["payload"])
     if form.get("ssl_check") == "1":
         return None
-    required = ("command", "team_id", "channel_id", "user_id", "trigger_id")
-    missing = [f for f in required if not form.get(f)]
+    missing = [f for f in ("command", "team_id", "channel_id", "user_id") if not form.get(f)]
     return f"a command without {', '.join(missing)}" if missing else None
 
 

@@ -9,6 +9,7 @@ and `run` does the rest, the same for both. A panel button that stands for a com
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -94,15 +95,18 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         async def reply(message: Message) -> None:
             await respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
 
+        trigger_id = command.get("trigger_id") or None
         asked = Asked(
             team_id=context.team_id or command["team_id"],
             channel_id=channel_id,
             user_id=command["user_id"],
             user_name=command.get("user_name", ""),
             # The same request again (a Slack retry) carries the same trigger: one answer.
-            request_key=f"command:{command['trigger_id']}",
+            # Slack always sends one; a request without is its own request, and can't open
+            # a form (it is offered the button instead).
+            request_key=f"command:{trigger_id or uuid.uuid4().hex}",
             reply=reply,
-            trigger_id=command["trigger_id"],
+            trigger_id=trigger_id,
         )
         if isinstance(parsed, commands.Status):
             await ack(text=(m := build_checking()).text, blocks=m.blocks)
