@@ -269,10 +269,14 @@ class People:
         )
 
     async def role_of(self, customer: Customer, user_id: str) -> Role:
-        """The person's role in the customer's channel, recorded on their member row."""
-        channel = await self.channel(customer)
+        """The person's role in the customer's channel, recorded on their member row (no
+        write, and no second read, when the members just read show it is what is stored)."""
+        members = await self._store.list_members(customer.id)
+        channel = await self.channel(customer, members=members)
         role, source = channel.role(user_id, await self._directory.user(user_id))
-        await self._store.record_role(customer.id, user_id, role.value, source.value)
+        stored = next((m for m in members if m.slack_user_id == user_id), None)
+        if stored is None or (stored.role, stored.role_source) != (role.value, source.value):
+            await self._store.record_role(customer.id, user_id, role.value, source.value)
         return role
 
     async def refusal(self, customer: Customer, user_id: str, act: Act) -> Refusal | None:

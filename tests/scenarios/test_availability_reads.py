@@ -233,6 +233,27 @@ async def test_the_roster_is_read_once(team: RunningBot, when: str) -> None:
     assert len(reads_of(read, "members")) == 2, read
 
 
+async def test_before_google_is_asked_each_table_is_read_once_and_nothing_written(
+    team: RunningBot,
+) -> None:
+    for _ in range(2):  # the asker's role recorded, the checklist's step ticked
+        await ask(team, "availability tomorrow")
+    team.google.requests.clear()
+
+    with statements(team.services.engine) as sent:
+        await ask(team, "availability next week")
+        asked_at = min(r.at for r in team.google.requests.matching("freeBusy"))
+        before = [" ".join(s.sql.split()) for s in sent if s.at < asked_at]
+
+    tables = [m[1] if (m := re.search(r" FROM (\w+)", sql)) else sql for sql in before]
+    assert all(sql.startswith("SELECT") for sql in before), before
+    # The customer; the asker's member row, their workspace's posting pause; the members
+    # (their role, unchanged: no second read of their row, no write); then the roster (its
+    # members and connections, the week's bookings and time off).
+    read_once = ["customers", "slack_teams", "calendar_connections", "bookings", "time_off"]
+    assert sorted(tables) == sorted([*read_once, "members", "members", "members"]), before
+
+
 async def test_the_channel_is_listed_while_google_answers(team: RunningBot) -> None:
     await ask(team, "availability tomorrow")  # the channel's people known, as on any day
     team.slack.faults.add(Fault("conversations.members", latency=0.5))
