@@ -266,6 +266,44 @@ async def test_the_account_is_learned_from_the_primary_calendar(
     assert after == tokens, "nothing to refresh"
 
 
+async def test_a_free_busy_request_is_described_once_for_its_span_and_sent_with_each_token(
+    google: FakeGoogle, calendar: GoogleCalendar
+) -> None:
+    alice = tokens_for(google, [FREEBUSY, CALENDARS_READONLY])
+    bob = tokens_for(google, [FREEBUSY, CALENDARS_READONLY], email="bob@acme-photo.com")
+    google.add_event(EMAIL, start=at(9), end=at(10))
+    google.add_event("bob@acme-photo.com", start=at(11), end=at(12))
+    new_york = ZoneInfo("America/New_York")
+
+    with mock.patch.object(
+        calendar._freebusy, "query", wraps=calendar._freebusy.query
+    ) as described:
+        reads = [
+            await calendar.free_busy(alice, ["primary"], at(0), at(24)),
+            await calendar.free_busy(bob, ["primary"], at(0), at(24)),
+            # The same span written in another zone is the same request.
+            await calendar.free_busy(
+                alice, ["primary"], at(0).astimezone(new_york), at(24).astimezone(new_york)
+            ),
+            await calendar.free_busy(alice, ["primary"], at(24), at(48)),
+        ]
+
+    assert described.call_count == 2, "once for each span"
+    assert [busy for busy, _ in reads] == [
+        {"primary": [Interval(at(9), at(10))]},
+        {"primary": [Interval(at(11), at(12))]},
+        {"primary": [Interval(at(9), at(10))]},
+        {"primary": []},
+    ]
+    sent = google.requests.matching("/freeBusy$")
+    assert [r.headers["Authorization"] for r in sent] == [
+        f"Bearer {t.access_token}" for t in (alice, bob, alice, alice)
+    ]
+    assert [(r.json()["timeMin"], r.json()["timeMax"]) for r in sent] == [
+        ("2030-06-03T00:00:00Z", "2030-06-04T00:00:00Z")
+    ] * 3 + [("2030-06-04T00:00:00Z", "2030-06-05T00:00:00Z")]
+
+
 async def test_the_primary_calendar_is_described_once_and_sent_with_each_calls_token(
     google: FakeGoogle, calendar: GoogleCalendar
 ) -> None:
