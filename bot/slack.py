@@ -199,7 +199,16 @@ class Poster:
 
     async def resume_after_command(self, customer: Customer, directory: Directory) -> Customer:
         """A command came from this channel: its workspace is back, and maybe the channel too."""
-        await self._store.resume_team_posting(customer.team_id)
+        await self.resume_team(customer.team_id)
+        return await self.resume_channel(customer, directory)
+
+    async def resume_team(self, team_id: str) -> None:
+        """A command came from this workspace: posting there is back (a read alone when it
+        was never paused)."""
+        await self._store.resume_team_posting(team_id)
+
+    async def resume_channel(self, customer: Customer, directory: Directory) -> Customer:
+        """A command came from this channel: posting there is back if Slack says it can be."""
         if customer.channel_problem and await directory.channel_is_postable(customer.channel_id):
             await self._store.set_channel_problem(customer.id, "", self._clock())
             customer.channel_problem = ""

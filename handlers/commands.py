@@ -9,6 +9,7 @@ and `run` does the rest, the same for both. A panel button that stands for a com
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -214,14 +215,18 @@ async def customer_of(services: Services, asked: Asked, client: AsyncWebClient) 
     async def lookup_timezone(slack_user_id: str) -> str | None:
         return await user_timezone(client, slack_user_id)
 
-    customer = await services.customers.ensure(
-        team_id=asked.team_id,
-        channel_id=asked.channel_id,
-        slack_user_id=asked.user_id,
-        display_name=asked.user_name,
-        lookup_timezone=lookup_timezone,
+    # The workspace's posting pause is its own row: lifted beside the customer's reads.
+    customer, _ = await asyncio.gather(
+        services.customers.ensure(
+            team_id=asked.team_id,
+            channel_id=asked.channel_id,
+            slack_user_id=asked.user_id,
+            display_name=asked.user_name,
+            lookup_timezone=lookup_timezone,
+        ),
+        services.poster.resume_team(asked.team_id),
     )
-    return await services.poster.resume_after_command(customer, services.directory)
+    return await services.poster.resume_channel(customer, services.directory)
 
 
 async def connect(
