@@ -9,8 +9,10 @@ list that opens none of the stored tokens is a wrong key, not a rotation: start-
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +24,11 @@ from bot.config import ConfigError
 from storage.db import SEALED_COLUMNS, read_sealed, replace_sealed
 
 logger = logging.getLogger(__name__)
+
+
+OPENED_KEPT = 4096
+"""Token sets kept opened, by their sealed bytes (`TokenCipher.open_tokens`): more than
+the calendars one instance reads in a round of answers."""
 
 
 def fernet_keys(keys: str) -> list[str]:
@@ -39,6 +46,12 @@ class TokenCipher:
             raise ValueError("TOKEN_ENCRYPTION_KEY holds no key")
         self._newest = fernets[0]
         self._fernet = MultiFernet(fernets)
+        # The same sealed bytes always open to the same tokens (sealing anew, as a refresh
+        # or a reconnect stores them, gives new bytes), so each is opened once and kept: an
+        # answer for 50 staff opened 50 before its first Google call, every time it was asked.
+        self.open_tokens: Callable[[bytes], TokenSet] = functools.lru_cache(maxsize=OPENED_KEPT)(
+            self._open_tokens
+        )
 
     def seal_tokens(self, tokens: TokenSet) -> bytes:
         payload = {
@@ -49,7 +62,7 @@ class TokenCipher:
         }
         return self._fernet.encrypt(json.dumps(payload).encode())
 
-    def open_tokens(self, sealed: bytes) -> TokenSet:
+    def _open_tokens(self, sealed: bytes) -> TokenSet:
         payload = json.loads(self.open_text(sealed))
         expiry = payload.get("expiry")
         return TokenSet(
