@@ -14,7 +14,7 @@ from bot.messages.ids import BOOK_MODAL, CANCEL_BOOKING, CONNECT_MINE
 from sandbox.fake_google import approve_consent
 from sandbox.fake_slack import button_urls, text_of
 from storage.models import BookingStatus
-from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot
+from tests.conftest import ALICE, BOB, CHANNEL, OWNER, RunningBot
 from tests.helpers import wait_until
 from tests.scenarios.flows import (
     ALICE_EMAIL,
@@ -414,24 +414,6 @@ async def test_a_slot_button_with_a_value_not_ours_gets_a_kind_reply(team: Runni
     await wait_until(lambda: len(team.slack.responses) > responses)
     assert "doesn't work any more" in text_of(team.slack.responses[-1])
     assert await bookings(team) == []
-
-
-async def test_tokens_refreshed_while_reading_are_kept(team: RunningBot) -> None:
-    store, cipher = team.services.store, team.services.connections._cipher
-
-    async def access_tokens() -> dict[str, str]:
-        customer = await store.find_customer(TEAM, CHANNEL)
-        assert customer is not None
-        found = await store.list_connections(customer.id)
-        return {c.owner_key: cipher.open_tokens(c.token_ciphertext).access_token for c in found}
-
-    before = await access_tokens()
-    team.google.expire_access_tokens()
-    answer = await ask(team, f"availability {next_weekday().isoformat()}")
-    assert f"<@{ALICE}>: 9am–5pm" in answer
-    after = await access_tokens()
-    assert after[ALICE] != before[ALICE] and after[BOB] != before[BOB]
-    assert after["primary"] == before["primary"], "only the calendars read were refreshed"
 
 
 async def test_the_week_grid_names_someone_who_never_typed_a_command(team: RunningBot) -> None:
