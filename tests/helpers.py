@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -20,6 +20,23 @@ async def wait_until(
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T]],
+    *,
+    timeout: float = 5.0,  # noqa: ASYNC109 - a polling deadline, not a cancellation scope
+    interval: float = 0.01,
+) -> T:
+    """`wait_until` for a check that must itself await (a database read, say)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
         if result:
             return result
         if time.monotonic() > deadline:

@@ -27,7 +27,7 @@ from handlers.work import APOLOGY
 from sandbox.fake_slack import text_of
 from sandbox.faults import Fault
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot
-from tests.helpers import wait_until
+from tests.helpers import eventually, wait_until
 from tests.scenarios.flows import ALICE_EMAIL, command, connect, next_weekday, team, why
 
 __all__ = ["team"]  # the fixture, used by name
@@ -99,11 +99,14 @@ async def stored_once(
     bot: RunningBot, done: Callable[[dict[str, tuple[bytes, str]]], bool]
 ) -> dict[str, tuple[bytes, str]]:
     """`stored_tokens` once `done` holds of them (a write seen sent may not be committed)."""
-    deadline = time.monotonic() + 5.0
-    while not done(stored := await stored_tokens(bot)):
-        assert time.monotonic() < deadline, "not stored within 5 s"
-        await asyncio.sleep(0.01)
-    return stored
+
+    async def stored() -> dict[str, tuple[bytes, str]] | None:
+        tokens = await stored_tokens(bot)
+        return tokens if done(tokens) else None
+
+    found = await eventually(stored)
+    assert found is not None
+    return found
 
 
 async def ask(bot: RunningBot, text: str) -> tuple[str, float]:
