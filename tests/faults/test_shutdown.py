@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -20,6 +19,8 @@ from handlers.work import RESTARTING
 from sandbox.fake_google import FakeGoogle
 from sandbox.fake_slack import FakeSlack, text_of
 from tests.conftest import ALICE, CHANNEL, OWNER, _asyncpg_dsn, _reset_schema, serve_bot
+from tests.helpers import eventually, wait_until
+from tests.scenarios import test_people as shared
 from tests.scenarios.flows import ALICE_EMAIL, connect
 
 
@@ -52,13 +53,6 @@ async def _bot_sessions(admin: asyncpg.Connection, *, besides: list[int]) -> lis
     return rows
 
 
-async def _until(check: Callable[[], Awaitable[bool]], *, within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
 async def test_work_cut_off_by_shutdown_rolls_back_and_tells_the_person(
     postgres_database: str, google: FakeGoogle, slack: FakeSlack
 ) -> None:
@@ -84,7 +78,7 @@ async def test_work_cut_off_by_shutdown_rolls_back_and_tells_the_person(
                 sessions = await _bot_sessions(admin, besides=ours)
                 return any(row["wait_event_type"] == "Lock" for row in sessions)
 
-            await _until(waiting_on_the_lock)
+            await eventually(waiting_on_the_lock)
             stopping = time.monotonic()
         stopped_within = time.monotonic() - stopping
         await holding.rollback()
@@ -92,7 +86,7 @@ async def test_work_cut_off_by_shutdown_rolls_back_and_tells_the_person(
         async def no_bot_session_left() -> bool:
             return not await _bot_sessions(admin, besides=ours)
 
-        await _until(no_bot_session_left)
+        await eventually(no_bot_session_left)
         assert stopped_within < 4.0, "the grace, then the cancelled work's apology"
         # The person heard why no answer came, and nothing else came after it.
         assert [r.get("text") for r in slack.responses[before:]] == [RESTARTING]
@@ -107,3 +101,35 @@ async def test_work_cut_off_by_shutdown_rolls_back_and_tells_the_person(
     finally:
         await locker.close()
         await admin.close()
+
+
+async def test_a_photographer_of_another_organisation_hears_of_the_restart(
+    google: FakeGoogle, database_url: str
+) -> None:
+    """The mention door: Alice, of Acme's own workspace, asks by `@Tonomo`; her Google
+    hangs, the bot stops while her answer waits, and the one message she then sees says
+    why."""
+    slack = shared.shared_slack()
+    await slack.start()
+    try:
+        async with serve_bot(google, slack, database_url, shutdown_grace=0.5) as bot:
+            await shared.connect_by_mention(bot, shared.ALICE, ALICE_EMAIL)
+            google.account_latency[ALICE_EMAIL] = 3.0  # past the 0.5 s grace
+            seen = len(slack.ephemerals(shared.CHANNEL, shared.ALICE))
+            _, sent = await slack.send_message(
+                bot.events_url,
+                user_id=shared.ALICE,
+                channel_id=shared.CHANNEL,
+                text=f"<@{slack.bot_user_id}> availability tomorrow",
+            )
+            assert sent is not None and sent.status == 200
+            await wait_until(lambda: google.requests.matching("/freeBusy$"))
+        told = await wait_until(lambda: slack.ephemerals(shared.CHANNEL, shared.ALICE)[seen:])
+        assert [e.get("text") for e in told] == [RESTARTING]
+        # Her connection is as it was (the engine, disposed, connects again to read it).
+        customer = await shared.customer(bot)
+        (connection,) = await bot.services.store.list_connections(customer.id)
+        assert connection.owner_key == shared.ALICE
+        await bot.services.engine.dispose()
+    finally:
+        await slack.stop()
