@@ -48,7 +48,7 @@ from bot.messages.digest import DigestView, build_digest
 from bot.people import People
 from bot.slack import Poster
 from bot.staff import Staff, beside, local_today, not_connected_among, working_hours
-from storage.models import ConnectionKind, Customer, utcnow
+from storage.models import Customer, utcnow
 from storage.repositories import DigestStore, Roster
 from storage.repositories.digests import SentDigest
 
@@ -390,14 +390,15 @@ class Digests:
         channel's people from Slack while Google answers."""
         now = self._clock()
         roster = stored.roster
-        staff = {c.owner_key for c in roster.connections if c.kind is ConnectionKind.STAFF}
         # Everyone of the customer in the channel with no calendar of their own is named,
         # whoever connected the primary calendar (a shared account, not theirs) included.
         report, people = await beside(
             self._staff.availability(
                 customer, user_ids=(), days=[day], duration=None, now=now, roster=roster
             ),
-            self._people.staff_in(customer, known_people=staff, members=roster.members),
+            self._people.staff_in(
+                customer, known_people=roster.connected_staff, members=roster.members
+            ),
         )
         if people is not None:
             connected = [each.person for each in report.people]

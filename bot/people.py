@@ -251,19 +251,19 @@ class People:
         return mixed
 
     async def _read_mixed(self, customer: Customer, in_channel: Sequence[str] | None) -> bool:
+        """A channel shared with another organisation is mixed whoever is in it, so Slack is
+        asked about its people only when it is not (a guest, or a person of another
+        organisation, would make it mixed)."""
+        info = await self._directory.channel_info(customer.channel_id)
+        if info is not None and info.ext_shared:
+            return True
         if in_channel is None:
-            info, members = await asyncio.gather(
-                self._directory.channel_info(customer.channel_id),
-                self._directory.people_in(customer.channel_id),
-            )
+            members = await self._directory.people_in(customer.channel_id)
         else:
-            info, members = await asyncio.gather(
-                self._directory.channel_info(customer.channel_id),
-                self._directory.people_among(in_channel),
-            )
+            members = await self._directory.people_among(in_channel)
         users = list((await self._directory.users(members or ())).values())
         return channel_is_mixed(
-            ext_shared=bool(info and info.ext_shared),
+            ext_shared=False,
             people=[u for u in users if u is not None],
             install_team=customer.team_id,
         )
@@ -297,9 +297,14 @@ class People:
         members: Sequence[Member] | None = None,
     ) -> list[str] | None:
         """The channel's people who are the customer's (owner and staff: no onboarders, no
-        bots), in channel order; None when Slack won't list the channel. Members in
-        `known_people` are taken as people (`Directory.people_in`). `members` are the
-        customer's member rows, when the caller has just read them."""
+        bots), in channel order; None when Slack won't list the channel. `members` are the
+        customer's member rows, when the caller has just read them.
+
+        Members in `known_people` are taken as the customer's people without asking Slack
+        about them: callers pass those they leave out of what they show anyway (the staff
+        with a calendar connected, when naming those without one), so an onboarder among
+        them does no harm, and a process's first digest run asks Slack about a channel's
+        few others, not about everyone in it."""
         in_channel = await self._directory.members_of(customer.channel_id)
         if in_channel is None:
             return None
@@ -307,11 +312,12 @@ class People:
             self._directory.people_among(in_channel, known_people=known_people),
             self.channel(customer, members=members, in_channel=in_channel),
         )
-        users = await self._directory.users(people)
+        users = await self._directory.users([p for p in people if p not in known_people])
         return [
             person
             for person in people
-            if channel.role(person, users[person])[0] is not Role.ONBOARDER
+            if person in known_people
+            or channel.role(person, users[person])[0] is not Role.ONBOARDER
         ]
 
     async def set_role(self, customer: Customer, user_id: str, role: Role, *, by: str) -> None:

@@ -44,7 +44,11 @@ async def availability(
         now=now,
         roster=roster,
         channel_people=(
-            None if asked.user_ids else services.people.staff_in(customer, members=roster.members)
+            None
+            if asked.user_ids
+            else services.people.staff_in(
+                customer, known_people=roster.connected_staff, members=roster.members
+            )
         ),
         store_tokens=False,
     )

@@ -17,7 +17,15 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 
-from storage.models import Booking, CalendarConnection, Customer, Member, SlackTeam, TimeOff
+from storage.models import (
+    Booking,
+    CalendarConnection,
+    ConnectionKind,
+    Customer,
+    Member,
+    SlackTeam,
+    TimeOff,
+)
 from storage.repositories.base import (
     Repository,
     _connections_of,
@@ -43,6 +51,11 @@ class Roster:
     """The live time off whose local days may touch that span, earliest first (none when no
     span was asked for): read a day wider on each side, since the days are the customer's
     own; callers turn them into instants in its timezone and cut precisely."""
+
+    @property
+    def connected_staff(self) -> set[str]:
+        """The Slack users with a staff calendar connected."""
+        return {c.owner_key for c in self.connections if c.kind is ConnectionKind.STAFF}
 
 
 class CustomerRepository(Repository):

@@ -398,6 +398,27 @@ async def test_the_onboarder_is_absent_from_every_staff_list(bot: RunningBot) ->
     assert count == 2 and f"<@{SAM}>" not in reminder.splitlines()[0]
 
 
+async def test_a_restarted_bot_asks_slack_only_about_the_people_it_must_tell_apart(
+    google: FakeGoogle, slack: FakeSlack, database_url: str
+) -> None:
+    """A process's first digest in a shared channel: the channel is mixed by its sharing, and
+    the photographers with a calendar connected are in the digest whatever Slack says of
+    them, so Slack is asked who someone is only about the others: the owner and Bob, who
+    have no calendar of their own, Sam (an onboarder, left out) and the bot."""
+    async with serve_bot(google, slack, database_url) as first:
+        await connect_by_mention(first, OLIVIA, PRIMARY_EMAIL, primary=True)
+        await connect_by_mention(first, ALICE, "alice@acme-photo.com")
+    async with serve_bot(google, slack, database_url) as restarted:
+        slack.requests.clear()
+        assert await restarted.services.digests.post_now(await customer(restarted))
+        asked = {r.query["user"] for r in slack.requests.matching("/api/users.info$")}
+        assert asked == {OLIVIA, BOB, SAM, slack.bot_user_id}
+        digest = [t for t in channel_texts(restarted) if "availability" in t.lower()][-1]
+        waiting = digest.split("Not connected yet")[-1]
+        assert f"<@{BOB}>" in waiting and f"<@{OLIVIA}>" in waiting
+        assert f"<@{SAM}>" not in digest and f"<@{ALICE}>" not in waiting
+
+
 async def test_an_onboarder_with_a_calendar_of_their_own_is_still_not_staff(
     bot: RunningBot,
 ) -> None:
