@@ -2,7 +2,8 @@
 
     python -m bench.digest_run [--customers 10000] [--staff 10] [--latency 0.05] [--json FILE]
                                [--database-url postgresql://…] [--concurrency 16] [--seed 1]
-                               [--slack-latency S] [--warm-directory] [--profile FILE]
+                               [--slack-latency S] [--warm-directory] [--shared]
+                               [--profile FILE]
 
 The issue's benchmark: a digest run over 10,000 customers × 10 staff with the emulators
 answering each call in 50 ms; report the wall time, the CPU per digest, the peak memory
@@ -35,7 +36,9 @@ seen exactly one free/busy call per staff member; Slack's exactly one
 `chat.postMessage` per channel, and each of those must name every one of the channel's
 staff with the free time worked out here from the events seeded on their calendar
 (working hours minus the busy events, or in "No free time today"), and none whose
-calendar could not be read. The peak memory is this process's, as `bench.health_checks`
+calendar could not be read. With `--shared`, each channel is a Slack Connect channel
+shared with the customer's own organisation, whose people the owner and staff are, and
+the vendor's onboarder is in every one, never named. The peak memory is this process's, as `bench.health_checks`
 measures it: VmHWM reset just before the run, cross-checked by sampling VmRSS.
 """
 
@@ -87,7 +90,14 @@ from bench.fleet import (
     stop_child,
     wait_ready,
 )
-from bench.health_checks import LoopLag, RssWatch, connection_row, reset_peak_rss, sealed_tokens
+from bench.health_checks import (
+    TEAM_ID,
+    LoopLag,
+    RssWatch,
+    connection_row,
+    reset_peak_rss,
+    sealed_tokens,
+)
 from bench.report import machine, percentile
 from bot.calendar.google import CALLS_AT_ONCE
 from bot.calendar.port import STAFF_SCOPES
@@ -112,7 +122,6 @@ SLACK_METHODS = ("conversations.members", "conversations.info", "users.info", "c
 """The Slack calls a digest makes: list the channel and whether it is shared, ask about its
 people (each once a process: `Directory` keeps the answers), post."""
 SLACK_PATHS = "^/api/(" + "|".join(re.escape(m) for m in SLACK_METHODS) + ")$"
-TEAM_ID = "T0BENCH"
 CHANNELS_A_REQUEST = 100  # seeding requests stay under aiohttp's 1 MiB body limit
 ACCOUNTS_A_REQUEST = 500
 FREE_LINE = re.compile(r"^• <@(\w+)>: (.+?)  _\(", re.MULTILINE)
@@ -138,6 +147,9 @@ class Options:
     warm_directory: bool = False
     """Before the run, the bot's `Directory` is told about every person (untimed), as an
     instance that has run a day already knows them."""
+    shared: bool = False
+    """Each channel is shared with its customer's own organisation (Slack Connect), whose
+    people the owner and staff are, and has the vendor's onboarder in it."""
 
     @property
     def slack_s(self) -> float:
@@ -169,6 +181,10 @@ def staff_user(number: int) -> str:
     return f"U0STAFF{number:05d}"  # as `bench.health_checks.connection_row` names them
 
 
+ONBOARDER = "U0ONBOARDER"
+"""The vendor's onboarder, of the installing workspace, in every shared channel."""
+
+
 def staff_email(number: int) -> str:
     return f"staff{number:05d}@bench.example"
 
@@ -180,6 +196,8 @@ class Channel:
     number: int
     zone: str
     staff: range
+    shared: bool = False
+    """Shared with the customer's own organisation (`team`), with `ONBOARDER` in it."""
 
     @property
     def id(self) -> str:
@@ -188,6 +206,16 @@ class Channel:
     @property
     def owner(self) -> str:
         return f"U0OWNER{self.number:04d}"
+
+    @property
+    def team(self) -> str | None:
+        """The customer's own organisation's workspace, when the channel is shared with it."""
+        return f"T0CUST{self.number:05d}" if self.shared else None
+
+    @property
+    def people(self) -> tuple[str, ...]:
+        """The customer's owner and staff."""
+        return (self.owner, *map(staff_user, self.staff))
 
     @property
     def day(self) -> date:
@@ -207,7 +235,12 @@ class Channel:
 
 def workspace(options: Options) -> list[Channel]:
     return [
-        Channel(i, ZONES[i % len(ZONES)], range(i * options.staff, (i + 1) * options.staff))
+        Channel(
+            i,
+            ZONES[i % len(ZONES)],
+            range(i * options.staff, (i + 1) * options.staff),
+            shared=options.shared,
+        )
         for i in range(options.customers)
     ]
 
@@ -325,7 +358,8 @@ class Control:
             return found
 
     async def add_channels(self, channels: list[Channel]) -> None:
-        """Each channel in Slack's emulator, with its owner and staff as its members."""
+        """Each channel in Slack's emulator, with its owner and staff as its members (and,
+        shared, the onboarder; the owner and staff then of the customer's own workspace)."""
         for some in chunks(channels, CHANNELS_A_REQUEST):
             wanted = [
                 {
@@ -333,12 +367,24 @@ class Control:
                     "name": f"customer-{channel.number:04d}",
                     "members": [
                         {"id": person, "name": person.lower(), "tz": channel.zone}
-                        for person in (channel.owner, *map(staff_user, channel.staff))
-                    ],
+                        | ({"team_id": channel.team} if channel.team else {})
+                        for person in channel.people
+                    ]
+                    + (
+                        [{"id": ONBOARDER, "name": "onboarder", "tz": "America/New_York"}]
+                        if channel.team
+                        else []
+                    ),
+                    "shared_with": [channel.team] if channel.team else [],
                 }
                 for channel in some
             ]
-            await self._post("/slack/channels", {"channels": wanted})
+            teams = [
+                {"id": c.team, "name": f"Customer {c.number}", "domain": f"customer-{c.number}"}
+                for c in some
+                if c.team
+            ]
+            await self._post("/slack/channels", {"teams": teams, "channels": wanted})
 
     async def add_calendars(self, accounts: list[dict[str, Any]]) -> int:
         """Google accounts with their events; how many events."""
@@ -445,7 +491,7 @@ async def seed(
         session.add_all(customers)
         await session.flush()
         for customer, channel in zip(customers, channels, strict=True):
-            for person in (channel.owner, *map(staff_user, channel.staff)):
+            for person in channel.people:
                 session.add(
                     Member(
                         customer_id=customer.id, slack_user_id=person, display_name=person.lower()
@@ -525,6 +571,8 @@ def digest_problems(message: str, channel: Channel, seed: int) -> list[tuple[str
             wrong.append(("booked", f"{person} not under 'No free time today'"))
     if free:
         wrong.append(("others", f"free lines for people not on its staff: {sorted(free)}"))
+    if channel.shared and f"<@{ONBOARDER}>" in message:
+        wrong.append(("onboarder", "the onboarder is named"))
     return wrong
 
 
@@ -543,6 +591,8 @@ class Result:
     latency_s: float
     slack_latency_s: float
     warm_directory: bool
+    shared: bool
+    """Slack Connect channels, an onboarder in each (`--shared`)."""
     """The bot's Directory knew every person before the run (its second day)."""
     google_limit: int
     """`bot.calendar.google.CALLS_AT_ONCE`: Google calls at once, all customers together."""
@@ -642,7 +692,7 @@ async def warm_directory(services: Services, channels: list[Channel]) -> None:
     day of digests asks about nobody (People's memory of each channel, 60 s, is gone by
     then, as in this run)."""
     await services.directory.people_in(channels[0].id)  # the bot's own user among them
-    people = [p for c in channels for p in (c.owner, *map(staff_user, c.staff))]
+    people = [p for c in channels for p in c.people] + [ONBOARDER] * any(c.shared for c in channels)
     for some in chunks(people, 1000):
         await asyncio.gather(*(services.directory.user(p) for p in some))
 
@@ -810,6 +860,7 @@ def judge(
         latency_s=options.latency,
         slack_latency_s=options.slack_s,
         warm_directory=options.warm_directory,
+        shared=options.shared,
         google_limit=CALLS_AT_ONCE,
         digest_concurrency=options.concurrency,
         google_at_once=at_once,
@@ -977,6 +1028,12 @@ def table(r: Result) -> str:
             "the bot's Directory before the run",
             "knew everyone (second day)" if r.warm_directory else "empty (first run)",
         ),
+        (
+            "channels",
+            "shared with each customer's organisation, an onboarder in each"
+            if r.shared
+            else "of the installing workspace only",
+        ),
         ("customers at once (Digests)", str(r.digest_concurrency)),
         ("Google limit (CALLS_AT_ONCE)", str(r.google_limit)),
         ("Google calls in flight at most", f"{r.google_at_once}, bound by {r.google_bound}"),
@@ -1048,6 +1105,7 @@ def report(info: dict[str, Any], measured: Measured, options: Options) -> None:
                 "latency": options.latency,
                 "slack_latency": options.slack_s,
                 "warm_directory": options.warm_directory,
+                "shared": options.shared,
                 "concurrency": options.concurrency,
                 "seed": options.seed,
                 "database": measured.result.database,
@@ -1098,6 +1156,11 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         action="store_true",
         help="the bot knows every person already, as on its second day (untimed)",
     )
+    add(
+        "--shared",
+        action="store_true",
+        help="each channel shared with its customer's organisation, an onboarder in it",
+    )
     add("--json", type=Path, default=None, metavar="FILE", help="also write the figures here")
     add(
         "--profile",
@@ -1126,6 +1189,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         profile_path=args.profile,
         slack_latency=args.slack_latency,
         warm_directory=args.warm_directory,
+        shared=args.shared,
     )
 
 

@@ -83,6 +83,7 @@ from bot.config import Settings
 from bot.health import Health
 from bot.services import Services, build_services
 from bot.tokens import TokenCipher
+from sandbox.fake_slack import DEFAULT_TEAM_ID
 from storage.db import async_url, session_factory
 from storage.models import (
     CalendarConnection,
@@ -102,7 +103,8 @@ CALENDAR_PATH = "/calendar/v3/calendars/primary"
 RSS_SAMPLE_SECONDS = 0.1
 LAG_TICK_SECONDS = 0.05
 STATUS_DELAY_SECONDS = 1.0
-TEAM_ID = "T0BENCH"
+TEAM_ID = DEFAULT_TEAM_ID
+"""The customers' workspace: the one Slack's emulator installed the app in."""
 
 
 @dataclass(frozen=True)

@@ -305,7 +305,7 @@ class DigestChannel(digest_run.Channel):
     """A digest customer whose digest is due at `at` (the real clock's moment of seeding)
     rather than at digest_run's stopped clock."""
 
-    at: datetime
+    at: datetime = field(kw_only=True)
 
     @property
     def day(self) -> date:
@@ -330,7 +330,7 @@ def zones_at(now: datetime) -> list[str]:
 def digest_channels(customers: int, staff: int, now: datetime) -> list[DigestChannel]:
     zones = zones_at(now)
     return [
-        DigestChannel(i, zones[i % len(zones)], range(i * staff, (i + 1) * staff), now)
+        DigestChannel(i, zones[i % len(zones)], range(i * staff, (i + 1) * staff), at=now)
         for i in range(customers)
     ]
 

@@ -49,6 +49,8 @@ from sandbox.faults import Emulator, Fault
 # The sandbox's well-known credentials: they guard nothing real.
 DEFAULT_BOT_TOKEN = "xoxb-sandbox-token"  # noqa: S105
 DEFAULT_SIGNING_SECRET = "sandbox-signing-secret"  # noqa: S105
+DEFAULT_TEAM_ID = "T0SANDBOX"
+"""The installing workspace, unless told otherwise."""
 APP_ID = "A0SANDBOX"
 BOT_ID = "B0SANDBOX"
 BOT_NAME = "tonomo"
@@ -546,7 +548,7 @@ class FakeSlack(Emulator):
         *,
         bot_token: str = DEFAULT_BOT_TOKEN,
         signing_secret: str = DEFAULT_SIGNING_SECRET,
-        team_id: str = "T0SANDBOX",
+        team_id: str = DEFAULT_TEAM_ID,
         team_domain: str = "sandbox",
         team_name: str = "Sandbox",
         bot_user_id: str = "U0BOT",
