@@ -579,6 +579,9 @@ class FakeSlack(Emulator):
         self._teams: dict[str, _Team] = {team_id: _Team(team_id, team_name, team_domain)}
         self._users: dict[str, _User] = {}
         self._channels: dict[str, _Channel] = {}
+        self._shared_with_team: dict[str, list[_Channel]] = {}
+        """Per other organisation, the channels shared with it: the only ones its people
+        can be in."""
         self._messages: dict[str, list[JsonDict]] = {}
         self._ephemerals: list[JsonDict] = []
         self._views: dict[str, _View] = {}
@@ -677,7 +680,13 @@ class FakeSlack(Emulator):
         )
         for user_id in everyone:
             self._check_may_join(channel, user_id)
+        replaced = self._channels.get(channel_id)
+        if replaced is not None:
+            for team_id in replaced.shared_with:
+                self._shared_with_team[team_id].remove(replaced)
         self._channels[channel_id] = channel
+        for team_id in channel.shared_with:
+            self._shared_with_team.setdefault(team_id, []).append(channel)
         return self._channel_object(channel)
 
     def add_member(self, channel_id: str, user_id: str) -> None:
@@ -1141,9 +1150,10 @@ class FakeSlack(Emulator):
         return answer
 
     def _shares_a_channel(self, user_id: str) -> bool:
+        """Whether a person of another organisation is in a channel with the bot."""
         return any(
             not c.deleted and user_id in c.members and self.bot_user_id in c.members
-            for c in self._channels.values()
+            for c in self._shared_with_team.get(self._users[user_id].team_id, ())
         )
 
     def _channel_object(self, channel: _Channel) -> JsonDict:
