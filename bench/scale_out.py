@@ -3,7 +3,7 @@ bot, then by several sharing the database; then one of them killed in the middle
 
     python -m bench.scale_out [--connections 30000] [--customers 3000] [--instances 3]
                               [--database-url postgresql://…] [--lease S] [--tick S]
-                              [--phases health,digest,kill] [--json FILE]
+                              [--phases health,digest,kill] [--shared] [--json FILE]
 
 The issue's benchmark: several instances sharing PostgreSQL run one health round over
 30,000 connections and one digest run over 3,000 customers; the round finishes within 1.3 ×
@@ -327,10 +327,12 @@ def zones_at(now: datetime) -> list[str]:
     return zones
 
 
-def digest_channels(customers: int, staff: int, now: datetime) -> list[DigestChannel]:
+def digest_channels(
+    customers: int, staff: int, now: datetime, *, shared: bool = False
+) -> list[DigestChannel]:
     zones = zones_at(now)
     return [
-        DigestChannel(i, zones[i % len(zones)], range(i * staff, (i + 1) * staff), at=now)
+        DigestChannel(i, zones[i % len(zones)], range(i * staff, (i + 1) * staff), shared, at=now)
         for i in range(customers)
     ]
 
@@ -1185,6 +1187,9 @@ class Options:
     phases: tuple[str, ...]
     database_url: str
     json_path: Path | None
+    shared: bool = False
+    """The digest customers' channels shared with their own organisations (digest_run's
+    `--shared`)."""
 
 
 async def measure(options: Options, work: Path) -> list[PhaseFigures]:
@@ -1216,7 +1221,9 @@ async def measure(options: Options, work: Path) -> list[PhaseFigures]:
                 await migrate(engine)
                 await install_check_log(engine)
                 seeding = time.perf_counter()
-                channels = digest_channels(options.customers, options.staff, utcnow())
+                channels = digest_channels(
+                    options.customers, options.staff, utcnow(), shared=options.shared
+                )
                 events = await seed_digests(engine, control, cipher, channels)
                 health = await seed_health(engine, control, cipher, options)
                 print(
@@ -1368,6 +1375,11 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     add("--tick", type=int, default=None, help="the kill phase's jobs' period, s (the bot's: 60)")
     add("--phases", default="health,digest,kill", help="which: health, digest, kill (all)")
     add("--database-url", default=DEFAULT_SERVER, metavar="URL", help="the PostgreSQL server")
+    add(
+        "--shared",
+        action="store_true",
+        help="digest customers' channels shared with their organisations, an onboarder in each",
+    )
     add("--json", type=Path, default=None, metavar="FILE", help="also write the figures here")
     args = parser.parse_args(argv)
     phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
@@ -1396,6 +1408,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         phases=phases,
         database_url=args.database_url,
         json_path=args.json,
+        shared=args.shared,
     )
 
 
