@@ -75,6 +75,8 @@ UNREACHABLE_AFTER = 3
 LEASE = timedelta(minutes=5)
 """How long a periodic check holds a connection, by default (`HEALTH_LEASE_SECONDS`); a
 crashed instance's leases lapse after it, and another instance takes them over."""
+RECORD_WAIT = 0.05
+"""Seconds a periodic round's outcome waits for others to be recorded in the same write."""
 AFTER_LAPSE = timedelta(seconds=1)
 """How long after a lease lapses a round looks again (`Health.next_look`): by then the
 lease is past on this instance's clock, so the claim takes it."""
@@ -159,12 +161,9 @@ class Health:
             token_ciphertext=finding.token_ciphertext,
         )
 
-    async def check(self, connection: CalendarConnection) -> None:
-        """Check one connection live and record the outcome (and any change of state)."""
-        event = await self._store.record_check(
-            self.outcome(connection, await self.probe(connection))
-        )
-        if event is not None:
+    async def _record(self, outcomes: Sequence[CheckOutcome]) -> None:
+        """Record checks' outcomes (and any change of state) in one transaction."""
+        for event in (await self._store.record_checks(outcomes)).events:
             _log_change(event)
 
     async def check_customer(self, customer: Customer) -> list[CalendarConnection]:
@@ -210,17 +209,22 @@ class Health:
         (`lease`, five minutes by default) outlasts the little time a connection waits in
         the queue. Leasing is what lets several instances share a round without doubling
         checks; a connection another instance holds is left to it until its lease lapses
-        (`next_look` says when).
+        (`next_look` says when). A worker hands its outcome to one recorder and takes the
+        next connection: the recorder writes the outcomes that arrived within `RECORD_WAIT`
+        of each other in one transaction, which releases their leases.
 
-        The claimer and the workers live in one task group, so the round always ends:
-        when claiming fails half-way (the database gone), the connections already handed
-        over are checked, the idle workers are let go and the error is raised; when a
-        check fails, or the round is cancelled, every other task is cancelled with it.
+        The claimer, the workers and the recorder live in one task group, so the round
+        always ends: when claiming fails half-way (the database gone), the connections
+        already handed over are checked and recorded, the idle workers are let go and the
+        error is raised; when a check or a write fails, or the round is cancelled, every
+        other task is cancelled with it (what was not recorded stays leased until its
+        lease lapses, and is checked then).
         """
         # Due means "not checked since this round began, less the interval": a connection
         # checked during this round is not due again within it.
         checked_before = self._clock() - interval
         queue: asyncio.Queue[CalendarConnection] = asyncio.Queue(maxsize=self.concurrency)
+        found: asyncio.Queue[CheckOutcome] = asyncio.Queue()
         checked = 0
 
         async def claim() -> None:
@@ -238,27 +242,44 @@ class Health:
                     await queue.put(connection)
 
         async def work() -> None:
-            nonlocal checked
             while True:
                 connection = await queue.get()
                 try:
-                    await self.check(connection)
-                    checked += 1
+                    found.put_nowait(self.outcome(connection, await self.probe(connection)))
                 finally:
                     queue.task_done()
 
+        async def record() -> None:
+            nonlocal checked
+            while True:
+                outcomes = [await found.get()]
+                await asyncio.sleep(RECORD_WAIT)
+                while not found.empty():
+                    outcomes.append(found.get_nowait())
+                try:
+                    await self._record(outcomes)
+                    checked += len(outcomes)
+                finally:
+                    for _ in outcomes:
+                        found.task_done()
+
+        async def checked_and_recorded() -> None:
+            await queue.join()
+            await found.join()
+
         async with asyncio.TaskGroup() as group:
-            workers = [group.create_task(work()) for _ in range(self.concurrency)]
+            helpers = [group.create_task(work()) for _ in range(self.concurrency)]
+            helpers.append(group.create_task(record()))
             try:
                 try:
                     await claim()
                 except Exception:
-                    await queue.join()  # what was leased is checked before the error goes up
+                    await checked_and_recorded()  # what was leased, before the error goes up
                     raise
-                await queue.join()
+                await checked_and_recorded()
             finally:
-                for worker in workers:  # idle now, or the round is ending anyway
-                    worker.cancel()
+                for helper in helpers:  # idle now, or the round is ending anyway
+                    helper.cancel()
         return checked
 
     async def next_look(self, *, interval: timedelta) -> datetime | None:

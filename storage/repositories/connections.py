@@ -294,63 +294,20 @@ class ConnectionRepository(Repository):
                 .limit(1)
             )
 
-    async def record_check(self, outcome: CheckOutcome) -> ConnectionEvent | None:
-        """Store a check's outcome; a state change also records its event (and notice).
-
-        The change is a compare-and-set on (generation, state): of two checks racing on
-        the same connection, one records the change and the other only its timestamp.
-        Returns the event when this call recorded a change.
-        """
-        expected = outcome.from_state
-        values = {**outcome.columns(), "check_claimed_until": None}
-        for _ in range(3):
-            async with self._sessions.begin() as session:
-                changed = await session.execute(
-                    update(CalendarConnection)
-                    .where(
-                        CalendarConnection.id == outcome.connection_id,
-                        CalendarConnection.connected_at == outcome.generation,
-                        CalendarConnection.state == expected,
-                    )
-                    .values(**values)
-                    .execution_options(synchronize_session=False)
-                )
-                if changed.rowcount == 1:  # type: ignore[attr-defined]
-                    if expected == outcome.to_state:
-                        return None
-                    event = ConnectionEvent(
-                        connection_id=outcome.connection_id,
-                        at=outcome.at,
-                        from_state=expected,
-                        to_state=outcome.to_state,
-                        reason=outcome.reason,
-                        notice=outcome.notice_for(expected),
-                    )
-                    session.add(event)
-                    return event
-                current = await session.scalar(
-                    select(CalendarConnection.state).where(
-                        CalendarConnection.id == outcome.connection_id,
-                        CalendarConnection.connected_at == outcome.generation,
-                    )
-                )
-                if current is None:
-                    return None  # disconnected or reconnected meanwhile: this check is moot
-                expected = current
-        return None
-
     async def record_checks(self, outcomes: Sequence[CheckOutcome]) -> RecordedChecks:
-        """`record_check` for many checks in one transaction, in a few statements whatever
-        their number (`status` of a customer's whole staff): the events of the changes
-        this call recorded, in the outcomes' order, and how many outcomes were moot.
+        """Store checks' outcomes in one transaction, in a few statements whatever their
+        number (`status` of a customer's whole staff, a periodic round's recent checks);
+        a state change also records its event (and notice). Returns the events of the
+        changes this call recorded, in the outcomes' order, and how many outcomes were
+        moot.
 
         The rows of the checks' generations are locked first, their leases released and
         their states read in the same statement (PostgreSQL locks them in id order, so
         two of these at once wait for each other instead of deadlocking; SQLite has one
         writer, this one from that statement on). With no state able to change before
-        the commit, each outcome replaces the state read, as `record_check`'s
-        compare-and-set ends up doing; a connection disconnected or reconnected
-        meanwhile is left alone.
+        the commit, each outcome replaces the state read: of two checks racing on the
+        same connection, the first records the change and the second finds it made. A
+        connection disconnected or reconnected meanwhile is left alone.
         """
         if not outcomes:
             return RecordedChecks([], 0)

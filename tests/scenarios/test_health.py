@@ -535,6 +535,75 @@ async def test_a_round_whose_claim_fails_half_way_ends_with_the_error(
     assert await health.check_due(interval=timedelta(0)) == 2  # the next round goes on
 
 
+async def test_a_round_records_checks_that_end_together_in_one_write(
+    bot: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three checks at once, Google answering them together: one transaction records all
+    three outcomes and releases their leases, and Alice's breakage is alerted once."""
+    await connect(bot, user=OWNER, email=PRIMARY_EMAIL, primary=True)
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    await connect(bot, user=BOB, email=BOB_EMAIL)
+    bot.google.revoke_account_tokens(ALICE_EMAIL)
+    store = bot.services.store
+    record, writes = store.record_checks, []
+
+    async def record_checks(outcomes: Any) -> Any:
+        writes.append(len(outcomes))
+        return await record(outcomes)
+
+    monkeypatch.setattr(store, "record_checks", record_checks)
+    before = await checked_at(bot)
+
+    assert await bot.services.health.check_due(interval=timedelta(0)) == 3
+
+    assert writes == [3]
+    after = await checked_at(bot)
+    assert all(after[email] != before[email] for email in before)
+    async with store._sessions() as session:
+        leases = await session.scalars(select(CalendarConnection.check_claimed_until))
+        assert list(leases) == [None] * 3
+    assert (await connection_of(bot, ALICE)).state is ConnectionState.NEEDS_RECONNECT
+    await bot.services.health.deliver_notices()
+    assert len(alerts(bot)) == 1
+
+
+async def test_a_round_whose_write_fails_leaves_those_checks_leased_until_they_lapse(
+    bot: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database fails the write of Alice's outcome: the round ends with the error, her
+    connection is left as it was and still leased, so no other round checks it before the
+    lease lapses; once it has, the next round checks it, and her breakage is alerted once."""
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    bot.google.revoke_account_tokens(ALICE_EMAIL)
+    health, store = bot.services.health, bot.services.store
+    record = store.record_checks
+
+    async def record_checks(outcomes: Any) -> Any:
+        raise OperationalError("UPDATE calendar_connections …", {}, ConnectionResetError())
+
+    monkeypatch.setattr(store, "record_checks", record_checks)
+    before = await connection_of(bot, ALICE)
+    calls = len(bot.google.requests.matching(PRIMARY_PATH))
+
+    with pytest.raises(ExceptionGroup) as failed:
+        await asyncio.wait_for(health.check_due(interval=timedelta(0)), timeout=5)
+
+    assert [type(e) for e in failed.value.exceptions] == [OperationalError]
+    assert len(bot.google.requests.matching(PRIMARY_PATH)) == calls + 1
+    kept = await connection_of(bot, ALICE)
+    assert (kept.state, kept.last_checked_at) == (before.state, before.last_checked_at)
+    assert kept.check_claimed_until is not None and kept.check_claimed_until > utcnow()
+    monkeypatch.setattr(store, "record_checks", record)
+    assert await health.check_due(interval=timedelta(0)) == 0, "still leased: left alone"
+    assert alerts(bot) == []
+
+    await lease_as_another_instance(bot, ALICE_EMAIL, utcnow() - timedelta(seconds=1))
+    assert await health.check_due(interval=timedelta(0)) == 1
+    assert (await connection_of(bot, ALICE)).state is ConnectionState.NEEDS_RECONNECT
+    await health.deliver_notices()
+    assert len(alerts(bot)) == 1
+
+
 async def lease_as_another_instance(bot: RunningBot, email: str, until: datetime) -> None:
     """Lease that account's connection until `until`, as another instance's claim does."""
     async with bot.services.store._sessions.begin() as session:
