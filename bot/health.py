@@ -153,7 +153,6 @@ class Health:
         return CheckOutcome(
             connection_id=connection.id,
             generation=connection.connected_at,
-            from_state=connection.state,
             to_state=state,
             reason=reason,
             failures=failures,

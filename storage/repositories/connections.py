@@ -82,7 +82,6 @@ class CheckOutcome:
     connection_id: int
     generation: datetime
     """The connection's `connected_at` when the check began: a reconnect makes the check moot."""
-    from_state: ConnectionState
     to_state: ConnectionState
     reason: str
     failures: int
