@@ -28,12 +28,13 @@ async def wait_until(
 
 
 async def eventually(
-    check: Callable[[], Awaitable[T]],
+    check: Callable[[], Awaitable[T | None]],
     *,
     timeout: float = 5.0,  # noqa: ASYNC109 - a polling deadline, not a cancellation scope
     interval: float = 0.01,
 ) -> T:
-    """`wait_until` for a check that must itself await (a database read, say)."""
+    """`wait_until` for a check that must itself await (a database read, say): its first
+    truthy result (so never None)."""
     deadline = time.monotonic() + timeout
     while True:
         result = await check()

@@ -36,6 +36,7 @@ from bot.services import Services, build_services
 from sandbox.run import bot_environment
 from storage.models import CalendarConnection, utcnow
 from tests.conftest import ALICE, BOB, POSTGRES_URL, SHARED_KEY, RunningBot, free_socket, serve_bot
+from tests.helpers import eventually
 from tests.scenarios.flows import connect
 
 ALICE_EMAIL = "alice@acme-photo.com"
@@ -93,22 +94,6 @@ async def instance_with_jobs(
     finally:
         if runner.server is not None:  # not stopped by the test itself
             await runner.cleanup()
-
-
-async def eventually(
-    check: Callable[[], Awaitable[object]],
-    *,
-    within: float = 5.0,
-) -> Any:
-    """Poll an async `check` until it returns something truthy; fail after `within` s."""
-    deadline = time.monotonic() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(0.02)
 
 
 async def last_checked_an_hour_ago(bot: RunningBot) -> None:
