@@ -57,13 +57,12 @@ from bot.tokens import TokenCipher
 from storage.models import (
     CalendarConnection,
     ConnectionEvent,
-    ConnectionKind,
     ConnectionState,
     Customer,
     Notice,
     utcnow,
 )
-from storage.repositories import RECONNECTED, CheckOutcome, Store
+from storage.repositories import RECONNECTED, CheckOutcome, RecordedChecks, Store, connected_staff
 
 if TYPE_CHECKING:
     from bot.scheduler import JobStatus
@@ -160,10 +159,12 @@ class Health:
             token_ciphertext=finding.token_ciphertext,
         )
 
-    async def _record(self, outcomes: Sequence[CheckOutcome]) -> None:
+    async def _record(self, outcomes: Sequence[CheckOutcome]) -> RecordedChecks:
         """Record checks' outcomes (and any change of state) in one transaction."""
-        for event in (await self._store.record_checks(outcomes)).events:
+        recorded = await self._store.record_checks(outcomes)
+        for event in recorded.events:
             _log_change(event)
+        return recorded
 
     async def check_customer(self, customer: Customer) -> list[CalendarConnection]:
         """Check every connection of a customer now, side by side, and record what they
@@ -174,9 +175,7 @@ class Health:
         connections = await self._store.list_connections(customer.id)
         findings = await asyncio.gather(*(self.probe(c) for c in connections))
         outcomes = [self.outcome(c, f) for c, f in zip(connections, findings, strict=True)]
-        recorded = await self._store.record_checks(outcomes)
-        for event in recorded.events:
-            _log_change(event)
+        recorded = await self._record(outcomes)
         if recorded.moot:  # one was disconnected or reconnected meanwhile: read them anew
             return await self._store.list_connections(customer.id)
         # Every outcome is now stored as it is: the connections read above, given their
@@ -197,7 +196,7 @@ class Health:
             self.check_customer(customer), people.staff_in(customer)
         )
         await self.deliver_notices()
-        staff = {c.owner_key for c in connections if c.kind is ConnectionKind.STAFF}
+        staff = connected_staff(connections)
         return connections, None if staff_in is None else [p for p in staff_in if p not in staff]
 
     async def check_due(self, *, interval: timedelta) -> int:

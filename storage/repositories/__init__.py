@@ -28,9 +28,10 @@ from storage.repositories.connections import (
     ConnectionRepository,
     NewConnection,
     PersonsPlace,
+    RecordedChecks,
     RefreshedTokens,
 )
-from storage.repositories.customers import CustomerRepository, Roster
+from storage.repositories.customers import CustomerRepository, Roster, connected_staff
 from storage.repositories.digests import DigestStore
 from storage.repositories.oauth import OAuthStateRepository
 from storage.repositories.store import Store
@@ -48,8 +49,10 @@ __all__ = [
     "NewConnection",
     "OAuthStateRepository",
     "PersonsPlace",
+    "RecordedChecks",
     "RefreshedTokens",
     "Roster",
     "Store",
     "TimeOffRepository",
+    "connected_staff",
 ]

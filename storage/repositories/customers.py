@@ -10,7 +10,7 @@ and time off) and sit here because what they read is a customer's people, in one
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -32,6 +32,12 @@ from storage.repositories.base import (
     _overlapping,
     _time_off_overlapping,
 )
+
+
+def connected_staff(connections: Iterable[CalendarConnection]) -> set[str]:
+    """The Slack users among `connections` with a staff calendar connected."""
+    return {c.owner_key for c in connections if c.kind is ConnectionKind.STAFF}
+
 
 _ZONE_REACH = timedelta(days=1)
 """How far a local day may lie from the UTC day of the same instant (zones are at most 14
@@ -55,7 +61,7 @@ class Roster:
     @property
     def connected_staff(self) -> set[str]:
         """The Slack users with a staff calendar connected."""
-        return {c.owner_key for c in self.connections if c.kind is ConnectionKind.STAFF}
+        return connected_staff(self.connections)
 
 
 class CustomerRepository(Repository):
