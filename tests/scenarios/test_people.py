@@ -28,7 +28,7 @@ from bot.messages.ids import (
 )
 from sandbox.fake_google import FakeGoogle, approve_consent
 from sandbox.fake_slack import FakeSlack, SlashCommandUnavailable, button_urls, text_of
-from storage.models import Booking, Customer, Member
+from storage.models import Booking, ConnectionState, Customer, Member
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM, RunningBot, serve_bot
 from tests.helpers import wait_until
 from tests.scenarios import flows
@@ -417,6 +417,34 @@ async def test_a_restarted_bot_asks_slack_only_about_the_people_it_must_tell_apa
         waiting = digest.split("Not connected yet")[-1]
         assert f"<@{BOB}>" in waiting and f"<@{OLIVIA}>" in waiting
         assert f"<@{SAM}>" not in digest and f"<@{ALICE}>" not in waiting
+
+
+async def test_a_restarted_bot_tells_its_people_apart_when_slack_wont_describe_the_channel(
+    google: FakeGoogle, slack: FakeSlack, database_url: str
+) -> None:
+    """Olivia, of Acme's own organisation, asks `@Tonomo availability` of a restarted bot
+    while Slack fails every `conversations.info`. Not told the channel is shared, the bot
+    asks Slack about everyone in it, Alice too, and finds it mixed from its people (Acme's
+    are of another organisation): Sam the onboarder is left out and Bob, with no calendar,
+    is named; Alice's day is read; her connection is stored as it was."""
+    async with serve_bot(google, slack, database_url) as first:
+        await connect_by_mention(first, ALICE, "alice@acme-photo.com")
+    async with serve_bot(google, slack, database_url) as restarted:
+        slack.server_error("conversations.info", times=None)
+        slack.requests.clear()
+        answer = text_of(
+            await mention(restarted, OLIVIA, f"availability {next_weekday().isoformat()}")
+        )
+
+        assert slack.requests.matching("/api/conversations.info$"), "Slack was asked, and failed"
+        asked = {r.query["user"] for r in slack.requests.matching("/api/users.info$")}
+        assert {ALICE, OLIVIA, BOB, SAM} <= asked
+        assert f"<@{ALICE}>" in answer and f"<@{BOB}>" in answer
+        assert f"<@{SAM}>" not in answer
+        (connection,) = await restarted.services.store.list_connections(
+            (await customer(restarted)).id
+        )
+        assert (connection.owner_key, connection.state) == (ALICE, ConnectionState.CONNECTED)
 
 
 async def test_an_onboarder_with_a_calendar_of_their_own_is_still_not_staff(
