@@ -37,6 +37,9 @@ DEFAULTS = {
     "HEALTH_LEASE_SECONDS": "300",
     "SCHEDULER_TICK_SECONDS": "60",
 }
+HEALTH_LEASE_LOW = 10
+"""The shortest `HEALTH_LEASE_SECONDS` (`bot.health.MIN_LEASE`, which a test keeps equal):
+a takeover needs a few seconds after a lease lapses, and a claim must outlast a check."""
 
 T = TypeVar("T")
 
@@ -140,9 +143,9 @@ class Settings:
                 problems.extend(err.problems)
                 return fallback
 
-        def whole(name: str, *, high: int) -> int:
-            """A whole number from 1 to `high`, or 0 with its problem kept."""
-            return checked(lambda: _integer(name, get(name), low=1, high=high), 0)
+        def whole(name: str, *, high: int, low: int = 1) -> int:
+            """A whole number from `low` to `high`, or 0 with its problem kept."""
+            return checked(lambda: _integer(name, get(name), low=low, high=high), 0)
 
         settings = cls(
             slack_bot_token=checked(lambda: _bot_token(required), ""),
@@ -201,7 +204,7 @@ class Settings:
             log_level=checked(lambda: _log_level(get("LOG_LEVEL")), ""),
             google_calls_at_once=whole("GOOGLE_CALLS_AT_ONCE", high=65535),
             google_calls_per_account=whole("GOOGLE_CALLS_PER_ACCOUNT", high=1000),
-            health_lease_seconds=whole("HEALTH_LEASE_SECONDS", high=86400),
+            health_lease_seconds=whole("HEALTH_LEASE_SECONDS", low=HEALTH_LEASE_LOW, high=86400),
             scheduler_tick_seconds=whole("SCHEDULER_TICK_SECONDS", high=3600),
         )
         if problems:

@@ -12,8 +12,9 @@ Verdicts:
   failed: then a connected connection becomes unreachable. That is Google's trouble, not a
   breakage, so it raises no alert.
 
-A periodic round records each check as it ends, in its own short transaction; `status`
-checks a customer's connections side by side and records them all in one. A change to a
+A periodic round records its checks in batches, the outcomes that end within
+`RECORD_WAIT` of each other in one short transaction; `status` checks a customer's
+connections side by side and records them all in one. A change to a
 broken state records an event with a notice: one alert in the channel with a Reconnect
 button, however many checks follow. A change from broken back to
 connected records an all-clear. Notices are an outbox in the database: whoever records
@@ -72,13 +73,24 @@ logger = logging.getLogger(__name__)
 UNREACHABLE_AFTER = 3
 """Checks in a row that Google must fail before a connection is reported unreachable."""
 LEASE = timedelta(minutes=5)
-"""How long a periodic check holds a connection, by default (`HEALTH_LEASE_SECONDS`); a
-crashed instance's leases lapse after it, and another instance takes them over."""
+"""How soon, by default (`HEALTH_LEASE_SECONDS`), the connections a stopped or crashed
+instance was checking are checked by the others. A claim holds a connection for this
+less `TAKEOVER`, so that the lease lapses early enough for the others to take it over
+and check it within this."""
 RECORD_WAIT = 0.05
 """Seconds a periodic round's outcome waits for others to be recorded in the same write."""
-AFTER_LAPSE = timedelta(seconds=1)
+AFTER_LAPSE = timedelta(seconds=0.25)
 """How long after a lease lapses a round looks again (`Health.next_look`): by then the
-lease is past on this instance's clock, so the claim takes it."""
+lease is past on this instance's clock (the instances' clocks agree to within NTP's
+milliseconds), so the claim takes it."""
+TAKEOVER = timedelta(seconds=5)
+"""Room, once a stopped instance's leases lapse, for the others to check what it held:
+`AFTER_LAPSE`, the claim, the checks (it held at most three batches of `concurrency`,
+each check one or two of Google's round trips of well under a second, or one batch
+that waits out `READ_DEADLINE`), `RECORD_WAIT` and the write."""
+MIN_LEASE = 2 * TAKEOVER
+"""The shortest lease allowed: a claim then still holds a connection for `TAKEOVER`,
+longer than one check may take, so that no connection is checked twice."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +122,13 @@ class Health:
         self._poster = poster
         self._clock = clock
         self.concurrency = concurrency
+        if lease < MIN_LEASE:
+            raise ValueError(f"the lease must be at least {MIN_LEASE.total_seconds():g} s")
         self.lease = lease
-        """How long a claimed connection (or notice) is held before another may take it."""
+        """How soon another instance finishes the checks of one that stopped (and how
+        long a claimed notice is held before another may send it)."""
+        self.hold = lease - TAKEOVER
+        """How long a claim holds a connection to check."""
 
     async def probe(self, connection: CalendarConnection) -> Finding:
         """The live check itself: one refresh if needed, one Calendar call."""
@@ -204,8 +221,8 @@ class Health:
 
         One claimer leases due connections as workers free up and hands them over through
         a short queue, so a slow account holds up only the worker checking it, and a lease
-        (`lease`, five minutes by default) outlasts the little time a connection waits in
-        the queue. Leasing is what lets several instances share a round without doubling
+        (`hold`, under five minutes by default) outlasts the little time a connection
+        waits in the queue and its check. Leasing is what lets several instances share a round without doubling
         checks; a connection another instance holds is left to it until its lease lapses
         (`next_look` says when). A worker hands its outcome to one recorder and takes the
         next connection: the recorder writes the outcomes that arrived within `RECORD_WAIT`
@@ -231,7 +248,7 @@ class Health:
                 ids = await self._store.claim_due_connections(
                     now=now,
                     checked_before=checked_before,
-                    lease_until=now + self.lease,
+                    lease_until=now + self.hold,
                     limit=self.concurrency,
                 )
                 if not ids:
@@ -286,8 +303,8 @@ class Health:
 
         Asked once a round has ended, so its own leases are released: what is still leased
         is another instance's, checking it now or killed since. Looking again at the lapse,
-        not a tick later, finishes a killed instance's share within one lease of its death
-        and `AFTER_LAPSE` and a check. The moment may be past (a lease that lapsed as the round
+        not a tick later, finishes a killed instance's share within `lease` of its death:
+        its claims held for `hold`, then `TAKEOVER` at most. The moment may be past (a lease that lapsed as the round
         ended): the next round is then due at once.
         """
         lapse = await self._store.first_lease_lapse(checked_before=self._clock() - interval)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.config import ConfigError, Settings
+from bot.config import HEALTH_LEASE_LOW, ConfigError, Settings
+from bot.health import MIN_LEASE
 
 KEY = Fernet.generate_key().decode()
 GOOD = {
@@ -173,10 +176,24 @@ def test_the_optional_tuning_is_read() -> None:
     assert (s.health_lease_seconds, s.scheduler_tick_seconds) == (60, 15)
 
 
+def test_a_lease_shorter_than_a_takeover_is_refused_and_the_shortest_is_health_s() -> None:
+    """Health's own floor (a takeover's time twice) is the one the setting states."""
+    assert timedelta(seconds=HEALTH_LEASE_LOW) == MIN_LEASE
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({**GOOD, "HEALTH_LEASE_SECONDS": str(HEALTH_LEASE_LOW - 1)})
+    assert str(err.value) == (
+        f"HEALTH_LEASE_SECONDS is malformed: expected a whole number from {HEALTH_LEASE_LOW}"
+        f" to 86400, got '{HEALTH_LEASE_LOW - 1}'."
+    )
+    lowest = Settings.from_env({**GOOD, "HEALTH_LEASE_SECONDS": str(HEALTH_LEASE_LOW)})
+    assert lowest.health_lease_seconds == HEALTH_LEASE_LOW
+
+
 @pytest.mark.parametrize("name", TUNING)
 @pytest.mark.parametrize("value", ["0", "-5", "1.5", "lots", "99999999"])
 def test_bad_tuning_is_one_line_naming_the_variable(name: str, value: str) -> None:
+    low = HEALTH_LEASE_LOW if name == "HEALTH_LEASE_SECONDS" else 1
     with pytest.raises(ConfigError) as err:
         Settings.from_env({**GOOD, name: value})
-    assert str(err.value).startswith(f"{name} is malformed: expected a whole number from 1 to ")
+    assert str(err.value).startswith(f"{name} is malformed: expected a whole number from {low} to ")
     assert str(err.value).endswith(f"got {value!r}.") and "\n" not in str(err.value)

@@ -169,9 +169,9 @@ async def test_a_database_error_mid_round_is_logged_and_the_next_round_checks(
 async def test_the_lease_and_the_tick_of_the_settings_reach_the_jobs(
     bot: RunningBot, database_url: str
 ) -> None:
-    variables = {"HEALTH_LEASE_SECONDS": "7"}
+    variables = {"HEALTH_LEASE_SECONDS": "17"}
     async with instance_with_jobs(bot, database_url, variables=variables) as instance:
-        assert instance.services.health.lease == timedelta(seconds=7)
+        assert instance.services.health.lease == timedelta(seconds=17)
         _, body = await eventually(lambda: _healthy(instance, bot))
         assert {job["period_seconds"] for job in body["jobs"].values()} == {PERIOD}
 

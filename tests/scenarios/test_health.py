@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.calendar.port import STAFF_SCOPES
-from bot.health import AFTER_LAPSE, UNREACHABLE_AFTER
+from bot.health import AFTER_LAPSE, TAKEOVER, UNREACHABLE_AFTER
 from bot.messages.ids import RECONNECT
 from bot.scheduler import Scheduler
 from bot.tokens import TokenCipher
@@ -593,6 +593,8 @@ async def test_a_round_whose_write_fails_leaves_those_checks_leased_until_they_l
     kept = await connection_of(bot, ALICE)
     assert (kept.state, kept.last_checked_at) == (before.state, before.last_checked_at)
     assert kept.check_claimed_until is not None and kept.check_claimed_until > utcnow()
+    # Held for the lease less a takeover's time, so another instance would finish it in time.
+    assert kept.check_claimed_until <= utcnow() + health.lease - TAKEOVER
     monkeypatch.setattr(store, "record_checks", record)
     assert await health.check_due(interval=timedelta(0)) == 0, "still leased: left alone"
     assert alerts(bot) == []
