@@ -19,6 +19,7 @@ from aiohttp.web_log import AccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 from dotenv import load_dotenv
+from slack_bolt.logger import messages as bolt_messages
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import ConfigError, Settings
@@ -86,6 +87,22 @@ class WithoutMigrationChatter(logging.Filter):
         return not str(record.msg).startswith(("Context impl", "Will assume"))
 
 
+class WithoutTokenNotes(logging.Filter):
+    """Bolt warns at every start that a token it was given goes unused: the bot gives it a
+    Web API client built with the bot token (which `SLACK_BOT_TOKEN` holds too) and an
+    `authorize` that answers with that token, on purpose (`bot.server.create_bolt_app`)."""
+
+    NOTES = frozenset(
+        {
+            bolt_messages.warning_client_prioritized_and_token_skipped(),
+            bolt_messages.warning_token_skipped(),
+        }
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in self.NOTES
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(level)
@@ -100,6 +117,9 @@ def configure_logging(level: str) -> None:
     migration = logging.getLogger("alembic.runtime.migration")
     if not any(isinstance(f, WithoutMigrationChatter) for f in migration.filters):
         migration.addFilter(WithoutMigrationChatter())
+    bolt = logging.getLogger("slack_bolt.AsyncApp")
+    if not any(isinstance(f, WithoutTokenNotes) for f in bolt.filters):
+        bolt.addFilter(WithoutTokenNotes())
 
 
 def open_files_soft_limit(needed: int, soft: int, hard: int) -> int:

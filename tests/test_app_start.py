@@ -182,7 +182,7 @@ async def test_the_bot_serves_with_real_configuration(
         cwd=tmp_path,
         env=env,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         assert process.stdout is not None
@@ -195,6 +195,10 @@ async def test_the_bot_serves_with_real_configuration(
         assert sent.status == 200 and "connect-calendar" in sent.body
     finally:
         assert await stop(process) == 0
+    # A healthy start warns of nothing (Bolt's notes on the token it was given included).
+    assert process.stderr is not None
+    logged = (await process.stderr.read()).decode()
+    assert " WARNING " not in logged and " ERROR " not in logged, logged
 
 
 async def test_the_sandbox_runs_with_no_configuration(tmp_path: Path) -> None:
