@@ -206,13 +206,13 @@ class Health:
     async def live_status(
         self, customer: Customer, people: People
     ) -> tuple[list[CalendarConnection], list[str] | None]:
-        """What `status` shows: every connection checked now (any breakage announced), and
-        the customer's people in the channel with no calendar connected (no onboarders;
-        None when Slack won't list them)."""
+        """What `status` shows: every connection checked now, and the customer's people
+        in the channel with no calendar connected (no onboarders; None when Slack won't
+        list them). A breakage found is recorded with its notice, for `deliver_notices`
+        to announce once the answer is out."""
         connections, staff_in = await asyncio.gather(
             self.check_customer(customer), people.staff_in(customer)
         )
-        await self.deliver_notices()
         staff = connected_staff(connections)
         return connections, None if staff_in is None else [p for p in staff_in if p not in staff]
 
@@ -309,6 +309,14 @@ class Health:
         """
         lapse = await self._store.first_lease_lapse(checked_before=self._clock() - interval)
         return None if lapse is None else lapse + AFTER_LAPSE
+
+    async def deliver_notices_after_answer(self) -> None:
+        """`deliver_notices` once an answer is out: a database failure now is logged, not
+        told (the asker has their answer; the notices job delivers them later)."""
+        try:
+            await self.deliver_notices()
+        except (SQLAlchemyError, OSError):
+            logger.warning("notices not delivered now: the database failed", exc_info=True)
 
     async def deliver_notices(self, *, batch: int = 50) -> int:
         """Send the notices nobody has sent yet; each is claimed before it is sent.

@@ -162,6 +162,7 @@ async def run(
             await services.onboarding.refresh(customer)
     elif isinstance(parsed, commands.Status):
         await reply(await status(services, customer))
+        await services.health.deliver_notices_after_answer()  # any breakage it found
     elif isinstance(parsed, commands.Availability):
         await availability.availability(services, customer, parsed, user_id, reply)
     elif isinstance(parsed, commands.Book):

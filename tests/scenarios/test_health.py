@@ -23,7 +23,7 @@ from bot.tokens import TokenCipher
 from sandbox.fake_google import approve_consent
 from sandbox.fake_slack import button_urls, text_of
 from sandbox.faults import Fault
-from storage.models import CalendarConnection, ConnectionKind, ConnectionState, utcnow
+from storage.models import CalendarConnection, ConnectionKind, ConnectionState, Notice, utcnow
 from storage.repositories import RECONNECTED
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, RunningBot, serve_bot
 from tests.helpers import wait_until
@@ -118,6 +118,49 @@ async def test_status_checks_every_connection_live(bot: RunningBot) -> None:
     await wait_until(lambda: alerts(bot))
     (alert,) = alerts(bot)
     assert f"<@{BOB}>'s calendar" in text_of(alert) and reconnect_buttons(alert)
+    # The answer goes first; the channel's alert for what it found follows it.
+    answered = bot.slack.requests.matching("^/response/")[-1]
+    announced = bot.slack.requests.matching("^/api/chat.postMessage$")[-1]
+    assert "needs reconnecting" in answered.text and "security page" in announced.text
+    assert answered.at < announced.at
+
+
+async def test_a_database_failing_the_alert_after_a_status_answer_leaves_the_answer_be(
+    bot: RunningBot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`status` finds Bob's calendar broken and answers; the database then fails the
+    alert's claim: the asker keeps the answer with no apology after it, the breakage stays
+    recorded with its notice unsent, and the next delivery posts the alert once."""
+    await connect(bot, user=BOB, email=BOB_EMAIL)
+    bot.google.revoke_account_tokens(BOB_EMAIL)
+    store = bot.services.store
+    claim = store.claim_notices
+
+    async def claim_notices(**kwargs: Any) -> Any:
+        raise OperationalError("UPDATE connection_events …", {}, ConnectionResetError())
+
+    monkeypatch.setattr(store, "claim_notices", claim_notices)
+    responses = len(bot.slack.responses)
+
+    reply = await live_status(bot, user=OWNER)
+
+    assert ":warning: needs reconnecting: bob@acme-photo.com" in text_of(reply)
+    # The work ends once the failure is logged, or with an apology after the answer.
+    await wait_until(
+        lambda: (
+            "notices not delivered now" in caplog.text or len(bot.slack.responses) > responses + 1
+        )
+    )
+    assert [text_of(r) for r in bot.slack.responses[responses:]] == [text_of(reply)]
+    assert alerts(bot) == []
+    bob = await connection_of(bot, BOB)
+    assert bob.state is ConnectionState.NEEDS_RECONNECT
+    (event,) = await store.connection_events(bob.id)
+    assert event.notice is Notice.BROKEN and event.notice_sent_at is None
+
+    monkeypatch.setattr(store, "claim_notices", claim)
+    assert await bot.services.health.deliver_notices() == 1
+    assert len(alerts(bot)) == 1
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sandbox.fake_slack import text_of
 from storage.models import Customer
 from tests.conftest import ALICE, CHANNEL, RunningBot
+from tests.helpers import wait_until
 from tests.scenarios.flows import connect, live_status
 from tests.scenarios.test_health import alerts, periodic_round
 
@@ -38,13 +39,14 @@ async def test_removed_from_the_channel_pauses_posting_until_invited_back(bot: R
 
     shown = text_of(await live_status(bot))
     assert "/invite @Tonomo" in shown
+    await bot.services.health.deliver_notices()  # as the command does after its answer
     assert alerts(bot) == []
 
     bot.slack.add_member(CHANNEL, bot.slack.bot_user_id)
     await live_status(bot)  # a command shows the channel is back; the held alert goes out
 
     assert await channel_problem(bot) == ""
-    (alert,) = alerts(bot)
+    (alert,) = await wait_until(lambda: alerts(bot))
     assert f"<@{ALICE}>'s calendar" in text_of(alert)
 
 
@@ -60,7 +62,7 @@ async def test_an_archived_channel_pauses_posting(bot: RunningBot) -> None:
     bot.slack.unarchive_channel(CHANNEL)
     await live_status(bot)
     assert await channel_problem(bot) == ""
-    assert len(alerts(bot)) == 1
+    assert len(await wait_until(lambda: alerts(bot))) == 1
 
 
 async def test_an_uninstall_stops_all_posting_in_the_workspace(bot: RunningBot) -> None:
@@ -74,7 +76,7 @@ async def test_an_uninstall_stops_all_posting_in_the_workspace(bot: RunningBot) 
 
     assert post_attempts(bot) == attempts
     await live_status(bot)  # the app is back: a command reached it
-    assert len(alerts(bot)) == 1
+    assert len(await wait_until(lambda: alerts(bot))) == 1
 
 
 async def test_revoked_bot_tokens_stop_posting(bot: RunningBot) -> None:
