@@ -229,8 +229,9 @@ class People:
         in_channel: Sequence[str] | None = None,
     ) -> Channel:
         """The facts of the customer's channel that roles are decided from. `members` are
-        the customer's member rows and `in_channel` the channel's members in Slack
-        (`Directory.members_of`), when the caller has just read them."""
+        the customer's member rows (at least those whose role the settings set) and
+        `in_channel` the channel's members in Slack (`Directory.members_of`), when the
+        caller has just read them."""
         if members is None:
             members = await self._store.list_members(customer.id)
         return Channel(
@@ -270,8 +271,9 @@ class People:
 
     async def role_of(self, customer: Customer, user_id: str) -> Role:
         """The person's role in the customer's channel, recorded on their member row (no
-        write, and no second read, when the members just read show it is what is stored)."""
-        members = await self._store.list_members(customer.id)
+        write, and no second read, when the members just read show it is what is stored).
+        Only the rows that decide it are read: the roles the settings set, and theirs."""
+        members = await self._store.role_members(customer.id, user_id)
         channel = await self.channel(customer, members=members)
         role, source = channel.role(user_id, await self._directory.user(user_id))
         stored = next((m for m in members if m.slack_user_id == user_id), None)

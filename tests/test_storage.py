@@ -142,6 +142,33 @@ def booking(customer_id: int, n: int, starts: datetime, hours: int, created: dat
     )
 
 
+async def test_a_role_is_decided_from_the_roles_the_settings_set_and_the_person_s_own_row(
+    database_url: str,
+) -> None:
+    async with stores(database_url) as (store, _):
+        acme, other = [
+            await store.add_customer(
+                team_id="T1", channel_id=f"C{n}", timezone="UTC", registered_by="U1"
+            )
+            for n in range(2)
+        ]
+        for n in range(30):
+            await store.record_role(acme.id, f"U{n:02}", "staff", "slack")
+        await store.set_member_role(acme.id, "U07", "onboarder", by="U00")
+        await store.set_member_role(other.id, "U08", "onboarder", by="U00")
+
+        asked_by_staff = await store.role_members(acme.id, "U21")
+        asked_by_the_onboarder = await store.role_members(acme.id, "U07")
+        asked_by_a_newcomer = await store.role_members(acme.id, "U99")
+
+    assert [(m.slack_user_id, m.role) for m in asked_by_staff] == [
+        ("U07", "onboarder"),
+        ("U21", "staff"),
+    ]
+    assert [m.slack_user_id for m in asked_by_the_onboarder] == ["U07"]
+    assert [m.slack_user_id for m in asked_by_a_newcomer] == ["U07"], "no row of theirs yet"
+
+
 async def test_customers_are_read_together_each_with_their_own(database_url: str) -> None:
     monday = datetime(2026, 11, 30, 9, tzinfo=UTC)
     async with stores(database_url) as (store, digests):

@@ -232,8 +232,11 @@ async def test_the_roster_is_read_once(team: RunningBot, when: str) -> None:
         read = list(sent)  # up to the answer
 
     assert len(reads_of(read, "calendar_connections")) == 1, read
-    # The asker's role (decided for every command), and the roster.
-    assert len(reads_of(read, "members")) == 2, read
+    # The roster; the asker's role (decided for every command) reads only the rows that
+    # decide it, not the whole team's.
+    assert len(reads_of(read, "members")) == 1, read
+    role_reads = [s for s in read if "members.role_source = " in " ".join(s.sql.split())]
+    assert len(role_reads) == 1, read
 
 
 async def test_before_google_is_asked_each_table_is_read_once_and_nothing_written(
