@@ -14,7 +14,7 @@ Verdicts:
 
 A periodic round records its checks in batches, the outcomes that end within
 `RECORD_WAIT` of each other in one short transaction; `status` checks a customer's
-connections side by side and records them all in one. A change to a
+connections side by side, answers, then records them all in one. A change to a
 broken state records an event with a notice: one alert in the channel with a Reconnect
 button, however many checks follow. A change from broken back to
 connected records an all-clear. Notices are an outbox in the database: whoever records
@@ -183,38 +183,66 @@ class Health:
             _log_change(event)
         return recorded
 
-    async def check_customer(self, customer: Customer) -> list[CalendarConnection]:
-        """Check every connection of a customer now, side by side, and record what they
-        found in one transaction; them as they now stand.
+    async def check_now(
+        self, customer: Customer
+    ) -> tuple[list[CalendarConnection], list[CheckOutcome]]:
+        """Check every connection of a customer now, side by side: them as the checks
+        found them (each given its outcome, not yet recorded), and the outcomes to record.
 
         These checks do not queue behind a periodic round: a person is waiting for them.
         """
         connections = await self._store.list_connections(customer.id)
         findings = await asyncio.gather(*(self.probe(c) for c in connections))
         outcomes = [self.outcome(c, f) for c, f in zip(connections, findings, strict=True)]
+        # Only `updated_at`, which no answer shows, is left as it was read.
+        for connection, outcome in zip(connections, outcomes, strict=True):
+            outcome.apply_to(connection)
+        return connections, outcomes
+
+    async def check_customer(self, customer: Customer) -> list[CalendarConnection]:
+        """`check_now`, its outcomes recorded in one transaction: them as they now stand."""
+        connections, outcomes = await self.check_now(customer)
         recorded = await self._record(outcomes)
         if recorded.moot:  # one was disconnected or reconnected meanwhile: read them anew
             return await self._store.list_connections(customer.id)
-        # Every outcome is now stored as it is: the connections read above, given their
-        # outcomes, are them as they now stand, without reading them all again after the
-        # answers (a person is waiting). Only `updated_at`, which no answer shows, is left
-        # as it was read.
-        for connection, outcome in zip(connections, outcomes, strict=True):
-            outcome.apply_to(connection)
         return connections
 
     async def live_status(
         self, customer: Customer, people: People
-    ) -> tuple[list[CalendarConnection], list[str] | None]:
+    ) -> tuple[list[CalendarConnection], list[str] | None, list[CheckOutcome]]:
         """What `status` shows: every connection checked now, and the customer's people
         in the channel with no calendar connected (no onboarders; None when Slack won't
-        list them). A breakage found is recorded with its notice, for `deliver_notices`
-        to announce once the answer is out."""
-        connections, staff_in = await asyncio.gather(
-            self.check_customer(customer), people.staff_in(customer)
+        list them); and the checks' outcomes, for `record_after_answer` once the answer
+        is out."""
+        (connections, outcomes), staff_in = await asyncio.gather(
+            self.check_now(customer), people.staff_in(customer)
         )
+        checked = {(o.connection_id, o.generation): o for o in outcomes}
+        if await self._store.generations(customer.id) != checked.keys():
+            # One was disconnected, reconnected or added meanwhile: show them as they now
+            # stand, each still of its check given what the check found.
+            connections = await self._store.list_connections(customer.id)
+            for connection in connections:
+                outcome = checked.get((connection.id, connection.connected_at))
+                if outcome is not None:
+                    outcome.apply_to(connection)
         staff = connected_staff(connections)
-        return connections, None if staff_in is None else [p for p in staff_in if p not in staff]
+        not_connected = None if staff_in is None else [p for p in staff_in if p not in staff]
+        return connections, not_connected, outcomes
+
+    async def record_after_answer(self, outcomes: Sequence[CheckOutcome]) -> None:
+        """What `status` found, recorded once its answer is out (in one transaction), and
+        any breakage among it announced in the channel. A database failure now is logged,
+        not told: the asker has their answer, and the next round checks again."""
+        try:
+            await self._record(outcomes)
+        except (SQLAlchemyError, OSError):
+            logger.warning("status's checks not recorded: the database failed", exc_info=True)
+            return
+        try:
+            await self.deliver_notices()
+        except (SQLAlchemyError, OSError):
+            logger.warning("notices not delivered now: the database failed", exc_info=True)
 
     async def check_due(self, *, interval: timedelta) -> int:
         """One periodic round: check every due connection, `concurrency` at a time.
@@ -309,14 +337,6 @@ class Health:
         """
         lapse = await self._store.first_lease_lapse(checked_before=self._clock() - interval)
         return None if lapse is None else lapse + AFTER_LAPSE
-
-    async def deliver_notices_after_answer(self) -> None:
-        """`deliver_notices` once an answer is out: a database failure now is logged, not
-        told (the asker has their answer; the notices job delivers them later)."""
-        try:
-            await self.deliver_notices()
-        except (SQLAlchemyError, OSError):
-            logger.warning("notices not delivered now: the database failed", exc_info=True)
 
     async def deliver_notices(self, *, batch: int = 50) -> int:
         """Send the notices nobody has sent yet; each is claimed before it is sent.

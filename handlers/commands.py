@@ -46,6 +46,7 @@ from handlers import availability, booking, digest, moving, settings, timeoff
 from handlers.clicks import Reply
 from handlers.work import AfterAck
 from storage.models import ConnectionKind, Customer, utcnow
+from storage.repositories import CheckOutcome
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,8 +162,9 @@ async def run(
             )
             await services.onboarding.refresh(customer)
     elif isinstance(parsed, commands.Status):
-        await reply(await status(services, customer))
-        await services.health.deliver_notices_after_answer()  # any breakage it found
+        message, outcomes = await status(services, customer)
+        await reply(message)
+        await services.health.record_after_answer(outcomes)
     elif isinstance(parsed, commands.Availability):
         await availability.availability(services, customer, parsed, user_id, reply)
     elif isinstance(parsed, commands.Book):
@@ -243,8 +245,11 @@ async def connect(
     await asked.reply(build_connect_link(kind, url))
 
 
-async def status(services: Services, customer: Customer) -> Message:
-    connections, not_connected = await services.health.live_status(customer, services.people)
+async def status(services: Services, customer: Customer) -> tuple[Message, list[CheckOutcome]]:
+    """The answer to `status`, and what its checks found, to record once it is out."""
+    connections, not_connected, outcomes = await services.health.live_status(
+        customer, services.people
+    )
     view = StatusView(
         connections=connections,
         timezone=customer.timezone,
@@ -252,4 +257,4 @@ async def status(services: Services, customer: Customer) -> Message:
         not_connected=not_connected,
         channel_problem=customer.channel_problem,
     )
-    return build_status(view, clock=clock_of(customer))
+    return build_status(view, clock=clock_of(customer)), outcomes

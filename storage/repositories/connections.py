@@ -131,6 +131,16 @@ class ConnectionRepository(Repository):
         async with self._sessions() as session:
             return list(await session.scalars(_connections_of([customer_id])))
 
+    async def generations(self, customer_id: int) -> set[tuple[int, datetime]]:
+        """Each of the customer's connections as (id, `connected_at`): whether checks are
+        still of the connections as they stand, without reading them whole."""
+        table = CalendarConnection
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(table.id, table.connected_at).where(table.customer_id == customer_id)
+            )
+            return {(connection_id, connected_at) for connection_id, connected_at in rows}
+
     async def places_of(self, team_id: str, slack_user_id: str) -> list[PersonsPlace]:
         """Every customer of the workspace where the person has a calendar of theirs
         connected (their staff calendar, or a primary calendar they connected) or is a

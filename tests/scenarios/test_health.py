@@ -26,7 +26,7 @@ from sandbox.faults import Fault
 from storage.models import CalendarConnection, ConnectionKind, ConnectionState, Notice, utcnow
 from storage.repositories import RECONNECTED
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, RunningBot, serve_bot
-from tests.helpers import wait_until
+from tests.helpers import eventually, wait_until
 from tests.scenarios.flows import PRIMARY_EMAIL, command, connect, live_status
 from tests.scenarios.test_availability_reads import reads_of, statements
 
@@ -47,6 +47,15 @@ async def connection_of(bot: RunningBot, owner_key: str) -> CalendarConnection:
         )
     assert row is not None
     return row
+
+
+async def recorded_since(
+    bot: RunningBot, owner_key: str, before: CalendarConnection
+) -> CalendarConnection | None:
+    """Their connection once a check of it later than `before` is recorded (`status`
+    records after answering)."""
+    connection = await connection_of(bot, owner_key)
+    return connection if connection.last_checked_at != before.last_checked_at else None
 
 
 def channel_messages(bot: RunningBot) -> list[dict[str, Any]]:
@@ -125,6 +134,47 @@ async def test_status_checks_every_connection_live(bot: RunningBot) -> None:
     assert answered.at < announced.at
 
 
+async def test_a_database_failing_status_s_record_after_its_answer_leaves_the_answer_be(
+    bot: RunningBot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`status` finds Bob's calendar broken and answers; the database then fails the
+    write of what it found: the asker keeps the answer with no apology after it, nothing
+    is stored half-made (no state, no event, no alert), and the next round finds the
+    breakage again and announces it once."""
+    await connect(bot, user=BOB, email=BOB_EMAIL)
+    bot.google.revoke_account_tokens(BOB_EMAIL)
+    store = bot.services.store
+    record = store.record_checks
+
+    async def record_checks(outcomes: Any) -> Any:
+        raise OperationalError("UPDATE calendar_connections …", {}, ConnectionResetError())
+
+    monkeypatch.setattr(store, "record_checks", record_checks)
+    responses = len(bot.slack.responses)
+    before = await connection_of(bot, BOB)
+
+    reply = await live_status(bot, user=OWNER)
+
+    assert ":warning: needs reconnecting: bob@acme-photo.com" in text_of(reply)
+    await wait_until(
+        lambda: (
+            "status's checks not recorded" in caplog.text
+            or len(bot.slack.responses) > responses + 1
+        )
+    )
+    assert [text_of(r) for r in bot.slack.responses[responses:]] == [text_of(reply)]
+    bob = await connection_of(bot, BOB)
+    assert (bob.state, bob.last_checked_at) == (ConnectionState.CONNECTED, before.last_checked_at)
+    assert await store.connection_events(bob.id) == []
+    await bot.services.health.deliver_notices()
+    assert alerts(bot) == []
+
+    monkeypatch.setattr(store, "record_checks", record)
+    await periodic_round(bot)
+    assert (await connection_of(bot, BOB)).state is ConnectionState.NEEDS_RECONNECT
+    assert len(alerts(bot)) == 1
+
+
 async def test_a_database_failing_the_alert_after_a_status_answer_leaves_the_answer_be(
     bot: RunningBot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -200,6 +250,7 @@ async def test_status_records_every_check_in_one_transaction(bot: RunningBot) ->
 
     with connection_writes(bot.services.engine) as writes:
         shown = text_of(await live_status(bot))
+        await wait_until(lambda: alerts(bot))  # sent once the checks are recorded
 
     assert "3 of 4 calendar connection(s) working" in shown
     assert len({transaction for transaction, _ in writes}) == 1, writes
@@ -231,9 +282,9 @@ async def test_status_records_every_check_in_one_transaction(bot: RunningBot) ->
 
 
 async def test_status_reads_the_connections_once(bot: RunningBot) -> None:
-    """After the checks' answers the outcomes are recorded and the answer is built from
-    them: the customer's connections are read once, before the checks, not again after
-    recording them (one statement fewer after the answers)."""
+    """After the checks' answers the answer is built from their outcomes, then they are
+    recorded: the customer's connections are read whole once, before the checks, not
+    again after them."""
     await connect(bot, user=ALICE, email=ALICE_EMAIL)
     await connect(bot, user=BOB, email=BOB_EMAIL)
     bot.google.revoke_account_tokens(BOB_EMAIL)  # a state the answer shows from an outcome
@@ -241,6 +292,7 @@ async def test_status_reads_the_connections_once(bot: RunningBot) -> None:
 
     with statements(bot.services.engine) as sent:
         reply = await live_status(bot)
+        await wait_until(lambda: alerts(bot))  # sent once the checks are recorded
 
     shown = text_of(reply)
     assert "1 of 2 calendar connection(s) working" in shown
@@ -260,9 +312,11 @@ async def test_status_reads_the_connections_once(bot: RunningBot) -> None:
 
 async def test_a_connection_removed_while_status_checks_it_is_not_shown(bot: RunningBot) -> None:
     """A check made moot (Alice disconnects while Google answers it) is not recorded, and
-    the answer shows the connections as they now stand, read again for it."""
+    the answer shows the connections as they now stand, read again for it once a light
+    read shows one is gone."""
     await connect(bot, user=ALICE, email=ALICE_EMAIL)
     await connect(bot, user=BOB, email=BOB_EMAIL)
+    bob = await connection_of(bot, BOB)
     bot.google.requests.clear()
     bot.google.faults.add(Fault(PRIMARY_PATH, latency=1.5))
     answers = len(bot.slack.responses)
@@ -282,7 +336,7 @@ async def test_a_connection_removed_while_status_checks_it_is_not_shown(bot: Run
     assert "1 of 1 calendar connection(s) working" in shown
     assert "alice@acme-photo.com" not in shown and f"<@{ALICE}>" in shown  # not connected
     assert len(reads_of(sent, "calendar_connections")) == 2
-    assert (await connection_of(bot, BOB)).last_checked_at is not None
+    await eventually(lambda: recorded_since(bot, BOB, bob))
 
 
 async def test_statuses_and_a_round_at_once_record_one_breakage(bot: RunningBot) -> None:
@@ -531,6 +585,7 @@ async def test_status_shows_a_google_timeout_as_not_checked(bot: RunningBot) -> 
     calendar._timeout, calendar._num_retries = 0.3, 0
     bot.google.faults.add(Fault(PRIMARY_PATH, latency=1.0))  # Google hangs past the timeout
 
+    alice = await connection_of(bot, ALICE)
     reply = await live_status(bot)
 
     shown = text_of(reply)
@@ -540,7 +595,8 @@ async def test_status_shows_a_google_timeout_as_not_checked(bot: RunningBot) -> 
     assert ":white_check_mark:" not in shown and "Checked at" not in shown
     assert "0 of 1 calendar connection(s) working. 1 couldn't be checked just now." in shown
     assert reconnect_buttons(reply) == []
-    connection = await connection_of(bot, ALICE)  # the stored verdict is unchanged
+    # The stored verdict is unchanged; the failed check is counted once it is recorded.
+    connection = await eventually(lambda: recorded_since(bot, ALICE, alice))
     assert connection.state is ConnectionState.CONNECTED and connection.check_failures == 1
     assert alerts(bot) == []
 
