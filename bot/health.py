@@ -250,11 +250,12 @@ class Health:
         One claimer leases due connections as workers free up and hands them over through
         a short queue, so a slow account holds up only the worker checking it, and a lease
         (`hold`, under five minutes by default) outlasts the little time a connection
-        waits in the queue and its check. Leasing is what lets several instances share a round without doubling
-        checks; a connection another instance holds is left to it until its lease lapses
-        (`next_look` says when). A worker hands its outcome to one recorder and takes the
-        next connection: the recorder writes the outcomes that arrived within `RECORD_WAIT`
-        of each other in one transaction, which releases their leases.
+        waits in the queue and its check. Leasing is what lets several instances share a
+        round without doubling checks; a connection another instance holds is left to it
+        until its lease lapses (`next_look` says when). A worker hands its outcome to one
+        recorder and takes the next connection: the recorder writes the outcomes that
+        arrived within `RECORD_WAIT` of each other in one transaction, which releases
+        their leases.
 
         The claimer, the workers and the recorder live in one task group, so the round
         always ends: when claiming fails half-way (the database gone), the connections
@@ -332,8 +333,8 @@ class Health:
         Asked once a round has ended, so its own leases are released: what is still leased
         is another instance's, checking it now or killed since. Looking again at the lapse,
         not a tick later, finishes a killed instance's share within `lease` of its death:
-        its claims held for `hold`, then `TAKEOVER` at most. The moment may be past (a lease that lapsed as the round
-        ended): the next round is then due at once.
+        its claims held for `hold`, then `TAKEOVER` at most. The moment may be past (a
+        lease that lapsed as the round ended): the next round is then due at once.
         """
         lapse = await self._store.first_lease_lapse(checked_before=self._clock() - interval)
         return None if lapse is None else lapse + AFTER_LAPSE
