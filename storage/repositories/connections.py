@@ -316,7 +316,9 @@ class ConnectionRepository(Repository):
         writer, this one from that statement on). With no state able to change before
         the commit, each outcome replaces the state read: of two checks racing on the
         same connection, the first records the change and the second finds it made. A
-        connection disconnected or reconnected meanwhile is left alone.
+        connection disconnected or reconnected meanwhile is left alone, and so is one
+        whose recorded check ended later than this one (`status` records after it has
+        answered, so a round's later check may be recorded first).
         """
         if not outcomes:
             return RecordedChecks([], 0)
@@ -333,16 +335,22 @@ class ConnectionRepository(Repository):
                 update(table)
                 .where(table.id.in_(theirs.scalar_subquery()))
                 .values(check_claimed_until=None)
-                .returning(table.id, table.state)
+                .returning(table.id, table.state, table.last_checked_at)
                 .execution_options(synchronize_session=False)
             )
-            states: dict[int, ConnectionState] = {row.id: row.state for row in locked}
+            states: dict[int, ConnectionState] = {}
+            newer: dict[int, datetime | None] = {}
+            for row in locked:
+                states[row.id], newer[row.id] = row.state, row.last_checked_at
             rows: list[dict[str, object]] = []
             events: list[ConnectionEvent] = []
             for outcome in outcomes:
                 previous = states.get(outcome.connection_id)
                 if previous is None:
                     continue  # disconnected or reconnected meanwhile: this check is moot
+                stored_at = newer[outcome.connection_id]
+                if stored_at is not None and stored_at >= outcome.at:
+                    continue  # a later check is recorded already: this one is moot too
                 rows.append({"id": outcome.connection_id, **outcome.columns()})
                 if previous != outcome.to_state:
                     events.append(

@@ -27,7 +27,7 @@ from storage.models import CalendarConnection, ConnectionKind, ConnectionState, 
 from storage.repositories import RECONNECTED
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, RunningBot, serve_bot
 from tests.helpers import eventually, wait_until
-from tests.scenarios.flows import PRIMARY_EMAIL, command, connect, live_status
+from tests.scenarios.flows import PRIMARY_EMAIL, command, connect, customer, live_status
 from tests.scenarios.test_availability_reads import reads_of, statements
 
 ALICE_EMAIL = "alice@acme-photo.com"
@@ -132,6 +132,35 @@ async def test_status_checks_every_connection_live(bot: RunningBot) -> None:
     announced = bot.slack.requests.matching("^/api/chat.postMessage$")[-1]
     assert "needs reconnecting" in answered.text and "security page" in announced.text
     assert answered.at < announced.at
+
+
+async def test_a_status_check_recorded_after_a_later_round_s_leaves_the_later_one_be(
+    bot: RunningBot,
+) -> None:
+    """`status` records what it found after it has answered, so a periodic round's later
+    check of the same connection may be recorded first: Google failed `status`'s check
+    and answered the round's; the later verdict stands, with no failure counted and no
+    event, and nothing is announced."""
+    await connect(bot, user=ALICE, email=ALICE_EMAIL)
+    health = bot.services.health
+    bot.services.calendar._num_retries = 0
+    bot.google.server_error("/calendar/v3/", times=None)
+    _, earlier = await health.check_now(await customer(bot))
+    assert [o.failures for o in earlier] == [1]
+
+    bot.google.faults.clear()
+    await periodic_round(bot)
+    later = await connection_of(bot, ALICE)
+    await health.record_after_answer(earlier)
+
+    now = await connection_of(bot, ALICE)
+    assert (now.state, now.check_failures, now.last_checked_at) == (
+        ConnectionState.CONNECTED,
+        0,
+        later.last_checked_at,
+    )
+    assert await bot.services.store.connection_events(now.id) == []
+    assert alerts(bot) == []
 
 
 async def test_a_database_failing_status_s_record_after_its_answer_leaves_the_answer_be(
@@ -510,9 +539,11 @@ async def test_transient_failures_are_retried_and_not_a_breakage(bot: RunningBot
         assert connection.state is ConnectionState.CONNECTED
         assert connection.check_failures == failures
     await periodic_round(bot)
-    assert (await connection_of(bot, ALICE)).state is ConnectionState.UNREACHABLE
+    unreachable = await connection_of(bot, ALICE)
+    assert unreachable.state is ConnectionState.UNREACHABLE
     shown = text_of(await live_status(bot))
     assert ":grey_question: unreachable" in shown and "Next try at" in shown
+    await eventually(lambda: recorded_since(bot, ALICE, unreachable))  # after its answer
 
     bot.google.faults.clear()
     await periodic_round(bot)
