@@ -30,8 +30,8 @@ wakes it during the round: what a Slack request to the same process would wait.
 
 `--status-probe` also times what a person's `/tonomo status` costs meanwhile. Two more
 customers get `--per-customer` connections each, checked just now (so not due) but with
-expired access tokens too. One has them checked live through `Health.check_customer`
-(as `status` does) 1 s into the round, the other alone after it. Their checks add their
+expired access tokens too. One has them checked live and recorded through
+`Health.check_now` and `Health.record_after_answer` (as `status` does) 1 s into the round, the other alone after it. Their checks add their
 own Google calls to the expected counts.
 """
 
@@ -421,7 +421,8 @@ async def timed_status(health: Health, customer: Customer, delay: float = 0.0) -
     """Seconds a `status` takes to check the customer's connections live, after `delay`."""
     await asyncio.sleep(delay)
     start = time.perf_counter()
-    await health.check_customer(customer)
+    _, outcomes = await health.check_now(customer)
+    await health.record_after_answer(outcomes)
     return time.perf_counter() - start
 
 

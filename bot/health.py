@@ -127,8 +127,11 @@ class Health:
         self.lease = lease
         """How soon another instance finishes the checks of one that stopped (and how
         long a claimed notice is held before another may send it)."""
-        self.hold = lease - TAKEOVER
+
+    @property
+    def hold(self) -> timedelta:
         """How long a claim holds a connection to check."""
+        return self.lease - TAKEOVER
 
     async def probe(self, connection: CalendarConnection) -> Finding:
         """The live check itself: one refresh if needed, one Calendar call."""
@@ -198,14 +201,6 @@ class Health:
         for connection, outcome in zip(connections, outcomes, strict=True):
             outcome.apply_to(connection)
         return connections, outcomes
-
-    async def check_customer(self, customer: Customer) -> list[CalendarConnection]:
-        """`check_now`, its outcomes recorded in one transaction: them as they now stand."""
-        connections, outcomes = await self.check_now(customer)
-        recorded = await self._record(outcomes)
-        if recorded.moot:  # one was disconnected or reconnected meanwhile: read them anew
-            return await self._store.list_connections(customer.id)
-        return connections
 
     async def live_status(
         self, customer: Customer, people: People

@@ -257,3 +257,10 @@ async def customer(bot: RunningBot, channel: str = CHANNEL) -> Customer:
     found = await bot.services.store.find_customer(TEAM, channel)
     assert found is not None
     return found
+
+
+async def checked_now(bot: RunningBot, of: Customer) -> None:
+    """What `status` does with a customer's connections, without a command: each
+    checked live, then recorded (and any breakage announced)."""
+    _, outcomes = await bot.services.health.check_now(of)
+    await bot.services.health.record_after_answer(outcomes)

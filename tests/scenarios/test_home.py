@@ -12,7 +12,7 @@ from sandbox.fake_slack import button_urls, text_of
 from storage.models import Customer
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot
 from tests.helpers import wait_until
-from tests.scenarios.flows import command, connect
+from tests.scenarios.flows import checked_now, command, connect, customer
 
 ALICE_EMAIL = "alice@acme-photo.com"
 BOB_EMAIL = "bob@acme-photo.com"
@@ -69,12 +69,6 @@ def index_of(view: dict[str, Any], action_id: str) -> int:
     return index
 
 
-async def customer(bot: RunningBot, channel: str = CHANNEL) -> Customer:
-    found = await bot.services.store.find_customer(TEAM, channel)
-    assert found is not None
-    return found
-
-
 async def sign_in(bot: RunningBot, url: str, email: str) -> None:
     location = await approve_consent(url, email=email)
     async with bot.http.get(location) as response:
@@ -104,7 +98,7 @@ async def test_a_fresh_connection_shows_healthy(bot: RunningBot) -> None:
 async def test_a_broken_connection_reconnects_from_the_home_tab(bot: RunningBot) -> None:
     await connect(bot, user=ALICE, email=ALICE_EMAIL)
     bot.google.revoke_account_tokens(ALICE_EMAIL)
-    await bot.services.health.check_customer(await customer(bot))
+    await checked_now(bot, await customer(bot))
 
     view = await open_home(bot, ALICE)
     assert ":warning: needs reconnecting" in text_of(view)
@@ -173,7 +167,7 @@ async def test_a_member_without_a_calendar_connects_from_the_home_tab(bot: Runni
 async def test_a_stale_reconnect_click_says_the_connection_is_gone(bot: RunningBot) -> None:
     await connect(bot, user=ALICE, email=ALICE_EMAIL)
     bot.google.revoke_account_tokens(ALICE_EMAIL)
-    await bot.services.health.check_customer(await customer(bot))
+    await checked_now(bot, await customer(bot))
     view = await open_home(bot, ALICE)
     await command(bot, "disconnect", user=ALICE)
 
@@ -278,7 +272,7 @@ async def test_the_onboarder_sees_their_desk_and_reminds_the_channel(bot: Runnin
 async def test_a_breakage_and_the_digest_show_on_the_desk(bot: RunningBot) -> None:
     shared = await shared_channel(bot)
     bot.google.revoke_account_tokens(PAT_EMAIL)
-    await bot.services.health.check_customer(shared)
+    await checked_now(bot, shared)
     await bot.slack.send_slash_command(
         bot.events_url, user_id=ALICE, channel_id=SHARED, text="digest now"
     )
