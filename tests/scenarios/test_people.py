@@ -212,6 +212,49 @@ async def test_an_external_photographer_connects_through_a_mention(bot: RunningB
     )
 
 
+async def test_an_external_owner_asks_status_by_mention_and_the_channel_is_told_after(
+    bot: RunningBot,
+) -> None:
+    """Olivia, of Acme's own organisation, asks `@Tonomo status` (twice delivered) while
+    Alice's calendar is broken: only she sees the answer, it comes before the channel's
+    alert, the breakage is stored once and alerted once."""
+    await connect_by_mention(bot, OLIVIA, PRIMARY_EMAIL, primary=True)
+    await connect_by_mention(bot, ALICE, "alice@acme-photo.com")
+    bot.google.revoke_account_tokens("alice@acme-photo.com")
+    before = len(bot.slack.ephemerals(CHANNEL, OLIVIA))
+
+    _, sent = await bot.slack.send_message(
+        bot.events_url,
+        user_id=OLIVIA,
+        channel_id=CHANNEL,
+        text=f"<@{bot.slack.bot_user_id}> status",
+    )
+    assert sent is not None and sent.status == 200
+    again = await bot.slack.redeliver(bot.events_url, sent, retry_num=1)
+    assert again.status == 200
+    (answer,) = await wait_until(
+        lambda: [
+            e
+            for e in bot.slack.ephemerals(CHANNEL, OLIVIA)[before:]
+            if "calendar connection(s) working" in text_of(e)
+        ]
+    )
+    assert "1 of 2 calendar connection(s) working" in text_of(answer)
+    assert ":warning: needs reconnecting: alice@acme-photo.com" in text_of(answer)
+    alerts = await wait_until(
+        lambda: [m for m in bot.slack.messages(CHANNEL) if "needs reconnecting" in text_of(m)]
+    )
+    await mention(bot, OLIVIA, "help")  # a later mention answered: so was the redelivery
+    assert len([m for m in bot.slack.messages(CHANNEL) if "needs reconnecting" in text_of(m)]) == 1
+    assert float(answer["ts"]) < float(alerts[0]["ts"])
+    assert all("working" not in text_of(e) for e in bot.slack.ephemerals(CHANNEL, ALICE))
+    connections = await bot.services.store.list_connections((await customer(bot)).id)
+    (alice,) = [c for c in connections if c.owner_key == ALICE]
+    assert alice.state is ConnectionState.NEEDS_RECONNECT
+    events = await bot.services.store.connection_events(alice.id)
+    assert [(e.from_state, e.to_state) for e in events] == [("connected", "needs_reconnect")]
+
+
 async def test_a_mention_in_a_thread_is_answered_in_that_thread(bot: RunningBot) -> None:
     parent, _ = await bot.slack.send_message(
         bot.events_url, user_id=BOB, channel_id=CHANNEL, text="Morning!"
