@@ -92,6 +92,7 @@ from bot.calendar.port import (
     TokenSet,
 )
 from bot.staff import NEEDS_RECONNECT, Held, Person, Refreshed, Staff, day_span
+from bot.together import together
 from bot.tokens import TokenCipher
 from storage.models import Booking, BookingStatus, CalendarConnection, Customer, utcnow
 from storage.repositories import Store
@@ -605,7 +606,7 @@ class Bookings:
         asked = request.interval
         rules = people[0].rules
         # Everyone's hours booked that week are read while Google answers, not after.
-        (days, held), loads = await asyncio.gather(
+        (days, held), loads = await together(
             self._held(customer, people, asked, rules, store_tokens=True),
             self._loads(customer, [p.user_id for p in people], asked, rules, now),
         )

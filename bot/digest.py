@@ -47,7 +47,8 @@ from bot.customers import clock_of
 from bot.messages.digest import DigestView, build_digest
 from bot.people import People
 from bot.slack import Poster
-from bot.staff import Staff, beside, local_today, not_connected_among, working_hours
+from bot.staff import Staff, local_today, not_connected_among, working_hours
+from bot.together import beside
 from storage.models import Customer, utcnow
 from storage.repositories import DigestStore, Roster
 from storage.repositories.digests import SentDigest

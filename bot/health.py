@@ -54,6 +54,7 @@ from bot.connections import scopes_for
 from bot.messages.health import build_alert, build_alert_resolved, build_all_clear
 from bot.people import People
 from bot.slack import Poster
+from bot.together import together
 from bot.tokens import TokenCipher
 from storage.models import (
     CalendarConnection,
@@ -195,7 +196,7 @@ class Health:
         These checks do not queue behind a periodic round: a person is waiting for them.
         """
         connections = await self._store.list_connections(customer.id)
-        findings = await asyncio.gather(*(self.probe(c) for c in connections))
+        findings = await together(*(self.probe(c) for c in connections))
         outcomes = [self.outcome(c, f) for c, f in zip(connections, findings, strict=True)]
         # Only `updated_at`, which no answer shows, is left as it was read.
         for connection, outcome in zip(connections, outcomes, strict=True):
@@ -209,7 +210,7 @@ class Health:
         in the channel with no calendar connected (no onboarders; None when Slack won't
         list them); and the checks' outcomes, for `record_after_answer` once the answer
         is out."""
-        (connections, outcomes), staff_in = await asyncio.gather(
+        (connections, outcomes), staff_in = await together(
             self.check_now(customer), people.staff_in(customer)
         )
         checked = {(o.connection_id, o.generation): o for o in outcomes}

@@ -50,6 +50,7 @@ from bot.messages.home import (
 )
 from bot.people import Channel, Role, channel_is_mixed, set_roles_of
 from bot.slack import Directory, slack_error
+from bot.together import together
 from storage.models import ConnectionKind, Customer, utcnow
 from storage.repositories import Store
 from storage.repositories.desk import DeskFacts
@@ -99,18 +100,18 @@ class Home:
     async def desk(self, team_id: str, slack_user_id: str) -> list[DeskRow]:
         """The channels where the person is the onboarder, oldest customer first."""
         facts = await self._store.desk_of(team_id, slack_user_id)
-        rows = await asyncio.gather(*(self._desk_row(f, slack_user_id) for f in facts))
+        rows = await together(*(self._desk_row(f, slack_user_id) for f in facts))
         return [row for row in rows if row is not None]
 
     async def _desk_row(self, facts: DeskFacts, slack_user_id: str) -> DeskRow | None:
         """The customer's row, when the person is its onboarder; else None."""
         customer = facts.customer
         async with self._reads:
-            people, info = await asyncio.gather(
+            people, info = await together(
                 self._directory.people_in(customer.channel_id),
                 self._directory.channel_info(customer.channel_id),
             )
-            users = await asyncio.gather(*(self._directory.user(p) for p in people or ()))
+            users = await together(*(self._directory.user(p) for p in people or ()))
         if people is None:
             # Slack won't list the channel: what was last decided for them stands.
             theirs = next((m for m in facts.members if m.slack_user_id == slack_user_id), None)
@@ -156,7 +157,7 @@ class Home:
         """A Remind click in the desk: the reminder posted in that channel, if it is one of
         the person's own desk (a value naming any other customer is refused), and the tab
         again saying what came of it."""
-        places, desk = await asyncio.gather(
+        places, desk = await together(
             self.places(team_id, slack_user_id), self.desk(team_id, slack_user_id)
         )
         row = next((r for r in desk if r.customer.id == customer_id), None)

@@ -10,7 +10,6 @@ or off, someone joining or leaving the channel.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from bot.customers import clock_of
 from bot.messages.onboarding import build_checklist, build_reminder, build_welcome
 from bot.people import People
 from bot.slack import Poster
+from bot.together import together
 from storage.models import ConnectionKind, Customer, utcnow
 from storage.repositories import Store
 
@@ -60,7 +60,7 @@ class Onboarding:
     async def progress(self, customer: Customer) -> Progress:
         """How far the channel has come, from the stored facts and who of the customer's
         people is in it now (onboarders aren't on the checklist)."""
-        connections, people = await asyncio.gather(
+        connections, people = await together(
             self._store.list_connections(customer.id),
             self._people.staff_in(customer),
         )

@@ -34,7 +34,6 @@ Pure decisions live in the functions; `People` gathers the facts (Slack, through
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 import time
@@ -43,6 +42,7 @@ from dataclasses import dataclass, field
 
 from bot import commands
 from bot.slack import Directory, SlackUser
+from bot.together import together
 from storage.models import ConnectionKind, Customer, Member
 from storage.repositories import Store
 
@@ -310,7 +310,7 @@ class People:
         in_channel = await self._directory.members_of(customer.channel_id)
         if in_channel is None:
             return None
-        people, channel = await asyncio.gather(
+        people, channel = await together(
             self._directory.people_among(in_channel, known_people=known_people),
             self.channel(customer, members=members, in_channel=in_channel),
         )

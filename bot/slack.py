@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.messages import Message
+from bot.together import together
 from storage.models import Customer, utcnow
 from storage.repositories import Store
 
@@ -318,7 +319,7 @@ class Directory:
         found: dict[str, SlackUser | None] = {u: self._users.get(u) for u in user_ids}
         asking = [u for u, user in found.items() if user is None]
         if asking:
-            found.update(zip(asking, await asyncio.gather(*map(self.user, asking)), strict=True))
+            found.update(zip(asking, await together(*map(self.user, asking)), strict=True))
         return found
 
     async def name_of(self, user_id: str) -> str:

@@ -16,7 +16,6 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -42,6 +41,7 @@ from bot.calendar.port import (
     NeedsReconnect,
     TokenSet,
 )
+from bot.together import beside, together
 from bot.tokens import TokenCipher
 from storage.models import (
     Booking,
@@ -56,8 +56,6 @@ from storage.repositories import RefreshedTokens, Roster, Store
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-U = TypeVar("U")
 
 # Why a staff member's time is unknown.
 NOT_CONNECTED = "not_connected"
@@ -74,19 +72,6 @@ UNREADABLE = "unreadable"
 Refreshed = tuple[CalendarConnection | None, TokenSet | None]
 """A connection and the tokens a call refreshed for it (None: none), to be stored
 (`Staff.keep_tokens`)."""
-
-
-async def beside(first: Awaitable[T], second: Awaitable[U] | None) -> tuple[T, U | None]:
-    """Both answers, `second` (when there is one) running as its own task while `first` is
-    awaited. When `first` fails, `second` is cancelled (its answer is no longer wanted);
-    `second`'s own failure is raised once `first` is done."""
-    task = None if second is None else asyncio.ensure_future(second)
-    try:
-        answer = await first
-        return answer, None if task is None else await task
-    finally:
-        if task is not None:
-            task.cancel()
 
 
 def working_hours(customer: Customer, member: Member | None = None) -> WorkingHours:
@@ -335,7 +320,7 @@ class Staff:
         short reads at once, each in its own session (in a row, the second waited on the
         first's round trips)."""
         zone = ZoneInfo(customer.timezone)
-        return await asyncio.gather(
+        return await together(
             self._store.bookings_between(customer.id, span.start, span.end),
             self._store.time_off_between(
                 customer.id, span.start.astimezone(zone).date(), span.end.astimezone(zone).date()
@@ -377,7 +362,7 @@ class Staff:
                 labelled.setdefault(booking.staff_user_id, []).append(
                     Labelled(Interval(booking.starts_at, booking.ends_at), booking.short_id)
                 )
-        answers = await asyncio.gather(*(self._read(person, span) for person in people))
+        answers = await together(*(self._read(person, span) for person in people))
         if store_tokens:
             await self._save_tokens(
                 [(p.connection, a.refreshed) for p, a in zip(people, answers, strict=True)]

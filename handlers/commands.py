@@ -9,7 +9,6 @@ and `run` does the rest, the same for both. A panel button that stands for a com
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -42,6 +41,7 @@ from bot.messages.status import StatusView, build_status
 from bot.people import Role, act_of, refusal_of
 from bot.services import Services
 from bot.slack import user_timezone
+from bot.together import together
 from handlers import availability, booking, digest, moving, settings, timeoff
 from handlers.clicks import Reply
 from handlers.work import AfterAck
@@ -219,7 +219,7 @@ async def customer_of(services: Services, asked: Asked, client: AsyncWebClient) 
         return await user_timezone(client, slack_user_id)
 
     # The workspace's posting pause is its own row: lifted beside the customer's reads.
-    customer, _ = await asyncio.gather(
+    customer, _ = await together(
         services.customers.ensure(
             team_id=asked.team_id,
             channel_id=asked.channel_id,

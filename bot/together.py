@@ -1,0 +1,72 @@
+"""Awaiting several things at once, leaving none of them running behind.
+
+`asyncio.gather` returns as soon as one of its awaitables fails, or is cancelled, while the
+others may still be at work: a read still holding its database connection, a session
+still closing it. Shutting down cancels the work after an ack, waits for it, then disposes
+of the engine; a read left running past that is cancelled a second time by the event
+loop's own shutdown, and on SQLite that can hang the process for good (aiosqlite 0.22's
+`close`, interrupted twice, waits for a stop its thread never takes:
+https://github.com/omnilib/aiosqlite/issues/369).
+
+So `together` and `beside` return or raise only once everything they started is over,
+as `asyncio.TaskGroup` does, and raise the first failure itself, as `gather` does (not an
+exception group: a caller's `except SQLAlchemyError` still sees it). What is already
+being cancelled is left to unwind, never cancelled twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable
+from typing import Any, TypeVar, overload
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+@overload
+async def together(first: Awaitable[T], second: Awaitable[U], /) -> tuple[T, U]: ...
+
+
+@overload
+async def together(*awaitables: Awaitable[T]) -> tuple[T, ...]: ...
+
+
+async def together(*awaitables: Awaitable[Any]) -> Any:
+    """Their answers, in order, each run as its own task. When one fails, or the caller
+    is cancelled, the others are cancelled and waited for before it is raised."""
+    tasks = [asyncio.ensure_future(awaitable) for awaitable in awaitables]
+    try:
+        answers = await asyncio.gather(*tasks)
+    except BaseException:
+        await _settle(tasks)
+        raise
+    return tuple(answers)
+
+
+async def beside(first: Awaitable[T], second: Awaitable[U] | None) -> tuple[T, U | None]:
+    """Both answers, `second` (when there is one) running as its own task while `first` is
+    awaited. When `first` fails, `second` is cancelled (its answer is no longer wanted)
+    and waited for; `second`'s own failure is raised once `first` is done."""
+    task = None if second is None else asyncio.ensure_future(second)
+    try:
+        answer = await first
+    except BaseException:
+        if task is not None:
+            await _settle([task])
+        raise
+    return answer, None if task is None else await task
+
+
+async def _settle(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    """Cancel those still running (once: one already being cancelled is left to unwind),
+    and wait until all are over; their failures are the caller's to ignore."""
+    running = [task for task in tasks if not task.done()]
+    for task in running:
+        if not (isinstance(task, asyncio.Task) and task.cancelling()):
+            task.cancel()
+    if running:
+        await asyncio.wait(running)
+    for task in running:
+        if not task.cancelled():
+            task.exception()  # seen: nobody else waits for it
