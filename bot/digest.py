@@ -194,6 +194,13 @@ class SentMarks:
         marks.append(sent)
         await asyncio.shield(write)
 
+    async def written(self, within: float) -> None:
+        """Wait, at most `within` seconds, for the writes begun or waiting to begin
+        (shutting down: digests posted are recorded before the engine goes)."""
+        writes = [w for w in (self._writing, self._next and self._next[1]) if w is not None]
+        if writes:
+            await asyncio.wait(writes, timeout=within)
+
     async def _write_after(
         self, previous: asyncio.Task[None] | None, marks: list[SentDigest]
     ) -> None:
@@ -340,9 +347,10 @@ class Digests:
 
     async def drain(self) -> None:
         """Wait for the digests being sent (a stopping instance finishes what it began),
-        at most `DRAIN_SECONDS`."""
+        and for their records of being sent, at most `DRAIN_SECONDS` each."""
         if self._sending:
             await asyncio.wait(set(self._sending), timeout=DRAIN_SECONDS)
+        await self._marks.written(within=DRAIN_SECONDS)
 
     async def post_now(self, customer: Customer) -> bool:
         """`digest now`: today's digest at once. It counts as today's, so the scheduled one

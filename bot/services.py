@@ -56,6 +56,7 @@ class Services:
     home: Home
 
     async def close(self) -> None:
+        await self.digests.drain()  # `digest now` may have left its record of being sent
         await self.calendar.close()
         if self.slack.session is not None:  # the one `web_client` was given
             await self.slack.session.close()

@@ -15,13 +15,16 @@ import time
 
 import asyncpg
 
+from bot.staff import local_today
 from handlers.work import RESTARTING
 from sandbox.fake_google import FakeGoogle
 from sandbox.fake_slack import FakeSlack, text_of
+from storage.models import utcnow
 from tests.conftest import ALICE, CHANNEL, OWNER, _asyncpg_dsn, _reset_schema, serve_bot
 from tests.helpers import eventually, wait_until
 from tests.scenarios import test_people as shared
 from tests.scenarios.flows import ALICE_EMAIL, connect
+from tests.scenarios.flows import customer as customer_of
 
 
 async def test_work_in_flight_is_answered_within_the_grace(
@@ -133,3 +136,60 @@ async def test_a_photographer_of_another_organisation_hears_of_the_restart(
         await bot.services.engine.dispose()
     finally:
         await slack.stop()
+
+
+def _left_running() -> list[asyncio.Task[object]]:
+    """The tasks still running, but for this test's own and the emulators' servers'."""
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if task is not asyncio.current_task()
+        and not task.done()
+        and not getattr(task.get_coro(), "__qualname__", "").startswith("RequestHandler.")
+    ]
+
+
+async def test_stopping_in_the_middle_of_commands_leaves_none_of_their_work_running(
+    google: FakeGoogle, slack: FakeSlack, database_url: str
+) -> None:
+    """Stopped again and again while several commands are under way, each time at a
+    later point of them: once the bot has stopped, nothing of theirs is still running.
+    (A read left running, still holding its database connection, outlived the engine; on
+    SQLite, cancelled again as the process ended, it could hang it for good.)"""
+    commands = ["availability tomorrow", "status", "availability this week", "digest now"]
+    for attempt in range(6):
+        async with serve_bot(google, slack, database_url) as bot:
+            if attempt == 0:
+                assert (await connect(bot, user=ALICE, email=ALICE_EMAIL))[0] == 200
+            acks = await asyncio.gather(
+                *(
+                    slack.send_slash_command(
+                        bot.events_url, user_id=OWNER, channel_id=CHANNEL, text=text
+                    )
+                    for text in commands
+                )
+            )
+            assert [ack.status for ack in acks] == [200] * len(commands)
+            await asyncio.sleep(0.005 * attempt)
+        assert _left_running() == [], f"stopped {0.005 * attempt:.3f} s after the acks"
+
+
+async def test_a_digest_posted_just_before_stopping_is_recorded_as_sent(
+    google: FakeGoogle, slack: FakeSlack, database_url: str
+) -> None:
+    """`digest now` posts, and the bot stops before the digest's record of being sent is
+    written (records wait a moment to go in together): it is written before the bot
+    stops, so the day's scheduled digest is not sent again."""
+    async with serve_bot(google, slack, database_url) as bot:
+        assert (await connect(bot, user=ALICE, email=ALICE_EMAIL))[0] == 200
+        posted = len(slack.messages(CHANNEL))
+        await slack.send_slash_command(
+            bot.events_url, user_id=OWNER, channel_id=CHANNEL, text="digest now"
+        )
+        (digest,) = await wait_until(lambda: slack.messages(CHANNEL)[posted:])
+        customer = await customer_of(bot)
+        day = local_today(customer, utcnow())
+    assert _left_running() == []
+    stored = await bot.services.digest_store.sent_on(customer.id, day)
+    assert stored is not None and stored.message_ts == digest["ts"]
+    await bot.services.engine.dispose()
