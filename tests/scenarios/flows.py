@@ -172,6 +172,17 @@ async def answered(bot: RunningBot, text: str, *, user: str = OWNER) -> dict[str
     return answer
 
 
+async def mention(bot: RunningBot, text: str, *, user: str = OWNER) -> dict[str, Any]:
+    """`@Tonomo text` in the channel; the first answer only `user` sees."""
+    before = len(bot.slack.ephemerals(CHANNEL, user))
+    _, sent = await bot.slack.send_message(
+        bot.events_url, user_id=user, channel_id=CHANNEL, text=f"<@{bot.slack.bot_user_id}> {text}"
+    )
+    assert sent is not None and sent.status == 200
+    answers = await wait_until(lambda: bot.slack.ephemerals(CHANNEL, user)[before:], timeout=10)
+    return answers[0]
+
+
 async def set_up(bot: RunningBot, text: str) -> str:
     """A command from the owner whose answer (ephemeral or in the channel) follows an empty
     ack: the text of that answer."""

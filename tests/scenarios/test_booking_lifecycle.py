@@ -55,6 +55,7 @@ from tests.scenarios.flows import (
     channel_posts,
     connect,
     events_of,
+    mention,
     next_weekday,
     open_book_form,
     posted,
@@ -65,17 +66,6 @@ from tests.scenarios.flows import (
 __all__ = ["team"]  # the fixture, used by name
 
 CARMEN_EMAIL = "carmen@acme-photo.com"
-
-
-async def mention(bot: RunningBot, text: str, *, user: str = OWNER) -> dict[str, Any]:
-    """`@Tonomo text` in the channel; the first answer only `user` sees."""
-    before = len(bot.slack.ephemerals(CHANNEL, user))
-    _, sent = await bot.slack.send_message(
-        bot.events_url, user_id=user, channel_id=CHANNEL, text=f"<@{bot.slack.bot_user_id}> {text}"
-    )
-    assert sent is not None and sent.status == 200
-    answers = await wait_until(lambda: bot.slack.ephemerals(CHANNEL, user)[before:])
-    return answers[0]
 
 
 async def replace_primary(bot: RunningBot, email: str) -> None:

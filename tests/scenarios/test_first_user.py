@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 import time as clock
 from datetime import date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,7 +19,7 @@ from sandbox.fake_slack import text_of
 from storage import models
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, RunningBot
 from tests.helpers import wait_until
-from tests.scenarios.flows import command, connect
+from tests.scenarios.flows import command, connect, mention
 
 NEW_YORK = ZoneInfo("America/New_York")
 ALICE_EMAIL = "alice@acme-photo.com"
@@ -62,17 +61,6 @@ async def answer(bot: RunningBot, text: str, *, user: str = OWNER) -> str:
 
 def channel_texts(bot: RunningBot) -> list[str]:
     return [text_of(m) for m in bot.slack.messages(CHANNEL)]
-
-
-async def mention(bot: RunningBot, text: str, *, user: str = OWNER) -> dict[str, Any]:
-    """`@Tonomo text`; the first ephemeral answer only `user` sees."""
-    before = len(bot.slack.ephemerals(CHANNEL, user))
-    _, sent = await bot.slack.send_message(
-        bot.events_url, user_id=user, channel_id=CHANNEL, text=f"<@{bot.slack.bot_user_id}> {text}"
-    )
-    assert sent is not None and sent.status == 200
-    answers = await wait_until(lambda: bot.slack.ephemerals(CHANNEL, user)[before:], timeout=10)
-    return answers[0]
 
 
 # --- 2: a mistake is the ack's own answer --------------------------------------------------

@@ -13,6 +13,7 @@ from storage.models import Customer
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot
 from tests.helpers import wait_until
 from tests.scenarios.flows import checked_now, command, connect, customer
+from tests.scenarios.test_people import mention
 
 ALICE_EMAIL = "alice@acme-photo.com"
 BOB_EMAIL = "bob@acme-photo.com"
@@ -196,17 +197,6 @@ ACME = "T0ACME"
 OLIVIA, PAT = "W0OLIVIA", "W0PAT"
 SHARED = "C0SHARED"
 PAT_EMAIL = "pat@acme-photo.com"
-
-
-async def mention(bot: RunningBot, user: str, text: str, channel: str = SHARED) -> dict[str, Any]:
-    """`@Tonomo text` in the channel; the answer only `user` sees."""
-    before = len(bot.slack.ephemerals(channel, user))
-    _, sent = await bot.slack.send_message(
-        bot.events_url, user_id=user, channel_id=channel, text=f"<@{bot.slack.bot_user_id}> {text}"
-    )
-    assert sent is not None and sent.status == 200
-    answers = await wait_until(lambda: bot.slack.ephemerals(channel, user)[before:])
-    return answers[0]
 
 
 async def shared_channel(bot: RunningBot) -> Customer:
