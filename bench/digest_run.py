@@ -233,14 +233,14 @@ class Channel:
         return "12h" if self.zone in ZONES else "24h"
 
 
+def staff_numbers(customer: int, staff: int) -> range:
+    """The numbers of the `customer`th customer's staff, `staff` to each customer."""
+    return range(customer * staff, (customer + 1) * staff)
+
+
 def workspace(options: Options) -> list[Channel]:
     return [
-        Channel(
-            i,
-            ZONES[i % len(ZONES)],
-            range(i * options.staff, (i + 1) * options.staff),
-            shared=options.shared,
-        )
+        Channel(i, ZONES[i % len(ZONES)], staff_numbers(i, options.staff), shared=options.shared)
         for i in range(options.customers)
     ]
 

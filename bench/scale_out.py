@@ -332,7 +332,7 @@ def digest_channels(
 ) -> list[DigestChannel]:
     zones = zones_at(now)
     return [
-        DigestChannel(i, zones[i % len(zones)], range(i * staff, (i + 1) * staff), shared, at=now)
+        DigestChannel(i, zones[i % len(zones)], digest_run.staff_numbers(i, staff), shared, at=now)
         for i in range(customers)
     ]
 

@@ -104,9 +104,7 @@ async def stored_once(
         tokens = await stored_tokens(bot)
         return tokens if done(tokens) else None
 
-    found = await eventually(stored)
-    assert found is not None
-    return found
+    return await eventually(stored)
 
 
 async def ask(bot: RunningBot, text: str) -> tuple[str, float]:
