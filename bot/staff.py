@@ -41,7 +41,7 @@ from bot.calendar.port import (
     NeedsReconnect,
     TokenSet,
 )
-from bot.together import beside, together
+from bot.together import beside, paced, together
 from bot.tokens import TokenCipher
 from storage.models import (
     Booking,
@@ -55,6 +55,9 @@ from storage.models import TimeOff as TimeOffRow
 from storage.repositories import RefreshedTokens, Roster, Store
 
 logger = logging.getLogger(__name__)
+
+READ_BATCH = 25
+"""Calendars whose reads are started before the loop is let send them (`paced`)."""
 
 
 # Why a staff member's time is unknown.
@@ -362,7 +365,7 @@ class Staff:
                 labelled.setdefault(booking.staff_user_id, []).append(
                     Labelled(Interval(booking.starts_at, booking.ends_at), booking.short_id)
                 )
-        answers = await together(*(self._read(person, span) for person in people))
+        answers = await paced((self._read(person, span) for person in people), batch=READ_BATCH)
         if store_tokens:
             await self._save_tokens(
                 [(p.connection, a.refreshed) for p, a in zip(people, answers, strict=True)]

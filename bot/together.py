@@ -44,6 +44,24 @@ async def together(*awaitables: Awaitable[Any]) -> Any:
     return tuple(answers)
 
 
+async def paced(awaitables: Iterable[Awaitable[T]], *, batch: int) -> tuple[T, ...]:
+    """`together`, its tasks started `batch` at a time with a turn of the loop between
+    batches, so what one batch sends leaves before the next is prepared (on Python 3.11
+    aiohttp writes a request's body in a task of its own, queued behind every task
+    already waiting to run: started all at once, no call went out before all were set up)."""
+    tasks: list[asyncio.Future[T]] = []
+    try:
+        for awaitable in awaitables:
+            tasks.append(asyncio.ensure_future(awaitable))
+            if len(tasks) % batch == 0:
+                await asyncio.sleep(0)
+        answers = await asyncio.gather(*tasks)
+    except BaseException:
+        await _settle(tasks)
+        raise
+    return tuple(answers)
+
+
 async def beside(first: Awaitable[T], second: Awaitable[U] | None) -> tuple[T, U | None]:
     """Both answers, `second` (when there is one) running as its own task while `first` is
     awaited. When `first` fails, `second` is cancelled (its answer is no longer wanted)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bot.together import beside, together
+from bot.together import beside, paced, together
 
 
 @dataclass
@@ -98,3 +98,38 @@ async def test_beside_answers_both_and_raises_the_seconds_failure_after_the_firs
     with pytest.raises(LookupError, match="second"):
         await beside(first.run(), Piece("second", works_for=0, fails=True).run())
     assert first.over.is_set() and first.cancellations == 0, "the first was let finish"
+
+
+async def test_paced_lets_each_batch_send_before_the_next_is_prepared() -> None:
+    """Each call sends from a task of its own, as aiohttp on Python 3.11 writes a request's
+    body: started all at once, nothing is sent before every call is set up."""
+    log: list[str] = []
+
+    async def call(n: int) -> int:
+        log.append(f"set up {n}")
+
+        async def send() -> None:
+            log.append(f"sent {n}")
+
+        await asyncio.create_task(send())
+        return n * 10
+
+    assert await paced((call(n) for n in range(6)), batch=2) == (0, 10, 20, 30, 40, 50)
+    assert log.index("sent 0") < log.index("set up 2")
+    assert log.index("sent 3") < log.index("set up 4")
+
+    log.clear()
+    await together(*(call(n) for n in range(6)))
+    assert log.index("set up 5") < log.index("sent 0"), "what pacing is for"
+
+
+async def test_paced_cancelled_while_starting_leaves_none_running() -> None:
+    pieces = [Piece(str(n)) for n in range(10)]
+    caller = asyncio.ensure_future(paced((p.run() for p in pieces), batch=3))
+    await asyncio.sleep(0)  # the first batch started, the rest not yet
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    started = [p for p in pieces if p.over.is_set()]
+    assert started and len(started) < len(pieces), "cut off part-way through starting"
+    assert all(p.tidied and p.cancellations == 1 for p in started)
