@@ -35,13 +35,7 @@ async def together(*awaitables: Awaitable[T]) -> tuple[T, ...]: ...
 async def together(*awaitables: Awaitable[Any]) -> Any:
     """Their answers, in order, each run as its own task. When one fails, or the caller
     is cancelled, the others are cancelled and waited for before it is raised."""
-    tasks = [asyncio.ensure_future(awaitable) for awaitable in awaitables]
-    try:
-        answers = await asyncio.gather(*tasks)
-    except BaseException:
-        await _settle(tasks)
-        raise
-    return tuple(answers)
+    return await _answers([asyncio.ensure_future(awaitable) for awaitable in awaitables])
 
 
 async def paced(awaitables: Iterable[Awaitable[T]], *, batch: int) -> tuple[T, ...]:
@@ -50,11 +44,19 @@ async def paced(awaitables: Iterable[Awaitable[T]], *, batch: int) -> tuple[T, .
     aiohttp writes a request's body in a task of its own, queued behind every task
     already waiting to run: started all at once, no call went out before all were set up)."""
     tasks: list[asyncio.Future[T]] = []
-    try:
-        for awaitable in awaitables:
-            tasks.append(asyncio.ensure_future(awaitable))
-            if len(tasks) % batch == 0:
+    for awaitable in awaitables:
+        tasks.append(asyncio.ensure_future(awaitable))
+        if len(tasks) % batch == 0:
+            try:
                 await asyncio.sleep(0)
+            except BaseException:
+                await _settle(tasks)
+                raise
+    return await _answers(tasks)
+
+
+async def _answers(tasks: list[asyncio.Future[T]]) -> tuple[T, ...]:
+    try:
         answers = await asyncio.gather(*tasks)
     except BaseException:
         await _settle(tasks)
