@@ -27,7 +27,13 @@ from bot.messages.ids import (
     SHOW_STATUS,
 )
 from sandbox.fake_google import FakeGoogle, approve_consent
-from sandbox.fake_slack import FakeSlack, SlashCommandUnavailable, button_urls, text_of
+from sandbox.fake_slack import (
+    FakeSlack,
+    SentRequest,
+    SlashCommandUnavailable,
+    button_urls,
+    text_of,
+)
 from storage.models import Booking, ConnectionState, Customer, Member
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM, RunningBot, serve_bot
 from tests.helpers import wait_until
@@ -105,6 +111,21 @@ async def mention(
 ) -> dict[str, Any]:
     """`@Tonomo text` in the channel; the ephemeral answer only `user` sees."""
     before = len(bot.slack.ephemerals(channel, user))
+    await say(bot, user, text, channel=channel, thread_ts=thread_ts)
+    answers = await wait_until(lambda: bot.slack.ephemerals(channel, user)[before:], timeout=10)
+    return answers[0]
+
+
+async def say(
+    bot: RunningBot,
+    user: str,
+    text: str,
+    *,
+    channel: str = CHANNEL,
+    thread_ts: str | None = None,
+) -> SentRequest:
+    """`@Tonomo text`, only sent (its answer goes to the channel, or the caller waits for
+    it): Slack's delivery of it to the bot, acked, to deliver again if need be."""
     _, sent = await bot.slack.send_message(
         bot.events_url,
         user_id=user,
@@ -113,16 +134,7 @@ async def mention(
         thread_ts=thread_ts,
     )
     assert sent is not None and sent.status == 200, sent
-    answers = await wait_until(lambda: bot.slack.ephemerals(channel, user)[before:], timeout=10)
-    return answers[0]
-
-
-async def say(bot: RunningBot, user: str, text: str) -> None:
-    """`@Tonomo text` whose answer goes to the channel (a booking, a role set): only sent."""
-    _, sent = await bot.slack.send_message(
-        bot.events_url, user_id=user, channel_id=CHANNEL, text=f"<@{bot.slack.bot_user_id}> {text}"
-    )
-    assert sent is not None and sent.status == 200
+    return sent
 
 
 async def sign_in(bot: RunningBot, answer: dict[str, Any], email: str) -> str:
@@ -223,13 +235,7 @@ async def test_an_external_owner_asks_status_by_mention_and_the_channel_is_told_
     bot.google.revoke_account_tokens("alice@acme-photo.com")
     before = len(bot.slack.ephemerals(CHANNEL, OLIVIA))
 
-    _, sent = await bot.slack.send_message(
-        bot.events_url,
-        user_id=OLIVIA,
-        channel_id=CHANNEL,
-        text=f"<@{bot.slack.bot_user_id}> status",
-    )
-    assert sent is not None and sent.status == 200
+    sent = await say(bot, OLIVIA, "status")
     again = await bot.slack.redeliver(bot.events_url, sent, retry_num=1)
     assert again.status == 200
     (answer,) = await wait_until(
@@ -265,13 +271,7 @@ async def test_a_mention_in_a_thread_is_answered_in_that_thread(bot: RunningBot)
 
 
 async def test_a_redelivered_mention_is_answered_once(bot: RunningBot) -> None:
-    _, sent = await bot.slack.send_message(
-        bot.events_url,
-        user_id=ALICE,
-        channel_id=CHANNEL,
-        text=f"<@{bot.slack.bot_user_id}> connect-calendar",
-    )
-    assert sent is not None
+    sent = await say(bot, ALICE, "connect-calendar")
     await wait_until(lambda: bot.slack.ephemerals(CHANNEL, ALICE))
     again = await bot.slack.redeliver(bot.events_url, sent, retry_num=1)
     third = await bot.slack.redeliver(bot.events_url, sent, retry_num=2)
@@ -639,13 +639,7 @@ async def test_a_mention_whose_answer_slack_refuses_leaves_the_bot_answering(
     """chat.postEphemeral fails once (a 503): that answer is lost and logged, nothing is
     stored half-way, and the next mention is answered."""
     bot.slack.server_error("chat.postEphemeral")
-    _, sent = await bot.slack.send_message(
-        bot.events_url,
-        user_id=ALICE,
-        channel_id=CHANNEL,
-        text=f"<@{bot.slack.bot_user_id}> connect-calendar",
-    )
-    assert sent is not None and sent.status == 200
+    await say(bot, ALICE, "connect-calendar")
     await wait_until(lambda: bot.slack.requests.matching("^/api/chat.postEphemeral$"))
     answer = await mention(bot, ALICE, "connect-calendar")
     assert "Connect your Google calendar" in text_of(answer)
