@@ -339,16 +339,16 @@ class ConnectionRepository(Repository):
                 .execution_options(synchronize_session=False)
             )
             states: dict[int, ConnectionState] = {}
-            newer: dict[int, datetime | None] = {}
+            checked_at: dict[int, datetime | None] = {}
             for row in locked:
-                states[row.id], newer[row.id] = row.state, row.last_checked_at
+                states[row.id], checked_at[row.id] = row.state, row.last_checked_at
             rows: list[dict[str, object]] = []
             events: list[ConnectionEvent] = []
             for outcome in outcomes:
                 previous = states.get(outcome.connection_id)
                 if previous is None:
                     continue  # disconnected or reconnected meanwhile: this check is moot
-                stored_at = newer[outcome.connection_id]
+                stored_at = checked_at[outcome.connection_id]
                 if stored_at is not None and stored_at >= outcome.at:
                     continue  # a later check is recorded already: this one is moot too
                 rows.append({"id": outcome.connection_id, **outcome.columns()})
