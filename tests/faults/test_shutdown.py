@@ -127,6 +127,7 @@ async def test_a_photographer_of_another_organisation_hears_of_the_restart(
             )
             assert sent is not None and sent.status == 200
             await wait_until(lambda: google.requests.matching("/freeBusy$"))
+        assert _left_running() == [], "nothing of her question still running"
         told = await wait_until(lambda: slack.ephemerals(shared.CHANNEL, shared.ALICE)[seen:])
         assert [e.get("text") for e in told] == [RESTARTING]
         # Her connection is as it was (the engine, disposed, connects again to read it).
