@@ -16,7 +16,11 @@ a run neither loses nor doubles a digest: the ones it had not begun are released
 once (claimed with their group, below) and claimed by the next run. Only a kill -9
 between Slack's answer and the database write (`MARK_WAIT` and a write: tens of
 milliseconds) could double one; a kill -9 otherwise leaves the claims of the digests it
-had claimed and not sent (at most `READ_AHEAD` + `CONCURRENCY`) to lapse, sent late.
+had claimed and not sent (at most `READ_AHEAD` + those under way) to lapse, sent late.
+
+A run reads the calendars of `CONCURRENCY` digests at a time, and has `UNDER_WAY` times
+as many under way: while some read, the others wait on Slack (the channel's people, the
+post), so Google is kept busy rather than waiting for each digest's Slack round trips.
 
 A run claims its digests and reads what they need from the database (the customer's
 people, connections, bookings of the day, recent booking lengths, whether its channel
@@ -24,7 +28,7 @@ can be posted in) for `READ_AHEAD` customers at a time as it reaches them (`Read
 a few statements for many digests instead of a few sessions for each. The digests it
 posts are recorded as sent together too (`SentMarks`): each waits up to `MARK_WAIT` for
 others and for the write in flight, then goes in the next write with all that waited,
-its place among the digests composed at once already given to the next digest.
+its place among the digests under way already given to the next digest.
 
 A channel that can't be posted in (not in it, archived, gone, app uninstalled) is
 paused by `Poster` and left out until it is back; `status` says why.
@@ -47,7 +51,13 @@ from bot.customers import clock_of
 from bot.messages.digest import DigestView, build_digest
 from bot.people import People
 from bot.slack import Poster
-from bot.staff import Staff, local_today, not_connected_among, working_hours
+from bot.staff import (
+    AvailabilityReport,
+    Staff,
+    local_today,
+    not_connected_among,
+    working_hours,
+)
 from bot.together import beside
 from storage.models import Customer, utcnow
 from storage.repositories import DigestStore, Roster
@@ -58,8 +68,12 @@ logger = logging.getLogger(__name__)
 CLAIM = timedelta(minutes=10)
 """How long a sender holds a day's digest; a crashed sender's claim lapses after it."""
 CONCURRENCY = 16
-"""Digests composed at once. Each reads its staff's calendars all at once, within the
-calendar adapter's limit for the instance."""
+"""Digests reading their staff's calendars at once, each all of them at once (within the
+calendar adapter's limit for the instance): what a run asks of Google at a time."""
+UNDER_WAY = 4
+"""Digests under way (begun, not yet posted) for each one reading calendars. A digest is
+at Google for one round trip of about three in a row (Slack's lookups beside the reads,
+then its post), so four keep the readers busy while the others wait on Slack."""
 USUAL_SHOOT = timedelta(minutes=90)
 """A shoot's length when the customer has no bookings yet to learn it from."""
 READ_AHEAD = 64
@@ -222,6 +236,7 @@ class Digests:
         people: People,
         clock: Callable[[], datetime] = utcnow,
         concurrency: int = CONCURRENCY,
+        under_way: int | None = None,
         part_pause: float = PART_PAUSE,
     ) -> None:
         self._digests = digests
@@ -229,7 +244,8 @@ class Digests:
         self._poster = poster
         self._people = people
         self._clock = clock
-        self._concurrency = concurrency
+        self._reading = asyncio.Semaphore(concurrency)
+        self._under_way = UNDER_WAY * concurrency if under_way is None else under_way
         self._part_pause = part_pause
         self._sending: set[asyncio.Future[Any]] = set()
         self._marks = SentMarks(digests.mark_sent_many, wait=MARK_WAIT)
@@ -257,7 +273,7 @@ class Digests:
                 failures.append(failure)
 
         async def composer() -> None:
-            """One of `concurrency` places: a digest at a time while any wait, each giving
+            """One of `under_way` places: a digest at a time while any wait, each giving
             its place to the next once posted (it is recorded as sent meanwhile)."""
             while waiting:
                 customer, day = waiting.popleft()
@@ -269,7 +285,7 @@ class Digests:
                 await place.wait()
 
         try:
-            await asyncio.gather(*(composer() for _ in range(self._concurrency)))
+            await asyncio.gather(*(composer() for _ in range(self._under_way)))
             if sending:
                 await asyncio.wait(set(sending))
         except asyncio.CancelledError:
@@ -402,9 +418,7 @@ class Digests:
         # Everyone of the customer in the channel with no calendar of their own is named,
         # whoever connected the primary calendar (a shared account, not theirs) included.
         report, people = await beside(
-            self._staff.availability(
-                customer, user_ids=(), days=[day], duration=None, now=now, roster=roster
-            ),
+            self._read_calendars(customer, day, now, roster),
             self._people.staff_in(
                 customer, known_people=roster.connected_staff, members=roster.members
             ),
@@ -420,3 +434,12 @@ class Digests:
             shoot=usual_length(stored.lengths),
             not_connected=None if people is None else list(report.not_connected),
         )
+
+    async def _read_calendars(
+        self, customer: Customer, day: date, now: datetime, roster: Roster
+    ) -> AvailabilityReport:
+        """The day's free time from the staff's calendars, among `concurrency` digests."""
+        async with self._reading:
+            return await self._staff.availability(
+                customer, user_ids=(), days=[day], duration=None, now=now, roster=roster
+            )

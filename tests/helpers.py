@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+from sandbox.faults import RecordedRequest
 
 T = TypeVar("T")
 
@@ -43,3 +46,10 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+def most_at_once(requests: list[RecordedRequest], *, within: float) -> int:
+    """The most requests that arrived within `within` s of each other: with every answer
+    a little more than `within` s late, the calls at the emulator at once, at most."""
+    arrivals = sorted(r.at for r in requests)
+    return max(bisect.bisect_left(arrivals, a + within) - i for i, a in enumerate(arrivals))

@@ -10,7 +10,6 @@ schema, with every field the schema requires of that method.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import json
 import re
 import time
@@ -57,6 +56,7 @@ from sandbox.fake_slack import FakeSlack
 from sandbox.faults import Fault, RecordedRequest
 from sandbox.run import bot_environment
 from tests.conftest import CLIENT_ID, CLIENT_SECRET
+from tests.helpers import most_at_once
 
 EMAIL = "alice@acme-photo.com"
 GUEST = "client@example.com"
@@ -1091,13 +1091,6 @@ async def test_a_caller_that_stops_waiting_leaves_the_shared_refresh_to_the_othe
 LATENCY = 0.2
 
 
-def most_at_once(requests: list[RecordedRequest], *, within: float = 0.8 * LATENCY) -> int:
-    """The most requests that arrived within `within` s of each other: with every answer
-    `LATENCY` s late, the calls at Google at once, at most."""
-    arrivals = sorted(r.at for r in requests)
-    return max(bisect.bisect_left(arrivals, a + within) - i for i, a in enumerate(arrivals))
-
-
 def sent_with(
     google: FakeGoogle, tokens: TokenSet, path: str = "/freeBusy$"
 ) -> list[RecordedRequest]:
@@ -1124,7 +1117,7 @@ async def test_calls_of_one_account_at_once_are_held_to_its_limit_and_others_go_
 
     assert all(busy == {"primary": []} for busy, _ in answers)
     alices, bobs = sent_with(google, alice), sent_with(google, bob)
-    assert len(alices) == 6 and most_at_once(alices) == 2, "two at a time"
+    assert len(alices) == 6 and most_at_once(alices, within=0.8 * LATENCY) == 2, "two at a time"
     assert max(r.at for r in alices) - started >= 2 * LATENCY, "in three waves"
     assert all(r.at - started < LATENCY / 2 for r in bobs), "Bob's went at once"
     assert not calendar._accounts, "no account's slots kept once its calls are done"
@@ -1147,7 +1140,7 @@ async def test_the_instance_holds_all_its_calls_to_its_limit(google: FakeGoogle)
         await calendar.close()
 
     sent = google.requests.matching("/freeBusy$")
-    assert len(sent) == 9 and most_at_once(sent) == 3
+    assert len(sent) == 9 and most_at_once(sent, within=0.8 * LATENCY) == 3
     assert max(r.at for r in sent) - started >= 2 * LATENCY, "in three waves"
     assert len({r.peer for r in sent}) == 3, "three connections, each used three times"
 

@@ -11,10 +11,22 @@ from typing import Any
 
 import pytest
 
+from bench.scale_out import seed_connections
+from bot.calendar.port import STAFF_SCOPES
 from bot.digest import Digests
+from bot.tokens import TokenCipher
 from sandbox.fake_slack import text_of
-from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot, serve_bot
-from tests.helpers import wait_until
+from tests.conftest import (
+    ALICE,
+    BOB,
+    CHANNEL,
+    OWNER,
+    SHARED_KEY,
+    TEAM,
+    RunningBot,
+    serve_bot,
+)
+from tests.helpers import most_at_once, wait_until
 from tests.scenarios.flows import (
     ALICE_EMAIL,
     NEW_YORK,
@@ -34,7 +46,9 @@ def next_working_day() -> date:
     return day
 
 
-def digests_at(bot: RunningBot, moment: datetime, *, concurrency: int = 16) -> Digests:
+def digests_at(
+    bot: RunningBot, moment: datetime, *, concurrency: int = 16, under_way: int | None = None
+) -> Digests:
     """The bot's digest service, on a clock stopped at `moment`."""
     services = bot.services
     return Digests(
@@ -44,6 +58,7 @@ def digests_at(bot: RunningBot, moment: datetime, *, concurrency: int = 16) -> D
         people=services.people,
         clock=lambda: moment,
         concurrency=concurrency,
+        under_way=under_way,
         part_pause=0,
     )
 
@@ -174,7 +189,7 @@ async def test_a_restart_in_the_middle_of_a_run_neither_loses_nor_doubles(
         )
     bot.slack.faults.latency = 0.05  # so that the run is stopped half-way
     moment = at(next_working_day(), 8)
-    stopping = digests_at(bot, moment, concurrency=2)
+    stopping = digests_at(bot, moment, concurrency=2, under_way=2)
     run = asyncio.create_task(stopping.run_due())
     await wait_until(lambda: any(digests_in(bot, c) for c in channels))
     run.cancel()  # the instance stops, as its scheduler does: cancel, then drain
@@ -187,6 +202,40 @@ async def test_a_restart_in_the_middle_of_a_run_neither_loses_nor_doubles(
     # The next instance, later: whatever the stopped one had not begun is due.
     await digests_at(bot, moment + timedelta(minutes=1)).run_due()
     assert [len(digests_in(bot, c)) for c in channels] == [1] * len(channels)
+
+
+async def test_later_digests_read_their_calendars_while_earlier_ones_wait_on_slack(
+    bot: RunningBot,
+) -> None:
+    """One digest reads calendars at a time (`concurrency`), and four are under way: the
+    others' Slack lookups and posts don't hold up the next one's reads."""
+    accounts = []
+    for n in range(4):
+        email = f"staff{n}@shop.example"
+        access, refresh = bot.google.issue_tokens(email, list(STAFF_SCOPES))
+        accounts.append({"email": email, "access_token": access, "refresh_token": refresh})
+    shops = await seed_connections(
+        bot.services.engine, TokenCipher(SHARED_KEY), accounts, per_customer=1
+    )
+    for n, shop in enumerate(shops):
+        staff = f"U0STAFF{n:05d}"
+        bot.slack.add_user(staff, name=f"staff{n}")
+        bot.slack.add_channel(shop.channel_id, name=f"shop-{n}", members=[OWNER, staff])
+        await bot.services.digest_store.set_schedule(shop.id, enabled=True, at="07:00")
+    bot.google.faults.latency, bot.slack.faults.latency = 0.2, 0.5
+
+    result = await digests_at(bot, at(next_working_day(), 8), concurrency=1).run_due()
+
+    assert (result.sent, result.failed) == (4, 0)
+    for shop in shops:
+        (digest,) = digests_in(bot, shop.channel_id)
+        assert "No free time today" not in text_of(digest), "each calendar was read"
+    reads = bot.google.requests.matching(r"/freeBusy$")
+    posts = bot.slack.requests.matching(r"^/api/chat\.postMessage$")
+    assert len(reads) == 4 and most_at_once(reads, within=0.15) == 1, "one digest at a time"
+    assert max(r.at for r in reads) < min(p.at for p in posts), "no read waited for a post"
+    lookups = bot.slack.requests.matching(r"^/api/conversations\.info$")
+    assert most_at_once(lookups, within=0.4) == 4, "four under way for one reading"
 
 
 async def test_slack_rate_limits_delay_digests_but_lose_none(bot: RunningBot) -> None:
