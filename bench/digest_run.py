@@ -93,6 +93,7 @@ from bench.fleet import (
 )
 from bench.health_checks import (
     TEAM_ID,
+    GcPauses,
     LoopLag,
     RssWatch,
     connection_row,
@@ -665,6 +666,10 @@ class Result:
     loop_lag_p50_ms: float
     loop_lag_p99_ms: float
     loop_lag_max_ms: float
+    gc_collections: int
+    gc_pause_s: float
+    """The cyclic garbage collector's pauses over the run, in all."""
+    gc_longest_ms: float
     threads_after: int
 
 
@@ -684,6 +689,7 @@ class Timed:
     sampled_peak_mb: float
     peak_reset: bool
     lag_ms: tuple[float, float, float]  # p50, p99, max
+    gc_pauses: list[float]
     threads_after: int
 
 
@@ -735,7 +741,7 @@ async def timed_run(digests: Digests, emulator_pid: int, profile: Path | None) -
     emulator_cpu = cpu_seconds(emulator_pid)
     profiler = cProfile.Profile() if profile is not None else None
     async with LoopLag() as lag:
-        with RssWatch() as watch:
+        with RssWatch() as watch, GcPauses() as collections:
             started_at = time.time()
             (user, system), start = cpu_times(), time.perf_counter()
             if profiler is not None:
@@ -762,6 +768,7 @@ async def timed_run(digests: Digests, emulator_pid: int, profile: Path | None) -
         sampled_peak_mb=watch.highest_mb,
         peak_reset=reset,
         lag_ms=(lag.percentile_ms(50), lag.percentile_ms(99), lag.percentile_ms(100)),
+        gc_pauses=collections.pauses,
         threads_after=thread_count(os.getpid()),
     )
 
@@ -926,6 +933,9 @@ def judge(
         loop_lag_p50_ms=timed.lag_ms[0],
         loop_lag_p99_ms=timed.lag_ms[1],
         loop_lag_max_ms=timed.lag_ms[2],
+        gc_collections=len(timed.gc_pauses),
+        gc_pause_s=round(sum(timed.gc_pauses), 3),
+        gc_longest_ms=round(max(timed.gc_pauses, default=0.0) * 1000, 1),
         threads_after=timed.threads_after,
     )
 
@@ -1093,6 +1103,10 @@ def table(r: Result) -> str:
             "event loop lag in the run",
             f"p50 {r.loop_lag_p50_ms:g} ms, p99 {r.loop_lag_p99_ms:g} ms, "
             f"max {r.loop_lag_max_ms:g} ms",
+        ),
+        (
+            "garbage collections in the run",
+            f"{r.gc_collections}, {r.gc_pause_s:g} s in all, the longest {r.gc_longest_ms:g} ms",
         ),
         ("threads after the run", str(r.threads_after)),
     ]
