@@ -68,7 +68,7 @@ GC_YOUNG_THRESHOLD = 10_000
 Python's default is 700. Nearly everything a command or a digest makes is freed by
 reference counting, so at 700 the collector ran some 1,450 times in a 1,000-digest run and
 walked the survivors into the older generations, whose collections took most of its
-0.84–1.0 s there (15 % of the run's CPU). At 10,000: about 30 collections and 0.18–0.30 s
+0.78–1.0 s there (15 % of the run's CPU). At 10,000: about 30 collections and 0.16–0.30 s
 (bench/README.md, `digest_run`)."""
 
 
