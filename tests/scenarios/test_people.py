@@ -26,6 +26,7 @@ from bot.messages.ids import (
     REPLACE_PRIMARY,
     SHOW_STATUS,
 )
+from bot.staff import local_today
 from sandbox.fake_google import FakeGoogle, approve_consent
 from sandbox.fake_slack import (
     FakeSlack,
@@ -34,9 +35,9 @@ from sandbox.fake_slack import (
     button_urls,
     text_of,
 )
-from storage.models import Booking, ConnectionState, Customer, Member
+from storage.models import Booking, ConnectionState, Customer, Member, utcnow
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM, RunningBot, serve_bot
-from tests.helpers import wait_until
+from tests.helpers import eventually, wait_until
 from tests.scenarios import flows
 from tests.scenarios.flows import command, rows
 
@@ -439,6 +440,22 @@ async def test_the_onboarder_is_absent_from_every_staff_list(bot: RunningBot) ->
     _, count = await bot.services.onboarding.remind(await customer(bot), by=SAM)
     reminder = channel_texts(bot)[-1]
     assert count == 2 and f"<@{SAM}>" not in reminder.splitlines()[0]
+
+
+async def test_an_external_owner_posts_today_s_digest_by_mention(bot: RunningBot) -> None:
+    await connect_by_mention(bot, OLIVIA, PRIMARY_EMAIL, primary=True)
+    await connect_by_mention(bot, ALICE, "alice@acme-photo.com")
+
+    await say(bot, OLIVIA, "digest now")
+    posted = await wait_until(
+        lambda: [t for t in channel_texts(bot) if "Today's availability" in t], timeout=10
+    )
+    assert len(posted) == 1, "one digest"
+    assert f"<@{ALICE}>" in posted[0] and f"<@{SAM}>" not in posted[0]
+    assert f"<@{BOB}>" in posted[0].split("Not connected yet")[-1]
+    shop = await customer(bot)
+    today = local_today(shop, utcnow())
+    await eventually(lambda: bot.services.digest_store.sent_on(shop.id, today))  # counted
 
 
 async def test_a_restarted_bot_asks_slack_only_about_the_people_it_must_tell_apart(
