@@ -1205,7 +1205,8 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         help="diagnosis: run under cProfile and write its stats here (inflates the CPU)",
     )
     args = parser.parse_args(argv)
-    if min(args.customers, args.staff, args.concurrency, args.under_way or 1) < 1:
+    under_way = 1 if args.under_way is None else args.under_way
+    if min(args.customers, args.staff, args.concurrency, under_way) < 1:
         parser.error("--customers, --staff, --concurrency and --under-way must be ≥ 1")
     if args.latency < 0:
         parser.error("--latency must be ≥ 0")
