@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from bot.messages.ids import BOOK_MODAL
 from sandbox.fake_google import approve_consent
-from sandbox.fake_slack import button_urls, text_of
+from sandbox.fake_slack import SentRequest, button_urls, text_of
 from storage.models import Booking, Customer
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot
 from tests.helpers import wait_until
@@ -172,14 +172,39 @@ async def answered(bot: RunningBot, text: str, *, user: str = OWNER) -> dict[str
     return answer
 
 
-async def mention(bot: RunningBot, text: str, *, user: str = OWNER) -> dict[str, Any]:
-    """`@Tonomo text` in the channel; the first answer only `user` sees."""
-    before = len(bot.slack.ephemerals(CHANNEL, user))
+async def say(
+    bot: RunningBot,
+    text: str,
+    *,
+    user: str = OWNER,
+    channel: str = CHANNEL,
+    thread_ts: str | None = None,
+) -> SentRequest:
+    """`@Tonomo text`, only sent (its answer goes to the channel, or the caller waits for
+    it): Slack's delivery of it to the bot, acked, to deliver again if need be."""
     _, sent = await bot.slack.send_message(
-        bot.events_url, user_id=user, channel_id=CHANNEL, text=f"<@{bot.slack.bot_user_id}> {text}"
+        bot.events_url,
+        user_id=user,
+        channel_id=channel,
+        text=f"<@{bot.slack.bot_user_id}> {text}",
+        thread_ts=thread_ts,
     )
-    assert sent is not None and sent.status == 200
-    answers = await wait_until(lambda: bot.slack.ephemerals(CHANNEL, user)[before:], timeout=10)
+    assert sent is not None and sent.status == 200, sent
+    return sent
+
+
+async def mention(
+    bot: RunningBot,
+    text: str,
+    *,
+    user: str = OWNER,
+    channel: str = CHANNEL,
+    thread_ts: str | None = None,
+) -> dict[str, Any]:
+    """`@Tonomo text` in the channel; the first answer only `user` sees."""
+    before = len(bot.slack.ephemerals(channel, user))
+    await say(bot, text, user=user, channel=channel, thread_ts=thread_ts)
+    answers = await wait_until(lambda: bot.slack.ephemerals(channel, user)[before:], timeout=10)
     return answers[0]
 
 

@@ -103,39 +103,15 @@ async def shared_channel(google: FakeGoogle, database_url: str) -> AsyncIterator
 
 
 async def mention(
-    bot: RunningBot,
-    user: str,
-    text: str,
-    *,
-    channel: str = CHANNEL,
-    thread_ts: str | None = None,
+    bot: RunningBot, user: str, text: str, *, thread_ts: str | None = None
 ) -> dict[str, Any]:
-    """`@Tonomo text` in the channel; the ephemeral answer only `user` sees."""
-    before = len(bot.slack.ephemerals(channel, user))
-    await say(bot, user, text, channel=channel, thread_ts=thread_ts)
-    answers = await wait_until(lambda: bot.slack.ephemerals(channel, user)[before:], timeout=10)
-    return answers[0]
+    """`@Tonomo text` in the shared channel; the answer only `user` sees."""
+    return await flows.mention(bot, text, user=user, channel=CHANNEL, thread_ts=thread_ts)
 
 
-async def say(
-    bot: RunningBot,
-    user: str,
-    text: str,
-    *,
-    channel: str = CHANNEL,
-    thread_ts: str | None = None,
-) -> SentRequest:
-    """`@Tonomo text`, only sent (its answer goes to the channel, or the caller waits for
-    it): Slack's delivery of it to the bot, acked, to deliver again if need be."""
-    _, sent = await bot.slack.send_message(
-        bot.events_url,
-        user_id=user,
-        channel_id=channel,
-        text=f"<@{bot.slack.bot_user_id}> {text}",
-        thread_ts=thread_ts,
-    )
-    assert sent is not None and sent.status == 200, sent
-    return sent
+async def say(bot: RunningBot, user: str, text: str) -> SentRequest:
+    """`@Tonomo text` in the shared channel, only sent (`flows.say`)."""
+    return await flows.say(bot, text, user=user, channel=CHANNEL)
 
 
 async def sign_in(bot: RunningBot, answer: dict[str, Any], email: str) -> str:
