@@ -157,10 +157,6 @@ class Options:
     """Digests under way at once, when not the bot's `UNDER_WAY` × `concurrency`."""
 
     @property
-    def digests_under_way(self) -> int:
-        return UNDER_WAY * self.concurrency if self.under_way is None else self.under_way
-
-    @property
     def slack_s(self) -> float:
         return self.latency if self.slack_latency is None else self.slack_latency
 
@@ -690,6 +686,8 @@ class Timed:
     peak_reset: bool
     lag_ms: tuple[float, float, float]  # p50, p99, max
     gc_pauses: list[float]
+    under_way: int
+    """The run's digests under way at once (`Digests.under_way`)."""
     threads_after: int
 
 
@@ -713,7 +711,7 @@ async def warm_directory(services: Services, channels: list[Channel]) -> None:
         await asyncio.gather(*(services.directory.user(p) for p in some))
 
 
-def stopped_digests(services: Services, concurrency: int, under_way: int) -> Digests:
+def stopped_digests(services: Services, concurrency: int, under_way: int | None) -> Digests:
     """`services.digests` as `build_services` wires it, with its clock stopped at CLOCK."""
     return Digests(
         digests=services.digest_store,
@@ -769,6 +767,7 @@ async def timed_run(digests: Digests, emulator_pid: int, profile: Path | None) -
         peak_reset=reset,
         lag_ms=(lag.percentile_ms(50), lag.percentile_ms(99), lag.percentile_ms(100)),
         gc_pauses=collections.pauses,
+        under_way=digests.under_way,
         threads_after=thread_count(os.getpid()),
     )
 
@@ -881,7 +880,7 @@ def judge(
         shared=options.shared,
         google_limit=CALLS_AT_ONCE,
         digest_concurrency=options.concurrency,
-        digests_under_way=options.digests_under_way,
+        digests_under_way=timed.under_way,
         google_at_once=at_once,
         google_bound=options.google_bound,
         sent=timed.outcome.sent,
@@ -901,7 +900,7 @@ def judge(
             round(percentile(spans, 95), 3),
             round(max(spans), 3),
         ),
-        latency_floor_s=round(sum(time for _, time in runs) / options.digests_under_way, 2),
+        latency_floor_s=round(sum(time for _, time in runs) / timed.under_way, 2),
         slack_calls=slack,
         slack_calls_per_s=round(sum(slack.get(m, 0) for m in SLACK_METHODS) / wall, 1),
         google_calls=google,
@@ -990,7 +989,7 @@ async def measure(options: Options, child: Child, ports: Ports, work: Path) -> M
             before = await control.stats()
             freeze_start_up()  # as `app.py` does once the services are built
             timed = await timed_run(
-                stopped_digests(services, options.concurrency, options.digests_under_way),
+                stopped_digests(services, options.concurrency, options.under_way),
                 child.process.pid,
                 options.profile_path,
             )
@@ -1134,7 +1133,7 @@ def report(info: dict[str, Any], measured: Measured, options: Options) -> None:
                 "warm_directory": options.warm_directory,
                 "shared": options.shared,
                 "concurrency": options.concurrency,
-                "under_way": options.digests_under_way,
+                "under_way": measured.result.digests_under_way,
                 "seed": options.seed,
                 "database": measured.result.database,
                 "clock": CLOCK.isoformat(),

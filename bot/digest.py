@@ -245,7 +245,8 @@ class Digests:
         self._people = people
         self._clock = clock
         self._reading = asyncio.Semaphore(concurrency)
-        self._under_way = UNDER_WAY * concurrency if under_way is None else under_way
+        self.under_way = UNDER_WAY * concurrency if under_way is None else under_way
+        """Digests under way at once in a run (begun, not yet posted)."""
         self._part_pause = part_pause
         self._sending: set[asyncio.Future[Any]] = set()
         self._marks = SentMarks(digests.mark_sent_many, wait=MARK_WAIT)
@@ -285,7 +286,7 @@ class Digests:
                 await place.wait()
 
         try:
-            await asyncio.gather(*(composer() for _ in range(self._under_way)))
+            await asyncio.gather(*(composer() for _ in range(self.under_way)))
             if sending:
                 await asyncio.wait(set(sending))
         except asyncio.CancelledError:
