@@ -123,6 +123,7 @@ from bench.report import machine
 from bot.calendar.google import CALLS_AT_ONCE
 from bot.calendar.port import STAFF_SCOPES
 from bot.digest import CONCURRENCY as DIGEST_CONCURRENCY
+from bot.digest import UNDER_WAY
 from bot.health import LEASE
 from bot.messages.ids import RECONNECT
 from bot.scheduler import TICK_SECONDS
@@ -1347,6 +1348,7 @@ def report(info: dict[str, Any], results: list[PhaseFigures], options: Options) 
                 "health_concurrency": HEALTH_CONCURRENCY,
                 "google_calls_at_once": CALLS_AT_ONCE,
                 "digest_concurrency": DIGEST_CONCURRENCY,
+                "digests_under_way_per_reader": UNDER_WAY,
                 "lease_s": LEASE.total_seconds(),
                 "tick_s": TICK_SECONDS,
             },
