@@ -9,6 +9,7 @@ posting there (`Poster`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
@@ -336,8 +337,13 @@ class Directory:
         asking = self._asking.get(user_id)
         if asking is None:
             asking = self._asking[user_id] = asyncio.ensure_future(self._ask(user_id))
-            asking.add_done_callback(lambda _: self._asking.pop(user_id, None))
+            asking.add_done_callback(functools.partial(self._asked, user_id))
         return await asyncio.shield(asking)
+
+    def _asked(self, user_id: str, asking: asyncio.Future[SlackUser | None]) -> None:
+        self._asking.pop(user_id, None)
+        if not asking.cancelled():
+            asking.exception()  # seen: those who waited have it, or nobody waits any more
 
     async def _ask(self, user_id: str) -> SlackUser | None:
         async with self._limit:

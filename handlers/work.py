@@ -159,7 +159,9 @@ class AfterAck:
             context: AsyncBoltContext,
         ) -> None:
             await ack()
-            apologize = ephemeral(respond) if respond is not None else None
+            apologize = None
+            if respond is not None and respond.response_url is not None:
+                apologize = ephemeral(respond)  # (Bolt gives events a `respond` with no URL)
             self.start(
                 channel_of(body),
                 lambda: work(body, respond, client, context),

@@ -11,9 +11,11 @@ every other instance's writes (and a migration's DROP) would wait behind it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import asyncpg
+import pytest
 
 from bot.staff import local_today
 from handlers.work import RESTARTING
@@ -194,3 +196,24 @@ async def test_a_digest_posted_just_before_stopping_is_recorded_as_sent(
     stored = await bot.services.digest_store.sent_on(customer.id, day)
     assert stored is not None and stored.message_ts == digest["ts"]
     await bot.services.engine.dispose()
+
+
+async def test_an_event_cut_off_by_shutdown_is_cancelled_quietly(
+    google: FakeGoogle, slack: FakeSlack, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An event has nobody to answer (Bolt's `respond` for it has no `response_url`): its
+    work is cancelled without trying to apologize, and without a warning of failing to."""
+    async with serve_bot(google, slack, database_url, shutdown_grace=0) as bot:
+        slack.add_user("U0CAROL", name="carol")
+        slack.add_member(CHANNEL, "U0CAROL")
+        slack.faults.latency = 2.0  # `users.info` about her is still under way at the stop
+        event = {"type": "member_joined_channel", "user": "U0CAROL", "channel": CHANNEL}
+        sent = await slack.send_event(bot.events_url, event | {"channel_type": "G"})
+        assert sent.status == 200
+        await wait_until(lambda: slack.requests.matching(r"^/api/users\.info$"))
+        before = len(slack.requests)
+    slack.faults.latency = 0
+    assert "shutting down: 1 pieces of work cancelled" in caplog.text
+    assert "could not say the work was cancelled" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(slack.requests) == before, "nothing sent to anyone after the stop"
