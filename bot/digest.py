@@ -30,6 +30,11 @@ posts are recorded as sent together too (`SentMarks`): each waits up to `MARK_WA
 others and for the write in flight, then goes in the next write with all that waited,
 its place among the digests under way already given to the next digest.
 
+The channel's members and whether it is shared, which a digest needs to name the
+people with no calendar connected, are kept on the customer's row from one digest to the
+next (`bot.people.kept_facts`, `CHANNEL_KEPT`), and read from Slack again once an event
+says they changed: a digest then asks Slack only to post.
+
 A channel that can't be posted in (not in it, archived, gone, app uninstalled) is
 paused by `Poster` and left out until it is back; `status` says why.
 """
@@ -49,7 +54,7 @@ from zoneinfo import ZoneInfo
 
 from bot.customers import clock_of
 from bot.messages.digest import DigestView, build_digest
-from bot.people import People
+from bot.people import People, kept_facts
 from bot.slack import Poster
 from bot.staff import (
     AvailabilityReport,
@@ -60,7 +65,7 @@ from bot.staff import (
 )
 from bot.together import beside
 from storage.models import Customer, utcnow
-from storage.repositories import DigestStore, Roster
+from storage.repositories import ChannelFacts, DigestStore, Roster
 from storage.repositories.digests import SentDigest
 
 logger = logging.getLogger(__name__)
@@ -124,6 +129,9 @@ class Stored:
     """How long their recent bookings were."""
     posting_problem: str = ""
     """Why its channel can't be posted in, as read with the rest ("" when it can)."""
+    channel: ChannelFacts | None = None
+    """The channel's members and sharing as kept from an earlier digest, if still trusted
+    (`kept_facts`); None: Slack is asked."""
 
 
 Due = tuple[Customer, date]
@@ -328,7 +336,11 @@ class Digests:
         rosters = await self._staff.rosters([(customer, [day]) for customer, day in due])
         lengths = await self._digests.recent_booking_lengths(list(rosters))
         problems = await self._poster.posting_problems([customer for customer, _ in due])
-        return {i: Stored(roster, lengths[i], problems[i]) for i, roster in rosters.items()}
+        now = self._clock()
+        kept = {customer.id: kept_facts(customer, now) for customer, _ in due}
+        return {
+            i: Stored(roster, lengths[i], problems[i], kept[i]) for i, roster in rosters.items()
+        }
 
     def _start_sending(
         self, customer: Customer, day: date, ahead: ReadAhead, posted: Callable[[], None]
@@ -392,7 +404,8 @@ class Digests:
         record: bool,
         posted: Callable[[], None] = lambda: None,
     ) -> bool:
-        messages = build_digest(await self.compose(customer, day, stored), clock=clock_of(customer))
+        view, read = await self.compose(customer, day, stored)
+        messages = build_digest(view, clock=clock_of(customer))
         first_ts = None
         for n, message in enumerate(messages):
             if n:
@@ -407,34 +420,48 @@ class Digests:
                 await self._digests.release(customer.id, day)
             return False
         if record:
-            await self._marks.mark(SentDigest(customer.id, day, self._clock(), first_ts))
+            await self._marks.mark(SentDigest(customer.id, day, self._clock(), first_ts, read))
         logger.info("digest for customer %s (%s) posted", customer.id, day)
         return True
 
-    async def compose(self, customer: Customer, day: date, stored: Stored) -> DigestView:
-        """Everything the day's digest says: the calendars and the channel read now, the
-        channel's people from Slack while Google answers."""
+    async def compose(
+        self, customer: Customer, day: date, stored: Stored
+    ) -> tuple[DigestView, ChannelFacts | None]:
+        """Everything the day's digest says: the calendars read now, the channel's people
+        while Google answers (from the facts kept, else from Slack); and the channel's
+        facts if they were read from Slack, to keep."""
         now = self._clock()
         roster = stored.roster
-        # Everyone of the customer in the channel with no calendar of their own is named,
-        # whoever connected the primary calendar (a shared account, not theirs) included.
-        report, people = await beside(
-            self._read_calendars(customer, day, now, roster),
-            self._people.staff_in(
-                customer, known_people=roster.connected_staff, members=roster.members
-            ),
+
+        async def channel_people() -> tuple[list[str] | None, ChannelFacts | None]:
+            facts, read = stored.channel, None
+            if facts is None:
+                facts = read = await self._people.read_facts(customer, now)
+            if facts is None:
+                return None, None  # Slack won't list the channel
+            # Everyone of the customer in the channel with no calendar of their own is
+            # named, whoever connected the primary calendar (a shared account) included.
+            people = await self._people.staff_in(
+                customer, known_people=roster.connected_staff, members=roster.members, facts=facts
+            )
+            return people, read
+
+        report, found = await beside(
+            self._read_calendars(customer, day, now, roster), channel_people()
         )
+        people, read = found or (None, None)
         if people is not None:
             connected = [each.person for each in report.people]
             report = replace(
                 report, not_connected=not_connected_among(people, connected, roster.members)
             )
-        return DigestView(
+        view = DigestView(
             report=report,
             day=day,
             shoot=usual_length(stored.lengths),
             not_connected=None if people is None else list(report.not_connected),
         )
+        return view, read
 
     async def _read_calendars(
         self, customer: Customer, day: date, now: datetime, roster: Roster

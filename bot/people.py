@@ -39,18 +39,27 @@ import logging
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from bot import commands
 from bot.slack import Directory, SlackUser
 from bot.together import together
 from storage.models import ConnectionKind, Customer, Member
-from storage.repositories import Store
+from storage.repositories import ChannelFacts, Store
 
 logger = logging.getLogger(__name__)
 
 MIXED_KEPT = 60.0
 """Seconds a channel's sharing and guests, as read from Slack, are trusted (member joins
-and leaves forget them at once: `People.forget_channel`)."""
+and leaves forget them at once: `People.channel_changed`)."""
+CHANNEL_KEPT = timedelta(days=7)
+"""How long a digest trusts the channel's members and sharing as it last read them
+(`ChannelFacts`). Slack's events say when they change (`member_joined_channel`,
+`member_left_channel`, `channel_shared`, `channel_unshared`), on whichever instance gets
+them, and the facts are then read afresh; this bounds what an outage's missed events can
+leave wrong. Each digest reading them asked Slack twice (`conversations.members`,
+`conversations.info`): at 10,000 channels in one workspace, 20,000 calls a day of
+Slack's rate tiers 3 and 4, and about a tenth of a digest's CPU."""
 
 
 class Role(enum.StrEnum):
@@ -201,6 +210,20 @@ def set_roles_of(members: Sequence[Member]) -> dict[str, Role]:
     }
 
 
+def kept_facts(customer: Customer, now: datetime) -> ChannelFacts | None:
+    """The channel's facts kept on the customer's row, if still to be trusted: read within
+    `CHANNEL_KEPT`, and after the last change an event reported."""
+    read_at = customer.channel_read_at
+    if customer.channel_members is None or customer.channel_ext_shared is None or not read_at:
+        return None
+    changed_at = customer.channel_changed_at
+    if (changed_at is not None and changed_at >= read_at) or now - read_at > CHANNEL_KEPT:
+        return None
+    return ChannelFacts(
+        tuple(customer.channel_members.split()), customer.channel_ext_shared, read_at
+    )
+
+
 class People:
     """Roles and permissions for the bot's doors, from Slack's facts and the database."""
 
@@ -217,9 +240,23 @@ class People:
         self._mixed_seen: dict[str, tuple[float, bool]] = {}
         """Per channel: whether it is mixed, and when that was read."""
 
-    def forget_channel(self, channel_id: str) -> None:
-        """Someone joined or left the channel: read its people afresh next time."""
+    async def channel_changed(self, channel_id: str, at: datetime) -> None:
+        """Someone joined or left the channel, or its sharing changed: its people are read
+        afresh next time, by this instance and by every other (the facts kept for the
+        digests are dropped in the database)."""
         self._mixed_seen.pop(channel_id, None)
+        await self._store.channel_changed(channel_id, at)
+
+    async def read_facts(self, customer: Customer, at: datetime) -> ChannelFacts | None:
+        """The channel's facts from Slack now (asked at `at`); None if Slack won't list its
+        members (and whether it is shared None if Slack won't say)."""
+        members, info = await together(
+            self._directory.members_of(customer.channel_id),
+            self._directory.channel_info(customer.channel_id),
+        )
+        if members is None:
+            return None
+        return ChannelFacts(tuple(members), None if info is None else info.ext_shared, at)
 
     async def channel(
         self,
@@ -227,36 +264,46 @@ class People:
         *,
         members: Sequence[Member] | None = None,
         in_channel: Sequence[str] | None = None,
+        ext_shared: bool | None = None,
     ) -> Channel:
         """The facts of the customer's channel that roles are decided from. `members` are
-        the customer's member rows (at least those whose role the settings set) and
-        `in_channel` the channel's members in Slack (`Directory.members_of`), when the
-        caller has just read them."""
+        the customer's member rows (at least those whose role the settings set),
+        `in_channel` the channel's members in Slack (`Directory.members_of`) and
+        `ext_shared` whether it is shared, when the caller has just read them."""
         if members is None:
             members = await self._store.list_members(customer.id)
         return Channel(
             install_team=customer.team_id,
-            mixed=await self._mixed(customer, in_channel),
+            mixed=await self._mixed(customer, in_channel, ext_shared),
             owner=customer.owner_user_id,
             set_roles=set_roles_of(members),
         )
 
-    async def _mixed(self, customer: Customer, in_channel: Sequence[str] | None = None) -> bool:
+    async def _mixed(
+        self,
+        customer: Customer,
+        in_channel: Sequence[str] | None = None,
+        ext_shared: bool | None = None,
+    ) -> bool:
         """Whether the channel has people of another organisation or guests: read from Slack
         at most once a `MIXED_KEPT` (and afresh after anyone joins or leaves)."""
         kept = self._mixed_seen.get(customer.channel_id)
         if kept is not None and self._clock() - kept[0] < MIXED_KEPT:
             return kept[1]
-        mixed = await self._read_mixed(customer, in_channel)
+        mixed = await self._read_mixed(customer, in_channel, ext_shared)
         self._mixed_seen[customer.channel_id] = (self._clock(), mixed)
         return mixed
 
-    async def _read_mixed(self, customer: Customer, in_channel: Sequence[str] | None) -> bool:
+    async def _read_mixed(
+        self, customer: Customer, in_channel: Sequence[str] | None, ext_shared: bool | None
+    ) -> bool:
         """A channel shared with another organisation is mixed whoever is in it, so Slack is
         asked about its people only when it is not (a guest, or a person of another
         organisation, would make it mixed)."""
-        info = await self._directory.channel_info(customer.channel_id)
-        if info is not None and info.ext_shared:
+        if ext_shared is None:
+            info = await self._directory.channel_info(customer.channel_id)
+            ext_shared = info is not None and info.ext_shared
+        if ext_shared:
             return True
         if in_channel is None:
             members = await self._directory.people_in(customer.channel_id)
@@ -297,22 +344,32 @@ class People:
         *,
         known_people: Collection[str] = (),
         members: Sequence[Member] | None = None,
+        facts: ChannelFacts | None = None,
     ) -> list[str] | None:
         """The channel's people who are the customer's (owner and staff: no onboarders, no
         bots), in channel order; None when Slack won't list the channel. `members` are the
-        customer's member rows, when the caller has just read them.
+        customer's member rows and `facts` the channel's, when the caller has them (else
+        Slack is asked).
 
         Members in `known_people` are taken as the customer's people without asking Slack
         about them: callers pass those they leave out of what they show anyway (the staff
         with a calendar connected, when naming those without one), so an onboarder among
         them does no harm, and a process's first digest run asks Slack about a channel's
         few others, not about everyone in it."""
-        in_channel = await self._directory.members_of(customer.channel_id)
-        if in_channel is None:
-            return None
+        if facts is None:
+            in_channel = await self._directory.members_of(customer.channel_id)
+            if in_channel is None:
+                return None
+        else:
+            in_channel = list(facts.members)
         people, channel = await together(
             self._directory.people_among(in_channel, known_people=known_people),
-            self.channel(customer, members=members, in_channel=in_channel),
+            self.channel(
+                customer,
+                members=members,
+                in_channel=in_channel,
+                ext_shared=None if facts is None else facts.ext_shared,
+            ),
         )
         users = await self._directory.users([p for p in people if p not in known_people])
         return [

@@ -1,4 +1,8 @@
-"""Events API listeners."""
+"""Events API listeners: the app removed from a workspace, and a channel shared with
+another organisation or no longer (`channel_shared`, `channel_unshared`, sent for the
+channels the bot is in; https://docs.slack.dev/reference/events/channel_shared). Sharing
+decides who is an onboarder, and digests keep whether a channel is shared: both are read
+afresh after either event."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.services import Services
 from handlers.work import AfterAck
+from storage.models import utcnow
 
 
 def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
@@ -19,7 +24,14 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         if ((body.get("event") or {}).get("tokens") or {}).get("bot"):
             await services.poster.stop_team(str(body.get("team_id", "")), "tokens_revoked")
 
+    async def sharing_changed(body: dict[str, Any], *_: Any) -> None:
+        channel_id = str((body.get("event") or {}).get("channel") or "")
+        if channel_id:
+            await services.people.channel_changed(channel_id, utcnow())
+
     app.event("app_uninstalled")(after_ack.listener(app_uninstalled))
+    app.event("channel_shared")(after_ack.listener(sharing_changed))
+    app.event("channel_unshared")(after_ack.listener(sharing_changed))
     app.event("tokens_revoked")(after_ack.listener(tokens_revoked))
 
 

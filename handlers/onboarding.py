@@ -22,6 +22,7 @@ from bot.services import Services
 from bot.slack import user_timezone
 from handlers import clicks
 from handlers.work import AfterAck
+from storage.models import utcnow
 
 
 def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
@@ -43,7 +44,7 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         user_id, inviter = str(event.get("user", "")), event.get("inviter")
         if not (team_id and channel_id and user_id) or channel_id.startswith("D"):
             return
-        services.people.forget_channel(channel_id)
+        await services.people.channel_changed(channel_id, utcnow())
         joined_is_bot = user_id == context.bot_user_id
         if not joined_is_bot and not await services.directory.is_person(user_id):
             return  # another app's bot: no welcome, and it is not on the checklist
@@ -75,7 +76,7 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         if event.get("user") == context.bot_user_id:
             return  # nothing can be posted or edited there any more
         channel_id = str(event.get("channel", ""))
-        services.people.forget_channel(channel_id)
+        await services.people.channel_changed(channel_id, utcnow())
         customer = await services.store.find_customer(
             context.team_id or str(body.get("team_id", "")), channel_id
         )

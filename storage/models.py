@@ -129,6 +129,16 @@ class Customer(Base):
     (`settings notice`)."""
     step_minutes: Mapped[int] = mapped_column(Integer, default=15)
     """The grid on which suggested and counted slots start (`settings step`)."""
+    channel_members: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """The channel's members as Slack last listed them for a digest (user ids, space
+    separated), kept between digests (`bot.people.ChannelFacts`); None when not kept."""
+    channel_ext_shared: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    """Whether Slack said then that the channel is shared with another organisation."""
+    channel_read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """When Slack was asked for the kept facts (before the answer)."""
+    channel_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """When an event last said the channel's people or sharing changed: facts read
+    before then are not kept."""
 
     members: Mapped[list[Member]] = relationship(
         back_populates="customer", cascade="all, delete-orphan"

@@ -31,7 +31,12 @@ from storage.repositories.connections import (
     RecordedChecks,
     RefreshedTokens,
 )
-from storage.repositories.customers import CustomerRepository, Roster, connected_staff
+from storage.repositories.customers import (
+    ChannelFacts,
+    CustomerRepository,
+    Roster,
+    connected_staff,
+)
 from storage.repositories.digests import DigestStore
 from storage.repositories.oauth import OAuthStateRepository
 from storage.repositories.store import Store
@@ -42,6 +47,7 @@ __all__ = [
     "BookingLoad",
     "BookingRepository",
     "BookingTransaction",
+    "ChannelFacts",
     "CheckOutcome",
     "ConnectionRepository",
     "CustomerRepository",

@@ -64,6 +64,19 @@ class Roster:
         return connected_staff(self.connections)
 
 
+@dataclass(frozen=True)
+class ChannelFacts:
+    """What Slack said of a customer's channel: its members (people, bots…) and whether it
+    is shared with another organisation, and when it was asked. Kept on the customer's row
+    between digests (`DigestStore.mark_sent_many`) until an event says they changed
+    (`CustomerRepository.channel_changed`)."""
+
+    members: tuple[str, ...]
+    ext_shared: bool | None
+    """None when Slack would not say (such facts are not kept)."""
+    read_at: datetime
+
+
 class CustomerRepository(Repository):
     """`customers`, `members` and `slack_teams` (workspace posting pauses)."""
 
@@ -195,6 +208,22 @@ class CustomerRepository(Repository):
             return
         async with self._sessions.begin() as session:
             await session.execute(update(Customer).where(Customer.id == customer_id).values(values))
+
+    async def channel_changed(self, channel_id: str, at: datetime) -> None:
+        """An event said the channel's people or sharing changed at `at`: its kept facts
+        are dropped, and facts read before then are not kept afterwards. By channel alone:
+        a channel's id is the same in every organisation it is shared with."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Customer)
+                .where(Customer.channel_id == channel_id)
+                .values(
+                    channel_members=None,
+                    channel_ext_shared=None,
+                    channel_read_at=None,
+                    channel_changed_at=at,
+                )
+            )
 
     async def set_checklist_ts(self, customer_id: int, ts: str) -> None:
         """The onboarding checklist now lives in message `ts` (the latest one posted)."""

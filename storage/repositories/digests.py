@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Booking, BookingStatus, Customer, Digest, SlackTeam
 from storage.repositories.base import Repository
+from storage.repositories.customers import ChannelFacts
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class SentDigest:
     day: date
     at: datetime
     ts: str
+    channel: ChannelFacts | None = None
+    """The channel's facts as the digest read them from Slack, to keep (None: none read)."""
 
 
 class DigestStore(Repository):
@@ -130,10 +133,13 @@ class DigestStore(Repository):
             )
 
     async def mark_sent_many(self, sent: Sequence[SentDigest]) -> None:
-        """`mark_sent` of many digests in one transaction (one statement, many rows)."""
+        """`mark_sent` of many digests in one transaction (one statement, many rows), and
+        the channel facts they read kept (one more), unless an event said since that the
+        channel changed."""
         if not sent:
             return
         table = _DIGESTS
+        read = [s for s in sent if s.channel is not None and s.channel.ext_shared is not None]
         async with self._sessions.begin() as session:
             await session.execute(
                 update(table)
@@ -144,6 +150,33 @@ class DigestStore(Repository):
                 .values(sent_at=bindparam("at"), message_ts=bindparam("ts"), claimed_until=None),
                 [{"customer": s.customer_id, "day": s.day, "at": s.at, "ts": s.ts} for s in sent],
             )
+            if read:
+                customers = _CUSTOMERS
+                await session.execute(
+                    update(customers)
+                    .where(
+                        customers.c.id == bindparam("customer"),
+                        or_(
+                            customers.c.channel_changed_at.is_(None),
+                            customers.c.channel_changed_at < bindparam("read_at"),
+                        ),
+                    )
+                    .values(
+                        channel_members=bindparam("members"),
+                        channel_ext_shared=bindparam("ext_shared"),
+                        channel_read_at=bindparam("read_at"),
+                    ),
+                    [
+                        {
+                            "customer": s.customer_id,
+                            "members": " ".join(s.channel.members),
+                            "ext_shared": s.channel.ext_shared,
+                            "read_at": s.channel.read_at,
+                        }
+                        for s in read
+                        if s.channel is not None
+                    ],
+                )
 
     async def release(self, customer_id: int, day: date) -> None:
         """Give a claim back unsent, so the next round tries again."""
@@ -221,7 +254,8 @@ class DigestStore(Repository):
 
 
 _DIGESTS = cast(Table, Digest.__table__)
-"""The table, for statements run once with many rows of parameters (executemany)."""
+_CUSTOMERS = cast(Table, Customer.__table__)
+"""The tables, for statements run once with many rows of parameters (executemany)."""
 
 
 def _upsert(session: AsyncSession) -> Callable[[type[Digest]], postgresql.Insert | sqlite.Insert]:

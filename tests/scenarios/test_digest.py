@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time as clock
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -26,7 +26,7 @@ from tests.conftest import (
     RunningBot,
     serve_bot,
 )
-from tests.helpers import most_at_once, wait_until
+from tests.helpers import eventually, most_at_once, wait_until
 from tests.scenarios.flows import (
     ALICE_EMAIL,
     NEW_YORK,
@@ -91,7 +91,7 @@ async def test_the_digest_says_who_is_free_how_many_shoots_fit_and_who_is_missin
 ) -> None:
     day = next_working_day()
     team.google.add_event(ALICE_EMAIL, start=at(day, 9), end=at(day, 12), summary="Shoot")
-    team.services.people.forget_channel(CHANNEL)  # whether it is shared is read afresh too
+    await team.services.people.channel_changed(CHANNEL, datetime.now(UTC))  # read afresh
     listed = len(team.slack.requests.matching("/api/conversations.members$"))
     result = await digests_at(team, at(day, 7)).run_due()
     assert result.sent == 1
@@ -113,7 +113,7 @@ async def test_the_digest_says_who_is_free_how_many_shoots_fit_and_who_is_missin
 
 
 async def test_the_channel_s_people_are_listed_while_google_answers(team: RunningBot) -> None:
-    team.services.people.forget_channel(CHANNEL)
+    await team.services.people.channel_changed(CHANNEL, datetime.now(UTC))
     team.slack.faults.latency = 0.3
     began = clock.time()
     try:
@@ -125,6 +125,114 @@ async def test_the_channel_s_people_are_listed_while_google_answers(team: Runnin
         r for r in team.slack.requests.matching("/api/conversations.members$") if r.at >= began
     ]
     assert read.at < listed.at + 0.3, "the calendars are read before Slack has answered"
+
+
+def working_day_after(day: date) -> date:
+    day += timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+def lookups(bot: RunningBot) -> int:
+    """Slack asked about the channel: its members, or whether it is shared."""
+    return len(bot.slack.requests.matching(r"^/api/conversations\.(members|info)$"))
+
+
+def not_connected_in(digest: dict[str, Any]) -> str:
+    (line,) = [ln for ln in text_of(digest).splitlines() if "Not connected yet:" in ln]
+    return line
+
+
+async def test_the_next_day_s_digest_asks_slack_only_to_post(team: RunningBot) -> None:
+    """The channel's members and sharing, read by one day's digest, are kept for the next:
+    it names the same people without asking Slack about the channel."""
+    first = next_working_day()
+    assert (await digests_at(team, at(first, 7)).run_due()).sent == 1
+    asked = lookups(team)
+    customer = await team.services.store.find_customer(TEAM, CHANNEL)
+    assert customer is not None and customer.channel_members is not None
+    assert {OWNER, ALICE, BOB} <= set(customer.channel_members.split())
+    assert customer.channel_ext_shared is False
+
+    assert (await digests_at(team, at(working_day_after(first), 7)).run_due()).sent == 1
+    assert lookups(team) == asked, "no conversations.members, no conversations.info"
+    yesterday, today = digests_in(team)
+    assert not_connected_in(today) == not_connected_in(yesterday)
+    assert f"<@{BOB}>" in not_connected_in(today) and f"<@{ALICE}>: " in text_of(today)
+
+
+async def test_someone_who_left_is_not_named_the_next_day_whichever_instance_heard_it(
+    team: RunningBot, database_url: str
+) -> None:
+    first = next_working_day()
+    assert (await digests_at(team, at(first, 7)).run_due()).sent == 1
+    asked = lookups(team)
+    async with serve_bot(team.google, team.slack, database_url) as other:
+        team.slack.remove_member(CHANNEL, BOB)
+        event = {"type": "member_left_channel", "user": BOB, "channel": CHANNEL}
+        sent = await team.slack.send_event(other.events_url, event | {"team": TEAM})
+        assert sent.status == 200
+
+        async def dropped() -> bool:
+            customer = await team.services.store.find_customer(TEAM, CHANNEL)
+            return customer is not None and customer.channel_members is None
+
+        await eventually(dropped)
+    assert (await digests_at(team, at(working_day_after(first), 7)).run_due()).sent == 1
+    assert lookups(team) == asked + 2, "the channel read afresh"
+    _, today = digests_in(team)
+    assert f"<@{BOB}>" not in text_of(today) and f"<@{OWNER}>" in not_connected_in(today)
+
+
+async def test_a_channel_shared_since_is_read_afresh(team: RunningBot) -> None:
+    first = next_working_day()
+    assert (await digests_at(team, at(first, 7)).run_due()).sent == 1
+    event = {"type": "channel_shared", "connected_team_id": "E0OTHER", "channel": CHANNEL}
+    assert (await team.slack.send_event(team.events_url, event)).status == 200
+
+    async def changed() -> bool:
+        customer = await team.services.store.find_customer(TEAM, CHANNEL)
+        return customer is not None and customer.channel_changed_at is not None
+
+    await eventually(changed)
+    infos = len(team.slack.requests.matching(r"^/api/conversations\.info$"))
+    assert (await digests_at(team, at(working_day_after(first), 7)).run_due()).sent == 1
+    assert len(team.slack.requests.matching(r"^/api/conversations\.info$")) == infos + 1
+    customer = await team.services.store.find_customer(TEAM, CHANNEL)
+    assert customer is not None and customer.channel_members is not None, "kept again"
+
+
+async def test_what_slack_would_not_say_is_not_kept(team: RunningBot) -> None:
+    """`conversations.info` failing: the digest names the people with no calendar as
+    before (the channel taken as not shared), and is posted; nothing is kept, so the next
+    day asks again. `conversations.members` failing: posted without them, nothing kept."""
+    first, second = next_working_day(), working_day_after(next_working_day())
+    team.slack.server_error("conversations.info", times=None)
+    try:
+        assert (await digests_at(team, at(first, 7)).run_due()).sent == 1
+    finally:
+        team.slack.faults.clear()
+    (digest,) = digests_in(team)
+    assert f"<@{BOB}>" in not_connected_in(digest)
+    customer = await team.services.store.find_customer(TEAM, CHANNEL)
+    assert customer is not None and customer.channel_members is None, "nothing kept"
+
+    team.slack.server_error("conversations.members", times=None)
+    try:
+        assert (await digests_at(team, at(second, 7)).run_due()).sent == 1
+    finally:
+        team.slack.faults.clear()
+    _, digest = digests_in(team)
+    assert "Not connected yet" not in text_of(digest) and f"<@{ALICE}>: " in text_of(digest)
+    customer = await team.services.store.find_customer(TEAM, CHANNEL)
+    assert customer is not None and customer.channel_members is None, "still nothing kept"
+
+    third = working_day_after(second)
+    asked = lookups(team)
+    assert (await digests_at(team, at(third, 7)).run_due()).sent == 1
+    assert lookups(team) == asked + 2, "asked again"
+    assert f"<@{BOB}>" in not_connected_in(digests_in(team)[-1])
 
 
 async def test_once_a_day_at_its_time_and_late_rather_than_never(team: RunningBot) -> None:
