@@ -240,12 +240,12 @@ class People:
         self._mixed_seen: dict[str, tuple[float, bool]] = {}
         """Per channel: whether it is mixed, and when that was read."""
 
-    async def channel_changed(self, channel_id: str, at: datetime) -> None:
-        """Someone joined or left the channel, or its sharing changed: its people are read
-        afresh next time, by this instance and by every other (the facts kept for the
-        digests are dropped in the database)."""
+    async def channel_changed(self, team_id: str, channel_id: str, at: datetime) -> None:
+        """Someone joined or left the channel, or its sharing changed (`team_id` the
+        installing workspace): its people are read afresh next time, by this instance and
+        by every other (the facts kept for the digests are dropped in the database)."""
         self._mixed_seen.pop(channel_id, None)
-        await self._store.channel_changed(channel_id, at)
+        await self._store.channel_changed(team_id, channel_id, at)
 
     async def read_facts(self, customer: Customer, at: datetime) -> ChannelFacts | None:
         """The channel's facts from Slack now (asked at `at`); None if Slack won't list its

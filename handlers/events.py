@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.services import Services
 from handlers.work import AfterAck
@@ -24,10 +24,14 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         if ((body.get("event") or {}).get("tokens") or {}).get("bot"):
             await services.poster.stop_team(str(body.get("team_id", "")), "tokens_revoked")
 
-    async def sharing_changed(body: dict[str, Any], *_: Any) -> None:
+    async def sharing_changed(
+        body: dict[str, Any], _respond: Any, _client: Any, context: AsyncBoltContext
+    ) -> None:
+        # The installing workspace, as for member events (Bolt reads it from authorizations).
+        team_id = context.team_id or str(body.get("team_id", ""))
         channel_id = str((body.get("event") or {}).get("channel") or "")
-        if channel_id:
-            await services.people.channel_changed(channel_id, utcnow())
+        if team_id and channel_id:
+            await services.people.channel_changed(team_id, channel_id, utcnow())
 
     app.event("app_uninstalled")(after_ack.listener(app_uninstalled))
     app.event("channel_shared")(after_ack.listener(sharing_changed))

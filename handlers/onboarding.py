@@ -44,7 +44,7 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         user_id, inviter = str(event.get("user", "")), event.get("inviter")
         if not (team_id and channel_id and user_id) or channel_id.startswith("D"):
             return
-        await services.people.channel_changed(channel_id, utcnow())
+        await services.people.channel_changed(team_id, channel_id, utcnow())
         joined_is_bot = user_id == context.bot_user_id
         if not joined_is_bot and not await services.directory.is_person(user_id):
             return  # another app's bot: no welcome, and it is not on the checklist
@@ -75,11 +75,10 @@ def register(app: AsyncApp, services: Services, after_ack: AfterAck) -> None:
         event = body["event"]
         if event.get("user") == context.bot_user_id:
             return  # nothing can be posted or edited there any more
+        team_id = context.team_id or str(body.get("team_id", ""))
         channel_id = str(event.get("channel", ""))
-        await services.people.channel_changed(channel_id, utcnow())
-        customer = await services.store.find_customer(
-            context.team_id or str(body.get("team_id", "")), channel_id
-        )
+        await services.people.channel_changed(team_id, channel_id, utcnow())
+        customer = await services.store.find_customer(team_id, channel_id)
         if customer is not None:
             await services.onboarding.refresh(customer)
 

@@ -96,7 +96,7 @@ async def test_facts_are_kept_with_the_sent_mark_and_dropped_on_a_change(
         for i in ids:
             assert await digests.claim(i, DAY, now=NOW, until=NOW + timedelta(minutes=5))
         read_at = NOW - timedelta(seconds=2)
-        await store.channel_changed("C2", NOW - timedelta(seconds=1))  # while C2 was read
+        await store.channel_changed("T1", "C2", NOW - timedelta(seconds=1))  # while C2 was read
         facts = ChannelFacts(("U1", "U2"), False, read_at)
         await digests.mark_sent_many(
             [
@@ -112,7 +112,9 @@ async def test_facts_are_kept_with_the_sent_mark_and_dropped_on_a_change(
         assert await kept_of(store, ids[2]) is None, "read before the change: not kept"
         assert await kept_of(store, ids[3]) is None, "Slack did not say if it is shared"
 
-        await store.channel_changed("C0", NOW)
+        await store.channel_changed("T9", "C0", NOW)  # another workspace's
+        assert await kept_of(store, ids[0]) == facts
+        await store.channel_changed("T1", "C0", NOW)
         assert await kept_of(store, ids[0]) is None
         customer = await store.get_customer(ids[0])
         assert customer is not None and customer.channel_members is None

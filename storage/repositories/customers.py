@@ -209,14 +209,13 @@ class CustomerRepository(Repository):
         async with self._sessions.begin() as session:
             await session.execute(update(Customer).where(Customer.id == customer_id).values(values))
 
-    async def channel_changed(self, channel_id: str, at: datetime) -> None:
+    async def channel_changed(self, team_id: str, channel_id: str, at: datetime) -> None:
         """An event said the channel's people or sharing changed at `at`: its kept facts
-        are dropped, and facts read before then are not kept afterwards. By channel alone:
-        a channel's id is the same in every organisation it is shared with."""
+        are dropped, and facts read before then are not kept afterwards."""
         async with self._sessions.begin() as session:
             await session.execute(
                 update(Customer)
-                .where(Customer.channel_id == channel_id)
+                .where(Customer.team_id == team_id, Customer.channel_id == channel_id)
                 .values(
                     channel_members=None,
                     channel_ext_shared=None,

@@ -91,7 +91,7 @@ async def test_the_digest_says_who_is_free_how_many_shoots_fit_and_who_is_missin
 ) -> None:
     day = next_working_day()
     team.google.add_event(ALICE_EMAIL, start=at(day, 9), end=at(day, 12), summary="Shoot")
-    await team.services.people.channel_changed(CHANNEL, datetime.now(UTC))  # read afresh
+    await team.services.people.channel_changed(TEAM, CHANNEL, datetime.now(UTC))  # read afresh
     listed = len(team.slack.requests.matching("/api/conversations.members$"))
     result = await digests_at(team, at(day, 7)).run_due()
     assert result.sent == 1
@@ -113,7 +113,7 @@ async def test_the_digest_says_who_is_free_how_many_shoots_fit_and_who_is_missin
 
 
 async def test_the_channel_s_people_are_listed_while_google_answers(team: RunningBot) -> None:
-    await team.services.people.channel_changed(CHANNEL, datetime.now(UTC))
+    await team.services.people.channel_changed(TEAM, CHANNEL, datetime.now(UTC))
     team.slack.faults.latency = 0.3
     began = clock.time()
     try:
@@ -185,7 +185,7 @@ async def test_someone_who_left_is_not_named_the_next_day_whichever_instance_hea
     assert f"<@{BOB}>" not in text_of(today) and f"<@{OWNER}>" in not_connected_in(today)
 
 
-async def test_a_channel_shared_since_is_read_afresh(team: RunningBot) -> None:
+async def test_a_channel_shared_or_unshared_since_is_read_afresh(team: RunningBot) -> None:
     first = next_working_day()
     assert (await digests_at(team, at(first, 7)).run_due()).sent == 1
     event = {"type": "channel_shared", "connected_team_id": "E0OTHER", "channel": CHANNEL}
@@ -201,6 +201,19 @@ async def test_a_channel_shared_since_is_read_afresh(team: RunningBot) -> None:
     assert len(team.slack.requests.matching(r"^/api/conversations\.info$")) == infos + 1
     customer = await team.services.store.find_customer(TEAM, CHANNEL)
     assert customer is not None and customer.channel_members is not None, "kept again"
+
+    # Unshared without saying which channel (a malformed event): acknowledged, and the bot
+    # goes on to hear the next one.
+    odd = {"type": "channel_unshared", "previously_connected_team_id": "E0OTHER"}
+    assert (await team.slack.send_event(team.events_url, odd)).status == 200
+    unshared = odd | {"channel": CHANNEL, "is_ext_shared": False}
+    assert (await team.slack.send_event(team.events_url, unshared)).status == 200
+
+    async def dropped() -> bool:
+        customer = await team.services.store.find_customer(TEAM, CHANNEL)
+        return customer is not None and customer.channel_members is None
+
+    await eventually(dropped)
 
 
 async def test_what_slack_would_not_say_is_not_kept(team: RunningBot) -> None:
