@@ -110,6 +110,7 @@ from bot.tokens import TokenCipher
 from sandbox.fake_slack import text_of
 from storage.db import async_url, session_factory
 from storage.models import Customer, Digest, Member, utcnow
+from storage.repositories.digests import SentDigest
 
 CLOCK = datetime(2026, 12, 1, 13, 30, tzinfo=UTC)
 """The run's moment, a Tuesday: 8:30 in New York, 7:30 in Chicago, 6:30 in Denver and
@@ -666,6 +667,8 @@ class Result:
     gc_pause_s: float
     """The cyclic garbage collector's pauses over the run, in all."""
     gc_longest_ms: float
+    gc_by_generation: list[tuple[int, float]]
+    """Collections and seconds of each generation (young, middle, full)."""
     threads_after: int
 
 
@@ -686,6 +689,7 @@ class Timed:
     peak_reset: bool
     lag_ms: tuple[float, float, float]  # p50, p99, max
     gc_pauses: list[float]
+    gc_by_generation: list[tuple[int, float]]
     under_way: int
     """The run's digests under way at once (`Digests.under_way`)."""
     threads_after: int
@@ -701,14 +705,25 @@ def give_back_freed_memory() -> None:
 
 
 async def warm_directory(services: Services, channels: list[Channel]) -> None:
-    """What `users.info` says of every member of the channels, asked through the bot's own
-    `Directory`, which keeps the answers for the life of the process: the bot's second
-    day of digests asks about nobody (People's memory of each channel, 60 s, is gone by
-    then, as in this run)."""
+    """The bot as its second day of digests finds it: what `users.info` says of every
+    member of the channels, asked through the bot's own `Directory`, which keeps the
+    answers for the life of the process; and each channel's members and sharing as the
+    first day's digest kept them on its customer's row (read through `People.read_facts`
+    and recorded through `DigestStore.mark_sent_many`, the first day's own path, a day
+    before CLOCK). People's memory of each channel, 60 s, is gone by then, as in this run."""
     await services.directory.people_in(channels[0].id)  # the bot's own user among them
     people = [p for c in channels for p in c.people] + [ONBOARDER] * any(c.shared for c in channels)
     for some in chunks(people, 1000):
         await asyncio.gather(*(services.directory.user(p) for p in some))
+    yesterday = CLOCK - timedelta(days=1)
+    for customers in chunks(await services.digest_store.candidates(), 1000):
+        facts = await asyncio.gather(*(services.people.read_facts(c, yesterday) for c in customers))
+        await services.digest_store.mark_sent_many(
+            [
+                SentDigest(c.id, yesterday.date(), yesterday, "", read)
+                for c, read in zip(customers, facts, strict=True)
+            ]
+        )
 
 
 def stopped_digests(services: Services, concurrency: int, under_way: int | None) -> Digests:
@@ -767,6 +782,7 @@ async def timed_run(digests: Digests, emulator_pid: int, profile: Path | None) -
         peak_reset=reset,
         lag_ms=(lag.percentile_ms(50), lag.percentile_ms(99), lag.percentile_ms(100)),
         gc_pauses=collections.pauses,
+        gc_by_generation=collections.by_generation(),
         under_way=digests.under_way,
         threads_after=thread_count(os.getpid()),
     )
@@ -935,6 +951,7 @@ def judge(
         gc_collections=len(timed.gc_pauses),
         gc_pause_s=round(sum(timed.gc_pauses), 3),
         gc_longest_ms=round(max(timed.gc_pauses, default=0.0) * 1000, 1),
+        gc_by_generation=[(n, round(s, 3)) for n, s in timed.gc_by_generation],
         threads_after=timed.threads_after,
     )
 
@@ -1107,6 +1124,10 @@ def table(r: Result) -> str:
             "garbage collections in the run",
             f"{r.gc_collections}, {r.gc_pause_s:g} s in all, the longest {r.gc_longest_ms:g} ms",
         ),
+        (
+            "  young, middle, full",
+            ", ".join(f"{n} in {s:g} s" for n, s in r.gc_by_generation),
+        ),
         ("threads after the run", str(r.threads_after)),
     ]
     width = max(len(name) for name, _ in rows)
@@ -1188,7 +1209,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     add(
         "--warm-directory",
         action="store_true",
-        help="the bot knows every person already, as on its second day (untimed)",
+        help="the bot knows every person and channel already, as on its second day (untimed)",
     )
     add(
         "--shared",

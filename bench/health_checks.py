@@ -367,17 +367,30 @@ class LoopLag:
 
 class GcPauses:
     """The cyclic garbage collector's collections while in the block (`gc.callbacks`):
-    how many, and how long they held the process, in all and at most."""
+    how many, and how long they held the process, in all and at most; and the generation
+    each collected (0 the young, 2 a full collection)."""
 
     def __init__(self) -> None:
         self.pauses: list[float] = []
+        self.generations: list[int] = []
         self._began = 0.0
 
-    def _note(self, phase: str, _info: dict[str, int]) -> None:
+    def _note(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._began = time.perf_counter()
         else:
             self.pauses.append(time.perf_counter() - self._began)
+            self.generations.append(info["generation"])
+
+    def by_generation(self) -> list[tuple[int, float]]:
+        """Per generation (young, middle, full): collections, and seconds in all."""
+        return [
+            (
+                self.generations.count(g),
+                sum(p for p, n in zip(self.pauses, self.generations, strict=True) if n == g),
+            )
+            for g in range(3)
+        ]
 
     def __enter__(self) -> GcPauses:
         gc.callbacks.append(self._note)

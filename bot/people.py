@@ -59,7 +59,8 @@ CHANNEL_KEPT = timedelta(days=7)
 them, and the facts are then read afresh; this bounds what an outage's missed events can
 leave wrong. Each digest reading them asked Slack twice (`conversations.members`,
 `conversations.info`): at 10,000 channels in one workspace, 20,000 calls a day of
-Slack's rate tiers 3 and 4, and about a tenth of a digest's CPU."""
+Slack's rate tiers 3 and 4, and 8 % of a digest's Python calls (bench/README.md,
+`digest_run`)."""
 
 
 class Role(enum.StrEnum):
