@@ -16,8 +16,8 @@ from storage.db import create_engine, session_factory
 from storage.models import Customer
 from storage.repositories import ChannelFacts, Store
 from storage.repositories.digests import SentDigest
-from tests.test_storage import differences, stores
-from tests.test_storage_scheduling import columns_of, customers_0008, move_schema
+from tests.test_storage import differences, some_customers, stores
+from tests.test_storage_scheduling import add_old_customer, columns_of, move_schema
 
 NOW = datetime(2026, 12, 8, 12, 0, tzinfo=UTC)
 DAY = date(2026, 12, 8)
@@ -85,14 +85,7 @@ async def test_facts_are_kept_with_the_sent_mark_and_dropped_on_a_change(
     database_url: str,
 ) -> None:
     async with stores(database_url) as (store, digests):
-        ids = [
-            (
-                await store.add_customer(
-                    team_id="T1", channel_id=f"C{n}", timezone="UTC", registered_by="U1"
-                )
-            ).id
-            for n in range(4)
-        ]
+        ids = [customer.id for customer in await some_customers(store, 4)]
         for i in ids:
             assert await digests.claim(i, DAY, now=NOW, until=NOW + timedelta(minutes=5))
         read_at = NOW - timedelta(seconds=2)
@@ -132,17 +125,7 @@ async def test_0010_upgrades_with_data_in_place_and_downgrades(database_url: str
     try:
         async with engine.begin() as connection:
             await connection.run_sync(move_schema, "0009")
-            await connection.execute(
-                customers_0008.insert().values(
-                    id=1,
-                    team_id="T1",
-                    channel_id="C1",
-                    timezone="Europe/Paris",
-                    registered_by="U1",
-                    created_at=NOW,
-                    clock="24h",
-                )
-            )
+            await add_old_customer(connection)
             await connection.run_sync(move_schema, "head")
 
         store = Store(session_factory(engine))

@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from storage.db import create_engine, migrate, session_factory
-from storage.models import Base, Booking
+from storage.models import Base, Booking, Customer
 from storage.repositories import DigestStore, Roster, Store
 from storage.repositories.digests import SentDigest
 
@@ -45,6 +45,16 @@ async def stores(database_url: str) -> AsyncIterator[tuple[Store, DigestStore]]:
         await engine.dispose()
 
 
+async def some_customers(store: Store, count: int) -> list[Customer]:
+    """Customers of workspace T1 in UTC, in channels C0, C1…"""
+    return [
+        await store.add_customer(
+            team_id="T1", channel_id=f"C{n}", timezone="UTC", registered_by="U1"
+        )
+        for n in range(count)
+    ]
+
+
 async def test_a_day_s_digest_is_claimed_once_until_its_claim_lapses(database_url: str) -> None:
     now, day = datetime(2026, 12, 1, 13, 30, tzinfo=UTC), date(2026, 12, 1)
     lapse = now + timedelta(minutes=10)
@@ -73,14 +83,7 @@ async def test_a_run_claims_many_days_at_once_each_won_by_one(database_url: str)
     now, day = datetime(2026, 12, 1, 13, 30, tzinfo=UTC), date(2026, 12, 1)
     until = now + timedelta(minutes=10)
     async with stores(database_url) as (store, digests):
-        ids = [
-            (
-                await store.add_customer(
-                    team_id="T1", channel_id=f"C{n}", timezone="UTC", registered_by="U1"
-                )
-            ).id
-            for n in range(6)
-        ]
+        ids = [customer.id for customer in await some_customers(store, 6)]
         assert await digests.claim(ids[0], day, now=now, until=until), "one held already"
         # Two instances' runs, their groups overlapping.
         first, second = await asyncio.gather(
@@ -146,12 +149,7 @@ async def test_a_role_is_decided_from_the_roles_the_settings_set_and_the_person_
     database_url: str,
 ) -> None:
     async with stores(database_url) as (store, _):
-        acme, other = [
-            await store.add_customer(
-                team_id="T1", channel_id=f"C{n}", timezone="UTC", registered_by="U1"
-            )
-            for n in range(2)
-        ]
+        acme, other = await some_customers(store, 2)
         for n in range(30):
             await store.record_role(acme.id, f"U{n:02}", "staff", "slack")
         await store.set_member_role(acme.id, "U07", "onboarder", by="U00")
@@ -172,12 +170,7 @@ async def test_a_role_is_decided_from_the_roles_the_settings_set_and_the_person_
 async def test_customers_are_read_together_each_with_their_own(database_url: str) -> None:
     monday = datetime(2026, 11, 30, 9, tzinfo=UTC)
     async with stores(database_url) as (store, digests):
-        one, two, three = [
-            await store.add_customer(
-                team_id="T1", channel_id=f"C{n}", timezone="UTC", registered_by="U1"
-            )
-            for n in range(3)
-        ]
+        one, two, three = await some_customers(store, 3)
         await store.remember_member(one.id, "U1", "olivia")
         await store.remember_member(two.id, "U2", "alice")
         async with store._sessions.begin() as session:  # bookings as the booking flow leaves them

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.db import alembic_config, create_engine, session_factory
 from storage.models import Booking, BookingStatus, Customer, UTCDateTime
@@ -46,6 +47,21 @@ members_0008 = sa.table(
 )
 
 
+async def add_old_customer(connection: AsyncConnection) -> None:
+    """Customer 1 (Paris, a 24-hour clock) in the `customers` table as 0008 left it."""
+    await connection.execute(
+        customers_0008.insert().values(
+            id=1,
+            team_id="T1",
+            channel_id="C1",
+            timezone="Europe/Paris",
+            registered_by="U1",
+            created_at=NOW,
+            clock="24h",
+        )
+    )
+
+
 def columns_of(connection: Connection, table: str) -> set[str]:
     return {column["name"] for column in sa.inspect(connection).get_columns(table)}
 
@@ -59,17 +75,7 @@ async def test_0009_upgrades_with_data_in_place_and_downgrades(database_url: str
     try:
         async with engine.begin() as connection:
             await connection.run_sync(move_schema, "0008")
-            await connection.execute(
-                customers_0008.insert().values(
-                    id=1,
-                    team_id="T1",
-                    channel_id="C1",
-                    timezone="Europe/Paris",
-                    registered_by="U1",
-                    created_at=NOW,
-                    clock="24h",
-                )
-            )
+            await add_old_customer(connection)
             await connection.execute(
                 members_0008.insert().values(
                     customer_id=1, slack_user_id="U2", display_name="alice", created_at=NOW
