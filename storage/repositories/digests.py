@@ -1,7 +1,8 @@
 """Daily digests: the `digests` table (each day's claim and whether it was sent).
 
-`DigestStore` also writes the digest settings on `customers`, picks the candidates from
-`customers` and `slack_teams`, and reads recent `bookings` for their lengths. A day's
+`DigestStore` also writes the digest settings on `customers`, and the channel facts a
+digest read there (`mark_sent_many`); picks the candidates from `customers` and
+`slack_teams`, and reads recent `bookings` for their lengths. A day's
 digest is claimed with one upsert, so exactly one caller wins it; a run claims many days
 in one upsert (`claim_many`) and records many as sent in one statement (`mark_sent_many`).
 """
