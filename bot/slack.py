@@ -9,7 +9,6 @@ posting there (`Poster`).
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
@@ -25,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.messages import Message
-from bot.together import together
+from bot.together import Shared, together
 from storage.models import Customer, utcnow
 from storage.repositories import Store
 
@@ -274,7 +273,7 @@ class Directory:
     def __init__(self, client: AsyncWebClient, *, concurrency: int = 8) -> None:
         self._client = client
         self._users: dict[str, SlackUser] = {}
-        self._asking: dict[str, asyncio.Future[SlackUser | None]] = {}
+        self._asking: Shared[str, SlackUser | None] = Shared()
         """Users being asked about: a second asker waits for the same answer."""
         self._limit = asyncio.Semaphore(concurrency)
 
@@ -334,16 +333,7 @@ class Directory:
         known = self._users.get(user_id)
         if known is not None:
             return known
-        asking = self._asking.get(user_id)
-        if asking is None:
-            asking = self._asking[user_id] = asyncio.ensure_future(self._ask(user_id))
-            asking.add_done_callback(functools.partial(self._asked, user_id))
-        return await asyncio.shield(asking)
-
-    def _asked(self, user_id: str, asking: asyncio.Future[SlackUser | None]) -> None:
-        self._asking.pop(user_id, None)
-        if not asking.cancelled():
-            asking.exception()  # seen: those who waited have it, or nobody waits any more
+        return await self._asking.get(user_id, lambda: self._ask(user_id))
 
     async def _ask(self, user_id: str) -> SlackUser | None:
         async with self._limit:

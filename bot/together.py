@@ -12,16 +12,21 @@ So `together` and `beside` return or raise only once everything they started is 
 as `asyncio.TaskGroup` does, and raise the first failure itself, as `gather` does (not an
 exception group: a caller's `except SQLAlchemyError` still sees it). What is already
 being cancelled is left to unwind, never cancelled twice.
+
+`Shared` is the other way round: several callers awaiting one thing (a person's Slack
+profile, a grant's refresh), started once for them all.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
-from typing import Any, TypeVar, overload
+import functools
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from typing import Any, Generic, TypeVar, overload
 
 T = TypeVar("T")
 U = TypeVar("U")
+K = TypeVar("K", bound=Hashable)
 
 
 @overload
@@ -90,3 +95,35 @@ async def _settle(tasks: Iterable[asyncio.Future[Any]]) -> None:
     for task in running:
         if not task.cancelled():
             task.exception()  # seen: nobody else waits for it
+
+
+class Shared(Generic[K, T]):
+    """One task a key for those who want the same answer at once: later callers wait for
+    the task the first one started. It goes on when a caller stops waiting (its deadline
+    passed, it was cancelled), its failure reaches everyone waiting, and it is seen even
+    when nobody waits any more (no "exception was never retrieved")."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[K, asyncio.Future[T]] = {}
+
+    def __len__(self) -> int:
+        """The tasks under way."""
+        return len(self._tasks)
+
+    async def get(self, key: K, start: Callable[[], Awaitable[T]]) -> T:
+        """The answer of the task under way for `key`, else of `start()`'s."""
+        task = self._tasks.get(key)
+        if task is None:
+            task = self._tasks[key] = asyncio.ensure_future(start())
+            task.add_done_callback(functools.partial(self._done, key))
+        return await asyncio.shield(task)
+
+    def _done(self, key: K, task: asyncio.Future[T]) -> None:
+        if self._tasks.get(key) is task:
+            del self._tasks[key]
+        if not task.cancelled():
+            task.exception()  # seen: those who waited have it, or nobody waits any more
+
+    async def cancel(self) -> None:
+        """Stop the tasks under way and wait until they are over (shutting down)."""
+        await _settle(list(self._tasks.values()))

@@ -1,14 +1,15 @@
-"""`together` and `beside`: awaiting several things at once and leaving none running
+"""`together`, `beside` and `Shared`: awaiting several things at once and leaving none running
 behind, whether one fails or the caller is cancelled."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, field
 
 import pytest
 
-from bot.together import beside, paced, together
+from bot.together import Shared, beside, paced, together
 
 
 @dataclass
@@ -133,3 +134,52 @@ async def test_paced_cancelled_while_starting_leaves_none_running() -> None:
     started = [p for p in pieces if p.over.is_set()]
     assert started and len(started) < len(pieces), "cut off part-way through starting"
     assert all(p.tidied and p.cancellations == 1 for p in started)
+
+
+async def test_shared_starts_one_task_for_everyone_asking_at_once() -> None:
+    shared: Shared[str, str] = Shared()
+    started: list[str] = []
+
+    async def ask(key: str) -> str:
+        started.append(key)
+        await asyncio.sleep(0.01)
+        return key.upper()
+
+    answers = await together(*(shared.get(k, functools.partial(ask, k)) for k in "aab"))
+    assert answers == ("A", "A", "B") and sorted(started) == ["a", "b"]
+    assert len(shared) == 0, "nothing kept once answered"
+    assert await shared.get("a", lambda: ask("a")) == "A" and started.count("a") == 2
+
+
+async def test_shared_goes_on_when_a_caller_stops_waiting_and_its_failure_reaches_all(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    shared: Shared[str, str] = Shared()
+    piece = Piece("gone", works_for=0.02, fails=True)
+    impatient = asyncio.ensure_future(shared.get("k", piece.run))
+    patient = asyncio.ensure_future(shared.get("k", Quick().run))
+    await asyncio.sleep(0)
+    impatient.cancel()
+    with pytest.raises(LookupError, match="gone"):
+        await patient
+    assert piece.cancellations == 0, "the shared work went on"
+
+    alone = Piece("nobody waits", works_for=0.01, fails=True)
+    waiter = asyncio.ensure_future(shared.get("j", alone.run))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    await alone.over.wait()
+    await asyncio.sleep(0)
+    assert len(shared) == 0
+    assert "never retrieved" not in caplog.text, "the failure was seen"
+
+
+async def test_shared_cancel_stops_what_is_under_way_and_waits_for_it() -> None:
+    shared: Shared[str, str] = Shared()
+    piece = Piece("slow")
+    waiter = asyncio.ensure_future(shared.get("k", piece.run))
+    await asyncio.sleep(0.01)  # the piece at work
+    await shared.cancel()
+    assert piece.tidied and piece.cancellations == 1 and len(shared) == 0
+    with pytest.raises(asyncio.CancelledError):
+        await waiter

@@ -81,6 +81,7 @@ from bot.calendar.port import (
     TokenSet,
     Transient,
 )
+from bot.together import Shared
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +193,8 @@ class GoogleCalendar:
         self.calls_at_once = calls_at_once
         self._accounts: dict[str, _Limit] = {}
         self._instance = asyncio.Semaphore(calls_at_once)
-        self._refreshing: dict[str, asyncio.Task[TokenSet]] = {}
+        self._refreshing: Shared[str, TokenSet] = Shared()
+        """The refresh under way of each grant (by account)."""
         self._session: aiohttp.ClientSession | None = None
         # Parsing the discovery document is the costly part of build(), and making a
         # collection's methods the costly part of each call: do both once. They only
@@ -239,10 +241,7 @@ class GoogleCalendar:
 
     async def close(self) -> None:
         """Stop the refreshes under way and close the connections."""
-        refreshing = list(self._refreshing.values())
-        for task in refreshing:
-            task.cancel()
-        await asyncio.gather(*refreshing, return_exceptions=True)
+        await self._refreshing.cancel()
         if self._session is not None:
             await self._session.close()
 
@@ -392,18 +391,7 @@ class GoogleCalendar:
     async def _refresh(self, account: str, tokens: TokenSet) -> TokenSet:
         """The tokens refreshed. Calls of one grant that need it at once share one
         refresh, which goes on if one of them stops waiting (its deadline passed)."""
-        refreshing = self._refreshing.get(account)
-        if refreshing is None:
-            refreshing = asyncio.create_task(self._refresh_grant(account, tokens))
-            self._refreshing[account] = refreshing
-            refreshing.add_done_callback(functools.partial(self._refreshed, account))
-        return await asyncio.shield(refreshing)
-
-    def _refreshed(self, account: str, task: asyncio.Task[TokenSet]) -> None:
-        if self._refreshing.get(account) is task:
-            del self._refreshing[account]
-        if not task.cancelled():
-            task.exception()  # seen: those who waited have it, or nobody waits any more
+        return await self._refreshing.get(account, lambda: self._refresh_grant(account, tokens))
 
     async def _refresh_grant(self, account: str, tokens: TokenSet) -> TokenSet:
         """google-auth's refresh-token grant over the session, tried as google-auth's
