@@ -9,10 +9,11 @@ found (opening it costs no call to Google).
 The desk: of the customers the person is a member of (`Store.desk_of`), the channels where
 they are the onboarder (`bot.people`'s decision, from Slack's facts), each with its
 checklist's progress, what is broken and since when, and its digest. Only members of the
-installing workspace have a Home tab, and only they can be onboarders. Reading it costs,
-per channel, one members list and one `conversations.info` (people are asked about once:
-the `Directory` keeps them), a few at a time; it decides the person's role and counts the
-customer's people from that one read, as `People.role_of` and `People.staff_in` would.
+installing workspace have a Home tab, and only they can be onboarders. Each channel's
+members and sharing are those kept on its customer's row (`People.facts`), read from Slack
+(a few channels at a time) only where nothing is kept; people are asked about once (the
+`Directory` keeps them). It decides the person's role and counts the customer's people
+from them, as `People.role_of` and `People.staff_in` would.
 In a desk channel the person is not offered to connect a calendar of their own:
 onboarders are never counted as staff.
 
@@ -48,7 +49,7 @@ from bot.messages.home import (
     build_desk_remind_notice,
     build_home,
 )
-from bot.people import Channel, Role, channel_is_mixed, set_roles_of
+from bot.people import People, Role, channel_is_mixed, channel_of
 from bot.slack import Directory, slack_error
 from bot.together import together
 from storage.models import ConnectionKind, Customer, utcnow
@@ -75,9 +76,11 @@ class Home:
         slack: AsyncWebClient,
         check_interval: timedelta,
         directory: Directory,
+        people: People,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
+        self._people = people
         self._connections = connections
         self._slack = slack
         self._check_interval = check_interval
@@ -107,10 +110,8 @@ class Home:
         """The customer's row, when the person is its onboarder; else None."""
         customer = facts.customer
         async with self._reads:
-            people, info = await together(
-                self._directory.people_in(customer.channel_id),
-                self._directory.channel_info(customer.channel_id),
-            )
+            found = await self._people.facts(customer)
+            people = None if found is None else await self._directory.people_among(found.members)
             users = await together(*(self._directory.user(p) for p in people or ()))
         if people is None:
             # Slack won't list the channel: what was last decided for them stands.
@@ -121,16 +122,12 @@ class Home:
         else:
             if slack_user_id not in people:
                 return None  # no longer in the channel
-            channel = Channel(
+            mixed = channel_is_mixed(
+                ext_shared=bool(found and found.ext_shared),
+                people=[u for u in users if u is not None],
                 install_team=customer.team_id,
-                mixed=channel_is_mixed(
-                    ext_shared=bool(info and info.ext_shared),
-                    people=[u for u in users if u is not None],
-                    install_team=customer.team_id,
-                ),
-                owner=customer.owner_user_id,
-                set_roles=set_roles_of(facts.members),
             )
+            channel = channel_of(customer, facts.members, mixed=mixed)
             roles = {p: channel.role(p, u)[0] for p, u in zip(people, users, strict=True)}
             if roles[slack_user_id] is not Role.ONBOARDER:
                 return None

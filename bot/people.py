@@ -36,31 +36,29 @@ from __future__ import annotations
 
 import enum
 import logging
-import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot import commands
 from bot.slack import Directory, SlackUser
 from bot.together import together
-from storage.models import ConnectionKind, Customer, Member
+from storage.models import ConnectionKind, Customer, Member, utcnow
 from storage.repositories import ChannelFacts, Store
 
 logger = logging.getLogger(__name__)
 
-MIXED_KEPT = 60.0
-"""Seconds a channel's sharing and guests, as read from Slack, are trusted (member joins
-and leaves forget them at once: `People.channel_changed`)."""
 CHANNEL_KEPT = timedelta(days=7)
-"""How long a digest trusts the channel's members and sharing as it last read them
-(`ChannelFacts`). Slack's events say when they change (`member_joined_channel`,
-`member_left_channel`, `channel_shared`, `channel_unshared`), on whichever instance gets
-them, and the facts are then read afresh; this bounds what an outage's missed events can
-leave wrong. Each digest reading them asked Slack twice (`conversations.members`,
-`conversations.info`): at 10,000 channels in one workspace, 20,000 calls a day of
-Slack's rate tiers 3 and 4, and 8 % of a digest's Python calls (bench/README.md,
-`digest_run`)."""
+"""How long the channel's members and sharing are trusted as last read (`ChannelFacts`,
+kept on the customer's row for every instance). Slack's events say when they change
+(`member_joined_channel`, `member_left_channel`, `channel_shared`, `channel_unshared`), on
+whichever instance gets them, and the facts are then read afresh; this bounds what an
+outage's missed events can leave wrong. Reading them is two calls of Slack's rate tiers 3
+and 4 (`conversations.members`, `conversations.info`), which are counted per workspace:
+with every customer's channel in the vendor's workspace, asked by every digest, command
+and Home tab, they would set the pace (bench/README.md, `digest_run`)."""
 
 
 class Role(enum.StrEnum):
@@ -203,6 +201,16 @@ class Channel:
         )
 
 
+def channel_of(customer: Customer, members: Sequence[Member], *, mixed: bool) -> Channel:
+    """The customer's channel, its roles set from `members` (the rows that set any)."""
+    return Channel(
+        install_team=customer.team_id,
+        mixed=mixed,
+        owner=customer.owner_user_id,
+        set_roles=set_roles_of(members),
+    )
+
+
 def set_roles_of(members: Sequence[Member]) -> dict[str, Role]:
     return {
         m.slack_user_id: Role(m.role)
@@ -233,20 +241,42 @@ class People:
         *,
         store: Store,
         directory: Directory,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
         self._directory = directory
         self._clock = clock
-        self._mixed_seen: dict[str, tuple[float, bool]] = {}
-        """Per channel: whether it is mixed, and when that was read."""
 
     async def channel_changed(self, team_id: str, channel_id: str, at: datetime) -> None:
         """Someone joined or left the channel, or its sharing changed (`team_id` the
-        installing workspace): its people are read afresh next time, by this instance and
-        by every other (the facts kept for the digests are dropped in the database)."""
-        self._mixed_seen.pop(channel_id, None)
+        installing workspace): its people are read afresh next time, by every instance
+        (the facts kept on the customer's row are dropped)."""
         await self._store.channel_changed(team_id, channel_id, at)
+
+    async def facts(self, customer: Customer) -> ChannelFacts | None:
+        """The channel's members and sharing: as kept on the customer's row while they are
+        trusted (`kept_facts`), else read from Slack now and kept there, for the rest of
+        this request and every instance's later ones. None when Slack won't list the
+        channel's members."""
+        now = self._clock()
+        facts = kept_facts(customer, now)
+        if facts is None:
+            facts = await self.read_facts(customer, now)
+            if facts is not None and facts.ext_shared is not None:
+                await self._keep(customer, facts)
+        return facts
+
+    async def _keep(self, customer: Customer, facts: ChannelFacts) -> None:
+        """Keep facts just read, in the database (unless an event said meanwhile that the
+        channel changed) and on this `customer`. They only spare Slack later reads: if the
+        database can't take them, that is logged, and the next request reads them again."""
+        customer.channel_members = " ".join(facts.members)
+        customer.channel_ext_shared = facts.ext_shared
+        customer.channel_read_at = facts.read_at
+        try:
+            await self._store.keep_channel_facts(customer.id, facts)
+        except (SQLAlchemyError, OSError):
+            logger.warning("the channel's facts not kept: the database failed", exc_info=True)
 
     async def read_facts(self, customer: Customer, at: datetime) -> ChannelFacts | None:
         """The channel's facts from Slack now (asked at `at`); None if Slack won't list its
@@ -264,56 +294,32 @@ class People:
         customer: Customer,
         *,
         members: Sequence[Member] | None = None,
-        in_channel: Sequence[str] | None = None,
-        ext_shared: bool | None = None,
+        facts: ChannelFacts | None = None,
     ) -> Channel:
         """The facts of the customer's channel that roles are decided from. `members` are
-        the customer's member rows (at least those whose role the settings set),
-        `in_channel` the channel's members in Slack (`Directory.members_of`) and
-        `ext_shared` whether it is shared, when the caller has just read them."""
+        the customer's member rows (at least those whose role the settings set), and
+        `facts` the channel's (`facts`), when the caller has them."""
         if members is None:
             members = await self._store.list_members(customer.id)
-        return Channel(
-            install_team=customer.team_id,
-            mixed=await self._mixed(customer, in_channel, ext_shared),
-            owner=customer.owner_user_id,
-            set_roles=set_roles_of(members),
-        )
+        mixed = await self._mixed(customer, facts or await self.facts(customer))
+        return channel_of(customer, members, mixed=mixed)
 
-    async def _mixed(
-        self,
-        customer: Customer,
-        in_channel: Sequence[str] | None = None,
-        ext_shared: bool | None = None,
-    ) -> bool:
-        """Whether the channel has people of another organisation or guests: read from Slack
-        at most once a `MIXED_KEPT` (and afresh after anyone joins or leaves)."""
-        kept = self._mixed_seen.get(customer.channel_id)
-        if kept is not None and self._clock() - kept[0] < MIXED_KEPT:
-            return kept[1]
-        mixed = await self._read_mixed(customer, in_channel, ext_shared)
-        self._mixed_seen[customer.channel_id] = (self._clock(), mixed)
-        return mixed
-
-    async def _read_mixed(
-        self, customer: Customer, in_channel: Sequence[str] | None, ext_shared: bool | None
-    ) -> bool:
-        """A channel shared with another organisation is mixed whoever is in it, so Slack is
-        asked about its people only when it is not (a guest, or a person of another
-        organisation, would make it mixed)."""
-        if ext_shared is None:
+    async def _mixed(self, customer: Customer, facts: ChannelFacts | None) -> bool:
+        """Whether the channel has people of another organisation or guests. A channel
+        shared with another organisation is mixed whoever is in it, so its people are
+        looked at only when it is not (a guest, or a person of another organisation, would
+        make it mixed). Without its members (Slack won't list them), only its sharing
+        counts."""
+        if facts is None:
             info = await self._directory.channel_info(customer.channel_id)
-            ext_shared = info is not None and info.ext_shared
-        if ext_shared:
+            return info is not None and info.ext_shared
+        if facts.ext_shared:
             return True
-        if in_channel is None:
-            members = await self._directory.people_in(customer.channel_id)
-        else:
-            members = await self._directory.people_among(in_channel)
-        users = list((await self._directory.users(members or ())).values())
+        people = await self._directory.people_among(facts.members)
+        users = await self._directory.users(people)
         return channel_is_mixed(
             ext_shared=False,
-            people=[u for u in users if u is not None],
+            people=[u for u in users.values() if u is not None],
             install_team=customer.team_id,
         )
 
@@ -350,27 +356,19 @@ class People:
         """The channel's people who are the customer's (owner and staff: no onboarders, no
         bots), in channel order; None when Slack won't list the channel. `members` are the
         customer's member rows and `facts` the channel's, when the caller has them (else
-        Slack is asked).
+        `facts`: as kept, or from Slack).
 
         Members in `known_people` are taken as the customer's people without asking Slack
         about them: callers pass those they leave out of what they show anyway (the staff
         with a calendar connected, when naming those without one), so an onboarder among
         them does no harm, and a process's first digest run asks Slack about a channel's
         few others, not about everyone in it."""
+        facts = facts or await self.facts(customer)
         if facts is None:
-            in_channel = await self._directory.members_of(customer.channel_id)
-            if in_channel is None:
-                return None
-        else:
-            in_channel = list(facts.members)
+            return None
         people, channel = await together(
-            self._directory.people_among(in_channel, known_people=known_people),
-            self.channel(
-                customer,
-                members=members,
-                in_channel=in_channel,
-                ext_shared=None if facts is None else facts.ext_shared,
-            ),
+            self._directory.people_among(facts.members, known_people=known_people),
+            self.channel(customer, members=members, facts=facts),
         )
         users = await self._directory.users([p for p in people if p not in known_people])
         return [

@@ -162,6 +162,7 @@ async def build_services(settings: Settings) -> Services:
         home=Home(
             store=store,
             directory=directory,
+            people=people,
             connections=connections,
             slack=slack,
             check_interval=timedelta(minutes=settings.health_check_minutes),

@@ -239,7 +239,9 @@ async def test_the_owner_mentions_and_the_onboarder_types_commands(
     await expect(status.last).to_be_visible()
     await shot(page, "14-onboarder-status")
     await page.get_by_test_id("home-tab-link").click()
-    await expect(page.get_by_test_id("home-view")).to_contain_text("Tonomo")
+    # His desk: the channel where he is the onboarder (not an earlier tab still showing).
+    await expect(page.get_by_test_id("home-view")).to_contain_text("Your desk")
+    await expect(page.get_by_test_id("home-view")).to_contain_text("#acme-photo-onboarding")
     await shot(page, "15-onboarder-home-tab")
     await context.close()
 

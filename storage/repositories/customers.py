@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, Table, Update, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.models import (
@@ -68,13 +69,46 @@ class Roster:
 class ChannelFacts:
     """What Slack said of a customer's channel: its members (people, bots…) and whether it
     is shared with another organisation, and when it was asked. Kept on the customer's row
-    between digests (`DigestStore.mark_sent_many`) until an event says they changed
+    for later commands and digests (`CustomerRepository.keep_channel_facts`,
+    `DigestStore.mark_sent_many`) until an event says they changed
     (`CustomerRepository.channel_changed`)."""
 
     members: tuple[str, ...]
     ext_shared: bool | None
     """None when Slack would not say (such facts are not kept)."""
     read_at: datetime
+
+
+def keep_channel_facts() -> Update:
+    """Keep a customer's channel facts (bound: `customer`, `members`, `ext_shared`,
+    `read_at`; rows from `channel_facts_row`), unless an event said since that the channel
+    changed."""
+    customers = cast(Table, Customer.__table__)
+    return (
+        update(customers)
+        .where(
+            customers.c.id == bindparam("customer"),
+            or_(
+                customers.c.channel_changed_at.is_(None),
+                customers.c.channel_changed_at < bindparam("read_at"),
+            ),
+        )
+        .values(
+            channel_members=bindparam("members"),
+            channel_ext_shared=bindparam("ext_shared"),
+            channel_read_at=bindparam("read_at"),
+        )
+    )
+
+
+def channel_facts_row(customer_id: int, facts: ChannelFacts) -> dict[str, Any]:
+    """`keep_channel_facts`'s parameters for one customer."""
+    return {
+        "customer": customer_id,
+        "members": " ".join(facts.members),
+        "ext_shared": facts.ext_shared,
+        "read_at": facts.read_at,
+    }
 
 
 class CustomerRepository(Repository):
@@ -223,6 +257,14 @@ class CustomerRepository(Repository):
                     channel_changed_at=at,
                 )
             )
+
+    async def keep_channel_facts(self, customer_id: int, facts: ChannelFacts) -> None:
+        """Keep the channel facts a command read from Slack, for every instance's later
+        commands and digests (`keep_channel_facts`; facts without the sharing are not kept)."""
+        if facts.ext_shared is None:
+            return
+        async with self._sessions.begin() as session:
+            await session.execute(keep_channel_facts(), [channel_facts_row(customer_id, facts)])
 
     async def set_checklist_ts(self, customer_id: int, ts: str) -> None:
         """The onboarding checklist now lives in message `ts` (the latest one posted)."""

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Booking, BookingStatus, Customer, Digest, SlackTeam
 from storage.repositories.base import Repository
-from storage.repositories.customers import ChannelFacts
+from storage.repositories.customers import ChannelFacts, channel_facts_row, keep_channel_facts
 
 
 @dataclass(frozen=True)
@@ -152,31 +152,9 @@ class DigestStore(Repository):
                 [{"customer": s.customer_id, "day": s.day, "at": s.at, "ts": s.ts} for s in sent],
             )
             if read:
-                customers = _CUSTOMERS
                 await session.execute(
-                    update(customers)
-                    .where(
-                        customers.c.id == bindparam("customer"),
-                        or_(
-                            customers.c.channel_changed_at.is_(None),
-                            customers.c.channel_changed_at < bindparam("read_at"),
-                        ),
-                    )
-                    .values(
-                        channel_members=bindparam("members"),
-                        channel_ext_shared=bindparam("ext_shared"),
-                        channel_read_at=bindparam("read_at"),
-                    ),
-                    [
-                        {
-                            "customer": s.customer_id,
-                            "members": " ".join(s.channel.members),
-                            "ext_shared": s.channel.ext_shared,
-                            "read_at": s.channel.read_at,
-                        }
-                        for s in read
-                        if s.channel is not None
-                    ],
+                    keep_channel_facts(),
+                    [channel_facts_row(s.customer_id, s.channel) for s in read if s.channel],
                 )
 
     async def release(self, customer_id: int, day: date) -> None:
@@ -255,7 +233,6 @@ class DigestStore(Repository):
 
 
 _DIGESTS = cast(Table, Digest.__table__)
-_CUSTOMERS = cast(Table, Customer.__table__)
 """The tables, for statements run once with many rows of parameters (executemany)."""
 
 

@@ -231,6 +231,7 @@ async def test_what_slack_would_not_say_is_not_kept(team: RunningBot) -> None:
     before (the channel taken as not shared), and is posted; nothing is kept, so the next
     day asks again. `conversations.members` failing: posted without them, nothing kept."""
     first, second = next_working_day(), working_day_after(next_working_day())
+    await team.services.people.channel_changed(TEAM, CHANNEL, datetime.now(UTC))  # read afresh
     team.slack.server_error("conversations.info", times=None)
     try:
         assert (await digests_at(team, at(first, 7)).run_due()).sent == 1

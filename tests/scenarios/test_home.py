@@ -11,7 +11,7 @@ from sandbox.fake_google import approve_consent
 from sandbox.fake_slack import button_urls, text_of
 from storage.models import Customer
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot
-from tests.helpers import wait_until
+from tests.helpers import eventually, wait_until
 from tests.scenarios.flows import checked_now, command, connect, customer
 from tests.scenarios.test_people import mention
 
@@ -306,3 +306,38 @@ async def test_staff_of_a_channel_have_no_desk(bot: RunningBot) -> None:
     await command(bot, "settings", user=BOB)
     text = text_of(await open_home(bot, BOB))
     assert "Your desk" not in text and not buttons(await open_home(bot, BOB), DESK_REMIND)
+
+
+def lookups_of(bot: RunningBot, channel: str) -> int:
+    """How often Slack has been asked who is in `channel` and whether it is shared."""
+    return sum(
+        channel in (r.query.get("channel", "") + r.text)
+        for r in bot.slack.requests.matching(r"^/api/conversations\.(members|info)$")
+    )
+
+
+async def test_the_desk_uses_what_is_kept_of_each_channel(bot: RunningBot) -> None:
+    """The commands in the shared channel kept its members and sharing, so Alice's desk asks
+    Slack nothing about it. Quinn joins from Acme: the checklist's refresh reads the
+    channel again (once) and keeps it, and the desk counts Quinn without asking again."""
+    await shared_channel(bot)
+    asked = lookups_of(bot, SHARED)
+    line = text_of({"blocks": [desk_row_of(await open_home(bot, ALICE), SHARED)]})
+    assert "Staff: 1 of 2 connected." in line
+    assert lookups_of(bot, SHARED) == asked, "nothing asked of a channel already read"
+
+    quinn = "W0QUINN"
+    bot.slack.add_user(quinn, name="quinn", tz="America/New_York", team_id=ACME)
+    bot.slack.add_member(SHARED, quinn)
+    joined = {"type": "member_joined_channel", "user": quinn, "channel": SHARED, "team": TEAM}
+    assert (await bot.slack.send_event(bot.events_url, joined)).status == 200
+
+    async def kept_with_quinn() -> bool:
+        members = (await customer(bot, SHARED)).channel_members
+        return members is not None and quinn in members.split()
+
+    await eventually(kept_with_quinn)
+    assert lookups_of(bot, SHARED) == asked + 2, "read once for the checklist, and kept"
+    line = text_of({"blocks": [desk_row_of(await open_home(bot, ALICE), SHARED)]})
+    assert "Staff: 1 of 3 connected." in line and f"<@{quinn}>" in line
+    assert lookups_of(bot, SHARED) == asked + 2

@@ -459,14 +459,23 @@ async def test_a_restarted_bot_tells_its_people_apart_when_slack_wont_describe_t
     google: FakeGoogle, slack: FakeSlack, database_url: str
 ) -> None:
     """Olivia, of Acme's own organisation, asks `@Tonomo availability` of a restarted bot
-    while Slack fails every `conversations.info`. Not told the channel is shared, the bot
-    asks Slack about everyone in it, Alice too, and finds it mixed from its people (Acme's
-    are of another organisation): Sam the onboarder is left out and Bob, with no calendar,
-    is named; Alice's day is read; her connection is stored as it was."""
+    while Slack fails every `conversations.info`, just after Slack said the channel was
+    shared (so what the first bot kept of it is read again). Not told the channel is
+    shared, the bot asks Slack about everyone in it, Alice too, and finds it mixed from its
+    people (Acme's are of another organisation): Sam the onboarder is left out and Bob, with
+    no calendar, is named; Alice's day is read; her connection is stored as it was; and
+    nothing of the channel is kept, since Slack would not say whether it is shared."""
     async with serve_bot(google, slack, database_url) as first:
         await connect_by_mention(first, ALICE, "alice@acme-photo.com")
     async with serve_bot(google, slack, database_url) as restarted:
         slack.server_error("conversations.info", times=None)
+        event = {"type": "channel_shared", "connected_team_id": ACME, "channel": CHANNEL}
+        assert (await slack.send_event(restarted.events_url, event)).status == 200
+
+        async def dropped() -> bool:
+            return (await customer(restarted)).channel_members is None
+
+        await eventually(dropped)
         slack.requests.clear()
         answer = text_of(
             await mention(restarted, OLIVIA, f"availability {next_weekday().isoformat()}")
@@ -481,6 +490,7 @@ async def test_a_restarted_bot_tells_its_people_apart_when_slack_wont_describe_t
             (await customer(restarted)).id
         )
         assert (connection.owner_key, connection.state) == (ALICE, ConnectionState.CONNECTED)
+        assert (await customer(restarted)).channel_members is None
 
 
 async def test_an_onboarder_with_a_calendar_of_their_own_is_still_not_staff(
