@@ -328,8 +328,13 @@ class People:
         write, and no second read, when the members just read show it is what is stored).
         Only the rows that decide it are read: the roles the settings set, and theirs."""
         members = await self._store.role_members(customer.id, user_id)
-        channel = await self.channel(customer, members=members)
-        role, source = channel.role(user_id, await self._directory.user(user_id))
+        user = await self._directory.user(user_id)
+        # Whether the channel is mixed only tells a full member of the installing workspace
+        # an onboarder (or staff): for anyone else the channel's people needn't be read.
+        role, source = channel_of(customer, members, mixed=False).role(user_id, user)
+        if channel_of(customer, members, mixed=True).role(user_id, user) != (role, source):
+            channel = await self.channel(customer, members=members)
+            role, source = channel.role(user_id, user)
         stored = next((m for m in members if m.slack_user_id == user_id), None)
         if stored is None or (stored.role, stored.role_source) != (role.value, source.value):
             await self._store.record_role(customer.id, user_id, role.value, source.value)

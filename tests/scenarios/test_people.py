@@ -493,6 +493,28 @@ async def test_a_restarted_bot_tells_its_people_apart_when_slack_wont_describe_t
         assert (await customer(restarted)).channel_members is None
 
 
+async def test_only_a_member_of_the_installing_workspace_needs_the_channel_read(
+    bot: RunningBot,
+) -> None:
+    """Whether the channel is mixed only tells a full member of the installing workspace
+    an onboarder. After the channel changed (its kept facts dropped), Alice (of Acme) is
+    given a sign-in link with nothing asked of the channel; Sam, of the vendor's
+    workspace, is told apart by reading it once, and it is kept for the next command."""
+    lookups = r"^/api/conversations\.(members|info)$"
+    await bot.services.people.channel_changed(TEAM, CHANNEL, utcnow())
+    bot.slack.requests.clear()
+    answer = await mention(bot, ALICE, "connect-calendar")
+    assert button_urls(answer["blocks"]), "her own sign-in link"
+    assert not bot.slack.requests.matching(lookups)
+
+    answered = text_of(await mention(bot, SAM, "settings timezone America/Chicago"))
+    assert len(bot.slack.requests.matching(lookups)) == 2, "members and sharing, once"
+    assert "America/Chicago" in answered, "an onboarder may change settings"
+    assert (await customer(bot)).channel_ext_shared is True
+    await mention(bot, SAM, "status")
+    assert len(bot.slack.requests.matching(lookups)) == 2, "kept for the next command"
+
+
 async def test_an_onboarder_with_a_calendar_of_their_own_is_still_not_staff(
     bot: RunningBot,
 ) -> None:
