@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.when import CLOCKS, Clock, default_clock
 from storage.models import Customer
-from storage.repositories import Store
+from storage.repositories import Arrival, Store
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Customers:
         self._store = store
         self._registering: dict[tuple[str, str], asyncio.Lock] = {}
 
-    async def ensure(
+    async def arrive(
         self,
         *,
         team_id: str,
@@ -58,13 +58,14 @@ class Customers:
         slack_user_id: str,
         display_name: str,
         lookup_timezone: TimezoneLookup,
-    ) -> Customer:
-        """The channel's customer, registering it on its first command."""
-        customer = await self._store.find_customer(team_id, channel_id)
-        if customer is None:
-            customer = await self._register(team_id, channel_id, slack_user_id, lookup_timezone)
-        await self._store.remember_member(customer.id, slack_user_id, display_name)
-        return customer
+    ) -> Arrival:
+        """A person's request in the channel (`Store.arrive`, one transaction), registering
+        the channel's customer on its first command."""
+        arrival = await self._store.arrive(team_id, channel_id, slack_user_id, display_name)
+        while arrival is None:
+            await self._register(team_id, channel_id, slack_user_id, lookup_timezone)
+            arrival = await self._store.arrive(team_id, channel_id, slack_user_id, display_name)
+        return arrival
 
     async def find_or_register(
         self,

@@ -323,11 +323,14 @@ class People:
             install_team=customer.team_id,
         )
 
-    async def role_of(self, customer: Customer, user_id: str) -> Role:
+    async def role_of(
+        self, customer: Customer, user_id: str, *, members: Sequence[Member] | None = None
+    ) -> Role:
         """The person's role in the customer's channel, recorded on their member row (no
-        write, and no second read, when the members just read show it is what is stored).
-        Only the rows that decide it are read: the roles the settings set, and theirs."""
-        members = await self._store.role_members(customer.id, user_id)
+        write when it is what is stored). Only the rows that decide it are read (unless the
+        caller has just read them as `members`): the roles the settings set, and theirs."""
+        if members is None:
+            members = await self._store.role_members(customer.id, user_id)
         user = await self._directory.user(user_id)
         # Whether the channel is mixed only tells a full member of the installing workspace
         # an onboarder (or staff): for anyone else the channel's people needn't be read.

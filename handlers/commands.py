@@ -41,11 +41,10 @@ from bot.messages.status import StatusView, build_status
 from bot.people import Role, act_of, refusal_of
 from bot.services import Services
 from bot.slack import user_timezone
-from bot.together import together
 from handlers import availability, booking, digest, moving, settings, timeoff
 from handlers.clicks import Reply
 from handlers.work import AfterAck
-from storage.models import ConnectionKind, Customer, utcnow
+from storage.models import ConnectionKind, Customer, Member, utcnow
 from storage.repositories import CheckOutcome
 
 
@@ -143,9 +142,9 @@ async def run(
     if isinstance(parsed, commands.Invalid):
         await asked.reply(build_invalid(parsed.problem, parsed.usage, asked.door))
         return
-    customer = await customer_of(services, asked, client)
+    customer, members = await customer_of(services, asked, client)
     # Who they are here is decided (and recorded) for every command, whatever it asks.
-    role = await services.people.role_of(customer, asked.user_id)
+    role = await services.people.role_of(customer, asked.user_id, members=members)
     refusal = refusal_of(role, act_of(parsed, asked.user_id), customer)
     if refusal is not None:
         await asked.reply(build_refusal(refusal))
@@ -212,24 +211,24 @@ async def run(
             await reply(build_checklist_not_posted())
 
 
-async def customer_of(services: Services, asked: Asked, client: AsyncWebClient) -> Customer:
-    """The channel's customer (registered on its first command), posting there resumed."""
+async def customer_of(
+    services: Services, asked: Asked, client: AsyncWebClient
+) -> tuple[Customer, list[Member]]:
+    """The channel's customer (registered on its first command), posting there and in its
+    workspace resumed, and the member rows the asker's role is decided from."""
 
     async def lookup_timezone(slack_user_id: str) -> str | None:
         return await user_timezone(client, slack_user_id)
 
-    # The workspace's posting pause is its own row: lifted beside the customer's reads.
-    customer, _ = await together(
-        services.customers.ensure(
-            team_id=asked.team_id,
-            channel_id=asked.channel_id,
-            slack_user_id=asked.user_id,
-            display_name=asked.user_name,
-            lookup_timezone=lookup_timezone,
-        ),
-        services.poster.resume_team(asked.team_id),
+    arrival = await services.customers.arrive(
+        team_id=asked.team_id,
+        channel_id=asked.channel_id,
+        slack_user_id=asked.user_id,
+        display_name=asked.user_name,
+        lookup_timezone=lookup_timezone,
     )
-    return await services.poster.resume_channel(customer, services.directory)
+    customer = await services.poster.resume_channel(arrival.customer, services.directory)
+    return customer, arrival.members
 
 
 async def connect(

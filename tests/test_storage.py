@@ -167,12 +167,48 @@ async def test_a_role_is_decided_from_the_roles_the_settings_set_and_the_person_
     assert [m.slack_user_id for m in asked_by_a_newcomer] == ["U07"], "no row of theirs yet"
 
 
+async def test_a_person_arrives_in_one_transaction(database_url: str) -> None:
+    """`arrive`: the customer, the person remembered under the name they go by now, the
+    workspace's pause lifted, the rows their role is decided from; nothing for a channel
+    not registered; four first requests of a new person at once keep one row."""
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    async with stores(database_url) as (store, _):
+        acme, other = await some_customers(store, 2)
+        await store.set_member_role(acme.id, "U07", "onboarder", by="U00")
+        await store.stop_team_posting(acme.team_id, "token_revoked", at)
+        assert await store.arrive(acme.team_id, "C0NONE", "U21", "olivia") is None
+
+        first = await store.arrive(acme.team_id, acme.channel_id, "U21", "olivia")
+        assert first is not None and first.customer.id == acme.id
+        assert [(m.slack_user_id, m.role) for m in first.members] == [
+            ("U07", "onboarder"),
+            ("U21", "staff"),
+        ]
+        assert await store.posting_problem(acme.id) == ""
+        renamed = await store.arrive(acme.team_id, acme.channel_id, "U21", "Olivia Owner")
+        unnamed = await store.arrive(acme.team_id, acme.channel_id, "U21", "")
+        assert renamed is not None and unnamed is not None
+        assert [m.display_name for m in unnamed.members if m.slack_user_id == "U21"] == [
+            "Olivia Owner"
+        ], "an empty name never replaces one"
+
+        both = await asyncio.gather(
+            *(store.arrive(other.team_id, other.channel_id, "U30", "pat") for _ in range(4))
+        )
+        assert all(a is not None and a.customer.id == other.id for a in both)
+        rows = [m for m in await store.list_members(other.id) if m.slack_user_id == "U30"]
+        assert [(m.display_name, m.role, m.role_source) for m in rows] == [
+            ("pat", "staff", "slack")
+        ]
+        assert [m.slack_user_id for m in await store.list_members(acme.id)] == ["U07", "U21"]
+
+
 async def test_customers_are_read_together_each_with_their_own(database_url: str) -> None:
     monday = datetime(2026, 11, 30, 9, tzinfo=UTC)
     async with stores(database_url) as (store, digests):
         one, two, three = await some_customers(store, 3)
-        await store.remember_member(one.id, "U1", "olivia")
-        await store.remember_member(two.id, "U2", "alice")
+        await store.arrive(one.team_id, one.channel_id, "U1", "olivia")
+        await store.arrive(two.team_id, two.channel_id, "U2", "alice")
         async with store._sessions.begin() as session:  # bookings as the booking flow leaves them
             session.add_all(
                 [

@@ -32,6 +32,7 @@ from storage.repositories.connections import (
     RefreshedTokens,
 )
 from storage.repositories.customers import (
+    Arrival,
     ChannelFacts,
     CustomerRepository,
     Roster,
@@ -44,6 +45,7 @@ from storage.repositories.timeoff import TimeOffRepository
 
 __all__ = [
     "RECONNECTED",
+    "Arrival",
     "BookingLoad",
     "BookingRepository",
     "BookingTransaction",

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from sqlalchemy import Select, Table, Update, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
     Booking,
@@ -33,6 +34,7 @@ from storage.repositories.base import (
     _overlapping,
     _time_off_overlapping,
 )
+from storage.repositories.people import role_members_of
 
 
 def connected_staff(connections: Iterable[CalendarConnection]) -> set[str]:
@@ -111,6 +113,16 @@ def channel_facts_row(customer_id: int, facts: ChannelFacts) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """A person's request in a registered channel, as `CustomerRepository.arrive` found it."""
+
+    customer: Customer
+    members: list[Member]
+    """The member rows the person's role is decided from (`role_members_of`), theirs
+    included."""
+
+
 class CustomerRepository(Repository):
     """`customers`, `members` and `slack_teams` (workspace posting pauses)."""
 
@@ -146,29 +158,45 @@ class CustomerRepository(Repository):
                 raise
             return existing
 
-    async def remember_member(
-        self, customer_id: int, slack_user_id: str, display_name: str
-    ) -> None:
-        async with self._sessions() as session:
-            member = await session.scalar(
-                select(Member).where(
-                    Member.customer_id == customer_id, Member.slack_user_id == slack_user_id
+    async def arrive(
+        self, team_id: str, channel_id: str, slack_user_id: str, display_name: str
+    ) -> Arrival | None:
+        """A person's request in a channel, in one transaction: its customer (None when the
+        channel isn't registered), the person remembered as its member under the name they
+        go by now, their workspace's posting pause lifted, and the rows their role is
+        decided from. Nothing is written when all of it is as stored (the common case)."""
+        try:
+            return await self._arrive(team_id, channel_id, slack_user_id, display_name)
+        except IntegrityError:  # a concurrent request remembered them first: theirs stands
+            return await self._arrive(team_id, channel_id, slack_user_id, display_name)
+
+    async def _arrive(
+        self, team_id: str, channel_id: str, slack_user_id: str, display_name: str
+    ) -> Arrival | None:
+        async with self._sessions.begin() as session:
+            customer = await session.scalar(
+                select(Customer).where(
+                    Customer.team_id == team_id, Customer.channel_id == channel_id
                 )
             )
-            if member is not None:
-                if display_name and member.display_name != display_name:
-                    member.display_name = display_name
-                    await session.commit()
-                return
-            session.add(
-                Member(
-                    customer_id=customer_id, slack_user_id=slack_user_id, display_name=display_name
+            if customer is None:
+                return None
+            members = list(await session.scalars(role_members_of(customer.id, slack_user_id)))
+            theirs = next((m for m in members if m.slack_user_id == slack_user_id), None)
+            if theirs is None:
+                theirs = Member(
+                    customer_id=customer.id,
+                    slack_user_id=slack_user_id,
+                    display_name=display_name,
+                    role="staff",
+                    role_source="slack",
                 )
-            )
-            try:
-                await session.commit()
-            except IntegrityError:
-                await session.rollback()  # a concurrent request remembered them first
+                session.add(theirs)
+                members.append(theirs)
+            elif display_name and theirs.display_name != display_name:
+                theirs.display_name = display_name
+            await _resume_team(session, team_id)
+        return Arrival(customer, members)
 
     async def list_members(self, customer_id: int) -> list[Member]:
         async with self._sessions() as session:
@@ -359,11 +387,14 @@ class CustomerRepository(Repository):
 
     async def resume_team_posting(self, team_id: str) -> None:
         """Clear a workspace's pause; a read alone when it has none (the common case)."""
-        async with self._sessions() as session:
-            team = await session.get(SlackTeam, team_id)
-            if team is not None and team.posting_stopped_at is not None:
-                team.posting_stopped_at, team.posting_stopped_reason = None, ""
-                await session.commit()
+        async with self._sessions.begin() as session:
+            await _resume_team(session, team_id)
+
+
+async def _resume_team(session: AsyncSession, team_id: str) -> None:
+    team = await session.get(SlackTeam, team_id)
+    if team is not None and team.posting_stopped_at is not None:
+        team.posting_stopped_at, team.posting_stopped_reason = None, ""
 
 
 def _members_of(customer_ids: Collection[int]) -> Select[Member]:

@@ -5,7 +5,7 @@ and how they are decided is `bot.people`'s; this stores the decisions.
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +14,19 @@ from storage.repositories.base import Repository
 
 SETTINGS = "settings"
 PRIMARY = "primary"
+
+
+def role_members_of(customer_id: int, slack_user_id: str) -> Select[Member]:
+    """The member rows a person's role is decided from: the roles the settings set, and
+    their own row (not a large team's every row)."""
+    return (
+        select(Member)
+        .where(
+            Member.customer_id == customer_id,
+            or_(Member.role_source == SETTINGS, Member.slack_user_id == slack_user_id),
+        )
+        .order_by(Member.id)
+    )
 
 
 class PeopleRepository(Repository):
@@ -44,19 +57,9 @@ class PeopleRepository(Repository):
                 await session.rollback()  # a concurrent request added them first: theirs stands
 
     async def role_members(self, customer_id: int, slack_user_id: str) -> list[Member]:
-        """The member rows a person's role is decided from: the roles the settings set,
-        and their own row (not a large team's every row)."""
+        """The member rows a person's role is decided from (`role_members_of`)."""
         async with self._sessions() as session:
-            return list(
-                await session.scalars(
-                    select(Member)
-                    .where(
-                        Member.customer_id == customer_id,
-                        or_(Member.role_source == SETTINGS, Member.slack_user_id == slack_user_id),
-                    )
-                    .order_by(Member.id)
-                )
-            )
+            return list(await session.scalars(role_members_of(customer_id, slack_user_id)))
 
     async def set_member_role(
         self, customer_id: int, slack_user_id: str, role: str, *, by: str

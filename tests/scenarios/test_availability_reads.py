@@ -258,11 +258,11 @@ async def test_before_google_is_asked_each_table_is_read_once_and_nothing_writte
 
     tables = [m[1] if (m := re.search(r" FROM (\w+)", sql)) else sql for sql in before]
     assert all(sql.startswith("SELECT") for sql in before), before
-    # The customer; the asker's member row, their workspace's posting pause; the members
-    # (their role, unchanged: no second read of their row, no write); then the roster (its
-    # members and connections, the week's bookings and time off).
+    # The customer, the members who decide the asker's role (their own row among them:
+    # their name and role unchanged, so no write) and their workspace's posting pause; then
+    # the roster (its members and connections, the week's bookings and time off).
     read_once = ["customers", "slack_teams", "calendar_connections", "bookings", "time_off"]
-    assert sorted(tables) == sorted([*read_once, "members", "members", "members"]), before
+    assert sorted(tables) == sorted([*read_once, "members", "members"]), before
 
 
 async def test_the_channel_is_listed_while_google_answers(team: RunningBot) -> None:
