@@ -301,20 +301,21 @@ class Staff:
     ) -> tuple[tuple[date, ...], Roster]:
         """The days `[DAY | this week | next week]` names for the people asked about, in the
         customer's timezone at `now` (`when.WhenError` when they name none), and `roster`
-        for them, its members and connections read once: a week's days depend on working
-        hours, so for a week they are read first, then the bookings and time off of its days."""
+        for them, read once. A week's days depend on working hours: its roster is read over
+        the days the words name if every day is worked, and cut to its working days; read
+        again only if those fall outside (nobody works the rest of this week)."""
         today = local_today(customer, now)
+        widest = when.parse_range(words, today=today)
+        roster = await self.roster(customer, widest)
         if len(words) < 2:
-            days = when.parse_range(words, today=today)
-            return days, await self.roster(customer, days)
-        people = await self._store.roster(customer.id)
+            return widest, roster
         days = when.parse_range(
-            words, today=today, works=week_works(customer, people.members, user_ids, now)
+            words, today=today, works=week_works(customer, roster.members, user_ids, now)
         )
-        bookings, time_off = await self._bookings_and_time_off(
-            customer, day_span(days, ZoneInfo(customer.timezone))
-        )
-        return days, replace(people, bookings=bookings, time_off=time_off)
+        if not set(days) <= set(widest):
+            return days, await self.roster(customer, days)
+        span = day_span(days, ZoneInfo(customer.timezone))
+        return days, roster.within((span.start, span.end))
 
     async def _bookings_and_time_off(
         self, customer: Customer, span: Interval

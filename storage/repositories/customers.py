@@ -11,7 +11,7 @@ and time off) and sit here because what they read is a customer's people, in one
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
@@ -65,6 +65,18 @@ class Roster:
     def connected_staff(self) -> set[str]:
         """The Slack users with a staff calendar connected."""
         return connected_staff(self.connections)
+
+    def within(self, span: tuple[datetime, datetime] | None) -> Roster:
+        """This roster with only the bookings and time off over `span`, part of the span
+        read (none without one)."""
+        if span is None:
+            return replace(self, bookings=[], time_off=[])
+        start, end = span
+        return replace(
+            self,
+            bookings=[b for b in self.bookings if b.starts_at < end and b.ends_at > start],
+            time_off=[t for t in self.time_off if _touches(t, span)],
+        )
 
 
 @dataclass(frozen=True)
@@ -226,17 +238,13 @@ class CustomerRepository(Repository):
                 # One query over all the spans; each customer keeps those over their own.
                 start, end = min(s for s, _ in spans), max(e for _, e in spans)
                 for booking in await session.scalars(_overlapping(ids, start, end)):
-                    span = bookings_between[booking.customer_id]
-                    if span and booking.starts_at < span[1] and booking.ends_at > span[0]:
-                        rosters[booking.customer_id].bookings.append(booking)
+                    rosters[booking.customer_id].bookings.append(booking)
                 first_day, last_day = _days_around(start, end)
                 for time_off in await session.scalars(
                     _time_off_overlapping(ids, first_day, last_day)
                 ):
-                    span = bookings_between[time_off.customer_id]
-                    if span and _touches(time_off, span):
-                        rosters[time_off.customer_id].time_off.append(time_off)
-        return rosters
+                    rosters[time_off.customer_id].time_off.append(time_off)
+        return {i: roster.within(bookings_between[i]) for i, roster in rosters.items()}
 
     async def set_timezone(self, customer_id: int, timezone: str) -> None:
         async with self._sessions.begin() as session:

@@ -18,8 +18,8 @@ import pytest
 from sandbox.fake_slack import text_of
 from storage import models
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, RunningBot
-from tests.helpers import wait_until
-from tests.scenarios.flows import command, connect, mention
+from tests.helpers import eventually, wait_until
+from tests.scenarios.flows import command, connect, customer, mention
 
 NEW_YORK = ZoneInfo("America/New_York")
 ALICE_EMAIL = "alice@acme-photo.com"
@@ -132,6 +132,18 @@ async def test_this_week_on_a_sunday_evening_is_the_coming_working_week(
     sunday = coming(6)
     freeze(monkeypatch, datetime.combine(sunday, time(19, 30), NEW_YORK))
     monday, friday = sunday + timedelta(days=1), sunday + timedelta(days=5)
+    # Alice's time off that week: read with the coming week's roster, not Sunday's.
+    text = f"timeoff <@{ALICE}|alice> {friday.isoformat()}"  # told in the channel, not in reply
+    sent = await team.slack.send_slash_command(
+        team.events_url, user_id=OWNER, channel_id=CHANNEL, text=text
+    )
+    assert sent.status == 200
+    shop = await customer(team)
+
+    async def kept() -> bool:
+        return bool(await team.services.store.time_off_between(shop.id, friday, friday))
+
+    await eventually(kept)
 
     this_week = await answer(team, "availability this week")
     title = this_week.splitlines()[0]
@@ -145,7 +157,7 @@ async def test_this_week_on_a_sunday_evening_is_the_coming_working_week(
         for n in (0, 1)
     ], header
     alice = next(line for line in grid.splitlines() if line.startswith("alice"))
-    assert alice.strip("`").split()[1:] == ["8h"] * 5, alice
+    assert alice.strip("`").split()[1:] == ["8h"] * 4 + ["away"], alice
 
     next_week = await answer(team, "availability next week")
     title = next_week.splitlines()[0]
