@@ -11,6 +11,7 @@ from datetime import datetime
 
 import pytest
 
+from sandbox.fake_slack import text_of
 from sandbox.faults import Fault
 from storage.models import Customer
 from tests.conftest import ALICE, BOB, CHANNEL, OWNER, TEAM, RunningBot, serve_bot
@@ -42,17 +43,27 @@ async def kept_members(bot: RunningBot) -> set[str] | None:
     return None if members is None else set(members.split())
 
 
+async def slack_says(bot: RunningBot, event_type: str, *, to: str | None = None) -> None:
+    """Slack tells the bot (or the instance at `to`) that Carol joined or left."""
+    event = {"type": event_type, "user": CAROL, "channel": CHANNEL, "team": TEAM}
+    assert (await bot.slack.send_event(to or bot.events_url, event)).status == 200
+
+
+async def dropped(bot: RunningBot) -> None:
+    """Once the kept facts are dropped."""
+
+    async def gone() -> bool:
+        return await kept_members(bot) is None
+
+    await eventually(gone)
+
+
 async def carol_joins(bot: RunningBot) -> None:
     """Carol joins the channel and Slack says so; the kept facts are dropped."""
     bot.slack.add_user(CAROL, name="carol", tz="America/New_York")
     bot.slack.add_member(CHANNEL, CAROL)
-    joined = {"type": "member_joined_channel", "user": CAROL, "channel": CHANNEL, "team": TEAM}
-    assert (await bot.slack.send_event(bot.events_url, joined)).status == 200
-
-    async def dropped() -> bool:
-        return await kept_members(bot) is None
-
-    await eventually(dropped)
+    await slack_says(bot, "member_joined_channel")
+    await dropped(bot)
 
 
 def not_connected(answer: str) -> str:
@@ -64,7 +75,7 @@ async def test_commands_read_the_channel_once_for_every_instance(
 ) -> None:
     """Carol joins: the next `availability` reads the channel from Slack (once) and keeps
     it; `status`, `availability` again, and another instance's answer ask Slack nothing
-    about the channel, and all name Carol. When Bob leaves, the next command reads it
+    about the channel, and all name Carol. When she leaves, the next command reads it
     again."""
     await carol_joins(team)
     asked = lookups(team)
@@ -79,17 +90,12 @@ async def test_commands_read_the_channel_once_for_every_instance(
     async with serve_bot(team.google, team.slack, database_url) as other:
         elsewhere, _ = await ask(other, f"availability {next_weekday().isoformat()}")
     assert lookups(team) == asked + 2, "the kept facts served every one of them"
-    for text in (str(status), again, elsewhere):
+    for text in (text_of(status), again, elsewhere):
         assert f"<@{CAROL}>" in text
 
     team.slack.remove_member(CHANNEL, CAROL)
-    left = {"type": "member_left_channel", "user": CAROL, "channel": CHANNEL, "team": TEAM}
-    assert (await team.slack.send_event(team.events_url, left)).status == 200
-
-    async def dropped() -> bool:
-        return await kept_members(team) is None
-
-    await eventually(dropped)
+    await slack_says(team, "member_left_channel")
+    await dropped(team)
     answer, _ = await ask(team, f"availability {next_weekday().isoformat()}")
     assert f"<@{CAROL}>" not in answer
     assert lookups(team) == asked + 4, "read afresh once"
@@ -133,8 +139,7 @@ async def test_facts_read_before_a_change_are_not_kept(team: RunningBot, databas
             lambda: len(team.slack.requests.matching(r"^/api/conversations\.members$")) > listed
         )
         team.slack.remove_member(CHANNEL, CAROL)
-        left = {"type": "member_left_channel", "user": CAROL, "channel": CHANNEL, "team": TEAM}
-        assert (await team.slack.send_event(other.events_url, left)).status == 200
+        await slack_says(team, "member_left_channel", to=other.events_url)
 
         async def changed() -> datetime | None:
             at = (await stored(team)).channel_changed_at
