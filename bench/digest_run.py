@@ -710,7 +710,7 @@ async def warm_directory(services: Services, channels: list[Channel]) -> None:
     answers for the life of the process; and each channel's members and sharing as the
     first day's digest kept them on its customer's row (read through `People.read_facts`
     and recorded through `DigestStore.mark_sent_many`, the first day's own path, a day
-    before CLOCK). People's memory of each channel, 60 s, is gone by then, as in this run."""
+    before CLOCK)."""
     await services.directory.people_in(channels[0].id)  # the bot's own user among them
     people = [p for c in channels for p in c.people] + [ONBOARDER] * any(c.shared for c in channels)
     for some in chunks(people, 1000):

@@ -93,7 +93,7 @@ class ChannelFacts:
     read_at: datetime
 
 
-def keep_channel_facts() -> Update:
+def keep_facts_statement() -> Update:
     """Keep a customer's channel facts (bound: `customer`, `members`, `ext_shared`,
     `read_at`; rows from `channel_facts_row`), unless an event said since that the channel
     changed."""
@@ -116,7 +116,7 @@ def keep_channel_facts() -> Update:
 
 
 def channel_facts_row(customer_id: int, facts: ChannelFacts) -> dict[str, Any]:
-    """`keep_channel_facts`'s parameters for one customer."""
+    """`keep_facts_statement`'s parameters for one customer."""
     return {
         "customer": customer_id,
         "members": " ".join(facts.members),
@@ -296,11 +296,12 @@ class CustomerRepository(Repository):
 
     async def keep_channel_facts(self, customer_id: int, facts: ChannelFacts) -> None:
         """Keep the channel facts a command read from Slack, for every instance's later
-        commands and digests (`keep_channel_facts`; facts without the sharing are not kept)."""
+        commands and digests (`keep_facts_statement`; facts without the sharing are not
+        kept)."""
         if facts.ext_shared is None:
             return
         async with self._sessions.begin() as session:
-            await session.execute(keep_channel_facts(), [channel_facts_row(customer_id, facts)])
+            await session.execute(keep_facts_statement(), [channel_facts_row(customer_id, facts)])
 
     async def set_checklist_ts(self, customer_id: int, ts: str) -> None:
         """The onboarding checklist now lives in message `ts` (the latest one posted)."""

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Booking, BookingStatus, Customer, Digest, SlackTeam
 from storage.repositories.base import Repository
-from storage.repositories.customers import ChannelFacts, channel_facts_row, keep_channel_facts
+from storage.repositories.customers import ChannelFacts, channel_facts_row, keep_facts_statement
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ class DigestStore(Repository):
             )
             if read:
                 await session.execute(
-                    keep_channel_facts(),
+                    keep_facts_statement(),
                     [channel_facts_row(s.customer_id, s.channel) for s in read if s.channel],
                 )
 
@@ -233,7 +233,7 @@ class DigestStore(Repository):
 
 
 _DIGESTS = cast(Table, Digest.__table__)
-"""The tables, for statements run once with many rows of parameters (executemany)."""
+"""The table, for statements run once with many rows of parameters (executemany)."""
 
 
 def _upsert(session: AsyncSession) -> Callable[[type[Digest]], postgresql.Insert | sqlite.Insert]:
